@@ -1,0 +1,89 @@
+/* Server directory and access file (CLI.md §2) and the CURVE keys derived from each
+ * role's secret. The access file is the trust boundary: whoever holds a role's
+ * secret can connect as that role. */
+#ifndef HQ_ACCESS_H
+#define HQ_ACCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <czmq.h>
+
+#include "hq_err.h"
+
+#define HQ_SECRET_BYTES 32
+
+typedef struct hq_access_role {
+    bool present;                       /* the role's object exists in the file */
+    char host[256];                     /* advertised host */
+    uint16_t port;                      /* TCP port */
+    bool has_secret;                    /* false: secret_key is null (no CURVE) */
+    uint8_t secret[HQ_SECRET_BYTES];    /* 32 random bytes */
+} hq_access_role_t;
+
+typedef struct hq_access {
+    char version[64];        /* hq version that wrote the file */
+    char server_uid[8];      /* 6 chars [A-Za-z0-9] */
+    hq_access_role_t client; /* client socket */
+    hq_access_role_t worker; /* worker socket */
+} hq_access_t;
+
+enum hq_role { HQ_ROLE_CLIENT = 0, HQ_ROLE_WORKER = 1 };
+
+/* A CURVE key pair in Z85 (41 chars incl. NUL) as zsock_set_curve_* take them. */
+typedef struct hq_curve_pair {
+    char public_z85[41];
+    char secret_z85[41];
+    uint8_t public_bin[32];
+} hq_curve_pair_t;
+
+/* Derives the broker's and the role's key pairs from the role secret with
+ * crypto_kdf_derive_from_key (context "hqcurve1", subkey 1 = broker, 2 = role) and
+ * crypto_box_seed_keypair. Deterministic. */
+void hq_access_derive(const uint8_t secret[HQ_SECRET_BYTES], hq_curve_pair_t *broker,
+                      hq_curve_pair_t *role);
+
+/* Fills a fresh access record: random secrets (libsodium), random server uid. */
+void hq_access_generate(hq_access_t *a, const char *client_host, uint16_t client_port,
+                        const char *worker_host, uint16_t worker_port);
+
+/* Writes the file exactly as CLI.md §2 (pretty JSON, fixed key order, no trailing
+ * newline) with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0400 regardless of umask.
+ * which: bit 1 = client object, bit 2 = worker object (3 = both). */
+int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t *err);
+
+/* Reads and validates an access file. Refuses a file that is group/world readable
+ * or owned by another uid ("... has permissions 0644; it must be readable only by
+ * its owner (chmod 600)"), a file that is not valid, and reports a version that
+ * differs from HQ_VERSION when check_version is true with the two-line message of
+ * CLI.md §0.2. */
+int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err);
+
+/* Resolves the server directory (CLI.md §0.1): --server-dir value or HQ_SERVER_DIR
+ * or $HOME/.hq-server, made absolute. Caller frees. */
+char *hq_server_dir_default(const char *flag_value);
+
+/* The directory clients open: <dir>/hq-current if it resolves to a directory, else
+ * <dir> itself. Fails with "\"<path>\" is not a directory" when it is not one.
+ * Caller frees. */
+char *hq_server_dir_resolve(const char *server_dir, hq_err_t *err);
+
+/* Creates <server_dir> (0700) if missing and the next numbered run dir NNN (0700).
+ * Returns the run dir path (caller frees) or NULL. */
+char *hq_server_dir_new_run(const char *server_dir, hq_err_t *err);
+
+/* Points <server_dir>/hq-current at run_dir (atomically replaced). */
+int hq_server_dir_set_current(const char *server_dir, const char *run_dir, hq_err_t *err);
+
+/* Removes hq-current if it still points at run_dir. */
+void hq_server_dir_clear_current(const char *server_dir, const char *run_dir);
+
+/* Configures a DEALER socket to connect as role to the broker described by r:
+ * CURVE client keys when r->has_secret, ZMQ_MAXMSGSIZE, linger, heartbeats.
+ * Does not connect. */
+int hq_access_setup_socket(zsock_t *sock, const hq_access_role_t *r, hq_err_t *err);
+
+/* "tcp://host:port". Caller frees. */
+char *hq_access_endpoint(const hq_access_role_t *r);
+
+#endif
