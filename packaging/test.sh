@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# One command for the whole test suite on a fresh Debian 12 machine: installs what
+# is missing, then
+#   1. checks formatting (.clang-format),
+#   2. builds with -Werror and runs the unit tests (criterion, via ctest) and the
+#      end-to-end tests (pytest, integration/),
+#   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs both again;
+#      any sanitizer report (from a test or from a broker/worker/client process the
+#      integration tests started) fails the run,
+#   4. fuzzes the protocol decoder with libFuzzer for $HQ_FUZZ_SECONDS (default 60).
+# HQ_TEST_STAGES selects stages (default "format normal sanitize fuzz").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash packaging/install-deps.sh
+
+stages=${HQ_TEST_STAGES:-format normal sanitize fuzz}
+jobs=$(nproc)
+results=$(mktemp -d /tmp/hq-test-results.XXXXXX)
+failed_stages=()
+
+has_stage() { [[ " $stages " == *" $1 "* ]]; }
+stage() { echo; echo "==== $*"; }
+
+run_suite() { # name build-dir [env...]
+  local name=$1 build=$2
+  shift 2
+  local rc=0
+  (cd "$build" && env "$@" ctest --output-on-failure -j"$jobs" --timeout 300 \
+      --output-junit "$results/$name-unit.xml") || rc=1
+  env "$@" HQ_BUILD_DIR="$build" python3 -m pytest -q -p no:cacheprovider integration \
+      --junitxml="$results/$name-integration.xml" || rc=1
+  return $rc
+}
+
+if has_stage format; then
+  stage "format check (clang-format)"
+  files=$(git ls-files '*.c' '*.h' '*.cpp' | grep -v '^tests/fuzz/corpus' || true)
+  if [ -n "$files" ] && ! clang-format --dry-run --Werror $files; then
+    failed_stages+=(format)
+  fi
+fi
+
+if has_stage normal; then
+  stage "normal build (-Werror) and tests"
+  HQ_BUILD_DIR=$root/build bash packaging/build.sh
+  run_suite normal "$root/build" || failed_stages+=(normal)
+fi
+
+if has_stage sanitize; then
+  stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  HQ_BUILD_DIR=$root/build-asan bash packaging/build.sh -DHQ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  logs=$(mktemp -d /tmp/hq-sanitizer-logs.XXXXXX)
+  san_env=(
+    "ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:log_path=$logs/asan:suppressions=$root/packaging/asan.supp"
+    "LSAN_OPTIONS=suppressions=$root/packaging/lsan.supp:log_path=$logs/lsan"
+    "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
+    "HQ_SANITIZED=1"
+  )
+  run_suite sanitize "$root/build-asan" "${san_env[@]}" || failed_stages+=(sanitize)
+  if [ -n "$(ls -A "$logs")" ]; then
+    echo "sanitizer reports were written:"
+    for f in "$logs"/*; do echo "--- $f"; head -60 "$f"; done
+    failed_stages+=(sanitizer-reports)
+  fi
+fi
+
+if has_stage fuzz; then
+  stage "libFuzzer on the protocol decoder (${HQ_FUZZ_SECONDS:-60} s)"
+  CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -DHQ_FUZZ=ON -DHQ_WERROR=ON \
+      -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz_decode
+  corpus=$(mktemp -d /tmp/hq-fuzz-corpus.XXXXXX)
+  cp -r tests/fuzz/corpus/. "$corpus/"
+  if ! "$root/build-fuzz/fuzz_decode" -malloc_limit_mb=64 -max_total_time="${HQ_FUZZ_SECONDS:-60}" \
+      -print_final_stats=1 -artifact_prefix="$results/" "$corpus" 2>"$results/fuzz.log"; then
+    tail -40 "$results/fuzz.log"
+    failed_stages+=(fuzz)
+  else
+    grep -E 'stat::number_of_executed_units|Done' "$results/fuzz.log" || true
+  fi
+fi
+
+stage "summary"
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for f in glob.glob(sys.argv[1] + "/*.xml"):
+    root = ET.parse(f).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    for s in suites:
+        t = int(s.get("tests", 0)); fl = int(s.get("failures", 0)) + int(s.get("errors", 0))
+        sk = int(s.get("skipped", 0) or s.get("disabled", 0) or 0)
+        passed += t - fl - sk; failed += fl; skipped += sk
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+if [ ${#failed_stages[@]} -ne 0 ]; then
+  echo "FAILED stages: ${failed_stages[*]}"
+  exit 1
+fi
+echo "all stages passed: $stages"
