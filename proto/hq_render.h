@@ -5,6 +5,7 @@
 #define HQ_RENDER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -13,7 +14,9 @@
 
 /* The CLI.md §6 worker object for a worker configuration: id, configuration,
  * allocation, runtime_info (null), last_task_started (null), started, ended (null).
- * The broker adds runtime_info/ended/_state/_runtime_text. New reference. */
+ * Also the private keys `_pid` and `_overview_interval` (null or float seconds) that
+ * the worker-info table shows. The broker adds runtime_info/ended/_state/_runtime_text.
+ * New reference. */
 json_t *hq_worker_json(uint32_t id, const hq_worker_conf_t *conf);
 
 /* The §6 resource list object {"resources": [R...], "coupling": {"weights": []}}. */
@@ -28,5 +31,14 @@ void hq_render_server_info(const hq_global_t *g, json_t *info, const char *serve
  * worker (CLI.md §5 `hq worker info`), blank line between; runtime adds the
  * "Runtime Info" row (false for the table `worker start` prints). */
 void hq_render_worker_info(const hq_global_t *g, json_t *workers, bool runtime);
+
+/* Parses an RFC3339 UTC datetime ("2026-01-02T03:04:05Z", 0..9 fractional digits,
+ * "Z" or "+00:00") into ns since the epoch. Returns 0, or -1 if s is not one. */
+int hq_time_parse_rfc3339(const char *s, uint64_t *ns_out);
+
+/* Builds a resource list from the §6 {"resources": [R...]} object (or a bare [R...]
+ * array). Unknown kinds are skipped. The caller clears *out with
+ * hq_wres_list_clear. Returns 0, or -1 when the value has the wrong shape. */
+int hq_wres_from_json(const json_t *v, hq_wres_list_t *out);
 
 #endif
