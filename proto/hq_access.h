@@ -82,6 +82,10 @@ void hq_server_dir_clear_current(const char *server_dir, const char *run_dir);
  * CURVE client keys when r->has_secret, ZMQ_MAXMSGSIZE, linger, heartbeats.
  * Does not connect. */
 int hq_access_setup_socket(zsock_t *sock, const hq_access_role_t *r, hq_err_t *err);
+/* Same, with the ZMQ_MAXMSGSIZE of the given role (HQ_CLIENT_MAXMSG or
+ * HQ_WORKER_MAXMSG). hq_access_setup_socket uses the client limit. */
+int hq_access_setup_socket_role(zsock_t *sock, const hq_access_role_t *r, enum hq_role role,
+                                hq_err_t *err);
 
 /* "tcp://host:port". Caller frees. */
 char *hq_access_endpoint(const hq_access_role_t *r);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <czmq.h>
 
@@ -71,8 +72,11 @@ static int s_rust_log_level(const char *spec)
 
 void hq_log_init(bool debug)
 {
+    /* HQ_DEBUG is a clap boolean flag from the environment: falsey words are off. */
     const char *hq_debug = getenv("HQ_DEBUG");
-    if (hq_debug && *hq_debug)
+    if (hq_debug && *hq_debug && strcasecmp(hq_debug, "0") != 0 && strcasecmp(hq_debug, "false") != 0 &&
+        strcasecmp(hq_debug, "no") != 0 && strcasecmp(hq_debug, "off") != 0 &&
+        strcasecmp(hq_debug, "n") != 0 && strcasecmp(hq_debug, "f") != 0)
         debug = true;
     int level = debug ? HQ_LOG_DEBUG : HQ_LOG_INFO;
     bool bracketed = debug;

@@ -1,0 +1,502 @@
+/* The server directory (numbered run dirs, the hq-current link), the access file
+ * (CLI.md §2) and the CURVE keys every side derives from a role's secret. */
+#include "hq_access.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "hq_msg.h"
+#include "hq_util.h"
+
+#define S_ACCESS_MAX_BYTES (64 * 1024)
+#define S_KDF_CONTEXT "hqcurve1"
+#define S_KDF_BROKER 1
+#define S_KDF_ROLE 2
+/* ZMTP heartbeats on client/worker connections (ms). */
+#define S_ZMTP_HB_IVL 3000
+#define S_ZMTP_HB_TIMEOUT 10000
+#define S_ZMTP_HB_TTL 10000
+
+#ifndef HQ_VERSION
+#define HQ_VERSION "unknown"
+#endif
+
+/* ---- keys ---- */
+
+static void s_sodium_init(void)
+{
+    /* sodium_init is idempotent and thread-safe; it fails only without an entropy
+     * source, in which case randombytes aborts on use (an environment fault). */
+    if (sodium_init() < 0)
+        abort();
+}
+
+static void s_derive_pair(const uint8_t secret[HQ_SECRET_BYTES], uint64_t id, hq_curve_pair_t *out)
+{
+    uint8_t seed[crypto_box_SEEDBYTES];
+    uint8_t sk[crypto_box_SECRETKEYBYTES];
+    crypto_kdf_derive_from_key(seed, sizeof seed, id, S_KDF_CONTEXT, secret);
+    crypto_box_seed_keypair(out->public_bin, sk, seed);
+    zmq_z85_encode(out->public_z85, out->public_bin, 32);
+    zmq_z85_encode(out->secret_z85, sk, 32);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(sk, sizeof sk);
+}
+
+void hq_access_derive(const uint8_t secret[HQ_SECRET_BYTES], hq_curve_pair_t *broker,
+                      hq_curve_pair_t *role)
+{
+    s_sodium_init();
+    if (broker)
+        s_derive_pair(secret, S_KDF_BROKER, broker);
+    if (role)
+        s_derive_pair(secret, S_KDF_ROLE, role);
+}
+
+static void s_fill_role(hq_access_role_t *r, const char *host, uint16_t port)
+{
+    memset(r, 0, sizeof *r);
+    r->present = true;
+    snprintf(r->host, sizeof r->host, "%s", host ? host : "");
+    r->port = port;
+    r->has_secret = true;
+    randombytes_buf(r->secret, sizeof r->secret);
+}
+
+void hq_access_generate(hq_access_t *a, const char *client_host, uint16_t client_port,
+                        const char *worker_host, uint16_t worker_port)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    s_sodium_init();
+    memset(a, 0, sizeof *a);
+    snprintf(a->version, sizeof a->version, "%s", HQ_VERSION);
+    for (int i = 0; i < 6; i++)
+        a->server_uid[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+    a->server_uid[6] = '\0';
+    s_fill_role(&a->client, client_host, client_port);
+    s_fill_role(&a->worker, worker_host, worker_port);
+}
+
+/* ---- access file ---- */
+
+static json_t *s_role_json(const hq_access_role_t *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "host", json_string(r->host));
+    json_object_set_new(o, "port", json_integer(r->port));
+    if (r->has_secret) {
+        char hex[HQ_SECRET_BYTES * 2 + 1];
+        sodium_bin2hex(hex, sizeof hex, r->secret, HQ_SECRET_BYTES);
+        json_object_set_new(o, "secret_key", json_string(hex));
+    } else {
+        json_object_set_new(o, "secret_key", json_null());
+    }
+    return o;
+}
+
+/* The file's text: fixed key order, 2-space indent, no trailing newline. */
+static char *s_access_text(const hq_access_t *a, int which)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_string(a->version));
+    if (which == 3)
+        json_object_set_new(root, "server_uid", json_string(a->server_uid));
+    if (which & 1)
+        json_object_set_new(root, "client", s_role_json(&a->client));
+    if (which & 2)
+        json_object_set_new(root, "worker", s_role_json(&a->worker));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text)
+        abort(); /* jansson fails here only on out-of-memory */
+    return text;
+}
+
+int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t *err)
+{
+    if (which < 1 || which > 3)
+        return hq_err_set(err, "Invalid access file selection %d", which);
+    char *text = s_access_text(a, which);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+    if (fd < 0) {
+        int e = errno;
+        free(text);
+        return hq_err_set(err, "Cannot create access file '%s': %s", path, strerror(e));
+    }
+    /* The mode given to open is masked by the umask; fchmod is not. */
+    if (fchmod(fd, 0400) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        free(text);
+        return hq_err_set(err, "Cannot set permissions of access file '%s': %s", path, strerror(e));
+    }
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            unlink(path);
+            free(text);
+            return hq_err_set(err, "Cannot write access file '%s': %s", path, strerror(e));
+        }
+        done += (size_t)n;
+    }
+    free(text);
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(path);
+        return hq_err_set(err, "Cannot write access file '%s': %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static int s_parse_role(const char *path, json_t *o, const char *key, hq_access_role_t *r,
+                        hq_err_t *err)
+{
+    memset(r, 0, sizeof *r);
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return hq_err_set(err, "Invalid access file '%s': \"%s\" is not an object", path, key);
+    json_t *host = json_object_get(v, "host");
+    json_t *port = json_object_get(v, "port");
+    json_t *secret = json_object_get(v, "secret_key");
+    if (!json_is_string(host) || json_string_length(host) >= sizeof r->host)
+        return hq_err_set(err, "Invalid access file '%s': invalid %s host", path, key);
+    if (!json_is_integer(port) || json_integer_value(port) < 0 || json_integer_value(port) > 65535)
+        return hq_err_set(err, "Invalid access file '%s': invalid %s port", path, key);
+    snprintf(r->host, sizeof r->host, "%s", json_string_value(host));
+    r->port = (uint16_t)json_integer_value(port);
+    if (secret && !json_is_null(secret)) {
+        size_t bin_len = 0;
+        if (!json_is_string(secret) || json_string_length(secret) != HQ_SECRET_BYTES * 2 ||
+            sodium_hex2bin(r->secret, sizeof r->secret, json_string_value(secret),
+                           json_string_length(secret), NULL, &bin_len, NULL) != 0 ||
+            bin_len != HQ_SECRET_BYTES)
+            return hq_err_set(err, "Invalid access file '%s': %s secret_key must be 64 hex digits",
+                              path, key);
+        r->has_secret = true;
+    }
+    r->present = true;
+    return 0;
+}
+
+int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hq_err_set(err, "Cannot read access file '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return hq_err_set(err, "Cannot read access file '%s': %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return hq_err_set(err, "Access file '%s' is not a regular file", path);
+    }
+    if (st.st_uid != geteuid()) {
+        close(fd);
+        return hq_err_set(err,
+                          "Access file '%s' is owned by uid %u, not by the current user (uid %u); "
+                          "refusing to use it",
+                          path, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
+    if (st.st_mode & 0066) {
+        close(fd);
+        return hq_err_set(err,
+                          "Access file '%s' has permissions %04o; it must be readable only by its "
+                          "owner (chmod 600)",
+                          path, (unsigned)(st.st_mode & 07777));
+    }
+    char buf[S_ACCESS_MAX_BYTES + 1];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return hq_err_set(err, "Cannot read access file '%s': %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > S_ACCESS_MAX_BYTES) {
+            close(fd);
+            return hq_err_set(err, "Access file '%s' is too large", path);
+        }
+    }
+    close(fd);
+
+    json_error_t jerr;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return hq_err_set(err, "Invalid access file '%s': %s", path, jerr.text);
+    hq_access_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = -1;
+    if (!json_is_object(root)) {
+        hq_err_set(err, "Invalid access file '%s': not a JSON object", path);
+        goto out;
+    }
+    json_t *version = json_object_get(root, "version");
+    if (!json_is_string(version) || json_string_length(version) >= sizeof tmp.version) {
+        hq_err_set(err, "Invalid access file '%s': missing or invalid \"version\"", path);
+        goto out;
+    }
+    snprintf(tmp.version, sizeof tmp.version, "%s", json_string_value(version));
+    if (check_version && strcmp(tmp.version, HQ_VERSION) != 0) {
+        hq_err_set(err,
+                   "Hyperqueue version mismatch detected.\nAccess record contains version %s, but "
+                   "the current version is %s.",
+                   tmp.version, HQ_VERSION);
+        goto out;
+    }
+    json_t *uid = json_object_get(root, "server_uid");
+    if (uid && !json_is_null(uid)) {
+        if (!json_is_string(uid) || json_string_length(uid) >= sizeof tmp.server_uid) {
+            hq_err_set(err, "Invalid access file '%s': invalid \"server_uid\"", path);
+            goto out;
+        }
+        snprintf(tmp.server_uid, sizeof tmp.server_uid, "%s", json_string_value(uid));
+    }
+    if (s_parse_role(path, root, "client", &tmp.client, err) != 0 ||
+        s_parse_role(path, root, "worker", &tmp.worker, err) != 0)
+        goto out;
+    if (!tmp.client.present && !tmp.worker.present) {
+        hq_err_set(err, "Invalid access file '%s': it has neither \"client\" nor \"worker\"", path);
+        goto out;
+    }
+    *a = tmp;
+    rc = 0;
+out:
+    sodium_memzero(&tmp, sizeof tmp);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- server directory ---- */
+
+static char *s_make_absolute(const char *path)
+{
+    if (path[0] == '/')
+        return hq_strdup(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return hq_strdup(path);
+    if (strcmp(path, ".") == 0)
+        return hq_strdup(cwd);
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    return hq_asprintf("%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path);
+}
+
+char *hq_server_dir_default(const char *flag_value)
+{
+    if (flag_value && *flag_value)
+        return s_make_absolute(flag_value);
+    const char *env = getenv("HQ_SERVER_DIR");
+    if (env && *env)
+        return s_make_absolute(env);
+    const char *home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+    }
+    if (!home || !*home) {
+        const char *tmp = getenv("TMPDIR");
+        home = tmp && *tmp ? tmp : "/tmp";
+    }
+    char *base = s_make_absolute(home);
+    size_t n = strlen(base);
+    char *out = hq_asprintf("%s%s.hq-server", base, n && base[n - 1] == '/' ? "" : "/");
+    free(base);
+    return out;
+}
+
+/* Quotes a path the way Rust's Debug does for strings ("\"/x/y\""). */
+static char *s_quote(const char *s)
+{
+    json_t *str = json_string(s);
+    if (!str)
+        return hq_asprintf("\"%s\"", s);
+    char *q = json_dumps(str, JSON_ENCODE_ANY);
+    json_decref(str);
+    if (!q)
+        abort();
+    return q;
+}
+
+char *hq_server_dir_resolve(const char *server_dir, hq_err_t *err)
+{
+    char *link = hq_asprintf("%s/hq-current", server_dir);
+    char real[PATH_MAX];
+    struct stat st;
+    if (realpath(link, real) && stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
+        free(link);
+        return hq_strdup(real);
+    }
+    free(link);
+    if (stat(server_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        char *q = s_quote(server_dir);
+        hq_err_set(err, "%s is not a directory", q);
+        free(q);
+        return NULL;
+    }
+    return hq_strdup(server_dir);
+}
+
+/* mkdir with exactly 0700 whatever the umask. */
+static int s_mkdir_0700(const char *path)
+{
+    if (mkdir(path, 0700) != 0)
+        return -1;
+    return chmod(path, 0700);
+}
+
+char *hq_server_dir_new_run(const char *server_dir, hq_err_t *err)
+{
+    struct stat st;
+    if (stat(server_dir, &st) != 0) {
+        /* Create missing parents too (like create_dir_all); the last level is 0700. */
+        char *tmp = hq_strdup(server_dir);
+        for (char *p = tmp + 1; *p; p++) {
+            if (*p != '/')
+                continue;
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                int e = errno;
+                hq_err_set(err, "Cannot create directory '%s': %s", tmp, strerror(e));
+                free(tmp);
+                return NULL;
+            }
+            *p = '/';
+        }
+        free(tmp);
+        if (s_mkdir_0700(server_dir) != 0 && errno != EEXIST) {
+            hq_err_set(err, "Cannot create server directory '%s': %s", server_dir, strerror(errno));
+            return NULL;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        char *q = s_quote(server_dir);
+        hq_err_set(err, "%s is not a directory", q);
+        free(q);
+        return NULL;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        DIR *d = opendir(server_dir);
+        if (!d) {
+            hq_err_set(err, "Cannot read server directory '%s': %s", server_dir, strerror(errno));
+            return NULL;
+        }
+        unsigned long long max = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            const char *name = de->d_name;
+            if (!*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 18)
+                continue;
+            unsigned long long v = strtoull(name, NULL, 10);
+            if (v > max)
+                max = v;
+        }
+        closedir(d);
+        char *run = hq_asprintf("%s/%03llu", server_dir, max + 1);
+        if (s_mkdir_0700(run) == 0)
+            return run;
+        int e = errno;
+        free(run);
+        if (e != EEXIST) {
+            hq_err_set(err, "Cannot create run directory in '%s': %s", server_dir, strerror(e));
+            return NULL;
+        }
+    }
+    hq_err_set(err, "Cannot create run directory in '%s': too many concurrent starts", server_dir);
+    return NULL;
+}
+
+int hq_server_dir_set_current(const char *server_dir, const char *run_dir, hq_err_t *err)
+{
+    char *link = hq_asprintf("%s/hq-current", server_dir);
+    char *tmp = hq_asprintf("%s/.hq-current.%ld", server_dir, (long)getpid());
+    unlink(tmp);
+    int rc = 0;
+    if (symlink(run_dir, tmp) != 0) {
+        rc = hq_err_set(err, "Cannot create symlink '%s': %s", tmp, strerror(errno));
+    } else if (rename(tmp, link) != 0) {
+        rc = hq_err_set(err, "Cannot replace symlink '%s': %s", link, strerror(errno));
+        unlink(tmp);
+    }
+    free(link);
+    free(tmp);
+    return rc;
+}
+
+void hq_server_dir_clear_current(const char *server_dir, const char *run_dir)
+{
+    char *link = hq_asprintf("%s/hq-current", server_dir);
+    char target[PATH_MAX];
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n > 0) {
+        target[n] = '\0';
+        if (strcmp(target, run_dir) == 0)
+            unlink(link);
+    }
+    free(link);
+}
+
+/* ---- sockets ---- */
+
+int hq_access_setup_socket_role(zsock_t *sock, const hq_access_role_t *r, enum hq_role role,
+                                hq_err_t *err)
+{
+    if (!sock || !r)
+        return hq_err_set(err, "Invalid socket or access record");
+    if (r->has_secret) {
+        hq_curve_pair_t broker, mine;
+        hq_access_derive(r->secret, &broker, &mine);
+        zsock_set_curve_serverkey(sock, broker.public_z85);
+        zsock_set_curve_publickey(sock, mine.public_z85);
+        zsock_set_curve_secretkey(sock, mine.secret_z85);
+        sodium_memzero(&mine, sizeof mine);
+    }
+    int64_t max = role == HQ_ROLE_WORKER ? (int64_t)HQ_WORKER_MAXMSG : (int64_t)HQ_CLIENT_MAXMSG;
+    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_MAXMSGSIZE, &max, sizeof max) != 0)
+        return hq_err_set(err, "Cannot set ZMQ_MAXMSGSIZE: %s", zmq_strerror(zmq_errno()));
+    zsock_set_linger(sock, 0);
+    zsock_set_heartbeat_ivl(sock, S_ZMTP_HB_IVL);
+    zsock_set_heartbeat_timeout(sock, S_ZMTP_HB_TIMEOUT);
+    zsock_set_heartbeat_ttl(sock, S_ZMTP_HB_TTL);
+    return 0;
+}
+
+int hq_access_setup_socket(zsock_t *sock, const hq_access_role_t *r, hq_err_t *err)
+{
+    return hq_access_setup_socket_role(sock, r, HQ_ROLE_CLIENT, err);
+}
+
+char *hq_access_endpoint(const hq_access_role_t *r)
+{
+    if (strchr(r->host, ':') && r->host[0] != '[')
+        return hq_asprintf("tcp://[%s]:%u", r->host, (unsigned)r->port);
+    return hq_asprintf("tcp://%s:%u", r->host, (unsigned)r->port);
+}
