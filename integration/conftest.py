@@ -7,7 +7,6 @@ Binaries come from $HQ_BUILD_DIR (default <repo>/build)."""
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time

@@ -93,7 +93,7 @@ def test_graceful_stop_does_not_count_as_crash(server):
     server.track_pid(int((server.work / "pids").read_text().split()[0]))
     server.hq("worker", "stop", str(w1.id))
     assert w1.proc.wait_exit() == 0
-    assert server.tasks(1)[0]["state"] == "waiting"
+    server.wait_task_state(1, 0, "waiting", timeout=10)
     server.start_worker(cpus=1)
     server.wait_job(1)
     assert server.tasks(1)[0]["state"] == "finished"
