@@ -1,0 +1,304 @@
+/* Detection of the batch system the worker runs under (SLURM or PBS): the allocation
+ * id (the default worker group) and the remaining wall time (the default worker time
+ * limit). Everything read here comes from the environment or another program's
+ * output, so every failure degrades to "unknown" with a warning. */
+#include "wk.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HQ_LOG_MODULE "hq::worker"
+#include "hq_duration.h"
+#include "hq_log.h"
+#include "hq_util.h"
+
+extern char **environ;
+
+#define WK_CMD_MAX_OUTPUT (1024 * 1024)
+#define WK_CMD_TIMEOUT_MS 10000
+
+void wk_manager_info_clear(wk_manager_info_t *m)
+{
+    free(m->job_id);
+    memset(m, 0, sizeof *m);
+}
+
+int wk_parse_walltime(const char *s, uint64_t *ns)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    uint64_t days = 0;
+    const char *dash = strchr(s, '-');
+    if (dash) {
+        char *end;
+        errno = 0;
+        unsigned long long d = strtoull(s, &end, 10);
+        if (end != dash || end == s || errno)
+            return -1;
+        days = d;
+        s = dash + 1;
+    }
+    uint64_t fields[3];
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        if (!isdigit((unsigned char)*p) || n == 3)
+            return -1;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || v > 1000000000ULL)
+            return -1;
+        fields[n++] = v;
+        p = end;
+        if (*p == ':') {
+            p++;
+            continue;
+        }
+        break;
+    }
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p)
+        return -1;
+    uint64_t secs = 0;
+    for (int i = 0; i < n; i++)
+        secs = secs * 60 + fields[i];
+    if (n == 3 || days == 0)
+        secs += days * 86400;
+    else /* "D-HH" / "D-HH:MM": fields start at hours */
+        secs = days * 86400 + fields[0] * 3600 + (n > 1 ? fields[1] * 60 : 0);
+    *ns = secs * HQ_NS_PER_SEC;
+    return 0;
+}
+
+/* Runs argv (PATH lookup) and returns its stdout, or NULL. */
+static char *s_run(char *const argv[])
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        return NULL;
+    }
+    hq_buf_t b = {0};
+    hq_buf_append(&b, "", 0);
+    uint64_t deadline = hq_mono_ns() + WK_CMD_TIMEOUT_MS * HQ_NS_PER_MS;
+    bool timed_out = false;
+    for (;;) {
+        uint64_t now = hq_mono_ns();
+        if (now >= deadline) {
+            timed_out = true;
+            break;
+        }
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        int pr = poll(&p, 1, (int)((deadline - now) / HQ_NS_PER_MS) + 1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            timed_out = pr == 0;
+            break;
+        }
+        char buf[4096];
+        ssize_t n = read(pfd[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (b.len + (size_t)n > WK_CMD_MAX_OUTPUT) {
+            timed_out = true;
+            break;
+        }
+        hq_buf_append(&b, buf, (size_t)n);
+    }
+    close(pfd[0]);
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        hq_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Finds "key=value" (SLURM, space separated) or "key = value" (PBS, one per line)
+ * and returns the value. Caller frees. */
+static char *s_field(const char *text, const char *key, bool pbs)
+{
+    size_t kl = strlen(key);
+    const char *p = text;
+    while ((p = strstr(p, key)) != NULL) {
+        bool start_ok = p == text || isspace((unsigned char)p[-1]);
+        const char *q = p + kl;
+        if (pbs)
+            while (*q == ' ' || *q == '\t')
+                q++;
+        if (start_ok && *q == '=') {
+            q++;
+            if (pbs)
+                while (*q == ' ' || *q == '\t')
+                    q++;
+            size_t n = 0;
+            while (q[n] && !isspace((unsigned char)q[n]))
+                n++;
+            return hq_strndup(q, n);
+        }
+        p += kl;
+    }
+    return NULL;
+}
+
+static uint64_t s_slurm_remaining(const char *job_id)
+{
+    const char *end_time = getenv("SLURM_JOB_END_TIME");
+    if (end_time && *end_time) {
+        char *e;
+        errno = 0;
+        long long t = strtoll(end_time, &e, 10);
+        if (!errno && !*e && e != end_time) {
+            long long now = (long long)time(NULL);
+            return t > now ? (uint64_t)(t - now) * HQ_NS_PER_SEC : 0;
+        }
+    }
+    char *argv[] = {"scontrol", "show", "job", (char *)job_id, NULL};
+    char *out = s_run(argv);
+    if (!out) {
+        hq_warn("Could not get the remaining time of SLURM job %s (scontrol failed); the "
+                "worker has no time limit",
+                job_id);
+        return 0;
+    }
+    char *limit = s_field(out, "TimeLimit", false);
+    char *run = s_field(out, "RunTime", false);
+    uint64_t limit_ns = 0, run_ns = 0, rem = 0;
+    if (limit && wk_parse_walltime(limit, &limit_ns) == 0) {
+        if (!run || wk_parse_walltime(run, &run_ns) != 0)
+            run_ns = 0;
+        rem = limit_ns > run_ns ? limit_ns - run_ns : 0;
+    } else if (!limit || strcmp(limit, "UNLIMITED") != 0) {
+        hq_warn("Could not parse the time limit of SLURM job %s; the worker has no time limit",
+                job_id);
+    }
+    free(limit);
+    free(run);
+    free(out);
+    return rem;
+}
+
+static uint64_t s_pbs_remaining(const char *job_id)
+{
+    char *argv[] = {"qstat", "-f", (char *)job_id, NULL};
+    char *out = s_run(argv);
+    if (!out) {
+        hq_warn("Could not get the remaining time of PBS job %s (qstat failed); the worker has "
+                "no time limit",
+                job_id);
+        return 0;
+    }
+    char *limit = s_field(out, "Resource_List.walltime", true);
+    char *used = s_field(out, "resources_used.walltime", true);
+    uint64_t limit_ns = 0, used_ns = 0, rem = 0;
+    if (limit && wk_parse_walltime(limit, &limit_ns) == 0) {
+        if (!used || wk_parse_walltime(used, &used_ns) != 0)
+            used_ns = 0;
+        rem = limit_ns > used_ns ? limit_ns - used_ns : 0;
+    } else {
+        hq_warn("Could not find the walltime of PBS job %s; the worker has no time limit",
+                job_id);
+    }
+    free(limit);
+    free(used);
+    free(out);
+    return rem;
+}
+
+static const char *s_slurm_id(void)
+{
+    const char *id = getenv("SLURM_JOB_ID");
+    if (!id || !*id)
+        id = getenv("SLURM_JOBID");
+    return id && *id ? id : NULL;
+}
+
+static const char *s_pbs_id(void)
+{
+    const char *env = getenv("PBS_ENVIRONMENT");
+    const char *id = getenv("PBS_JOBID");
+    return env && *env && id && *id ? id : NULL;
+}
+
+static bool s_sane_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isprint((unsigned char)id[i]) || isspace((unsigned char)id[i]))
+            return false;
+    return true;
+}
+
+int wk_manager_detect(const char *which, wk_manager_info_t *out, hq_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    bool slurm = false, pbs = false;
+    if (!which || strcmp(which, "detect") == 0) {
+        slurm = s_slurm_id() != NULL;
+        pbs = !slurm && s_pbs_id() != NULL;
+    } else if (strcmp(which, "slurm") == 0) {
+        slurm = true;
+    } else if (strcmp(which, "pbs") == 0) {
+        pbs = true;
+    } else if (strcmp(which, "none") != 0) {
+        return hq_err_set(err, "invalid manager '%s' (possible values: detect, none, pbs, slurm)",
+                          which);
+    }
+    const char *id = slurm ? s_slurm_id() : pbs ? s_pbs_id() : NULL;
+    if ((slurm || pbs) && (!id || !s_sane_id(id))) {
+        hq_warn("%s manager requested, but no valid job id was found in the environment",
+                slurm ? "SLURM" : "PBS");
+        return 0;
+    }
+    if (slurm) {
+        out->manager = HQ_MANAGER_SLURM;
+        out->job_id = hq_strdup(id);
+        out->remaining_ns = s_slurm_remaining(id);
+        hq_info("SLURM environment detected (job %s)", id);
+    } else if (pbs) {
+        out->manager = HQ_MANAGER_PBS;
+        out->job_id = hq_strdup(id);
+        out->remaining_ns = s_pbs_remaining(id);
+        hq_info("PBS environment detected (job %s)", id);
+    }
+    return 0;
+}

@@ -1,0 +1,242 @@
+/* Private interfaces of hq-worker: one section per file of worker/. Nothing here is
+ * used outside the worker component (tests include it to reach the pure modules). */
+#ifndef HQ_WK_H
+#define HQ_WK_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <czmq.h>
+
+#include "hq_args.h"
+#include "hq_err.h"
+#include "hq_msg.h"
+#include "hq_resource.h"
+
+/* ---- paths.c: placeholders (CLI.md §1.6) ---- */
+
+/* Known placeholder values; NULL members are unknown and kept verbatim. */
+typedef struct wk_ph {
+    const char *job_id;      /* %{JOB_ID} */
+    const char *task_id;     /* %{TASK_ID} */
+    const char *instance_id; /* %{INSTANCE_ID} */
+    const char *submit_dir;  /* %{SUBMIT_DIR} */
+    const char *server_uid;  /* %{SERVER_UID} */
+    const char *cwd;         /* %{CWD} */
+} wk_ph_t;
+
+/* Substitutes the known placeholders in s; unknown ones stay as "%{X}". Caller frees. */
+char *wk_ph_subst(const char *s, const wk_ph_t *v);
+/* True when s still contains a "%{...}" placeholder. */
+bool wk_ph_has(const char *s);
+/* p made absolute against base (p itself when already absolute). Caller frees. */
+char *wk_path_abs(const char *p, const char *base);
+
+/* Resolves a task's cwd and stdout and stderr paths by the algorithm of CLI.md §1.6.
+ * out or err may be NULL (no file); the matching result is then NULL. Caller frees. */
+void wk_resolve_paths(const char *cwd, const char *out, const char *err, const wk_ph_t *v,
+                      char **cwd_out, char **out_path, char **err_path);
+
+/* Creates the missing parent directories of path (mode 0777 & ~umask). 0 / -1 errno. */
+int wk_mkdir_parents(const char *path);
+/* Removes a directory tree (best effort). */
+void wk_rm_tree(const char *path);
+
+/* ---- alloc.c: the local resource allocator ---- */
+
+typedef struct wk_alloc wk_alloc_t;
+
+/* Tracks free indices/amounts of the worker's resources (borrowed list, copied). */
+wk_alloc_t *wk_alloc_new(const hq_wres_list_t *res);
+void wk_alloc_destroy(wk_alloc_t **a);
+
+/* Tries to allocate every entry of v. Returns 0 and fills *out (array of
+ * v->n_entries, caller releases with wk_alloc_release and frees with
+ * wk_ralloc_free), 1 when it does not fit now, -1 when it can never fit (unknown
+ * resource or more than the capacity). Fractional amounts: the whole part takes
+ * free indices, the fraction takes a share of one more index (the last label). */
+int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out);
+/* Gives back what wk_alloc_try handed out. */
+void wk_alloc_release(wk_alloc_t *a, const hq_ralloc_t *allocs, uint32_t n);
+void wk_ralloc_free(hq_ralloc_t *allocs, uint32_t n);
+/* Whole units of the resource named (cpus: number of cpus), 0 if absent. */
+uint32_t wk_alloc_units(const wk_alloc_t *a, const char *name);
+
+/* ---- detect.c: resource detection ---- */
+
+enum wk_detect_bits {
+    WK_DETECT_CPUS = 1,
+    WK_DETECT_MEM = 2,
+    WK_DETECT_NVIDIA = 4,
+    WK_DETECT_AMD = 8,
+    WK_DETECT_ALL = 15,
+};
+
+/* Parses --detect-resources (all|none|comma list). -1 with a message on error. */
+int wk_detect_parse(const char *s, unsigned *bits, hq_err_t *err);
+
+/* Detects cpus with hwloc: PUs (first PU per core with no_ht) grouped by NUMA node,
+ * limited to mask (NULL = no limit; ignored for a HWLOC_SYNTHETIC topology). One
+ * group -> list. Fills out (name "cpus"). */
+int wk_detect_cpus(bool no_ht, const cpu_set_t *mask, hq_wres_t *out, hq_err_t *err);
+
+/* Detects the resources in bits (detection order: cpus, gpus, mem) and appends them
+ * to l, skipping names already present in l. */
+int wk_detect_all(unsigned bits, bool no_ht, hq_wres_list_t *l, hq_err_t *err);
+
+/* Appends r to l (takes ownership of r's contents). */
+void wk_wres_list_push(hq_wres_list_t *l, hq_wres_t *r);
+/* Index of name in l, or -1. */
+int wk_wres_list_find(const hq_wres_list_t *l, const char *name);
+/* Sorts by name (byte order). */
+void wk_wres_list_sort(hq_wres_list_t *l);
+
+/* ---- manager.c: SLURM/PBS detection ---- */
+
+typedef struct wk_manager_info {
+    enum hq_manager manager; /* NONE when not detected */
+    char *job_id;            /* allocation id (owned) or NULL */
+    uint64_t remaining_ns;   /* remaining wall time, 0 = unknown */
+} wk_manager_info_t;
+
+/* which: "detect", "none", "pbs", "slurm". Never fails on a broken environment:
+ * a missing wall time just logs a warning. -1 only for an invalid `which`. */
+int wk_manager_detect(const char *which, wk_manager_info_t *out, hq_err_t *err);
+void wk_manager_info_clear(wk_manager_info_t *m);
+
+/* Parses "[D-]HH:MM:SS" / "MM:SS" / "SS" (SLURM, PBS walltime). -1 on error. */
+int wk_parse_walltime(const char *s, uint64_t *ns);
+
+/* ---- launch.c: task processes ---- */
+
+typedef struct wk_env {
+    uint32_t n;     /* entries used */
+    uint32_t cap;   /* allocated */
+    char **vars;    /* "K=V" strings, owned; NULL-terminated when built */
+} wk_env_t;
+
+/* Sets K=V (replacing an existing K). */
+void wk_env_set(wk_env_t *e, const char *key, const char *value);
+const char *wk_env_get(const wk_env_t *e, const char *key);
+void wk_env_clear(wk_env_t *e);
+
+/* What a task needs to know about its worker to build its environment. */
+typedef struct wk_task_ctx {
+    const char *hq_path;    /* path of the hq binary or NULL */
+    const char *server_uid; /* for %{SERVER_UID} */
+    const char *work_dir;   /* task dirs go here */
+    const char *hostname;   /* this worker */
+} wk_task_ctx_t;
+
+/* Builds the task environment of CLI.md §1.7 on top of the worker's environ. */
+void wk_env_build(wk_env_t *e, const wk_task_ctx_t *ctx, const hq_assign_def_t *d,
+                  const hq_assign_task_t *t, const hq_ralloc_t *allocs, uint32_t n_allocs,
+                  const char *task_dir);
+
+/* Everything needed to spawn one process. */
+typedef struct wk_spawn {
+    char **argv;         /* NULL-terminated */
+    char **envp;         /* NULL-terminated */
+    const char *cwd;     /* may be NULL */
+    const char *out;     /* stdout path, NULL = /dev/null */
+    const char *err;     /* stderr path */
+    const uint8_t *stdin_data; /* NULL/0 = /dev/null */
+    uint32_t stdin_len;
+} wk_spawn_t;
+
+/* Spawns a process in its own process group with PR_SET_PDEATHSIG(SIGKILL).
+ * Returns the pid, or -1 with *error set to the task error text (caller frees). */
+pid_t wk_spawn(const wk_spawn_t *s, char **error);
+
+/* Error text for a wait status (CLI.md §0.2). Caller frees; NULL for exit 0. */
+char *wk_exit_error(int status);
+/* The "Cannot execute ..." text for a spawn failure. Caller frees. */
+char *wk_spawn_error(char *const *argv, int errnum);
+
+/* ---- the worker context (worker.c, link.c, tasks.c) ---- */
+
+typedef struct wk_batch wk_batch_t;
+typedef struct wk wk_t;
+
+enum wk_task_state { WK_TASK_QUEUED = 0, WK_TASK_RUNNING = 1 };
+
+/* One assigned task instance. */
+typedef struct wk_task {
+    struct wk_task *next;        /* list link (queue or running list) */
+    wk_batch_t *batch;           /* the ASSIGN message that owns def/info */
+    const hq_assign_def_t *def;  /* borrowed from batch */
+    const hq_assign_task_t *info;/* borrowed from batch */
+    enum wk_task_state state;
+    pid_t pid;                   /* running: the process (= its process group) */
+    hq_ralloc_t *allocs;         /* running: resources held */
+    uint32_t n_allocs;
+    char *task_dir;              /* HQ_TASK_DIR or NULL */
+    char *out_path;              /* resolved stdout file (for rm-if-finished) */
+    char *err_path;              /* resolved stderr file */
+    int limit_timer;             /* zloop timer id of the time limit, -1 */
+    int kill_timer;              /* zloop timer id of the SIGKILL escalation, -1 */
+    bool canceled;               /* killed because of CANCEL */
+    bool timed_out;              /* killed by its time limit */
+    bool silent;                 /* killed because the worker stops: no event */
+    struct wk *w;                /* owning worker (for timer callbacks) */
+} wk_task_t;
+
+/* The worker: a list of its parts, created in order by hq_worker_main. */
+struct wk {
+    hq_global_t g;             /* global flags */
+    hq_worker_conf_t conf;     /* what REGISTER reports */
+    uint32_t prefetch;         /* tasks queued beyond the cpus */
+    uint32_t slots;            /* credit: tasks held at once */
+    zsock_t *sock;             /* DEALER to the broker */
+    void *handle;              /* its libzmq handle */
+    zloop_t *loop;             /* the event loop */
+    int sigfd;                 /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
+    uint32_t worker_id;        /* from REGISTERED */
+    uint64_t epoch;            /* session epoch from REGISTERED */
+    uint64_t seq;              /* our last sequence number */
+    uint64_t ack;              /* highest broker seq received */
+    char *server_uid;          /* for %{SERVER_UID} */
+    uint64_t last_recv;        /* CLOCK_MONOTONIC ns of the last broker message */
+    uint64_t idle_timeout_ns;  /* effective idle timeout (0 = none) */
+    wk_alloc_t *alloc;         /* local resource allocator */
+    wk_task_t *queue;          /* assigned, not started (FIFO) */
+    wk_task_t *running;        /* started */
+    uint32_t n_queued;
+    uint32_t n_running;
+    hq_task_event_t *ev;       /* events of this loop turn */
+    uint32_t n_ev;
+    uint32_t cap_ev;
+    bool flush_armed;          /* the 0 ms flush timer is set */
+    bool credit_dirty;         /* the credit changed since the last RESULTS */
+    uint32_t last_credit;      /* credit last sent */
+    bool draining;             /* take no new tasks (finish-running / stopping) */
+    int exit_code;             /* exit code once the loop ends */
+    int idle_timer;            /* zloop timer id of the idle timeout, -1 */
+    wk_task_ctx_t tctx;        /* what tasks need to know about us */
+    char *hq_path;             /* HQ for tasks */
+};
+
+/* link.c: messages to the broker. Events are buffered and flushed once per loop
+ * turn (a dirty flag and a 0 ms timer). */
+int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body);
+void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *error,
+                   bool with_allocs);
+void wk_link_credit_changed(wk_t *w);
+void wk_link_flush(wk_t *w);
+void wk_link_events_clear(wk_t *w);
+
+/* tasks.c */
+void wk_tasks_assign(wk_t *w, hq_msg_t **msg);
+void wk_tasks_cancel(wk_t *w, const hq_cancel_t *c);
+void wk_tasks_schedule(wk_t *w);
+void wk_tasks_reap(wk_t *w);
+void wk_tasks_drop_queued(wk_t *w, bool reject);
+void wk_tasks_kill_all(wk_t *w);
+uint32_t wk_tasks_held(const wk_t *w);
+
+/* Path of the hq binary next to this executable, or NULL. Caller frees. */
+char *wk_find_hq_binary(void);
+
+#endif
