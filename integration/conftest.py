@@ -379,12 +379,29 @@ def _binaries():
         pytest.exit(f"{HQ} not found; build first or set HQ_BUILD_DIR", returncode=3)
 
 
+def _sanitizer_log_files():
+    """Files written by ASan/UBSan when *SAN_OPTIONS sets log_path=P (P.<pid>)."""
+    import glob
+    files = set()
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        for opt in re.split(r"[:,]", os.environ.get(var, "")):
+            if opt.startswith("log_path="):
+                files.update(glob.glob(opt[len("log_path="):] + "*"))
+    return files
+
+
 @pytest.fixture
 def hq_env(tmp_path):
+    before = _sanitizer_log_files()
     e = HqEnv(tmp_path)
     yield e
     e.teardown()
     reports = e.sanitizer_reports()
+    for f in sorted(_sanitizer_log_files() - before):
+        try:
+            reports.append(f"{f}:\n{Path(f).read_text(errors='replace')[-4000:]}")
+        except OSError:
+            pass
     if reports:
         pytest.fail("sanitizer report in a started process:\n" + "\n".join(reports))
 
