@@ -1,0 +1,233 @@
+/* The scheduler actor: a zactor thread that owns the placement state (place.h).
+ * Each loop turn it drains every pending command from the core, runs placement
+ * once, and sends at most one HQ_SCHED_ASSIGNED batch back. Commands travel as
+ * pointers ("p" frames); the receiver owns them. */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hq_util.h"
+#include "place.h"
+
+/* Commands handled per turn before placement runs (keeps latency bounded when
+ * the core floods the pipe). */
+#define DRAIN_MAX 10000
+
+/* Sent by hq_sched_destroy: the actor answers with DRAINED and then sends no more
+ * output, so every pending ASSIGNED can be freed before the actor stops. */
+#define MSG_DRAIN "$DRAIN"
+#define MSG_DRAINED "$DRAINED"
+
+struct hq_sched {
+    zactor_t *actor; /* the thread; its pipe carries commands both ways */
+};
+
+/* ---- commands ---- */
+
+hq_sched_cmd_t *hq_sched_cmd_new(enum hq_sched_cmd_type type)
+{
+    hq_sched_cmd_t *c = hq_calloc(1, sizeof *c);
+    c->type = type;
+    return c;
+}
+
+static void s_rvariant_free(hq_rvariant_t *v)
+{
+    for (uint32_t e = 0; e < v->n_entries && v->entries; e++)
+        free(v->entries[e].name);
+    free(v->entries);
+}
+
+static void s_wres_free(hq_wres_t *r)
+{
+    free(r->name);
+    for (uint32_t g = 0; g < r->n_groups && r->groups; g++) {
+        for (uint32_t l = 0; l < r->groups[g].n && r->groups[g].labels; l++)
+            free(r->groups[g].labels[l]);
+        free(r->groups[g].labels);
+    }
+    free(r->groups);
+}
+
+void hq_sched_cmd_destroy(hq_sched_cmd_t **p)
+{
+    if (!p || !*p)
+        return;
+    hq_sched_cmd_t *c = *p;
+    for (uint32_t v = 0; v < c->rq.n_variants && c->rq.variants; v++)
+        s_rvariant_free(&c->rq.variants[v]);
+    free(c->rq.variants);
+    free(c->ready.ids.ranges);
+    for (uint32_t i = 0; i < c->worker.resources.n && c->worker.resources.res; i++)
+        s_wres_free(&c->worker.resources.res[i]);
+    free(c->worker.resources.res);
+    free(c->worker.group);
+    free(c->slots.slots);
+    free(c);
+    *p = NULL;
+}
+
+/* ---- the actor thread ---- */
+
+/* Applies one command to the placement state; takes ownership of cmd. */
+static void s_apply(hq_place_t *pl, hq_sched_cmd_t *cmd)
+{
+    switch (cmd->type) {
+    case HQ_SCHED_RQ_ADD:
+        hq_place_rq_add(pl, &cmd->rq);
+        break;
+    case HQ_SCHED_READY:
+        hq_place_ready(pl, &cmd->ready);
+        break;
+    case HQ_SCHED_CANCEL_JOB:
+        hq_place_cancel_job(pl, cmd->job_id);
+        break;
+    case HQ_SCHED_CANCEL_TASKS:
+        hq_place_cancel_tasks(pl, &cmd->ready);
+        break;
+    case HQ_SCHED_WORKER_UP:
+        hq_place_worker_up(pl, &cmd->worker);
+        break;
+    case HQ_SCHED_WORKER_DOWN:
+        hq_place_worker_down(pl, cmd->worker_id);
+        break;
+    case HQ_SCHED_CREDIT:
+        hq_place_credit(pl, cmd->worker_id, cmd->credit);
+        break;
+    case HQ_SCHED_RELEASE:
+        hq_place_release(pl, cmd->slots.slots, cmd->slots.n);
+        break;
+    case HQ_SCHED_ASSIGNED:
+        break; /* not a request; ignore */
+    }
+    hq_sched_cmd_destroy(&cmd);
+}
+
+/* The pointer carried by a "p" message, or NULL if msg is something else. */
+static void *s_msg_pointer(zmsg_t *msg)
+{
+    zframe_t *f = zmsg_first(msg);
+    if (zmsg_size(msg) != 1 || !f || zframe_size(f) != sizeof(void *))
+        return NULL;
+    void *ptr;
+    memcpy(&ptr, zframe_data(f), sizeof ptr);
+    return ptr;
+}
+
+static bool s_msg_is(zmsg_t *msg, const char *word)
+{
+    zframe_t *f = zmsg_first(msg);
+    return f && zframe_streq(f, word);
+}
+
+static void s_actor(zsock_t *pipe, void *args)
+{
+    (void)args;
+    hq_place_t *pl = hq_place_new();
+    bool output = true;   /* false after DRAIN: nothing more goes to the core */
+    zsock_signal(pipe, 0);
+    for (;;) {
+        zmsg_t *msg = zmsg_recv(pipe); /* blocks until work or $TERM */
+        if (!msg) {
+            if (errno == EINTR)
+                continue;
+            break; /* context terminated */
+        }
+        bool term = false, dirty = false;
+        for (int n = 1; msg; n++) {
+            hq_sched_cmd_t *cmd = s_msg_pointer(msg);
+            if (cmd) {
+                s_apply(pl, cmd);
+                dirty = true;
+            } else if (s_msg_is(msg, "$TERM")) {
+                term = true;
+            } else if (s_msg_is(msg, MSG_DRAIN)) {
+                output = false;
+                zstr_send(pipe, MSG_DRAINED);
+            }
+            zmsg_destroy(&msg);
+            if (term)
+                break;
+            if (n < DRAIN_MAX && (zsock_events(pipe) & ZMQ_POLLIN))
+                msg = zmsg_recv(pipe);
+        }
+        if (term)
+            break;
+        if (dirty && output) {
+            hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_ASSIGNED);
+            hq_place_run(pl, hq_mono_ns(), &out->slots);
+            if (out->slots.n == 0 || zsock_send(pipe, "p", out) != 0)
+                hq_sched_cmd_destroy(&out);
+        }
+    }
+    hq_place_destroy(&pl);
+}
+
+/* ---- the core's side ---- */
+
+hq_sched_t *hq_sched_new(void)
+{
+    hq_sched_t *s = hq_calloc(1, sizeof *s);
+    s->actor = zactor_new(s_actor, NULL);
+    if (!s->actor) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void hq_sched_destroy(hq_sched_t **p)
+{
+    if (!p || !*p)
+        return;
+    hq_sched_t *s = *p;
+    /* Free every ASSIGNED still in the pipe: the actor answers DRAIN after all
+     * earlier output and sends nothing more. */
+    if (zstr_send(s->actor, MSG_DRAIN) == 0) {
+        for (;;) {
+            zmsg_t *msg = zmsg_recv(s->actor);
+            if (!msg)
+                break;
+            bool done = s_msg_is(msg, MSG_DRAINED);
+            hq_sched_cmd_t *cmd = s_msg_pointer(msg);
+            hq_sched_cmd_destroy(&cmd);
+            zmsg_destroy(&msg);
+            if (done)
+                break;
+        }
+    }
+    zactor_destroy(&s->actor);
+    free(s);
+    *p = NULL;
+}
+
+int hq_sched_send(hq_sched_t *s, hq_sched_cmd_t **cmd)
+{
+    if (!s || !cmd || !*cmd)
+        return -1;
+    if (zsock_send(s->actor, "p", *cmd) != 0) {
+        hq_sched_cmd_destroy(cmd);
+        return -1;
+    }
+    *cmd = NULL;
+    return 0;
+}
+
+zsock_t *hq_sched_sock(hq_sched_t *s)
+{
+    return s ? zactor_sock(s->actor) : NULL;
+}
+
+hq_sched_cmd_t *hq_sched_recv(hq_sched_t *s)
+{
+    if (!s)
+        return NULL;
+    zmsg_t *msg = zmsg_recv(s->actor);
+    if (!msg)
+        return NULL;
+    hq_sched_cmd_t *cmd = s_msg_pointer(msg);
+    zmsg_destroy(&msg);
+    return cmd;
+}
