@@ -1,0 +1,119 @@
+/* `hq task list|info`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "hq_log.h"
+#include "hq_output.h"
+#include "hq_util.h"
+#include "render.h"
+
+#define S_TASK_STATES \
+    (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
+
+static const hq_opt_t s_list_opts[] = {
+    {"tasks", 0, HQ_OPT_VALUE, "TASKS", "Select only tasks with these ids"},
+    {"task-status", 0, HQ_OPT_VALUE, "TASK_STATUS", "Select only tasks with these states"},
+    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages"},
+    {0},
+};
+
+int hq_cmd_task_list(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, s_list_opts, argc, argv, 1, false, "hq task list",
+                          "Display tasks of jobs");
+    if (rc >= 0)
+        return rc;
+    hq_query_t q;
+    memset(&q, 0, sizeof q);
+    hq_err_t err;
+    const char *tasks = hq_args_get(c.args, "tasks");
+    const char *status = hq_args_get(c.args, "task-status");
+    if (tasks && hq_rangelist_parse(tasks, &q.tasks, &err) != 0) {
+        rc = hq_cli_invalid(s_list_opts, "tasks", tasks, err.text);
+        goto out;
+    }
+    if (status && (rc = hq_cli_states(s_list_opts, "task-status", status, S_TASK_STATES,
+                                      &q.states)) >= 0)
+        goto out;
+    rc = hq_cli_selector("JOB_SELECTOR", hq_args_pos(c.args, 0), false, &q.sel);
+    if (rc >= 0)
+        goto out;
+    json_t *root = NULL;
+    rc = hq_cli_query(&c, HQ_MSG_TASK_LIST, &q, 0, &root, NULL);
+    if (rc == 0) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(json_object_get(json_object_get(root, "meta"), "not_found"), i, v) {
+            hq_warn("Job %lld not found", (long long)json_integer_value(v));
+        }
+        const json_t *result = json_object_get(root, "result");
+        if (json_is_object(result))
+            hq_cli_render_task_list(&c.g, result, hq_args_has(c.args, "verbose"));
+        hq_output_finish(&c.g);
+    }
+    json_decref(root);
+out:
+    hq_selector_clear(&q.sel);
+    hq_rangelist_clear(&q.tasks);
+    hq_cli_end(&c);
+    return rc;
+}
+
+static const hq_opt_t s_info_opts[] = {
+    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages"},
+    {0},
+};
+
+int hq_cmd_task_info(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, s_info_opts, argc, argv, 2, false, "hq task info",
+                          "Display detailed information about tasks");
+    if (rc >= 0)
+        return rc;
+    hq_query_t q;
+    memset(&q, 0, sizeof q);
+    hq_err_t err;
+    const char *job = hq_args_pos(c.args, 0);
+    const char *tasks = hq_args_pos(c.args, 1);
+    if (!job || !tasks) {
+        rc = hq_cli_missing(!job ? "<JOB_SELECTOR>\n  <TASK_SELECTOR>" : "<TASK_SELECTOR>");
+        goto out;
+    }
+    if (hq_selector_parse(job, false, &q.sel, &err) != 0 ||
+        (q.sel.kind == HQ_SEL_IDS && hq_rangelist_count(&q.sel.ids) != 1)) {
+        rc = hq_cli_invalid_pos("JOB_SELECTOR", job, "invalid digit found in string");
+        goto out;
+    }
+    if (hq_rangelist_parse(tasks, &q.tasks, &err) != 0) {
+        rc = hq_cli_invalid_pos("TASK_SELECTOR", tasks, err.text);
+        goto out;
+    }
+    json_t *root = NULL;
+    rc = hq_cli_query(&c, HQ_MSG_TASK_INFO, &q, 0, &root, NULL);
+    if (rc == 0) {
+        const json_t *meta = json_object_get(root, "meta");
+        if (json_is_true(json_object_get(meta, "job_not_found"))) {
+            hq_error("Cannot find job %s", job);
+        } else {
+            size_t i;
+            const json_t *v;
+            json_array_foreach(json_object_get(meta, "tasks_not_found"), i, v) {
+                hq_warn("Task %lld not found", (long long)json_integer_value(v));
+            }
+            const json_t *result = json_object_get(root, "result");
+            if (json_is_array(result))
+                hq_cli_render_task_info(&c.g, result, hq_args_has(c.args, "verbose"));
+        }
+        hq_output_finish(&c.g);
+    }
+    json_decref(root);
+out:
+    hq_selector_clear(&q.sel);
+    hq_rangelist_clear(&q.tasks);
+    hq_cli_end(&c);
+    return rc;
+}
