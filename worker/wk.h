@@ -211,7 +211,8 @@ struct wk {
     bool flush_armed;          /* the 0 ms flush timer is set */
     bool credit_dirty;         /* the credit changed since the last RESULTS */
     uint32_t last_credit;      /* credit last sent */
-    bool draining;             /* take no new tasks (finish-running / stopping) */
+    bool draining;             /* take no new tasks (credit 0, assignments rejected) */
+    bool lost;                 /* the server is lost (finish-running: draining) */
     int exit_code;             /* exit code once the loop ends */
     int idle_timer;            /* zloop timer id of the idle timeout, -1 */
     wk_task_ctx_t tctx;        /* what tasks need to know about us */
