@@ -1,0 +1,319 @@
+/* Job and task tables: compact task arrays, the job state rule and submit-time
+ * placeholder resolution. Pure: no sockets, no logging. */
+#include "jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hq_idrange.h"
+#include "hq_util.h"
+
+const char *hq_job_state_word(const hq_job_t *j)
+{
+    const uint32_t *c = j->counts;
+    if (c[HQ_TS_RUNNING] > 0)
+        return "RUNNING";
+    if (c[HQ_TS_WAITING] + c[HQ_TS_ASSIGNED] > 0)
+        return "WAITING";
+    if (c[HQ_TS_FAILED] > 0)
+        return "FAILED";
+    if (c[HQ_TS_ABORTED] > 0)
+        return "ABORTED";
+    if (c[HQ_TS_CANCELED] > 0)
+        return "CANCELED";
+    if (j->open)
+        return "OPENED";
+    return "FINISHED";
+}
+
+uint32_t hq_job_state_bit(const hq_job_t *j)
+{
+    const char *w = hq_job_state_word(j);
+    static const struct {
+        const char *w;
+        uint32_t bit;
+    } map[] = {{"RUNNING", HQ_ST_RUNNING},   {"WAITING", HQ_ST_WAITING},
+               {"FAILED", HQ_ST_FAILED},     {"ABORTED", HQ_ST_ABORTED},
+               {"CANCELED", HQ_ST_CANCELED}, {"OPENED", HQ_ST_OPENED},
+               {"FINISHED", HQ_ST_FINISHED}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].w, w) == 0)
+            return map[i].bit;
+    return 0;
+}
+
+bool hq_job_is_complete(const hq_job_t *j)
+{
+    return j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED] + j->counts[HQ_TS_RUNNING] == 0;
+}
+
+const char *hq_tstate_json(uint8_t st)
+{
+    switch (st) {
+    case HQ_TS_WAITING:
+    case HQ_TS_ASSIGNED:
+        return "waiting";
+    case HQ_TS_RUNNING:
+        return "running";
+    case HQ_TS_FINISHED:
+        return "finished";
+    case HQ_TS_FAILED:
+        return "failed";
+    case HQ_TS_CANCELED:
+        return "canceled";
+    default:
+        return "aborted";
+    }
+}
+
+uint32_t hq_tstate_bit(uint8_t st)
+{
+    switch (st) {
+    case HQ_TS_WAITING:
+    case HQ_TS_ASSIGNED:
+        return HQ_ST_WAITING;
+    case HQ_TS_RUNNING:
+        return HQ_ST_RUNNING;
+    case HQ_TS_FINISHED:
+        return HQ_ST_FINISHED;
+    case HQ_TS_FAILED:
+        return HQ_ST_FAILED;
+    case HQ_TS_CANCELED:
+        return HQ_ST_CANCELED;
+    default:
+        return HQ_ST_ABORTED;
+    }
+}
+
+bool hq_tstate_final(uint8_t st)
+{
+    return st >= HQ_TS_FINISHED;
+}
+
+hq_task_t *hq_job_task(const hq_job_t *j, uint32_t task_id)
+{
+    uint32_t lo = 0, hi = j->n_tasks;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (j->tasks[mid].id < task_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < j->n_tasks && j->tasks[lo].id == task_id)
+        return &j->tasks[lo];
+    return NULL;
+}
+
+uint32_t hq_job_next_task_id(const hq_job_t *j)
+{
+    return j->n_tasks == 0 ? 0 : j->tasks[j->n_tasks - 1].id + 1;
+}
+
+static int s_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int s_cmp_task(const void *a, const void *b)
+{
+    uint32_t x = ((const hq_task_t *)a)->id, y = ((const hq_task_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx,
+                     uint32_t n_entries, hq_err_t *err)
+{
+    uint64_t count = hq_rangelist_count(rl);
+    if (count == 0)
+        return 0;
+    if (count + j->n_tasks > HQ_MAX_JOB_TASKS)
+        return hq_err_set(err, "Too many tasks in job %u (at most %u).", j->id,
+                          (unsigned)HQ_MAX_JOB_TASKS);
+    /* Existing ids must not be reused. */
+    if (j->n_tasks > 0) {
+        for (uint32_t r = 0; r < rl->n; r++) {
+            const hq_range_t *rg = &rl->ranges[r];
+            uint32_t step = rg->step ? rg->step : 1;
+            for (uint64_t id = rg->start; id <= rg->end; id += step)
+                if (hq_job_task(j, (uint32_t)id))
+                    return hq_err_set(err, "Task %u already exists in job %u.", (uint32_t)id,
+                                      j->id);
+        }
+    }
+    /* Within the new ids: ranges as given may overlap or come out of order. */
+    uint32_t old_n = j->n_tasks;
+    bool mono = true;
+    {
+        bool have = false;
+        uint32_t last = 0;
+        for (uint32_t r = 0; r < rl->n && mono; r++) {
+            const hq_range_t *rg = &rl->ranges[r];
+            if (have && rg->start <= last)
+                mono = false;
+            uint32_t step = rg->step ? rg->step : 1;
+            last = rg->start + (rg->end - rg->start) / step * step;
+            have = true;
+        }
+    }
+    if (!mono) {
+        uint32_t *ids = hq_malloc((size_t)count * sizeof(uint32_t));
+        uint64_t k = 0;
+        for (uint32_t r = 0; r < rl->n; r++) {
+            const hq_range_t *rg = &rl->ranges[r];
+            uint32_t step = rg->step ? rg->step : 1;
+            for (uint64_t id = rg->start; id <= rg->end; id += step)
+                ids[k++] = (uint32_t)id;
+        }
+        qsort(ids, (size_t)count, sizeof(uint32_t), s_cmp_u32);
+        for (uint64_t i = 1; i < count; i++)
+            if (ids[i] == ids[i - 1]) {
+                uint32_t dup = ids[i];
+                free(ids);
+                return hq_err_set(err, "Task %u is defined more than once.", dup);
+            }
+        free(ids);
+    }
+    uint64_t need = old_n + count;
+    if (need > j->cap_tasks) {
+        uint64_t cap = j->cap_tasks ? j->cap_tasks : 16;
+        while (cap < need)
+            cap *= 2;
+        j->tasks = hq_realloc(j->tasks, (size_t)cap * sizeof(hq_task_t));
+        j->cap_tasks = (uint32_t)cap;
+    }
+    bool by_pos = n_entries > 0 && n_entries == count;
+    bool sorted = mono && (old_n == 0 || rl->ranges[0].start > j->tasks[old_n - 1].id);
+    uint32_t pos = 0;
+    hq_task_t *t = j->tasks + old_n;
+    for (uint32_t r = 0; r < rl->n; r++) {
+        const hq_range_t *rg = &rl->ranges[r];
+        uint32_t step = rg->step ? rg->step : 1;
+        for (uint64_t id = rg->start; id <= rg->end; id += step, pos++, t++) {
+            memset(t, 0, sizeof *t);
+            t->id = (uint32_t)id;
+            t->def = def_idx;
+            t->entry = by_pos ? pos : (id < n_entries ? (uint32_t)id : UINT32_MAX);
+            t->state = HQ_TS_WAITING;
+        }
+    }
+    if (!sorted)
+        qsort(j->tasks, (size_t)need, sizeof(hq_task_t), s_cmp_task);
+    j->n_tasks = (uint32_t)need;
+    j->counts[HQ_TS_WAITING] += (uint32_t)count;
+    j->finish_ns = 0;
+    return 0;
+}
+
+void hq_job_destroy(hq_job_t **p)
+{
+    if (!p || !*p)
+        return;
+    hq_job_t *j = *p;
+    for (uint32_t i = 0; i < j->n_tasks; i++)
+        free(j->tasks[i].error);
+    free(j->tasks);
+    for (uint32_t i = 0; i < j->n_defs; i++) {
+        free(j->defs[i].cwd);
+        free(j->defs[i].out);
+        free(j->defs[i].err);
+    }
+    free(j->defs);
+    for (uint32_t i = 0; i < j->n_submits; i++) {
+        hq_msg_destroy(&j->submits[i].msg);
+        free(j->submits[i].ids_text);
+        free(j->submits[i].stream_dir);
+    }
+    free(j->submits);
+    free(j->name);
+    free(j->cancel_reason);
+    free(j);
+    *p = NULL;
+}
+
+/* ---- placeholders ---- */
+
+bool hq_place_has(const char *s)
+{
+    const char *p = s ? strstr(s, "%{") : NULL;
+    return p && strchr(p, '}');
+}
+
+char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir,
+                     const char *server_uid, const char *cwd)
+{
+    hq_buf_t b = {0};
+    const char *p = s;
+    while (*p) {
+        const char *open = strstr(p, "%{");
+        if (!open) {
+            hq_buf_append(&b, p, strlen(p));
+            break;
+        }
+        const char *close = strchr(open + 2, '}');
+        if (!close) {
+            hq_buf_append(&b, p, strlen(p));
+            break;
+        }
+        hq_buf_append(&b, p, (size_t)(open - p));
+        size_t nl = (size_t)(close - open - 2);
+        const char *name = open + 2;
+        if (nl == 6 && memcmp(name, "JOB_ID", 6) == 0)
+            hq_buf_printf(&b, "%u", job_id);
+        else if (nl == 10 && memcmp(name, "SUBMIT_DIR", 10) == 0 && submit_dir)
+            hq_buf_append(&b, submit_dir, strlen(submit_dir));
+        else if (nl == 10 && memcmp(name, "SERVER_UID", 10) == 0 && server_uid)
+            hq_buf_append(&b, server_uid, strlen(server_uid));
+        else if (nl == 3 && memcmp(name, "CWD", 3) == 0 && cwd)
+            hq_buf_append(&b, cwd, strlen(cwd));
+        else
+            hq_buf_append(&b, open, (size_t)(close - open + 1));
+        p = close + 1;
+    }
+    if (!b.data)
+        return hq_strdup("");
+    return b.data;
+}
+
+char *hq_path_join(const char *base, const char *path)
+{
+    if (path[0] == '/' || !base || !base[0])
+        return hq_strdup(path);
+    size_t bl = strlen(base);
+    if (bl > 0 && base[bl - 1] == '/')
+        return hq_asprintf("%s%s", base, path);
+    return hq_asprintf("%s/%s", base, path);
+}
+
+static char *s_resolve_stdio(const hq_stdio_t *io, const char *dflt, uint32_t job_id,
+                             const char *submit_dir, const char *server_uid, const char *cwd)
+{
+    if (io->kind != HQ_STDIO_FILE)
+        return NULL;
+    const char *spec = io->path && io->path[0] ? io->path : dflt;
+    char *s = hq_place_subst(spec, job_id, submit_dir, server_uid, cwd);
+    if (!hq_place_has(s)) {
+        char *abs = hq_path_join(cwd, s);
+        free(s);
+        s = abs;
+    }
+    return s;
+}
+
+void hq_place_resolve_def(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,
+                          const char *submit_dir, const char *server_uid)
+{
+    const char *cwd_spec = def->cwd && def->cwd[0] ? def->cwd : "%{SUBMIT_DIR}";
+    char *cwd = hq_place_subst(cwd_spec, job_id, submit_dir, server_uid, NULL);
+    if (!hq_place_has(cwd)) {
+        char *abs = hq_path_join(submit_dir, cwd);
+        free(cwd);
+        cwd = abs;
+    }
+    jd->cwd = cwd;
+    jd->out = s_resolve_stdio(&def->out, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout", job_id,
+                              submit_dir, server_uid, cwd);
+    jd->err = s_resolve_stdio(&def->err, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr", job_id,
+                              submit_dir, server_uid, cwd);
+}

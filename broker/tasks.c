@@ -1,0 +1,179 @@
+/* Task lifecycle in the broker: job lookup and selection, requeue after a lost or
+ * rejected assignment (crash counting), ending unfinished tasks (cancel, abort) and
+ * the max-fails rule. State changes themselves go through events.c. */
+#define HQ_LOG_MODULE "hq::server::task"
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_log.h"
+#include "hq_util.h"
+
+hq_job_t *hq_broker_job(hq_broker_t *b, uint32_t id)
+{
+    return id < b->cap_jobs ? b->jobs[id] : NULL;
+}
+
+uint32_t *hq_broker_select_jobs(hq_broker_t *b, const hq_selector_t *sel, uint32_t *n,
+                                uint32_t **missing, uint32_t *n_missing)
+{
+    uint32_t *out = hq_malloc(((size_t)b->n_jobs + 1) * sizeof(uint32_t));
+    uint32_t cnt = 0;
+    uint32_t *miss = NULL, n_miss = 0, cap_miss = 0;
+    if (sel->kind == HQ_SEL_LAST) {
+        for (uint32_t id = b->max_job_id; id > 0; id--)
+            if (b->jobs[id]) {
+                out[cnt++] = id;
+                break;
+            }
+    } else if (sel->kind == HQ_SEL_ALL) {
+        for (uint32_t id = 1; id <= b->max_job_id; id++)
+            if (b->jobs[id])
+                out[cnt++] = id;
+    } else {
+        uint64_t total = hq_rangelist_count(&sel->ids);
+        if (total <= 1000000) {
+            /* Enumerate the ids in order of appearance; report unknown ones. */
+            uint8_t *seen = hq_calloc((size_t)b->max_job_id + 2, 1);
+            for (uint32_t r = 0; r < sel->ids.n; r++) {
+                const hq_range_t *rg = &sel->ids.ranges[r];
+                uint32_t step = rg->step ? rg->step : 1;
+                for (uint64_t id = rg->start; id <= rg->end; id += step) {
+                    if (id <= b->max_job_id && b->jobs[id]) {
+                        if (!seen[id]) {
+                            seen[id] = 1;
+                            out[cnt++] = (uint32_t)id;
+                        }
+                    } else if (missing) {
+                        if (n_miss == cap_miss) {
+                            cap_miss = cap_miss ? cap_miss * 2 : 8;
+                            miss = hq_realloc(miss, cap_miss * sizeof(uint32_t));
+                        }
+                        miss[n_miss++] = (uint32_t)id;
+                    }
+                }
+            }
+            free(seen);
+        } else {
+            for (uint32_t id = 1; id <= b->max_job_id; id++)
+                if (b->jobs[id] && hq_rangelist_contains(&sel->ids, id))
+                    out[cnt++] = id;
+        }
+    }
+    *n = cnt;
+    if (missing) {
+        *missing = miss;
+        *n_missing = n_miss;
+    } else {
+        free(miss);
+    }
+    return out;
+}
+
+/* The task stops occupying its worker (counters only; capacity is the caller's). */
+static void s_detach(hq_broker_t *b, hq_task_t *t)
+{
+    if (!(t->flags & HQ_TF_HOLDS))
+        return;
+    hq_worker_t *w = hq_broker_worker(b, t->worker);
+    if (w) {
+        if (w->n_assigned > 0)
+            w->n_assigned--;
+        if (t->state == HQ_TS_RUNNING && w->n_running > 0)
+            w->n_running--;
+    }
+    t->flags &= (uint8_t)~HQ_TF_HOLDS;
+}
+
+static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
+{
+    if (!j->has_max_fails || j->counts[HQ_TS_FAILED] <= j->max_fails || hq_job_is_complete(j))
+        return;
+    hq_info("Job %u exceeded its max-fails limit (%u); aborting its remaining tasks", j->id,
+            j->max_fails);
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CANCEL_JOB);
+    cmd->job_id = j->id;
+    hq_sched_post(b, cmd);
+    for (uint32_t i = 0; i < j->n_tasks; i++) {
+        hq_task_t *t = &j->tasks[i];
+        if (!hq_tstate_final(t->state))
+            hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
+    }
+}
+
+void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
+{
+    const hq_jdef_t *jd = &j->defs[t->def];
+    const hq_task_def_t *def = jd->def;
+    bool was_running = t->state == HQ_TS_RUNNING;
+    s_detach(b, t);
+    t->worker = was_running ? t->worker : 0;
+    if (was_running && crash)
+        t->crashes++;
+    bool fail = false;
+    if (was_running && def->crash_kind == HQ_CRASH_NEVER_RESTART)
+        fail = true; /* also on a graceful stop: the task must not run twice */
+    else if (crash && was_running && def->crash_kind == HQ_CRASH_LIMIT &&
+             t->crashes >= def->crash_limit)
+        fail = true;
+    if (fail) {
+        char *msg = def->crash_kind == HQ_CRASH_NEVER_RESTART
+                        ? hq_strdup("Task was running on a worker that was lost, and it "
+                                    "must never be restarted (crash limit: never-restart)")
+                        : hq_asprintf("Task was running on a worker that was lost; it crashed "
+                                      "%u times (crash limit %u)",
+                                      t->crashes, def->crash_limit);
+        hq_events_task_state(b->events, j, t, HQ_TS_FAILED, t->worker, msg, hq_wall_ns());
+        free(msg);
+        s_check_max_fails(b, j);
+        hq_core_dirty(b);
+        return;
+    }
+    t->instance++;
+    hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, hq_wall_ns());
+    if (b->n_requeue == b->cap_requeue) {
+        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
+        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
+    }
+    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
+        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = def->priority};
+    hq_core_dirty(b);
+}
+
+void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
+                        const char *error)
+{
+    if (hq_tstate_final(t->state))
+        return;
+    if (t->state == HQ_TS_ASSIGNED || t->state == HQ_TS_RUNNING) {
+        /* The worker kills it; its final report then releases the capacity. */
+        if (b->n_cancels == b->cap_cancels) {
+            b->cap_cancels = b->cap_cancels ? b->cap_cancels * 2 : 64;
+            b->cancels = hq_realloc(b->cancels, b->cap_cancels * sizeof(hq_tref_t));
+            b->cancel_workers = hq_realloc(b->cancel_workers, b->cap_cancels * sizeof(uint32_t));
+            b->cancel_instances =
+                hq_realloc(b->cancel_instances, b->cap_cancels * sizeof(uint32_t));
+        }
+        b->cancels[b->n_cancels] = (hq_tref_t){.job_id = j->id, .task_id = t->id};
+        b->cancel_workers[b->n_cancels] = t->worker;
+        b->cancel_instances[b->n_cancels] = t->instance;
+        b->n_cancels++;
+        hq_worker_t *w = hq_broker_worker(b, t->worker);
+        if (w && t->state == HQ_TS_RUNNING && w->n_running > 0)
+            w->n_running--;
+    }
+    hq_events_task_state(b->events, j, t, st, t->worker, error, hq_wall_ns());
+    hq_core_dirty(b);
+}
+
+void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
+                           uint32_t worker_id, const char *error, uint64_t wall_ns)
+{
+    s_detach(b, t);
+    if (hq_tstate_final(t->state))
+        return; /* canceled/aborted meanwhile: only the capacity was pending */
+    hq_events_task_state(b->events, j, t, st, worker_id, error, wall_ns);
+    if (st == HQ_TS_FAILED)
+        s_check_max_fails(b, j);
+    hq_core_dirty(b);
+}

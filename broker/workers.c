@@ -1,0 +1,699 @@
+/* The worker registry: registration with session epochs, fencing, heartbeats and
+ * loss, task results, batched assignments and cancels, and the worker queries. */
+#define HQ_LOG_MODULE "hq::server::worker"
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_duration.h"
+#include "hq_log.h"
+#include "hq_render.h"
+#include "hq_util.h"
+
+#define HQ_DEFAULT_HB_NS (8 * HQ_NS_PER_SEC)
+#define HQ_MIN_HB_NS (10 * HQ_NS_PER_MS)
+#define HQ_ASSIGN_CHUNK 4096
+
+hq_worker_t *hq_broker_worker(hq_broker_t *b, uint32_t id)
+{
+    return id > 0 && id <= b->max_worker_id ? b->workers[id] : NULL;
+}
+
+const char *hq_wstate_word(enum hq_wstate s)
+{
+    switch (s) {
+    case HQ_WS_RUNNING:
+        return "RUNNING";
+    case HQ_WS_CONNECTION_LOST:
+        return "CONNECTION LOST";
+    case HQ_WS_HEARTBEAT_LOST:
+        return "HEARTBEAT LOST";
+    case HQ_WS_IDLE_TIMEOUT:
+        return "IDLE TIMEOUT";
+    case HQ_WS_STOPPED:
+        return "STOPPED";
+    default:
+        return "TIME LIMIT REACHED";
+    }
+}
+
+static void s_send_simple(hq_broker_t *b, hq_worker_t *w, uint8_t type, uint32_t reason)
+{
+    hq_msg_t m = {0};
+    m.hdr.type = type;
+    m.u.goodbye.reason = reason;
+    hq_worker_send(b, w, &m);
+}
+
+/* ---- registration ---- */
+
+static int s_on_tick_reset(hq_broker_t *b, uint64_t hb_ns);
+
+static void s_send_registered(hq_broker_t *b, hq_worker_t *w)
+{
+    hq_msg_t m = {0};
+    m.hdr.type = HQ_MSG_REGISTERED;
+    m.u.registered.worker_id = w->id;
+    m.u.registered.server_uid = b->access.server_uid;
+    m.u.registered.heartbeat_ns = w->hb_ns;
+    m.u.registered.idle_timeout_ns = b->idle_timeout_ns;
+    hq_worker_send(b, w, &m);
+}
+
+static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char *key,
+                       hq_msg_t *msg)
+{
+    hq_worker_t *old = zhashx_lookup(b->worker_by_rid, key);
+    if (old) {
+        /* A repeated REGISTER on the same connection: answer it again. */
+        hq_debug("Worker %u registered again on the same connection", old->id);
+        s_send_registered(b, old);
+        free(key);
+        hq_msg_destroy(&msg);
+        return;
+    }
+    const hq_worker_conf_t *conf = &msg->u.reg.conf;
+    if (b->max_worker_id + 1 >= b->cap_workers) {
+        uint32_t cap = b->cap_workers ? b->cap_workers * 2 : 64;
+        b->workers = hq_realloc(b->workers, cap * sizeof(hq_worker_t *));
+        memset(b->workers + b->cap_workers, 0, (cap - b->cap_workers) * sizeof(hq_worker_t *));
+        b->cap_workers = cap;
+    }
+    hq_worker_t *w = hq_calloc(1, sizeof *w);
+    w->id = ++b->max_worker_id;
+    w->epoch = b->next_epoch++;
+    memcpy(w->rid, rid, rid_len);
+    w->rid_len = rid_len;
+    w->rid_key = key;
+    w->reg = msg;
+    w->conf = conf;
+    w->state = HQ_WS_RUNNING;
+    w->hb_ns = conf->heartbeat_ns ? conf->heartbeat_ns : HQ_DEFAULT_HB_NS;
+    if (w->hb_ns < HQ_MIN_HB_NS)
+        w->hb_ns = HQ_MIN_HB_NS;
+    w->last_recv = hq_mono_ns();
+    w->last_sent_hb = w->last_recv;
+    b->workers[w->id] = w;
+    zhashx_insert(b->worker_by_rid, key, w);
+    s_send_registered(b, w);
+    hq_info("Worker %u registered from %s", w->id, conf->hostname ? conf->hostname : "");
+    hq_event_t ev = {.type = HQ_EV_WORKER_CONNECTED, .worker_id = w->id, .obj = w};
+    hq_events_emit(b->events, &ev);
+
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_WORKER_UP);
+    cmd->worker.worker_id = w->id;
+    cmd->worker.resources.n = conf->resources.n;
+    cmd->worker.resources.res = hq_calloc(conf->resources.n ? conf->resources.n : 1,
+                                          sizeof(hq_wres_t));
+    hq_amount_t cpus = 0;
+    for (uint32_t i = 0; i < conf->resources.n; i++) {
+        hq_wres_copy(&cmd->worker.resources.res[i], &conf->resources.res[i]);
+        if (conf->resources.res[i].name && strcmp(conf->resources.res[i].name, "cpus") == 0)
+            cpus = hq_wres_capacity(&conf->resources.res[i]);
+    }
+    if (cpus > 1000000 * (hq_amount_t)HQ_AMOUNT_ONE)
+        cpus = 1000000 * (hq_amount_t)HQ_AMOUNT_ONE;
+    cmd->worker.credit = (uint32_t)(cpus / HQ_AMOUNT_ONE) + msg->u.reg.prefetch;
+    if (cmd->worker.credit == 0)
+        cmd->worker.credit = 1;
+    cmd->worker.prefetch = msg->u.reg.prefetch;
+    cmd->worker.lifetime_end_ns = conf->time_limit_ns ? hq_mono_ns() + conf->time_limit_ns : 0;
+    cmd->worker.group = hq_strdup(conf->group ? conf->group : "default");
+    hq_sched_post(b, cmd);
+    s_on_tick_reset(b, w->hb_ns);
+}
+
+/* ---- loss ---- */
+
+void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
+{
+    if (w->state != HQ_WS_RUNNING)
+        return;
+    w->state = why;
+    w->ended_ns = hq_wall_ns();
+    zhashx_delete(b->worker_by_rid, w->rid_key);
+    const char *reason = hq_wstate_word(why);
+    if (why == HQ_WS_HEARTBEAT_LOST || why == HQ_WS_CONNECTION_LOST)
+        hq_info("Worker %u lost (%s)", w->id, reason);
+    else
+        hq_info("Worker %u stopped (%s)", w->id, reason);
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_WORKER_DOWN);
+    cmd->worker_id = w->id;
+    hq_sched_post(b, cmd);
+    bool crash = why == HQ_WS_HEARTBEAT_LOST || why == HQ_WS_CONNECTION_LOST;
+    w->n_pending = 0;
+    if (w->n_assigned > 0) {
+        for (uint32_t jid = 1; jid <= b->max_job_id; jid++) {
+            hq_job_t *j = b->jobs[jid];
+            if (!j)
+                continue;
+            for (uint32_t i = 0; i < j->n_tasks; i++) {
+                hq_task_t *t = &j->tasks[i];
+                if (!(t->flags & HQ_TF_HOLDS) || t->worker != w->id)
+                    continue;
+                if (hq_tstate_final(t->state))
+                    t->flags &= (uint8_t)~HQ_TF_HOLDS;
+                else
+                    hq_broker_requeue(b, j, t, crash);
+            }
+        }
+    }
+    w->n_assigned = 0;
+    w->n_running = 0;
+    hq_event_t ev = {.type = HQ_EV_WORKER_LOST, .worker_id = w->id, .text = reason, .obj = w};
+    hq_events_emit(b->events, &ev);
+    hq_core_dirty(b);
+}
+
+/* ---- results ---- */
+
+typedef struct s_release {
+    hq_sched_slot_t *slots; /* capacity to give back */
+    uint32_t n, cap;
+} s_release_t;
+
+static void s_release_add(s_release_t *r, uint32_t worker_id, uint32_t job_id,
+                          uint32_t task_id, uint32_t rq_id, uint32_t variant)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->slots = hq_realloc(r->slots, r->cap * sizeof(hq_sched_slot_t));
+    }
+    r->slots[r->n++] = (hq_sched_slot_t){.worker_id = worker_id, .job_id = job_id,
+                                         .task_id = task_id, .rq_id = rq_id,
+                                         .variant = variant};
+}
+
+static void s_release_post(hq_broker_t *b, s_release_t *r)
+{
+    if (r->n == 0) {
+        free(r->slots);
+        return;
+    }
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RELEASE);
+    cmd->slots.n = r->n;
+    cmd->slots.slots = r->slots;
+    hq_sched_post(b, cmd);
+}
+
+static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
+{
+    const hq_results_t *res = &msg->u.results;
+    s_release_t rel = {0};
+    for (uint32_t i = 0; i < res->n_events; i++) {
+        const hq_task_event_t *ev = &res->events[i];
+        hq_job_t *j = hq_broker_job(b, ev->job_id);
+        hq_task_t *t = j ? hq_job_task(j, ev->task_id) : NULL;
+        if (!t || t->instance != ev->instance || t->worker != w->id ||
+            !(t->flags & HQ_TF_HOLDS)) {
+            hq_debug("Ignoring a stale result for task %u@%u instance %u from worker %u",
+                     ev->job_id, ev->task_id, ev->instance, w->id);
+            continue;
+        }
+        const hq_jdef_t *jd = &j->defs[t->def];
+        switch (ev->kind) {
+        case HQ_TEV_STARTED:
+            if (t->state == HQ_TS_ASSIGNED) {
+                hq_events_task_state(b->events, j, t, HQ_TS_RUNNING, w->id, NULL,
+                                     ev->time_ns ? ev->time_ns : hq_wall_ns());
+                w->n_running++;
+                w->has_last = true;
+                w->last_job = j->id;
+                w->last_task = t->id;
+                w->last_time = t->start_ns;
+            }
+            break;
+        case HQ_TEV_FINISHED:
+        case HQ_TEV_FAILED:
+        case HQ_TEV_CANCELED: {
+            enum hq_tstate st = ev->kind == HQ_TEV_FINISHED ? HQ_TS_FINISHED
+                                : ev->kind == HQ_TEV_FAILED ? HQ_TS_FAILED
+                                                            : HQ_TS_CANCELED;
+            s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
+            hq_broker_task_result(b, j, t, st, w->id, ev->error,
+                                  ev->time_ns ? ev->time_ns : hq_wall_ns());
+            break;
+        }
+        case HQ_TEV_REJECTED:
+            s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
+            if (hq_tstate_final(t->state)) {
+                hq_broker_task_result(b, j, t, t->state, w->id, NULL, hq_wall_ns());
+            } else {
+                if (t->state == HQ_TS_RUNNING)
+                    hq_events_task_state(b->events, j, t, HQ_TS_ASSIGNED, w->id, NULL,
+                                         hq_wall_ns());
+                hq_broker_requeue(b, j, t, false);
+            }
+            break;
+        default:
+            hq_warn("Unknown task event kind %u from worker %u", ev->kind, w->id);
+            break;
+        }
+    }
+    s_release_post(b, &rel);
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CREDIT);
+    cmd->worker_id = w->id;
+    cmd->credit = res->credit;
+    hq_sched_post(b, cmd);
+}
+
+static void s_on_goodbye(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
+{
+    enum hq_wstate st;
+    switch (msg->u.goodbye.reason) {
+    case HQ_BYE_IDLE_TIMEOUT:
+        st = HQ_WS_IDLE_TIMEOUT;
+        break;
+    case HQ_BYE_TIME_LIMIT:
+        st = HQ_WS_TIME_LIMIT;
+        break;
+    default:
+        st = HQ_WS_STOPPED;
+        break;
+    }
+    hq_worker_lost(b, w, st);
+}
+
+/* ---- the worker socket's handler table ---- */
+
+typedef void(s_worker_fn)(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg);
+
+static s_worker_fn *const s_worker_table[256] = {
+    [HQ_MSG_RESULTS] = s_on_results,
+    [HQ_MSG_GOODBYE] = s_on_goodbye,
+};
+
+void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                           const uint8_t *frame, size_t len)
+{
+    hq_header_t hdr;
+    hq_err_t err;
+    if (hq_header_decode(frame, len, &hdr, &err) != 0) {
+        hq_warn("Malformed message on the worker socket: %s", err.text);
+        return;
+    }
+    if (!hq_msg_is_worker_message(hdr.type)) {
+        hq_warn("A %s message arrived on the worker socket; dropped",
+                hq_msg_type_name(hdr.type));
+        return;
+    }
+    char *key = hq_rid_hex(rid, rid_len);
+    if (hdr.type == HQ_MSG_REGISTER) {
+        hq_msg_t *msg = hq_msg_decode(frame, len, &err);
+        if (!msg) {
+            hq_warn("Malformed REGISTER: %s", err.text);
+            free(key);
+            return;
+        }
+        s_register(b, rid, rid_len, key, msg);
+        hq_core_dirty(b);
+        return;
+    }
+    hq_worker_t *w = zhashx_lookup(b->worker_by_rid, key);
+    free(key);
+    if (!w) {
+        hq_debug("Dropped %s from an unregistered peer", hq_msg_type_name(hdr.type));
+        return;
+    }
+    if (hdr.epoch != w->epoch) {
+        hq_debug("Dropped %s with epoch %llu; worker %u has epoch %llu",
+                 hq_msg_type_name(hdr.type), (unsigned long long)hdr.epoch, w->id,
+                 (unsigned long long)w->epoch);
+        return;
+    }
+    w->last_recv = hq_mono_ns();
+    if (hdr.seq > w->ack_in)
+        w->ack_in = hdr.seq;
+    s_worker_fn *fn = s_worker_table[hdr.type];
+    if (!fn)
+        return; /* HEARTBEAT: liveness is all it carries */
+    hq_msg_t *msg = hq_msg_decode(frame, len, &err);
+    if (!msg) {
+        hq_warn("Malformed %s from worker %u: %s", hq_msg_type_name(hdr.type), w->id, err.text);
+        return;
+    }
+    fn(b, w, msg);
+    hq_msg_destroy(&msg);
+}
+
+/* ---- assignments ---- */
+
+void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
+{
+    s_release_t rel = {0};
+    for (uint32_t i = 0; i < cmd->slots.n; i++) {
+        const hq_sched_slot_t *s = &cmd->slots.slots[i];
+        hq_job_t *j = hq_broker_job(b, s->job_id);
+        hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
+        hq_worker_t *w = hq_broker_worker(b, s->worker_id);
+        if (!t || t->state != HQ_TS_WAITING || !w || w->state != HQ_WS_RUNNING) {
+            s_release_add(&rel, s->worker_id, s->job_id, s->task_id, s->rq_id, s->variant);
+            continue;
+        }
+        hq_events_task_state(b->events, j, t, HQ_TS_ASSIGNED, w->id, NULL, 0);
+        t->worker = w->id;
+        t->variant = (uint8_t)s->variant;
+        t->flags |= HQ_TF_HOLDS;
+        w->n_assigned++;
+        if (w->n_pending == w->cap_pending) {
+            w->cap_pending = w->cap_pending ? w->cap_pending * 2 : 64;
+            w->pending = hq_realloc(w->pending, w->cap_pending * sizeof(hq_tref_t));
+        }
+        w->pending[w->n_pending++] = (hq_tref_t){.job_id = j->id, .task_id = t->id};
+    }
+    s_release_post(b, &rel);
+    hq_core_dirty(b);
+}
+
+/* Builds and sends one ASSIGN with up to HQ_ASSIGN_CHUNK pending tasks of w.
+ * Returns how many pending entries were consumed, or -1 (EAGAIN) / -2 (gone). */
+static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
+{
+    uint32_t n = w->n_pending - from;
+    if (n > HQ_ASSIGN_CHUNK)
+        n = HQ_ASSIGN_CHUNK;
+    hq_assign_task_t *tasks = hq_calloc(n, sizeof *tasks);
+    hq_assign_def_t *defs = NULL;
+    uint32_t *def_job = NULL, *def_idx = NULL;
+    uint32_t n_defs = 0, n_tasks = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        hq_tref_t ref = w->pending[from + k];
+        hq_job_t *j = hq_broker_job(b, ref.job_id);
+        hq_task_t *t = j ? hq_job_task(j, ref.task_id) : NULL;
+        if (!t || t->state != HQ_TS_ASSIGNED || t->worker != w->id)
+            continue; /* canceled before it was sent; its CANCEL is skipped too */
+        uint32_t d = n_defs;
+        for (uint32_t q = n_defs; q > 0; q--)
+            if (def_job[q - 1] == j->id && def_idx[q - 1] == t->def) {
+                d = q - 1;
+                break;
+            }
+        if (d == n_defs) {
+            defs = hq_realloc(defs, (n_defs + 1) * sizeof *defs);
+            def_job = hq_realloc(def_job, (n_defs + 1) * sizeof *def_job);
+            def_idx = hq_realloc(def_idx, (n_defs + 1) * sizeof *def_idx);
+            const hq_jdef_t *jd = &j->defs[t->def];
+            const hq_jsubmit_t *sub = &j->submits[jd->submit];
+            hq_assign_def_t *ad = &defs[n_defs];
+            memset(ad, 0, sizeof *ad);
+            ad->job_id = j->id;
+            ad->def_id = t->def;
+            ad->submit_dir = sub->submit_dir;
+            ad->stream_dir = sub->stream_dir;
+            ad->def = *jd->def;
+            ad->def.cwd = jd->cwd;
+            if (ad->def.out.kind == HQ_STDIO_FILE)
+                ad->def.out.path = jd->out;
+            if (ad->def.err.kind == HQ_STDIO_FILE)
+                ad->def.err.path = jd->err;
+            def_job[n_defs] = j->id;
+            def_idx[n_defs] = t->def;
+            n_defs++;
+        }
+        hq_assign_task_t *at = &tasks[n_tasks++];
+        at->job_id = j->id;
+        at->task_id = t->id;
+        at->instance = t->instance;
+        at->def_idx = d;
+        at->variant = t->variant;
+        const hq_jsubmit_t *sub = &j->submits[j->defs[t->def].submit];
+        if (t->entry != UINT32_MAX && t->entry < sub->msg->u.submit.n_entries) {
+            at->has_entry = true;
+            at->entry = sub->msg->u.submit.entries[t->entry];
+        }
+    }
+    int rc = (int)n;
+    if (n_tasks > 0) {
+        hq_msg_t m = {0};
+        m.hdr.type = HQ_MSG_ASSIGN;
+        m.u.assign.n_defs = n_defs;
+        m.u.assign.defs = defs;
+        m.u.assign.n_tasks = n_tasks;
+        m.u.assign.tasks = tasks;
+        int s = hq_worker_send(b, w, &m);
+        if (s == -1 || s == -2)
+            rc = s;
+        else if (s == -3)
+            hq_error("Could not send %u tasks to worker %u", n_tasks, w->id);
+    }
+    free(tasks);
+    free(defs);
+    free(def_job);
+    free(def_idx);
+    return rc;
+}
+
+static void s_flush_cancels(hq_broker_t *b)
+{
+    if (b->n_cancels == 0)
+        return;
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (!w || w->state != HQ_WS_RUNNING)
+            continue;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < b->n_cancels; i++)
+            n += b->cancel_workers[i] == wid;
+        if (n == 0)
+            continue;
+        hq_task_ref_t *refs = hq_malloc(n * sizeof *refs);
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < b->n_cancels; i++)
+            if (b->cancel_workers[i] == wid)
+                refs[k++] = (hq_task_ref_t){.job_id = b->cancels[i].job_id,
+                                            .task_id = b->cancels[i].task_id,
+                                            .instance = b->cancel_instances[i]};
+        hq_msg_t m = {0};
+        m.hdr.type = HQ_MSG_CANCEL;
+        m.u.cancel.n_tasks = n;
+        m.u.cancel.tasks = refs;
+        if (hq_worker_send(b, w, &m) == -2)
+            hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+        free(refs);
+    }
+    b->n_cancels = 0;
+}
+
+void hq_workers_flush(hq_broker_t *b)
+{
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (!w || w->state != HQ_WS_RUNNING || w->n_pending == 0)
+            continue;
+        uint32_t from = 0;
+        int rc = 0;
+        while (from < w->n_pending) {
+            rc = s_send_assign(b, w, from);
+            if (rc < 0)
+                break;
+            from += (uint32_t)rc;
+        }
+        if (rc == -2) {
+            hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+            continue;
+        }
+        /* EAGAIN: keep the unsent rest for the next flush. */
+        memmove(w->pending, w->pending + from, (w->n_pending - from) * sizeof(hq_tref_t));
+        w->n_pending -= from;
+        if (w->n_pending > 0)
+            b->dirty = true;
+    }
+    /* Cancels after assigns, so a worker never sees a CANCEL before the ASSIGN. */
+    s_flush_cancels(b);
+}
+
+/* ---- heartbeats ---- */
+
+static int s_on_tick_reset(hq_broker_t *b, uint64_t hb_ns)
+{
+    uint64_t want = hb_ns / 4;
+    if (want < 5 * HQ_NS_PER_MS)
+        want = 5 * HQ_NS_PER_MS;
+    if (want >= b->hb_tick_ns || !b->loop)
+        return 0;
+    b->hb_tick_ns = want;
+    return hq_core_retime_tick(b, want);
+}
+
+void hq_workers_tick(hq_broker_t *b)
+{
+    uint64_t now = hq_mono_ns();
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (!w || w->state != HQ_WS_RUNNING)
+            continue;
+        if (now - w->last_recv > 2 * w->hb_ns) {
+            hq_worker_lost(b, w, HQ_WS_HEARTBEAT_LOST);
+            continue;
+        }
+        if (now - w->last_sent_hb >= w->hb_ns) {
+            w->last_sent_hb = now;
+            hq_msg_t m = {0};
+            m.hdr.type = HQ_MSG_HEARTBEAT;
+            if (hq_worker_send(b, w, &m) == -2)
+                hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+        }
+    }
+}
+
+void hq_workers_stop_all(hq_broker_t *b, uint32_t reason)
+{
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (w && w->state == HQ_WS_RUNNING)
+            s_send_simple(b, w, HQ_MSG_STOP, reason);
+    }
+}
+
+void hq_workers_destroy_all(hq_broker_t *b)
+{
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (!w)
+            continue;
+        free(w->rid_key);
+        free(w->pending);
+        hq_msg_destroy(&w->reg);
+        free(w);
+    }
+    free(b->workers);
+    b->workers = NULL;
+}
+
+/* ---- client requests about workers ---- */
+
+/* Selected worker ids; explicit unknown ids go to missing. */
+static uint32_t *s_select_workers(hq_broker_t *b, const hq_selector_t *sel, bool live_only,
+                                  uint32_t *n, uint32_t **missing, uint32_t *n_missing)
+{
+    uint32_t *out = hq_malloc(((size_t)b->max_worker_id + 1) * sizeof(uint32_t));
+    uint32_t cnt = 0, nm = 0, cap_m = 0;
+    uint32_t *miss = NULL;
+    if (sel->kind == HQ_SEL_LAST) {
+        for (uint32_t id = b->max_worker_id; id > 0; id--)
+            if (!live_only || b->workers[id]->state == HQ_WS_RUNNING) {
+                out[cnt++] = id;
+                break;
+            }
+    } else if (sel->kind == HQ_SEL_ALL) {
+        for (uint32_t id = 1; id <= b->max_worker_id; id++)
+            if (!live_only || b->workers[id]->state == HQ_WS_RUNNING)
+                out[cnt++] = id;
+    } else if (hq_rangelist_count(&sel->ids) <= 100000) {
+        for (uint32_t r = 0; r < sel->ids.n; r++) {
+            const hq_range_t *rg = &sel->ids.ranges[r];
+            uint32_t step = rg->step ? rg->step : 1;
+            for (uint64_t id = rg->start; id <= rg->end; id += step) {
+                if (id >= 1 && id <= b->max_worker_id) {
+                    out[cnt++] = (uint32_t)id;
+                } else {
+                    if (nm == cap_m) {
+                        cap_m = cap_m ? cap_m * 2 : 8;
+                        miss = hq_realloc(miss, cap_m * sizeof(uint32_t));
+                    }
+                    miss[nm++] = (uint32_t)id;
+                }
+                if (cnt > b->max_worker_id)
+                    break;
+            }
+        }
+    } else {
+        for (uint32_t id = 1; id <= b->max_worker_id; id++)
+            if (hq_rangelist_contains(&sel->ids, id))
+                out[cnt++] = id;
+    }
+    *n = cnt;
+    *missing = miss;
+    *n_missing = nm;
+    return out;
+}
+
+int hq_h_worker_stop(hq_broker_t *b, hq_creq_t *req)
+{
+    uint32_t n, nm, *miss;
+    uint32_t *ids = s_select_workers(b, &req->msg->u.query.sel, true, &n, &miss, &nm);
+    char **lines = hq_calloc((size_t)n + nm + 1, sizeof(char *));
+    uint32_t nl = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        hq_worker_t *w = b->workers[ids[i]];
+        if (w->state != HQ_WS_RUNNING) {
+            lines[nl++] =
+                hq_asprintf("ERROR\tStopping worker %u failed; worker is already stopped", w->id);
+            continue;
+        }
+        s_send_simple(b, w, HQ_MSG_STOP, HQ_BYE_STOPPED);
+        hq_worker_lost(b, w, HQ_WS_STOPPED);
+        lines[nl++] = hq_asprintf("INFO\tWorker %u stopped", w->id);
+    }
+    for (uint32_t i = 0; i < nm; i++)
+        lines[nl++] = hq_asprintf("ERROR\tStopping worker %u failed; worker not found", miss[i]);
+    hq_client_reply_log(b, req, 0, lines, nl);
+    for (uint32_t i = 0; i < nl; i++)
+        free(lines[i]);
+    free(lines);
+    free(ids);
+    free(miss);
+    return 0;
+}
+
+static json_t *s_worker_json(hq_broker_t *b, const hq_worker_t *w)
+{
+    json_t *o = hq_worker_json(w->id, w->conf);
+    bool live = w->state == HQ_WS_RUNNING;
+    if (live) {
+        json_object_set_new(o, "runtime_info",
+                            json_pack("{s:{s:i,s:i,s:b}}", "SingleNodeTasks", "assigned_tasks",
+                                      (json_int_t)w->n_assigned, "running_tasks",
+                                      (json_int_t)w->n_running, "is_reserved", 0));
+        char *text = w->n_running > 0 ? hq_asprintf("assigned tasks: %u; running tasks: %u",
+                                                    w->n_assigned, w->n_running)
+                                      : hq_asprintf("assigned tasks: %u", w->n_assigned);
+        json_object_set_new(o, "_runtime_text", json_string(text));
+        free(text);
+    } else {
+        char *at = hq_time_rfc3339(w->ended_ns, 9);
+        json_object_set_new(o, "ended", json_pack("{s:s}", "at", at));
+        free(at);
+        json_object_set_new(o, "_runtime_text", json_string(""));
+    }
+    if (w->has_last) {
+        char *t = hq_time_rfc3339(w->last_time, 9);
+        json_object_set_new(o, "last_task_started",
+                            json_pack("{s:{s:i,s:i},s:s}", "task_id", "job_id",
+                                      (json_int_t)w->last_job, "job_task_id",
+                                      (json_int_t)w->last_task, "time", t));
+        free(t);
+    }
+    json_object_set_new(o, "_state", json_string(hq_wstate_word(w->state)));
+    (void)b;
+    return o;
+}
+
+int hq_h_worker_list(hq_broker_t *b, hq_creq_t *req)
+{
+    bool all = req->msg->u.query.flag;
+    json_t *arr = json_array();
+    for (uint32_t id = 1; id <= b->max_worker_id; id++) {
+        hq_worker_t *w = b->workers[id];
+        if (w && (all || w->state == HQ_WS_RUNNING))
+            json_array_append_new(arr, s_worker_json(b, w));
+    }
+    hq_client_reply_json(b, req, arr, json_pack("{s:[]}", "not_found"));
+    return 0;
+}
+
+int hq_h_worker_info(hq_broker_t *b, hq_creq_t *req)
+{
+    uint32_t n, nm, *miss;
+    uint32_t *ids = s_select_workers(b, &req->msg->u.query.sel, false, &n, &miss, &nm);
+    json_t *arr = json_array();
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(arr, s_worker_json(b, b->workers[ids[i]]));
+    json_t *nf = json_array();
+    for (uint32_t i = 0; i < nm; i++)
+        json_array_append_new(nf, json_integer(miss[i]));
+    hq_client_reply_json(b, req, arr, json_pack("{s:o}", "not_found", nf));
+    free(ids);
+    free(miss);
+    return 0;
+}
