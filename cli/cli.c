@@ -55,17 +55,13 @@ int hq_cli_invalid(const hq_opt_t *opts, const char *flag, const char *value, co
 
 int hq_cli_invalid_pos(const char *name, const char *value, const char *detail)
 {
-    fprintf(stderr, "error: invalid value '%s' for '<%s>': %s\n\nFor more information, try '--help'.\n",
-            value, name, detail);
+    fprintf(stderr, "error: invalid value '%s' for '<%s>': %s\n", value, name, detail);
     return 2;
 }
 
 int hq_cli_missing(const char *what)
 {
-    fprintf(stderr,
-            "error: the following required arguments were not provided:\n  %s\n\n"
-            "For more information, try '--help'.\n",
-            what);
+    fprintf(stderr, "error: the following required arguments were not provided:\n  %s\n", what);
     return 2;
 }
 
