@@ -1,0 +1,196 @@
+/* The worker's local allocator: concrete indices for task resource requests. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wk.h"
+
+static wk_alloc_t *s_alloc(const char *cpus, const char *other)
+{
+    hq_wres_list_t l = {0};
+    hq_wres_t r;
+    hq_err_t err;
+    cr_assert_eq(hq_wres_parse_cpus(cpus, &r, &err), 0, "%s", err.text);
+    wk_wres_list_push(&l, &r);
+    if (other) {
+        cr_assert_eq(hq_wres_parse_named(other, &r, &err), 0, "%s", err.text);
+        wk_wres_list_push(&l, &r);
+    }
+    wk_alloc_t *a = wk_alloc_new(&l);
+    hq_wres_list_clear(&l);
+    return a;
+}
+
+static hq_rvariant_t s_req(const char *name, hq_amount_t amount, enum hq_policy policy)
+{
+    hq_rvariant_t v = {0};
+    v.n_entries = 1;
+    v.entries = calloc(1, sizeof *v.entries);
+    v.entries[0].name = strdup(name);
+    v.entries[0].amount = amount;
+    v.entries[0].policy = policy;
+    return v;
+}
+
+static bool s_in_group(const hq_ralloc_t *a, const char *const *group, size_t n)
+{
+    for (uint32_t i = 0; i < a->n_labels; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n; k++)
+            found = found || strcmp(a->labels[i], group[k]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+Test(worker_alloc, never_gives_an_index_twice)
+{
+    wk_alloc_t *a = s_alloc("4", NULL);
+    hq_rvariant_t v = s_req("cpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_ralloc_t *got[4];
+    bool seen[4] = {false};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(wk_alloc_try(a, &v, &got[i]), 0);
+        cr_assert_eq(got[i][0].n_labels, 1);
+        int idx = atoi(got[i][0].labels[0]);
+        cr_assert(idx >= 0 && idx < 4);
+        cr_assert_not(seen[idx], "index %d given twice", idx);
+        seen[idx] = true;
+    }
+    hq_ralloc_t *none = NULL;
+    cr_assert_eq(wk_alloc_try(a, &v, &none), 1);
+    wk_alloc_release(a, got[2], 1);
+    hq_ralloc_t *again;
+    cr_assert_eq(wk_alloc_try(a, &v, &again), 0);
+    cr_assert_str_eq(again[0].labels[0], got[2][0].labels[0]);
+    for (int i = 0; i < 4; i++)
+        wk_ralloc_free(got[i], 1);
+    wk_ralloc_free(again, 1);
+    hq_rvariant_clear(&v);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, compact_uses_one_group_when_possible)
+{
+    wk_alloc_t *a = s_alloc("[[0,1,2],[3,4,5]]", NULL);
+    hq_rvariant_t one = s_req("cpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t three = s_req("cpus", 3 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_ralloc_t *a1, *a3;
+    cr_assert_eq(wk_alloc_try(a, &one, &a1), 0);
+    cr_assert_eq(wk_alloc_try(a, &three, &a3), 0);
+    cr_assert_eq(a3[0].n_labels, 3);
+    const char *g0[] = {"0", "1", "2"}, *g1[] = {"3", "4", "5"};
+    bool one_group = s_in_group(&a3[0], g0, 3) || s_in_group(&a3[0], g1, 3);
+    cr_assert(one_group, "3 cpus spread over two groups: %s,%s,%s", a3[0].labels[0],
+              a3[0].labels[1], a3[0].labels[2]);
+    cr_assert_not(s_in_group(&a3[0], g0, 3)); /* group 0 has only 2 free */
+    wk_ralloc_free(a1, 1);
+    wk_ralloc_free(a3, 1);
+    hq_rvariant_clear(&one);
+    hq_rvariant_clear(&three);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, force_compact_waits_instead_of_splitting)
+{
+    wk_alloc_t *a = s_alloc("[[0,1],[2,3]]", NULL);
+    hq_rvariant_t one = s_req("cpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t two = s_req("cpus", 2 * HQ_AMOUNT_ONE, HQ_POLICY_FORCE_COMPACT);
+    hq_rvariant_t two_c = s_req("cpus", 2 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_ralloc_t *x, *y, *z, *w, *f;
+    cr_assert_eq(wk_alloc_try(a, &one, &x), 0); /* 0 */
+    cr_assert_eq(wk_alloc_try(a, &one, &y), 0); /* 1: best fit keeps group 1 whole */
+    cr_assert_str_eq(y[0].labels[0], "1");
+    cr_assert_eq(wk_alloc_try(a, &one, &z), 0); /* 2 */
+    wk_alloc_release(a, y, 1);                  /* free: 1 and 3 */
+    cr_assert_eq(wk_alloc_try(a, &two, &w), 1); /* would need two groups */
+    cr_assert_eq(wk_alloc_try(a, &two_c, &f), 0); /* plain compact may split */
+    cr_assert_eq(f[0].n_labels, 2);
+    wk_ralloc_free(x, 1);
+    wk_ralloc_free(y, 1);
+    wk_ralloc_free(z, 1);
+    wk_ralloc_free(f, 1);
+    hq_rvariant_clear(&one);
+    hq_rvariant_clear(&two);
+    hq_rvariant_clear(&two_c);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, scatter_spreads_over_groups)
+{
+    wk_alloc_t *a = s_alloc("[[0,1],[2,3]]", NULL);
+    hq_rvariant_t two = s_req("cpus", 2 * HQ_AMOUNT_ONE, HQ_POLICY_SCATTER);
+    hq_ralloc_t *x;
+    cr_assert_eq(wk_alloc_try(a, &two, &x), 0);
+    const char *g0[] = {"0", "1"};
+    cr_assert_not(s_in_group(&x[0], g0, 2));
+    cr_assert(strcmp(x[0].labels[0], "0") == 0 || strcmp(x[0].labels[0], "1") == 0);
+    wk_ralloc_free(x, 1);
+    hq_rvariant_clear(&two);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, fractions_share_an_index)
+{
+    wk_alloc_t *a = s_alloc("1", NULL);
+    hq_rvariant_t half = s_req("cpus", HQ_AMOUNT_ONE / 2, HQ_POLICY_COMPACT);
+    hq_ralloc_t *x, *y, *z;
+    cr_assert_eq(wk_alloc_try(a, &half, &x), 0);
+    cr_assert_eq(wk_alloc_try(a, &half, &y), 0);
+    cr_assert_str_eq(x[0].labels[0], "0");
+    cr_assert_str_eq(y[0].labels[0], "0");
+    cr_assert_eq(wk_alloc_try(a, &half, &z), 1);
+    wk_alloc_release(a, x, 1);
+    cr_assert_eq(wk_alloc_try(a, &half, &z), 0);
+    wk_ralloc_free(x, 1);
+    wk_ralloc_free(y, 1);
+    wk_ralloc_free(z, 1);
+    hq_rvariant_clear(&half);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, sum_resources_are_amounts)
+{
+    wk_alloc_t *a = s_alloc("1", "mem=sum(100)");
+    hq_rvariant_t m = s_req("mem", 60 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_ralloc_t *x, *y;
+    cr_assert_eq(wk_alloc_try(a, &m, &x), 0);
+    cr_assert_eq(x[0].n_labels, 0);
+    cr_assert_eq(x[0].amount, 60 * HQ_AMOUNT_ONE);
+    cr_assert_eq(wk_alloc_try(a, &m, &y), 1);
+    wk_alloc_release(a, x, 1);
+    cr_assert_eq(wk_alloc_try(a, &m, &y), 0);
+    wk_ralloc_free(x, 1);
+    wk_ralloc_free(y, 1);
+    hq_rvariant_clear(&m);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, unknown_or_too_large_requests_never_fit)
+{
+    wk_alloc_t *a = s_alloc("2", NULL);
+    hq_rvariant_t g = s_req("gpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t big = s_req("cpus", 3 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_ralloc_t *x;
+    cr_assert_eq(wk_alloc_try(a, &g, &x), -1);
+    cr_assert_eq(wk_alloc_try(a, &big, &x), -1);
+    hq_rvariant_clear(&g);
+    hq_rvariant_clear(&big);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, all_takes_every_index)
+{
+    wk_alloc_t *a = s_alloc("3", NULL);
+    hq_rvariant_t all = s_req("cpus", 0, HQ_POLICY_COMPACT);
+    all.entries[0].all = true;
+    hq_ralloc_t *x, *y;
+    cr_assert_eq(wk_alloc_try(a, &all, &x), 0);
+    cr_assert_eq(x[0].n_labels, 3);
+    cr_assert_eq(x[0].amount, 3 * HQ_AMOUNT_ONE);
+    cr_assert_eq(wk_alloc_try(a, &all, &y), 1);
+    wk_ralloc_free(x, 1);
+    hq_rvariant_clear(&all);
+    wk_alloc_destroy(&a);
+}
