@@ -72,14 +72,38 @@ int hq_mpr_integer(hq_mpr_t *r, hq_mpr_int_t *out)
     int n;
     bool is_signed;
     switch (b) {
-    case 0xcc: n = 1; is_signed = false; break;
-    case 0xcd: n = 2; is_signed = false; break;
-    case 0xce: n = 4; is_signed = false; break;
-    case 0xcf: n = 8; is_signed = false; break;
-    case 0xd0: n = 1; is_signed = true; break;
-    case 0xd1: n = 2; is_signed = true; break;
-    case 0xd2: n = 4; is_signed = true; break;
-    case 0xd3: n = 8; is_signed = true; break;
+    case 0xcc:
+        n = 1;
+        is_signed = false;
+        break;
+    case 0xcd:
+        n = 2;
+        is_signed = false;
+        break;
+    case 0xce:
+        n = 4;
+        is_signed = false;
+        break;
+    case 0xcf:
+        n = 8;
+        is_signed = false;
+        break;
+    case 0xd0:
+        n = 1;
+        is_signed = true;
+        break;
+    case 0xd1:
+        n = 2;
+        is_signed = true;
+        break;
+    case 0xd2:
+        n = 4;
+        is_signed = true;
+        break;
+    case 0xd3:
+        n = 8;
+        is_signed = true;
+        break;
     default:
         return HQ_MPR_TYPE;
     }

@@ -23,9 +23,9 @@ enum hq_mpr_status {
 
 /* An integer as it came: non-negative values in u, negative ones in i. */
 typedef struct hq_mpr_int {
-    bool neg;    /* true: the value is i (< 0); false: the value is u */
-    uint64_t u;  /* value when !neg */
-    int64_t i;   /* value when neg */
+    bool neg;   /* true: the value is i (< 0); false: the value is u */
+    uint64_t u; /* value when !neg */
+    int64_t i;  /* value when neg */
 } hq_mpr_int_t;
 
 static inline size_t hq_mpr_left(const hq_mpr_t *r)

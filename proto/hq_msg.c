@@ -18,34 +18,62 @@
 const char *hq_msg_type_name(uint8_t type)
 {
     switch (type) {
-    case HQ_MSG_SERVER_INFO: return "SERVER_INFO";
-    case HQ_MSG_SERVER_STOP: return "SERVER_STOP";
-    case HQ_MSG_SUBMIT: return "SUBMIT";
-    case HQ_MSG_JOB_LIST: return "JOB_LIST";
-    case HQ_MSG_JOB_INFO: return "JOB_INFO";
-    case HQ_MSG_JOB_CANCEL: return "JOB_CANCEL";
-    case HQ_MSG_JOB_FORGET: return "JOB_FORGET";
-    case HQ_MSG_JOB_WAIT: return "JOB_WAIT";
-    case HQ_MSG_JOB_OPEN: return "JOB_OPEN";
-    case HQ_MSG_JOB_CLOSE: return "JOB_CLOSE";
-    case HQ_MSG_TASK_LIST: return "TASK_LIST";
-    case HQ_MSG_TASK_INFO: return "TASK_INFO";
-    case HQ_MSG_WORKER_LIST: return "WORKER_LIST";
-    case HQ_MSG_WORKER_INFO: return "WORKER_INFO";
-    case HQ_MSG_WORKER_STOP: return "WORKER_STOP";
-    case HQ_MSG_JOB_SUMMARY: return "JOB_SUMMARY";
-    case HQ_MSG_TASK_IDS: return "TASK_IDS";
-    case HQ_MSG_REPLY: return "REPLY";
-    case HQ_MSG_ERROR: return "ERROR";
-    case HQ_MSG_REGISTER: return "REGISTER";
-    case HQ_MSG_RESULTS: return "RESULTS";
-    case HQ_MSG_HEARTBEAT: return "HEARTBEAT";
-    case HQ_MSG_GOODBYE: return "GOODBYE";
-    case HQ_MSG_REGISTERED: return "REGISTERED";
-    case HQ_MSG_ASSIGN: return "ASSIGN";
-    case HQ_MSG_CANCEL: return "CANCEL";
-    case HQ_MSG_STOP: return "STOP";
-    default: return "UNKNOWN";
+    case HQ_MSG_SERVER_INFO:
+        return "SERVER_INFO";
+    case HQ_MSG_SERVER_STOP:
+        return "SERVER_STOP";
+    case HQ_MSG_SUBMIT:
+        return "SUBMIT";
+    case HQ_MSG_JOB_LIST:
+        return "JOB_LIST";
+    case HQ_MSG_JOB_INFO:
+        return "JOB_INFO";
+    case HQ_MSG_JOB_CANCEL:
+        return "JOB_CANCEL";
+    case HQ_MSG_JOB_FORGET:
+        return "JOB_FORGET";
+    case HQ_MSG_JOB_WAIT:
+        return "JOB_WAIT";
+    case HQ_MSG_JOB_OPEN:
+        return "JOB_OPEN";
+    case HQ_MSG_JOB_CLOSE:
+        return "JOB_CLOSE";
+    case HQ_MSG_TASK_LIST:
+        return "TASK_LIST";
+    case HQ_MSG_TASK_INFO:
+        return "TASK_INFO";
+    case HQ_MSG_WORKER_LIST:
+        return "WORKER_LIST";
+    case HQ_MSG_WORKER_INFO:
+        return "WORKER_INFO";
+    case HQ_MSG_WORKER_STOP:
+        return "WORKER_STOP";
+    case HQ_MSG_JOB_SUMMARY:
+        return "JOB_SUMMARY";
+    case HQ_MSG_TASK_IDS:
+        return "TASK_IDS";
+    case HQ_MSG_REPLY:
+        return "REPLY";
+    case HQ_MSG_ERROR:
+        return "ERROR";
+    case HQ_MSG_REGISTER:
+        return "REGISTER";
+    case HQ_MSG_RESULTS:
+        return "RESULTS";
+    case HQ_MSG_HEARTBEAT:
+        return "HEARTBEAT";
+    case HQ_MSG_GOODBYE:
+        return "GOODBYE";
+    case HQ_MSG_REGISTERED:
+        return "REGISTERED";
+    case HQ_MSG_ASSIGN:
+        return "ASSIGN";
+    case HQ_MSG_CANCEL:
+        return "CANCEL";
+    case HQ_MSG_STOP:
+        return "STOP";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -152,8 +180,7 @@ int hq_header_decode(const uint8_t *buf, size_t len, hq_header_t *hdr, hq_err_t 
 int hq_msgp_check_range(const hq_range_t *r, const char *tname, hq_err_t *err)
 {
     if (r->step < 1)
-        return hq_err_set(err, "%s: field 'ranges' step 0 in range %u-%u", tname, r->start,
-                          r->end);
+        return hq_err_set(err, "%s: field 'ranges' step 0 in range %u-%u", tname, r->start, r->end);
     if (r->start > r->end)
         return hq_err_set(err, "%s: field 'ranges' start %u is after end %u", tname, r->start,
                           r->end);
@@ -165,7 +192,8 @@ int hq_msgp_check_wres(const hq_wres_t *w, const char *tname, hq_err_t *err)
     switch (w->kind) {
     case HQ_RES_LIST:
         if (w->n_groups != 1)
-            return hq_err_set(err, "%s: field 'groups' of list resource '%s' has %u groups (need 1)",
+            return hq_err_set(err,
+                              "%s: field 'groups' of list resource '%s' has %u groups (need 1)",
                               tname, w->name, w->n_groups);
         break;
     case HQ_RES_GROUPS:
@@ -193,7 +221,8 @@ int hq_msgp_check_wres(const hq_wres_t *w, const char *tname, hq_err_t *err)
 int hq_msgp_check_utilization(double u, const char *tname, hq_err_t *err)
 {
     if (!isfinite(u) || u < 0.0 || u > 1.0)
-        return hq_err_set(err, "%s: field 'min_utilization' value %g out of range (0..1)", tname, u);
+        return hq_err_set(err, "%s: field 'min_utilization' value %g out of range (0..1)", tname,
+                          u);
     return 0;
 }
 
@@ -396,8 +425,7 @@ static int s_submit(s_enc_t *e, const hq_submit_t *s)
     for (uint32_t k = 0; k < s->n_graph; k++) {
         const hq_graph_task_t *g = &s->graph[k];
         if (g->def_idx >= s->n_defs)
-            return s_efail(e, "def_idx", "value %u is not below n_defs %u", g->def_idx,
-                           s->n_defs);
+            return s_efail(e, "def_idx", "value %u is not below n_defs %u", g->def_idx, s->n_defs);
         s_fields(e, HQ_NF_GRAPH_TASK);
         msgpack_pack_uint32(&e->pk, g->id);
         msgpack_pack_uint32(&e->pk, g->def_idx);
@@ -521,8 +549,7 @@ static int s_assign(s_enc_t *e, const hq_assign_t *a)
     for (uint32_t k = 0; k < a->n_tasks; k++) {
         const hq_assign_task_t *t = &a->tasks[k];
         if (t->def_idx >= a->n_defs)
-            return s_efail(e, "def_idx", "value %u is not below n_defs %u", t->def_idx,
-                           a->n_defs);
+            return s_efail(e, "def_idx", "value %u is not below n_defs %u", t->def_idx, a->n_defs);
         if (t->variant >= a->defs[t->def_idx].def.n_variants)
             return s_efail(e, "variant", "value %u is not below the definition's %u variants",
                            t->variant, a->defs[t->def_idx].def.n_variants);

@@ -34,10 +34,10 @@ enum {
 };
 
 typedef struct s_dec {
-    hq_mpr_t r;         /* position in the body */
-    hq_arena_t *arena;  /* owner of everything decoded */
-    const char *tname;  /* message type name for errors */
-    hq_err_t *err;      /* where the first violation goes */
+    hq_mpr_t r;        /* position in the body */
+    hq_arena_t *arena; /* owner of everything decoded */
+    const char *tname; /* message type name for errors */
+    hq_err_t *err;     /* where the first violation goes */
 } s_dec_t;
 
 #define TRY(x)                                                                                     \
@@ -540,8 +540,8 @@ static int s_body(s_dec_t *d, hq_msg_t *m, enum hq_msg_body body)
     switch (body) {
     case HQ_BODY_NONE:
         if (hq_mpr_left(&d->r))
-            return hq_err_set(d->err, "%s: has no body but %zu bytes follow the header",
-                              d->tname, hq_mpr_left(&d->r));
+            return hq_err_set(d->err, "%s: has no body but %zu bytes follow the header", d->tname,
+                              hq_mpr_left(&d->r));
         return 0;
     case HQ_BODY_SUBMIT:
         return s_submit(d, &m->u.submit);
@@ -587,7 +587,8 @@ hq_msg_t *hq_msg_decode(const uint8_t *buf, size_t len, hq_err_t *err)
     }
     if ((uint64_t)len > hq_msgp_max_frame(hdr.type)) {
         hq_err_set(err, "%s: frame of %zu bytes exceeds the %llu-byte limit",
-                   hq_msg_type_name(hdr.type), len, (unsigned long long)hq_msgp_max_frame(hdr.type));
+                   hq_msg_type_name(hdr.type), len,
+                   (unsigned long long)hq_msgp_max_frame(hdr.type));
         return NULL;
     }
     s_dec_t d = {

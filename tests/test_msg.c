@@ -76,7 +76,8 @@ static hq_bytes_t s_entries[] = {{10, s_e0}, {0, NULL}, {3, (uint8_t *)"{}\n"}};
 static uint32_t s_deps1[] = {1};
 static uint32_t s_deps2[] = {1, 2, 4000000000u};
 static hq_graph_task_t s_graph[] = {{1, 0, 0, NULL}, {2, 1, 1, s_deps1}, {3, 0, 3, s_deps2}};
-static char *s_log[] = {"INFO\tJob submitted successfully, job ID: 1", "WARN\t\xe2\x9a\xa0 careful"};
+static char *s_log[] = {"INFO\tJob submitted successfully, job ID: 1",
+                        "WARN\t\xe2\x9a\xa0 careful"};
 static char *s_lab0[] = {"0", "1", "2", "3"};
 static char *s_lab1[] = {"4", "5"};
 static hq_label_group_t s_groups[] = {{4, s_lab0}, {2, s_lab1}};
@@ -153,7 +154,9 @@ static void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_WORKER_STOP:
     case HQ_MSG_TASK_IDS:
         m->u.query = (hq_query_t){
-            .sel = {type % 3 == 0 ? HQ_SEL_IDS : type % 3 == 1 ? HQ_SEL_LAST : HQ_SEL_ALL,
+            .sel = {type % 3 == 0   ? HQ_SEL_IDS
+                    : type % 3 == 1 ? HQ_SEL_LAST
+                                    : HQ_SEL_ALL,
                     {2, s_sel_ranges}},
             .tasks = {1, s_task_ranges},
             .states = HQ_ST_RUNNING | HQ_ST_FAILED | HQ_ST_OPENED,
@@ -380,8 +383,8 @@ static void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
             cr_assert_eq(p->kind, q->kind);
             cr_assert_eq(p->n_groups, q->n_groups);
             for (uint32_t g = 0; g < p->n_groups; g++)
-                s_eq_strv(p->groups[g].n, p->groups[g].labels, q->groups[g].n,
-                          q->groups[g].labels, "labels");
+                s_eq_strv(p->groups[g].n, p->groups[g].labels, q->groups[g].n, q->groups[g].labels,
+                          "labels");
             cr_assert_eq(p->range_start, q->range_start);
             cr_assert_eq(p->range_end, q->range_end);
             cr_assert_eq(p->sum_size, q->sum_size);
@@ -633,8 +636,8 @@ Test(msg_roundtrip, accepts_signed_encodings_of_small_unsigned_values)
     cr_assert_not_null(m);
     cr_assert_eq(m->u.goodbye.reason, 3);
     hq_msg_destroy(&m);
-    static const uint8_t cancel[] = {0x91, 0x91, 0x93, 0xd1, 0x00, 0x01, 0xd2, 0, 0, 0, 2,
-                                     0xd3, 0,    0,    0,    0,    0,    0,    0,    3};
+    static const uint8_t cancel[] = {0x91, 0x91, 0x93, 0xd1, 0x00, 0x01, 0xd2, 0, 0, 0,
+                                     2,    0xd3, 0,    0,    0,    0,    0,    0, 0, 3};
     m = hq_msg_decode(f, s_frame(f, HQ_MSG_CANCEL, cancel, sizeof cancel), NULL);
     cr_assert_not_null(m);
     cr_assert_eq(m->u.cancel.tasks[0].job_id, 1);
@@ -920,8 +923,7 @@ Test(msg_reject, wrong_field_types)
     REJECT_BODY(HQ_MSG_GOODBYE, "expected integer, got reserved byte 0xc1", 0x91, 0xc1);
     REJECT_BODY(HQ_MSG_GOODBYE, "field 'body' expected array, got map", 0x81, 0x00, 0x00);
     REJECT_BODY(HQ_MSG_GOODBYE, "field 'body' has 2 fields, expected 1", 0x92, 0x00, 0x00);
-    REJECT_BODY(HQ_MSG_ERROR, "field 'message' expected str, got bin", 0x92, 0x01, 0xc4, 0x01,
-                'x');
+    REJECT_BODY(HQ_MSG_ERROR, "field 'message' expected str, got bin", 0x92, 0x01, 0xc4, 0x01, 'x');
     REJECT_BODY(HQ_MSG_ERROR, "field 'message' expected str, got nil", 0x92, 0x01, 0xc0);
     REJECT_BODY(HQ_MSG_REGISTERED, "field 'heartbeat_ns' expected integer, got float", 0x94, 0x01,
                 0xa1, 'u', 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0x00);
@@ -939,18 +941,17 @@ Test(msg_reject, out_of_range_values)
     REJECT_BODY(HQ_MSG_GOODBYE, "field 'reason' value -1 is negative", 0x91, 0xff);
     REJECT_BODY(HQ_MSG_STOP, "value 4294967296 out of range", 0x91, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0);
     REJECT_BODY(HQ_MSG_ERROR, "field 'code' value 7 out of range (1..6)", 0x92, 0x07, 0xa1, 'x');
-    REJECT_BODY(HQ_MSG_REGISTERED, "field 'worker_id' value 4294967296 out of range", 0x94, 0xcf,
-                0, 0, 0, 1, 0, 0, 0, 0, 0xa1, 'u', 0x00, 0x00);
+    REJECT_BODY(HQ_MSG_REGISTERED, "field 'worker_id' value 4294967296 out of range", 0x94, 0xcf, 0,
+                0, 0, 1, 0, 0, 0, 0, 0xa1, 'u', 0x00, 0x00);
     REJECT_BODY(HQ_MSG_JOB_LIST, "field 'selector kind' value 3 out of range", 0x96, 0x92, 0x03,
                 0x90, 0x90, 0x00, 0xc2, 0xc0, 0x00);
     REJECT_BODY(HQ_MSG_JOB_LIST, "field 'states' value 128 out of range", 0x96, 0x92, 0x00, 0x90,
                 0x90, 0xcc, 0x80, 0xc2, 0xc0, 0x00);
     REJECT_BODY(HQ_MSG_JOB_LIST, "step 0 in range 1-2", 0x96, 0x92, 0x00, 0x91, 0x93, 0x01, 0x02,
                 0x00, 0x90, 0x00, 0xc2, 0xc0, 0x00);
-    REJECT_BODY(HQ_MSG_JOB_LIST, "start 3 is after end 2", 0x96, 0x92, 0x00, 0x91, 0x93, 0x03,
-                0x02, 0x01, 0x90, 0x00, 0xc2, 0xc0, 0x00);
-    REJECT_BODY(HQ_MSG_ERROR, "field 'message' contains a NUL byte", 0x92, 0x01, 0xa3, 'a', 0,
-                'b');
+    REJECT_BODY(HQ_MSG_JOB_LIST, "start 3 is after end 2", 0x96, 0x92, 0x00, 0x91, 0x93, 0x03, 0x02,
+                0x01, 0x90, 0x00, 0xc2, 0xc0, 0x00);
+    REJECT_BODY(HQ_MSG_ERROR, "field 'message' contains a NUL byte", 0x92, 0x01, 0xa3, 'a', 0, 'b');
     /* ASSIGN: [[], [[1,0,1,0,false,bin"",0,[]]]] -> def_idx 0 with no defs */
     REJECT_BODY(HQ_MSG_ASSIGN, "field 'def_idx' value 0 is not below n_defs 0", 0x92, 0x90, 0x91,
                 0x98, 0x01, 0x00, 0x01, 0x00, 0xc2, 0xc4, 0x00, 0x00, 0x90);
@@ -1006,8 +1007,8 @@ Test(msg_reject, amplification_bodies_fail_without_big_allocation)
                 0xdc, 0xff, 0xff);
     REJECT_BODY(HQ_MSG_ASSIGN, "field 'entry' truncated", 0x92, 0x91, 0x95, 0x01, 0x00, 0xa1, '/',
                 0xc0, 0x9d, 0x91, 0xa1, 'x', 0x90, 0xa1, '.', 0x93, 0, 0xc0, 0xc2, 0x93, 1, 0xc0,
-                0xc2, 0xc4, 0, 0x91, 0x94, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0xc2, 0x91, 0x98, 0, 0,
-                0, 0, 0xc2, 0xc6, 0x7f, 0xff, 0xff, 0xff);
+                0xc2, 0xc4, 0, 0x91, 0x94, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0xc2, 0x91, 0x98, 0, 0, 0,
+                0, 0xc2, 0xc6, 0x7f, 0xff, 0xff, 0xff);
     cr_assert_lt(hq_arena_highwater(), 64 * 1024, "a hostile frame made the arena grow to %zu",
                  hq_arena_highwater());
 }
@@ -1058,10 +1059,10 @@ Test(msg_reject, decoded_size_stays_within_32x_of_the_frame)
         memcpy(f + n, (const uint8_t[]){0x97, 0, 0, 0, 0, 0, 0xc0, 0x90}, 8);
     s_check_amplification(f, n);
     /* REGISTER with a GROUPS resource of 60000 empty groups: 16 bytes per wire byte */
-    static const uint8_t reg_head[] = {0x94, 0xdc, 0x00, 0x10, 0xa0, 0xa0, 0xa0, 0xa0, 0, 0, 0, 0,
-                                       0xcb, 0,    0,    0,    0,    0,    0,    0,    0, 0, 0,
-                                       0xa0, 0,    0,    0x91, 0x96, 0xa0, 0x02, 0xdc, N >> 8,
-                                       N & 0xff};
+    static const uint8_t reg_head[] = {0x94, 0xdc, 0x00, 0x10, 0xa0,   0xa0,    0xa0, 0xa0, 0,
+                                       0,    0,    0,    0xcb, 0,      0,       0,    0,    0,
+                                       0,    0,    0,    0,    0,      0xa0,    0,    0,    0x91,
+                                       0x96, 0xa0, 0x02, 0xdc, N >> 8, N & 0xff};
     n = s_frame(f, HQ_MSG_REGISTER, reg_head, sizeof reg_head);
     memset(f + n, 0x90, N);
     n += N;
@@ -1069,8 +1070,8 @@ Test(msg_reject, decoded_size_stays_within_32x_of_the_frame)
     n += 7;
     s_check_amplification(f, n);
     /* SUBMIT with 2000 minimal defs and 60000 empty entries */
-    static const uint8_t sub_head[] = {0x9a, 0, 0xc0, 0xc2, 0, 0xa0, 0xc0, 0xdc, 2000 >> 8,
-                                       2000 & 0xff};
+    static const uint8_t sub_head[] = {0x9a, 0,    0xc0, 0xc2,      0,
+                                       0xa0, 0xc0, 0xdc, 2000 >> 8, 2000 & 0xff};
     n = s_frame(f, HQ_MSG_SUBMIT, sub_head, sizeof sub_head);
     static const uint8_t min_def[] = {0x9d, 0x91, 0xa0, 0x90, 0xa0, 0x93, 0,    0xc0, 0xc2,
                                       0x93, 0,    0xc0, 0xc2, 0xc4, 0,    0x91, 0x94, 0,
