@@ -1,0 +1,254 @@
+/* hq_broker_main: `hq server start` flags, the server directory and access file,
+ * startup (refusing to start over a live server) and shutdown. */
+#define HQ_LOG_MODULE "hq::server"
+#include "broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_duration.h"
+#include "hq_log.h"
+#include "hq_render.h"
+#include "hq_util.h"
+
+#define HQ_PROBE_TIMEOUT_MS 1000
+
+static const hq_opt_t s_opts[] = {
+    {"host", 0, HQ_OPT_VALUE, "HOST", "Hostname/IP of the machine under which is visible"},
+    {"idle-timeout", 0, HQ_OPT_VALUE, "IDLE_TIMEOUT", "Default idle timeout of workers"},
+    {"client-port", 0, HQ_OPT_VALUE, "CLIENT_PORT", "Port for client connections"},
+    {"worker-port", 0, HQ_OPT_VALUE, "WORKER_PORT", "Port for worker connections"},
+    {"journal", 0, HQ_OPT_VALUE, "JOURNAL", "Path to a journal file"},
+    {"journal-flush-period", 0, HQ_OPT_VALUE, "JOURNAL_FLUSH_PERIOD",
+     "How often the journal is flushed"},
+    {"access-file", 0, HQ_OPT_VALUE, "ACCESS_FILE", "Use keys and ports of this access file"},
+    {"disable-client-authentication-and-encryption", 0, HQ_OPT_FLAG, NULL,
+     "Clients connect without authentication and encryption"},
+    {"disable-worker-authentication-and-encryption", 0, HQ_OPT_FLAG, NULL,
+     "Workers connect without authentication and encryption"},
+    {"scheduler-time-limit", 0, HQ_OPT_VALUE, "SCHEDULER_TIME_LIMIT",
+     "Time limit of one scheduling run"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static int s_parse_port(const char *flag, const char *v, uint16_t *out, hq_err_t *err)
+{
+    char *end = NULL;
+    long p = v ? strtol(v, &end, 10) : -1;
+    if (!v || !*v || *end || p < 0 || p > 65535)
+        return hq_args_invalid_value(err, s_opts, flag, v ? v : "",
+                                     "invalid digit found in string");
+    *out = (uint16_t)p;
+    return 0;
+}
+
+static int s_parse_dur(const char *flag, const char *v, uint64_t *out, hq_err_t *err)
+{
+    hq_err_t e;
+    if (hq_duration_parse(v, out, &e) != 0)
+        return hq_args_invalid_value(err, s_opts, flag, v, e.text);
+    return 0;
+}
+
+/* True when a server answers SERVER_INFO at the access file of server_dir. */
+static bool s_server_online(const char *server_dir)
+{
+    hq_err_t err;
+    char *dir = hq_server_dir_resolve(server_dir, &err);
+    if (!dir)
+        return false;
+    char *path = hq_asprintf("%s/access.json", dir);
+    free(dir);
+    hq_access_t a;
+    int rc = hq_access_read(path, &a, false, &err);
+    free(path);
+    if (rc != 0 || !a.client.present)
+        return false;
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (!s)
+        return false;
+    bool online = false;
+    char *ep = hq_access_endpoint(&a.client);
+    if (hq_access_setup_socket(s, &a.client, &err) == 0 && zsock_connect(s, "%s", ep) == 0) {
+        hq_msg_t m = {0};
+        m.hdr.version = HQ_PROTO_VERSION;
+        m.hdr.type = HQ_MSG_SERVER_INFO;
+        m.hdr.request_id = 1;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (hq_msg_encode(&m, &buf, &len, &err) == 0) {
+            zmq_send(zsock_resolve(s), buf, len, ZMQ_DONTWAIT);
+            free(buf);
+            zmq_pollitem_t pi = {.socket = zsock_resolve(s), .events = ZMQ_POLLIN};
+            online = zmq_poll(&pi, 1, HQ_PROBE_TIMEOUT_MS) == 1;
+        }
+    }
+    free(ep);
+    zsock_set_linger(s, 0);
+    zsock_destroy(&s);
+    return online;
+}
+
+static void s_unprotected_warning(const char *side)
+{
+    const char *bang = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
+    hq_warn("%s", bang);
+    hq_warn("Server is started with unprotected %s connections", side);
+    hq_warn("Anyone can connect as a %s", side);
+    hq_warn("%s", bang);
+}
+
+static void s_broker_free(hq_broker_t *b)
+{
+    hq_core_stop(b);
+    for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
+        hq_job_destroy(&b->jobs[id]);
+    free(b->jobs);
+    hq_workers_destroy_all(b);
+    free(b->requeue);
+    free(b->cancels);
+    free(b->cancel_workers);
+    free(b->cancel_instances);
+    hq_events_destroy(&b->events);
+    free(b->server_dir);
+    free(b->run_dir);
+    free(b->access_path);
+    hq_global_clear(&b->g);
+}
+
+int hq_broker_main(int argc, char **argv)
+{
+    hq_err_t err;
+    hq_args_t *args = hq_args_parse(s_opts, argc, argv, 0, false, "hq server start", &err);
+    if (!args) {
+        fprintf(stderr, "%s\n", err.text);
+        return 2;
+    }
+    if (hq_args_help(args)) {
+        hq_args_print_help(s_opts, "hq server start", "Start the server");
+        hq_args_destroy(&args);
+        return 0;
+    }
+    hq_broker_t b = {0};
+    uint16_t client_port = 0, worker_port = 0;
+    uint64_t ignored;
+    int rc = hq_global_from_args(args, &b.g, &err);
+    if (rc == 0 && hq_args_get(args, "client-port"))
+        rc = s_parse_port("client-port", hq_args_get(args, "client-port"), &client_port, &err);
+    if (rc == 0 && hq_args_get(args, "worker-port"))
+        rc = s_parse_port("worker-port", hq_args_get(args, "worker-port"), &worker_port, &err);
+    if (rc == 0 && hq_args_get(args, "idle-timeout"))
+        rc = s_parse_dur("idle-timeout", hq_args_get(args, "idle-timeout"), &b.idle_timeout_ns,
+                         &err);
+    if (rc == 0 && hq_args_get(args, "journal-flush-period"))
+        rc = s_parse_dur("journal-flush-period", hq_args_get(args, "journal-flush-period"),
+                         &ignored, &err);
+    if (rc == 0 && hq_args_get(args, "scheduler-time-limit"))
+        rc = s_parse_dur("scheduler-time-limit", hq_args_get(args, "scheduler-time-limit"),
+                         &ignored, &err);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        hq_args_destroy(&args);
+        hq_global_clear(&b.g);
+        return 2;
+    }
+    hq_log_init(b.g.debug);
+    hq_info("HyperQueue %s", HQ_VERSION);
+    int code = 1;
+    const char *host_flag = hq_args_get(args, "host");
+    char *host = host_flag ? hq_strdup(host_flag) : hq_hostname();
+    b.server_dir = hq_strdup(b.g.server_dir);
+    b.events = hq_events_new();
+    b.start_ns = hq_wall_ns();
+    b.next_epoch = b.start_ns;
+
+    if (hq_args_get(args, "journal")) {
+        hq_error("The journal (--journal) is not supported yet");
+        goto done;
+    }
+    if (s_server_online(b.server_dir)) {
+        fprintf(stderr,
+                "Server at %s is already online, please stop it first using `hq server stop "
+                "--server-dir %s`\n",
+                b.server_dir, b.server_dir);
+        goto done;
+    }
+    hq_info("No online server found, starting a new server");
+    const char *access_file = hq_args_get(args, "access-file");
+    if (access_file) {
+        if (hq_access_read(access_file, &b.access, false, &err) != 0) {
+            fprintf(stderr, "%s\n", err.text);
+            goto done;
+        }
+        /* Hosts and ports from the file unless given; keys and uid always from it. */
+        if (host_flag) {
+            snprintf(b.access.client.host, sizeof b.access.client.host, "%s", host);
+            snprintf(b.access.worker.host, sizeof b.access.worker.host, "%s", host);
+        }
+        if (hq_args_get(args, "client-port") || !b.access.client.present)
+            b.access.client.port = client_port;
+        if (hq_args_get(args, "worker-port") || !b.access.worker.present)
+            b.access.worker.port = worker_port;
+        if (!b.access.client.host[0])
+            snprintf(b.access.client.host, sizeof b.access.client.host, "%s", host);
+        if (!b.access.worker.host[0])
+            snprintf(b.access.worker.host, sizeof b.access.worker.host, "%s", host);
+        b.access.client.present = b.access.worker.present = true;
+    } else {
+        hq_access_generate(&b.access, host, client_port, host, worker_port);
+        if (hq_args_has(args, "disable-client-authentication-and-encryption"))
+            b.access.client.has_secret = false;
+        if (hq_args_has(args, "disable-worker-authentication-and-encryption"))
+            b.access.worker.has_secret = false;
+    }
+    snprintf(b.access.version, sizeof b.access.version, "%s", HQ_VERSION);
+    b.run_dir = hq_server_dir_new_run(b.server_dir, &err);
+    if (!b.run_dir) {
+        fprintf(stderr, "%s\n", err.text);
+        goto done;
+    }
+    if (hq_core_start(&b, &err) != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        goto done;
+    }
+    b.access_path = hq_asprintf("%s/access.json", b.run_dir);
+    hq_info("Storing access file as '%s'", b.access_path);
+    if (hq_access_write(b.access_path, &b.access, 3, &err) != 0 ||
+        hq_server_dir_set_current(b.server_dir, b.run_dir, &err) != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        goto done;
+    }
+    if (!b.access.client.has_secret)
+        s_unprotected_warning("client");
+    if (!b.access.worker.has_secret)
+        s_unprotected_warning("worker");
+    {
+        json_t *info = hq_server_info_json(&b);
+        hq_render_server_info(&b.g, info, b.server_dir);
+        json_decref(info);
+        fflush(stdout);
+    }
+    hq_event_t ev = {.type = HQ_EV_SERVER_START, .text = b.access.server_uid};
+    hq_events_emit(b.events, &ev);
+
+    hq_core_run(&b);
+
+    hq_info("Stopping server");
+    hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
+    hq_event_t stop = {.type = HQ_EV_SERVER_STOP};
+    hq_events_emit(b.events, &stop);
+    hq_server_dir_clear_current(b.server_dir, b.run_dir);
+    /* Let the stop reply and the STOP messages leave before the sockets close. */
+    if (b.client)
+        zsock_set_linger(b.client, 1000);
+    if (b.worker)
+        zsock_set_linger(b.worker, 1000);
+    code = 0;
+done:
+    free(host);
+    hq_args_destroy(&args);
+    s_broker_free(&b);
+    return code;
+}

@@ -1,0 +1,517 @@
+/* Read-only requests: server info, job/task queries and JOB_WAIT, answered with the
+ * JSON documents of PROTOCOL.md ("Query replies"), plus server stop. */
+#define HQ_LOG_MODULE "hq::server"
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_duration.h"
+#include "hq_log.h"
+#include "hq_util.h"
+
+static json_t *s_time(uint64_t ns)
+{
+    if (ns == 0)
+        return json_null();
+    char *t = hq_time_rfc3339(ns, 9);
+    json_t *v = json_string(t);
+    free(t);
+    return v;
+}
+
+json_t *hq_server_info_json(hq_broker_t *b)
+{
+    return json_pack("{s:n,s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:s,s:n}", "server_dir", "server_uid",
+                     b->access.server_uid, "client_host", b->access.client.host, "worker_host",
+                     b->access.worker.host, "client_port", (json_int_t)b->access.client.port,
+                     "worker_port", (json_int_t)b->access.worker.port, "pid",
+                     (json_int_t)getpid(), "start_date", s_time(b->start_ns), "version",
+                     HQ_VERSION, "journal_path");
+}
+
+int hq_h_server_info(hq_broker_t *b, hq_creq_t *req)
+{
+    hq_client_reply_json(b, req, hq_server_info_json(b), NULL);
+    return 0;
+}
+
+int hq_h_server_stop(hq_broker_t *b, hq_creq_t *req)
+{
+    hq_info("Received Stop command from client");
+    hq_client_reply_log(b, req, 0, NULL, 0);
+    b->stopping = true;
+    return 0;
+}
+
+/* ---- jobs ---- */
+
+static json_t *s_job_info(const hq_job_t *j)
+{
+    const uint32_t *c = j->counts;
+    return json_pack("{s:i,s:s,s:i,s:b,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:o}", "id", (json_int_t)j->id,
+                     "name", j->name, "task_count", (json_int_t)j->n_tasks, "is_open", j->open,
+                     "task_stats", "running", (json_int_t)c[HQ_TS_RUNNING], "finished",
+                     (json_int_t)c[HQ_TS_FINISHED], "failed", (json_int_t)c[HQ_TS_FAILED],
+                     "canceled", (json_int_t)c[HQ_TS_CANCELED], "aborted",
+                     (json_int_t)c[HQ_TS_ABORTED], "waiting",
+                     (json_int_t)(c[HQ_TS_WAITING] + c[HQ_TS_ASSIGNED]), "cancel_reason",
+                     j->cancel_reason ? json_string(j->cancel_reason) : json_null());
+}
+
+int hq_h_job_list(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    json_t *arr = json_array();
+    for (uint32_t id = 1; id <= b->max_job_id; id++) {
+        const hq_job_t *j = b->jobs[id];
+        if (!j)
+            continue;
+        bool show;
+        if (q->flag)
+            show = true;
+        else if (q->states)
+            show = (hq_job_state_bit(j) & q->states) != 0;
+        else
+            show = j->open || (hq_job_state_bit(j) & (HQ_ST_WAITING | HQ_ST_RUNNING));
+        if (show)
+            json_array_append_new(arr, s_job_info(j));
+    }
+    hq_client_reply_json(b, req, arr, json_pack("{s:i}", "total", (json_int_t)b->n_jobs));
+    return 0;
+}
+
+static const char *s_policy_key(enum hq_policy p)
+{
+    switch (p) {
+    case HQ_POLICY_FORCE_COMPACT:
+        return "ForceCompact";
+    case HQ_POLICY_TIGHT:
+        return "Tight";
+    case HQ_POLICY_FORCE_TIGHT:
+        return "ForceTight";
+    case HQ_POLICY_SCATTER:
+        return "Scatter";
+    default:
+        return "Compact";
+    }
+}
+
+static json_t *s_stdio_json(const hq_stdio_t *io, const char *resolved)
+{
+    if (io->kind == HQ_STDIO_NONE)
+        return json_null();
+    if (io->kind == HQ_STDIO_STREAM)
+        return json_string("<pipe>");
+    return json_string(resolved ? resolved : "");
+}
+
+static json_t *s_td_json(const hq_jdef_t *jd)
+{
+    const hq_task_def_t *d = jd->def;
+    json_t *args = json_array();
+    for (uint32_t i = 0; i < d->n_args; i++)
+        json_array_append_new(args, json_string(d->args[i]));
+    json_t *env = json_object();
+    for (uint32_t i = 0; i < d->n_env; i++)
+        json_object_set_new(env, d->env[i].key, json_string(d->env[i].value));
+    json_t *res = json_array();
+    for (uint32_t v = 0; v < d->n_variants; v++) {
+        const hq_rvariant_t *rv = &d->variants[v];
+        json_t *entries = json_array();
+        for (uint32_t e = 0; e < rv->n_entries; e++) {
+            const hq_rreq_t *r = &rv->entries[e];
+            json_t *request = r->all ? json_string("All")
+                                     : json_pack("{s:I}", s_policy_key(r->policy),
+                                                 (json_int_t)r->amount);
+            json_array_append_new(entries,
+                                  json_pack("{s:s,s:o}", "resource", r->name, "request", request));
+        }
+        json_array_append_new(res, json_pack("{s:i,s:o,s:f,s:i}", "n_nodes",
+                                             (json_int_t)rv->n_nodes, "resources", entries,
+                                             "min_time", hq_duration_seconds(rv->min_time_ns),
+                                             "weight", (json_int_t)rv->weight));
+    }
+    json_t *crash;
+    if (d->crash_kind == HQ_CRASH_NEVER_RESTART)
+        crash = json_string("never-restart");
+    else if (d->crash_kind == HQ_CRASH_UNLIMITED)
+        crash = json_string("unlimited");
+    else
+        crash = json_integer(d->crash_limit);
+    json_t *pin = d->pin == HQ_PIN_TASKSET ? json_string("taskset")
+                  : d->pin == HQ_PIN_OMP   ? json_string("openmp")
+                                           : json_null();
+    return json_pack("{s:{s:o,s:o,s:s,s:o,s:o},s:o,s:o,s:i,s:o,s:b,s:o}", "program", "args", args,
+                     "env", env, "cwd", jd->cwd, "stdout", s_stdio_json(&d->out, jd->out),
+                     "stderr", s_stdio_json(&d->err, jd->err), "resources", res, "pin_mode", pin,
+                     "priority", (json_int_t)d->priority, "time_limit",
+                     d->time_limit_ns ? json_real(hq_duration_seconds(d->time_limit_ns))
+                                      : json_null(),
+                     "task_dir", d->task_dir, "crash_limit", crash);
+}
+
+/* Substitutes the per-task placeholders the worker would use. Caller frees. */
+static char *s_task_path(const char *p, const hq_job_t *j, const hq_task_t *t, const char *cwd,
+                         const char *uid)
+{
+    hq_buf_t b = {0};
+    const char *s = p;
+    while (*s) {
+        const char *o = strstr(s, "%{");
+        const char *c = o ? strchr(o, '}') : NULL;
+        if (!o || !c) {
+            hq_buf_append(&b, s, strlen(s));
+            break;
+        }
+        hq_buf_append(&b, s, (size_t)(o - s));
+        size_t nl = (size_t)(c - o - 2);
+        if (nl == 7 && memcmp(o + 2, "TASK_ID", 7) == 0)
+            hq_buf_printf(&b, "%u", t->id);
+        else if (nl == 11 && memcmp(o + 2, "INSTANCE_ID", 11) == 0)
+            hq_buf_printf(&b, "%u", t->instance);
+        else if (nl == 6 && memcmp(o + 2, "JOB_ID", 6) == 0)
+            hq_buf_printf(&b, "%u", j->id);
+        else if (nl == 10 && memcmp(o + 2, "SERVER_UID", 10) == 0)
+            hq_buf_append(&b, uid, strlen(uid));
+        else
+            hq_buf_append(&b, o, (size_t)(c - o + 1));
+        s = c + 1;
+    }
+    char *out = b.data ? b.data : hq_strdup("");
+    if (cwd && !hq_place_has(out)) {
+        char *abs = hq_path_join(cwd, out);
+        free(out);
+        out = abs;
+    }
+    return out;
+}
+
+static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
+{
+    json_t *o = json_pack("{s:i,s:s}", "id", (json_int_t)t->id, "state", hq_tstate_json(t->state));
+    if (t->start_ns != 0) {
+        const hq_jdef_t *jd = &j->defs[t->def];
+        char *cwd = s_task_path(jd->cwd, j, t, NULL, b->access.server_uid);
+        json_object_set_new(o, "cwd", json_string(cwd));
+        for (int k = 0; k < 2; k++) {
+            const hq_stdio_t *io = k ? &jd->def->err : &jd->def->out;
+            const char *path = k ? jd->err : jd->out;
+            json_t *v;
+            if (io->kind == HQ_STDIO_FILE && path) {
+                char *p = s_task_path(path, j, t, cwd, b->access.server_uid);
+                v = json_string(p);
+                free(p);
+            } else {
+                v = s_stdio_json(io, NULL);
+            }
+            json_object_set_new(o, k ? "stderr" : "stdout", v);
+        }
+        free(cwd);
+        json_object_set_new(o, "started_at", s_time(t->start_ns));
+        json_object_set_new(o, "worker", json_integer(t->worker));
+    }
+    if (t->state == HQ_TS_FINISHED || t->state == HQ_TS_FAILED)
+        json_object_set_new(o, "finished_at", s_time(t->end_ns));
+    if (t->state == HQ_TS_FAILED)
+        json_object_set_new(o, "error", json_string(t->error ? t->error : ""));
+    json_t *hosts = json_array();
+    hq_worker_t *w = t->start_ns ? hq_broker_worker(b, t->worker) : NULL;
+    if (w)
+        json_array_append_new(hosts, json_string(w->conf->hostname ? w->conf->hostname : ""));
+    json_object_set_new(o, "_hosts", hosts);
+    json_object_set_new(o, "_instance", json_integer(t->instance));
+    return o;
+}
+
+static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
+{
+    json_t *submits = json_array();
+    for (uint32_t s = 0; s < j->n_submits; s++) {
+        const hq_jsubmit_t *sub = &j->submits[s];
+        if (!sub->graph) {
+            for (uint32_t d = 0; d < j->n_defs; d++)
+                if (j->defs[d].submit == s) {
+                    json_array_append_new(submits, json_pack("{s:o}", "array",
+                                                             s_td_json(&j->defs[d])));
+                    break;
+                }
+        } else {
+            json_t *g = json_array();
+            for (uint32_t d = 0; d < j->n_defs; d++)
+                if (j->defs[d].submit == s)
+                    json_array_append_new(g, s_td_json(&j->defs[d]));
+            json_array_append_new(submits, json_pack("{s:o}", "graph", g));
+        }
+    }
+    json_t *tasks = json_array();
+    uint32_t failed_shown = 0;
+    uint8_t *seen = hq_calloc((size_t)b->max_worker_id + 1, 1);
+    uint32_t *ids = hq_malloc(((size_t)j->n_tasks + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < j->n_tasks; i++) {
+        const hq_task_t *t = &j->tasks[i];
+        ids[i] = t->id;
+        if (t->start_ns && t->worker && t->worker <= b->max_worker_id)
+            seen[t->worker] = 1;
+        bool include = all_tasks || t->state == HQ_TS_RUNNING ||
+                       (t->state == HQ_TS_FAILED && failed_shown < 5);
+        if (t->state == HQ_TS_FAILED && !all_tasks && include)
+            failed_shown++;
+        if (include)
+            json_array_append_new(tasks, s_task_json(b, j, t));
+    }
+    json_t *hosts = json_array();
+    for (uint32_t w = 1; w <= b->max_worker_id; w++)
+        if (seen[w])
+            json_array_append_new(hosts, json_string(b->workers[w]->conf->hostname
+                                                         ? b->workers[w]->conf->hostname
+                                                         : "N/A"));
+    free(seen);
+    char *ids_text = NULL;
+    if (j->n_submits == 1 && !j->submits[0].graph && j->submits[0].ids_text)
+        ids_text = hq_strdup(j->submits[0].ids_text);
+    else
+        ids_text = hq_idset_format(ids, j->n_tasks);
+    free(ids);
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "info", s_job_info(j), "max_fails",
+                          j->has_max_fails ? json_integer(j->max_fails) : json_null(),
+                          "started_at", s_time(j->submit_ns), "finished_at",
+                          hq_job_is_complete(j) ? s_time(j->finish_ns) : json_null(), "submits",
+                          submits, "tasks", tasks);
+    json_object_set_new(o, "_ids", json_string(ids_text ? ids_text : ""));
+    free(ids_text);
+    json_object_set_new(o, "_submit_dir",
+                        j->n_submits ? json_string(j->submits[0].submit_dir) : json_null());
+    json_object_set_new(o, "_worker_hosts", hosts);
+    json_object_set_new(o, "_n_failed", json_integer(j->counts[HQ_TS_FAILED]));
+    return o;
+}
+
+static json_t *s_ids_json(const uint32_t *ids, uint32_t n)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+int hq_h_job_info(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    json_t *arr = json_array();
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(arr, s_job_detail(b, b->jobs[ids[i]], q->flag));
+    hq_client_reply_json(b, req, arr, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+    free(ids);
+    free(miss);
+    return 0;
+}
+
+int hq_h_job_summary(hq_broker_t *b, hq_creq_t *req)
+{
+    json_int_t c[7] = {0}; /* RUNNING WAITING FINISHED FAILED ABORTED CANCELED OPENED */
+    for (uint32_t id = 1; id <= b->max_job_id; id++) {
+        const hq_job_t *j = b->jobs[id];
+        if (!j)
+            continue;
+        switch (hq_job_state_bit(j)) {
+        case HQ_ST_RUNNING:
+            c[0]++;
+            break;
+        case HQ_ST_WAITING:
+            c[1]++;
+            break;
+        case HQ_ST_FINISHED:
+            c[2]++;
+            break;
+        case HQ_ST_FAILED:
+            c[3]++;
+            break;
+        case HQ_ST_ABORTED:
+            c[4]++;
+            break;
+        case HQ_ST_CANCELED:
+            c[5]++;
+            break;
+        default:
+            c[6]++;
+            break;
+        }
+    }
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "Running", c[0], "Waiting", c[1],
+                          "Finished", c[2], "Failed", c[3], "Aborted", c[4], "Canceled", c[5]);
+    if (c[6] > 0)
+        json_object_set_new(o, "Opened", json_integer(c[6]));
+    hq_client_reply_json(b, req, o, NULL);
+    return 0;
+}
+
+/* ---- tasks ---- */
+
+static bool s_task_selected(const hq_task_t *t, const hq_query_t *q)
+{
+    if (q->tasks.n > 0 && !hq_rangelist_contains(&q->tasks, t->id))
+        return false;
+    return q->states == 0 || (hq_tstate_bit(t->state) & q->states);
+}
+
+int hq_h_task_list(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    json_t *res = json_object();
+    for (uint32_t i = 0; i < n; i++) {
+        const hq_job_t *j = b->jobs[ids[i]];
+        json_t *arr = json_array();
+        for (uint32_t k = 0; k < j->n_tasks; k++)
+            if (s_task_selected(&j->tasks[k], q))
+                json_array_append_new(arr, s_task_json(b, j, &j->tasks[k]));
+        char key[16];
+        snprintf(key, sizeof key, "%u", j->id);
+        json_object_set_new(res, key, arr);
+    }
+    hq_client_reply_json(b, req, res, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+    free(ids);
+    free(miss);
+    return 0;
+}
+
+int hq_h_task_info(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    json_t *arr = json_array();
+    json_t *nf = json_array();
+    const hq_job_t *j = n > 0 ? b->jobs[ids[0]] : NULL;
+    if (j) {
+        uint64_t total = hq_rangelist_count(&q->tasks);
+        for (uint32_t r = 0; r < q->tasks.n && total <= 1000000; r++) {
+            const hq_range_t *rg = &q->tasks.ranges[r];
+            uint32_t step = rg->step ? rg->step : 1;
+            for (uint64_t id = rg->start; id <= rg->end; id += step) {
+                const hq_task_t *t = hq_job_task(j, (uint32_t)id);
+                if (!t) {
+                    json_array_append_new(nf, json_integer((json_int_t)id));
+                    continue;
+                }
+                json_t *o = s_task_json(b, j, t);
+                json_object_set_new(o, "_def", s_td_json(&j->defs[t->def]));
+                json_object_set_new(o, "_deps", json_array());
+                json_object_set_new(o, "_crash_count", json_integer(t->crashes));
+                json_array_append_new(arr, o);
+            }
+        }
+    }
+    hq_client_reply_json(b, req, arr,
+                         json_pack("{s:b,s:o}", "job_not_found", j == NULL, "tasks_not_found", nf));
+    free(ids);
+    free(miss);
+    return 0;
+}
+
+int hq_h_task_ids(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    json_t *res = json_object();
+    for (uint32_t i = 0; i < n; i++) {
+        const hq_job_t *j = b->jobs[ids[i]];
+        json_t *arr = json_array();
+        for (uint32_t k = 0; k < j->n_tasks; k++)
+            if (q->states == 0 || (hq_tstate_bit(j->tasks[k].state) & q->states))
+                json_array_append_new(arr, json_integer(j->tasks[k].id));
+        char key[16];
+        snprintf(key, sizeof key, "%u", j->id);
+        json_object_set_new(res, key, arr);
+    }
+    hq_client_reply_json(b, req, res, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+    free(ids);
+    free(miss);
+    return 0;
+}
+
+/* ---- JOB_WAIT ---- */
+
+/* Current progress of a waiter's jobs; returns true when all are done. */
+static json_t *s_wait_status(hq_broker_t *b, const uint32_t *job_ids, uint32_t n,
+                             bool without_close, bool *done)
+{
+    uint64_t c[HQ_TS_COUNT] = {0};
+    uint32_t jobs = 0, jobs_done = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const hq_job_t *j = hq_broker_job(b, job_ids[i]);
+        if (!j)
+            continue; /* forgotten meanwhile: nothing to wait for */
+        jobs++;
+        for (int s = 0; s < HQ_TS_COUNT; s++)
+            c[s] += j->counts[s];
+        if (hq_job_is_complete(j) && (without_close || !j->open))
+            jobs_done++;
+    }
+    *done = jobs_done == jobs;
+    return json_pack("{s:b,s:i,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "done", *done, "jobs",
+                     (json_int_t)jobs, "jobs_done", (json_int_t)jobs_done, "counts", "waiting",
+                     (json_int_t)(c[HQ_TS_WAITING] + c[HQ_TS_ASSIGNED]), "running",
+                     (json_int_t)c[HQ_TS_RUNNING], "finished", (json_int_t)c[HQ_TS_FINISHED],
+                     "failed", (json_int_t)c[HQ_TS_FAILED], "canceled",
+                     (json_int_t)c[HQ_TS_CANCELED], "aborted", (json_int_t)c[HQ_TS_ABORTED]);
+}
+
+int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    free(miss);
+    bool done;
+    json_t *st = s_wait_status(b, ids, n, q->flag, &done);
+    if (done || q->number == 0) {
+        hq_client_reply_json(b, req, st, NULL);
+        free(ids);
+        return 0;
+    }
+    json_decref(st);
+    hq_waiter_t *w = hq_calloc(1, sizeof *w);
+    memcpy(w->rid, req->rid, req->rid_len);
+    w->rid_len = req->rid_len;
+    w->request_id = req->msg->hdr.request_id;
+    w->job_ids = ids;
+    w->n_jobs = n;
+    w->without_close = q->flag;
+    uint64_t ms = q->number > 86400000ULL ? 86400000ULL : q->number;
+    w->deadline = hq_mono_ns() + ms * HQ_NS_PER_MS;
+    zlistx_add_end(b->waiters, w);
+    return 0;
+}
+
+void hq_broker_check_waiters(hq_broker_t *b, bool timeout_only)
+{
+    (void)timeout_only;
+    if (!b->waiters || zlistx_size(b->waiters) == 0)
+        return;
+    uint64_t now = hq_mono_ns();
+    hq_waiter_t *w = zlistx_first(b->waiters);
+    while (w) {
+        bool done;
+        json_t *st = s_wait_status(b, w->job_ids, w->n_jobs, w->without_close, &done);
+        if (done || now >= w->deadline) {
+            json_t *doc = json_pack("{s:o,s:o}", "result", st, "meta", json_object());
+            char *text = json_dumps(doc, JSON_COMPACT);
+            json_decref(doc);
+            hq_reply_t r = {.json = text};
+            hq_client_reply(b, w->rid, w->rid_len, w->request_id, &r);
+            free(text);
+            free(w->job_ids);
+            free(w);
+            zlistx_delete(b->waiters, zlistx_cursor(b->waiters));
+            w = zlistx_first(b->waiters);
+            continue;
+        }
+        json_decref(st);
+        w = zlistx_next(b->waiters);
+    }
+}

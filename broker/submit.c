@@ -1,0 +1,387 @@
+/* Requests that change jobs: submit (new job or attach to an open one), open, close,
+ * cancel and forget. Each handler: validate -> check meaning -> act -> reply. */
+#define HQ_LOG_MODULE "hq::server::job"
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_log.h"
+#include "hq_util.h"
+
+static hq_job_t *s_job_new(hq_broker_t *b, const char *name)
+{
+    uint32_t id = b->max_job_id + 1;
+    if (id + 1 >= b->cap_jobs) {
+        uint32_t cap = b->cap_jobs ? b->cap_jobs * 2 : 64;
+        b->jobs = hq_realloc(b->jobs, cap * sizeof(hq_job_t *));
+        memset(b->jobs + b->cap_jobs, 0, (cap - b->cap_jobs) * sizeof(hq_job_t *));
+        b->cap_jobs = cap;
+    }
+    hq_job_t *j = hq_calloc(1, sizeof *j);
+    j->id = id;
+    j->name = hq_strdup(name && name[0] ? name : "job");
+    j->submit_ns = hq_wall_ns();
+    return j;
+}
+
+static void s_job_register(hq_broker_t *b, hq_job_t *j)
+{
+    b->jobs[j->id] = j;
+    b->max_job_id = j->id;
+    b->n_jobs++;
+    hq_event_t ev = {.type = HQ_EV_JOB_CREATED, .job_id = j->id, .obj = j};
+    hq_events_emit(b->events, &ev);
+}
+
+static void s_rq_add(hq_broker_t *b, hq_jdef_t *jd)
+{
+    jd->rq_id = ++b->next_rq_id;
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);
+    cmd->rq.rq_id = jd->rq_id;
+    cmd->rq.n_variants = jd->def->n_variants;
+    hq_rvariants_copy(&cmd->rq.variants, jd->def->variants, jd->def->n_variants);
+    hq_sched_post(b, cmd);
+}
+
+static int s_check_def(const hq_task_def_t *d, hq_err_t *err)
+{
+    if (d->n_args == 0)
+        return hq_err_set(err, "A task definition has no command");
+    if (d->n_variants == 0)
+        return hq_err_set(err, "A task definition has no resource request");
+    if (d->crash_kind == HQ_CRASH_LIMIT && d->crash_limit == 0)
+        return hq_err_set(err, "Crash limit cannot be 0. Use `never-restart` or `unlimited` "
+                               "instead.");
+    if (d->cwd && strstr(d->cwd, "%{CWD}"))
+        return hq_err_set(err, "Working directory path cannot contain the working directory "
+                               "placeholder `%%{CWD}`.");
+    return 0;
+}
+
+static int s_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Graph form: explicit ids with their own definitions. Dependencies come later. */
+static int s_add_graph(hq_job_t *j, const hq_submit_t *s, uint32_t def_base, hq_err_t *err)
+{
+    uint32_t *ids = hq_malloc((s->n_graph ? s->n_graph : 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < s->n_graph; i++) {
+        const hq_graph_task_t *g = &s->graph[i];
+        ids[i] = g->id;
+        if (g->def_idx >= s->n_defs) {
+            free(ids);
+            return hq_err_set(err, "Task %u refers to a missing definition", g->id);
+        }
+        if (g->n_deps > 0) {
+            free(ids);
+            return hq_err_set(err, "Task dependencies are not supported yet");
+        }
+        if (hq_job_task(j, g->id)) {
+            free(ids);
+            return hq_err_set(err, "Task %u already exists in job %u.", g->id, j->id);
+        }
+    }
+    qsort(ids, s->n_graph, sizeof(uint32_t), s_cmp_u32);
+    for (uint32_t i = 1; i < s->n_graph; i++)
+        if (ids[i] == ids[i - 1]) {
+            uint32_t dup = ids[i];
+            free(ids);
+            return hq_err_set(err, "Task %u is defined more than once.", dup);
+        }
+    free(ids);
+    for (uint32_t i = 0; i < s->n_graph; i++) {
+        hq_range_t r = {.start = s->graph[i].id, .end = s->graph[i].id, .step = 1};
+        hq_rangelist_t rl = {.n = 1, .ranges = &r};
+        if (hq_job_add_array(j, &rl, def_base + s->graph[i].def_idx, 0, err) != 0)
+            return -1; /* cannot happen: checked above */
+    }
+    return 0;
+}
+
+int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
+{
+    hq_submit_t *s = &req->msg->u.submit;
+    hq_err_t err;
+    /* validate */
+    if (!s->submit_dir || s->submit_dir[0] != '/')
+        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit directory must be absolute");
+    if (s->n_defs == 0)
+        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit has no task definition");
+    if (s->n_graph > 0 && (s->ids.n > 0 || s->n_entries > 0))
+        return hq_client_error(b, req, HQ_ERR_INVALID,
+                               "Definition of array job and individual task cannot be mixed");
+    for (uint32_t i = 0; i < s->n_defs; i++)
+        if (s_check_def(&s->defs[i], &err) != 0)
+            return hq_client_error(b, req, HQ_ERR_INVALID, "%s", err.text);
+    /* check meaning */
+    hq_job_t *j = NULL;
+    bool fresh = s->job_id == 0;
+    if (!fresh) {
+        j = hq_broker_job(b, s->job_id);
+        if (!j)
+            return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Job %u not found.", s->job_id);
+        if (!j->open)
+            return hq_client_error(b, req, HQ_ERR_INVALID, "Job %u is not opened.", s->job_id);
+    } else {
+        j = s_job_new(b, s->name);
+        j->has_max_fails = s->has_max_fails;
+        j->max_fails = s->max_fails;
+    }
+    /* act: definitions, then tasks (nothing changes if the tasks are refused) */
+    uint32_t def_base = j->n_defs;
+    hq_jdef_t *defs = hq_calloc(s->n_defs, sizeof *defs);
+    for (uint32_t i = 0; i < s->n_defs; i++) {
+        defs[i].def = &s->defs[i];
+        defs[i].submit = j->n_submits;
+        hq_place_resolve_def(&defs[i], &s->defs[i], j->id, s->submit_dir, b->access.server_uid);
+    }
+    hq_rangelist_t given = s->ids;
+    hq_range_t auto_range;
+    if (s->n_graph == 0 && given.n == 0) {
+        uint32_t base = fresh ? 0 : hq_job_next_task_id(j);
+        uint32_t count = s->n_entries ? s->n_entries : 1;
+        auto_range = (hq_range_t){.start = base, .end = base + count - 1, .step = 1};
+        given = (hq_rangelist_t){.n = 1, .ranges = &auto_range};
+    }
+    int rc = s->n_graph > 0 ? s_add_graph(j, s, def_base, &err)
+                            : hq_job_add_array(j, &given, def_base, s->n_entries, &err);
+    if (rc != 0) {
+        for (uint32_t i = 0; i < s->n_defs; i++) {
+            free(defs[i].cwd);
+            free(defs[i].out);
+            free(defs[i].err);
+        }
+        free(defs);
+        if (fresh)
+            hq_job_destroy(&j);
+        return hq_client_error(b, req, HQ_ERR_INVALID, "%s", err.text);
+    }
+    j->defs = hq_realloc(j->defs, (j->n_defs + s->n_defs) * sizeof(hq_jdef_t));
+    memcpy(j->defs + j->n_defs, defs, s->n_defs * sizeof(hq_jdef_t));
+    j->n_defs += s->n_defs;
+    free(defs);
+    j->submits = hq_realloc(j->submits, (j->n_submits + 1) * sizeof(hq_jsubmit_t));
+    hq_jsubmit_t *sub = &j->submits[j->n_submits++];
+    memset(sub, 0, sizeof *sub);
+    sub->msg = req->msg;
+    req->stolen = true;
+    sub->graph = s->n_graph > 0;
+    sub->submit_dir = s->submit_dir;
+    if (!sub->graph)
+        sub->ids_text = hq_rangelist_format(&given);
+    if (s->stream_dir && s->stream_dir[0]) {
+        char *p = hq_place_subst(s->stream_dir, j->id, s->submit_dir, b->access.server_uid, NULL);
+        sub->stream_dir = hq_path_join(s->submit_dir, p);
+        free(p);
+    }
+    if (fresh)
+        s_job_register(b, j);
+    for (uint32_t i = def_base; i < j->n_defs; i++)
+        s_rq_add(b, &j->defs[i]);
+    /* The scheduler learns the new tasks as ranges (one command for an array). */
+    if (!sub->graph) {
+        hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_READY);
+        cmd->ready.job_id = j->id;
+        cmd->ready.rq_id = j->defs[def_base].rq_id;
+        cmd->ready.priority = s->defs[0].priority;
+        cmd->ready.ids.n = given.n;
+        cmd->ready.ids.ranges = hq_malloc(given.n * sizeof(hq_range_t));
+        memcpy(cmd->ready.ids.ranges, given.ranges, given.n * sizeof(hq_range_t));
+        hq_sched_post(b, cmd);
+    } else {
+        for (uint32_t i = 0; i < s->n_graph; i++) {
+            hq_task_t *t = hq_job_task(j, s->graph[i].id);
+            const hq_jdef_t *jd = &j->defs[t->def];
+            if (b->n_requeue == b->cap_requeue) {
+                b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
+                b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
+            }
+            b->requeue[b->n_requeue++] = (hq_ready_ref_t){
+                .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id,
+                .priority = jd->def->priority};
+        }
+    }
+    hq_core_dirty(b);
+    hq_client_reply_log(b, req, j->id, NULL, 0);
+    return 0;
+}
+
+int hq_h_job_open(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    if (q->text && (strchr(q->text, '\n') || strchr(q->text, '\t')))
+        return hq_client_error(b, req, HQ_ERR_INVALID, "name cannot have a newline or a tab");
+    hq_job_t *j = s_job_new(b, q->text);
+    j->open = true;
+    if (q->number > 0) {
+        j->has_max_fails = true;
+        j->max_fails = (uint32_t)(q->number - 1);
+    }
+    s_job_register(b, j);
+    hq_event_t ev = {.type = HQ_EV_JOB_OPEN, .job_id = j->id, .obj = j};
+    hq_events_emit(b->events, &ev);
+    hq_client_reply_log(b, req, j->id, NULL, 0);
+    return 0;
+}
+
+/* Collects log lines for a reply. */
+typedef struct s_lines {
+    char **v;
+    uint32_t n, cap;
+} s_lines_t;
+
+static void s_line(s_lines_t *l, char *line)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = hq_realloc(l->v, l->cap * sizeof(char *));
+    }
+    l->v[l->n++] = line;
+}
+
+static void s_reply_lines(hq_broker_t *b, hq_creq_t *req, s_lines_t *l)
+{
+    hq_client_reply_log(b, req, 0, l->v, l->n);
+    for (uint32_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+int hq_h_job_close(hq_broker_t *b, hq_creq_t *req)
+{
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &req->msg->u.query.sel, &n, &miss, &nm);
+    s_lines_t l = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        hq_job_t *j = b->jobs[ids[i]];
+        if (!j->open) {
+            s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job is already closed", j->id));
+            continue;
+        }
+        j->open = false;
+        hq_event_t ev = {.type = HQ_EV_JOB_CLOSE, .job_id = j->id, .obj = j};
+        hq_events_emit(b->events, &ev);
+        s_line(&l, hq_asprintf("INFO\tJob %u closed", j->id));
+    }
+    for (uint32_t i = 0; i < nm; i++)
+        s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job not found", miss[i]));
+    if (n == 0 && nm == 0)
+        s_line(&l, hq_strdup("INFO\tThere is nothing to close"));
+    free(ids);
+    free(miss);
+    hq_core_dirty(b);
+    s_reply_lines(b, req, &l);
+    return 0;
+}
+
+int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    size_t rlen = q->text ? strlen(q->text) : 0;
+    if (rlen > 200)
+        return hq_client_error(b, req, HQ_ERR_INVALID,
+                               "Cancel reason must be shorter than 200 you entered %zu.", rlen);
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    s_lines_t l = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        hq_job_t *j = b->jobs[ids[i]];
+        uint32_t open_tasks = j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED] +
+                              j->counts[HQ_TS_RUNNING];
+        if (open_tasks == 0) {
+            s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; all tasks are already "
+                                   "finished",
+                                   j->id));
+            continue;
+        }
+        uint32_t finished = j->n_tasks - open_tasks;
+        hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CANCEL_JOB);
+        cmd->job_id = j->id;
+        hq_sched_post(b, cmd);
+        for (uint32_t k = 0; k < j->n_tasks; k++)
+            if (!hq_tstate_final(j->tasks[k].state))
+                hq_broker_end_task(b, j, &j->tasks[k], HQ_TS_CANCELED, NULL);
+        free(j->cancel_reason);
+        j->cancel_reason = q->text && q->text[0] ? hq_strdup(q->text) : NULL;
+        hq_event_t ev = {.type = HQ_EV_JOB_CANCEL, .job_id = j->id, .text = j->cancel_reason,
+                         .obj = j};
+        hq_events_emit(b->events, &ev);
+        s_line(&l, hq_asprintf("INFO\tJob %u canceled (%u tasks canceled, %u tasks already "
+                               "finished)",
+                               j->id, open_tasks, finished));
+    }
+    for (uint32_t i = 0; i < nm; i++)
+        s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; job not found", miss[i]));
+    if (n == 0 && nm == 0)
+        s_line(&l, hq_strdup("INFO\tThere is nothing to cancel"));
+    free(ids);
+    free(miss);
+    hq_core_dirty(b);
+    s_reply_lines(b, req, &l);
+    return 0;
+}
+
+/* Gives back capacity still held by canceled tasks of a job about to be forgotten. */
+static void s_release_held(hq_broker_t *b, hq_job_t *j)
+{
+    hq_sched_slot_t *slots = NULL;
+    uint32_t n = 0, cap = 0;
+    for (uint32_t i = 0; i < j->n_tasks; i++) {
+        hq_task_t *t = &j->tasks[i];
+        if (!(t->flags & HQ_TF_HOLDS))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            slots = hq_realloc(slots, cap * sizeof *slots);
+        }
+        slots[n++] = (hq_sched_slot_t){.worker_id = t->worker, .job_id = j->id,
+                                       .task_id = t->id, .rq_id = j->defs[t->def].rq_id,
+                                       .variant = t->variant};
+        hq_worker_t *w = hq_broker_worker(b, t->worker);
+        if (w && w->n_assigned > 0)
+            w->n_assigned--;
+    }
+    if (n == 0)
+        return;
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RELEASE);
+    cmd->slots.n = n;
+    cmd->slots.slots = slots;
+    hq_sched_post(b, cmd);
+}
+
+int hq_h_job_forget(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t filter = q->states ? q->states
+                                : (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_ABORTED | HQ_ST_CANCELED);
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t forgotten = 0, ignored = nm;
+    for (uint32_t i = 0; i < n; i++) {
+        hq_job_t *j = b->jobs[ids[i]];
+        if (!hq_job_is_complete(j) || j->open || !(hq_job_state_bit(j) & filter)) {
+            ignored++;
+            continue;
+        }
+        s_release_held(b, j);
+        b->jobs[j->id] = NULL;
+        b->n_jobs--;
+        hq_job_destroy(&j);
+        forgotten++;
+    }
+    s_lines_t l = {0};
+    if (ignored > 0)
+        s_line(&l, hq_asprintf("INFO\t%u %s were forgotten, %u were ignored due to wrong state "
+                               "or invalid ID",
+                               forgotten, forgotten == 1 ? "job" : "jobs", ignored));
+    else
+        s_line(&l, hq_asprintf("INFO\t%u %s were forgotten", forgotten,
+                               forgotten == 1 ? "job" : "jobs"));
+    free(ids);
+    free(miss);
+    s_reply_lines(b, req, &l);
+    return 0;
+}
