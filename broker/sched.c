@@ -18,7 +18,10 @@
 /* Sent by hq_sched_destroy: the actor answers with DRAINED and then sends no more
  * output, so every pending ASSIGNED can be freed before the actor stops. */
 #define MSG_DRAIN "$DRAIN"
-#define MSG_DRAINED "$DRAINED"
+#define MSG_DRAINED "$DRAIN-DONE"
+/* Control words travel on the same pipe as pointers: never pointer-sized. */
+_Static_assert(sizeof MSG_DRAIN - 1 != sizeof(void *), "control word looks like a pointer");
+_Static_assert(sizeof MSG_DRAINED - 1 != sizeof(void *), "control word looks like a pointer");
 
 struct hq_sched {
     zactor_t *actor; /* the thread; its pipe carries commands both ways */
