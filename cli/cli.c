@@ -1,7 +1,6 @@
 /* Helpers shared by hq's commands (see cli.h). */
 #include "cli.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,7 +248,7 @@ uint64_t hq_cli_seconds_ns(const json_t *v)
     if (!json_is_number(v))
         return 0;
     double secs = json_number_value(v);
-    return secs > 0 ? (uint64_t)llround(secs * 1e9) : 0;
+    return secs > 0 && secs < 1.8e10 ? (uint64_t)(secs * 1e9 + 0.5) : 0;
 }
 
 int64_t hq_cli_span_ns(const char *from, const char *to)

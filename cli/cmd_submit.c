@@ -245,7 +245,7 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
             return hq_cli_invalid(s_opts, "weight", weight, "invalid float literal");
         if (w <= 0 || w * HQ_AMOUNT_ONE > UINT32_MAX)
             return hq_cli_invalid(s_opts, "weight", weight, "Resource weight has to be positive number");
-        b->var.weight = (uint32_t)llround(w * HQ_AMOUNT_ONE);
+        b->var.weight = (uint32_t)(w * HQ_AMOUNT_ONE + 0.5);
         if (b->var.weight == 0)
             return hq_cli_invalid(s_opts, "weight", weight, "Resource weight has to be positive number");
     }

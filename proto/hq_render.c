@@ -2,7 +2,6 @@
  * server-info and worker-info tables (CLI.md §5, §6, §7). */
 #include "hq_render.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +238,7 @@ static char *s_dur(const json_t *v, const char *none_text)
     double secs = json_number_value(v);
     if (!(secs >= 0))
         secs = 0;
-    return hq_duration_format((uint64_t)llround(secs * 1e9));
+    return hq_duration_format((uint64_t)(secs * 1e9 + 0.5));
 }
 
 static void s_print_json_stripped(const json_t *v)
