@@ -206,7 +206,8 @@ Test(worker_loop, runs_many_tasks_with_credit_and_stops_with_exit_0)
     s_start(&f, "2", NULL);
     s_register(&f);
     char *args[] = {"/bin/true"};
-    const uint32_t total = 400;
+    const char *nt = getenv("HQ_TEST_LOOP_TASKS");
+    const uint32_t total = nt ? (uint32_t)atoi(nt) : 400;
     uint32_t sent = 0;
     uint64_t t0 = hq_mono_ns();
     while (f.finished < total) {
