@@ -30,6 +30,8 @@ typedef struct s_class {
     uint32_t n_variants;    /* >= 1 */
     variant_t *variants;    /* owned */
     uint64_t blocked_round; /* round in which the class could place nothing more */
+    uint64_t hash;          /* of the compiled variants */
+    struct s_class *shape;  /* first registered class with identical variants */
 } class_t;
 
 typedef struct s_run {
@@ -87,6 +89,13 @@ struct hq_place {
     uint32_t n_workers;   /* used */
     uint32_t workers_cap; /* allocated */
     worker_t **heap;      /* scratch heap, [workers_cap] */
+    worker_t **open;      /* round: workers that may be open (pruned lazily) */
+    uint32_t n_open_list; /* entries in open */
+    worker_t **unclosed;  /* round: workers not reserved (pruned lazily) */
+    uint32_t n_unclosed;  /* entries in unclosed */
+    class_t **shapes;     /* hash table of distinct classes, [shapes_cap] */
+    uint32_t n_shapes;    /* used */
+    uint32_t shapes_cap;  /* power of two */
     uint64_t round;       /* round counter */
     uint64_t n_ready;     /* ready ids over all queues */
     uint64_t now;         /* time of the running round */
@@ -251,11 +260,84 @@ void hq_place_destroy(hq_place_t **pp)
         s_worker_free(p->workers[i]);
     free(p->workers);
     free(p->heap);
+    free(p->open);
+    free(p->unclosed);
+    free(p->shapes);
     free(p);
     *pp = NULL;
 }
 
 /* ---- request classes ---- */
+
+/* Classes with identical variants share one "blocked this round" memo, so many
+ * classes of the same request cost one failed search per round, not one each. */
+static uint64_t s_class_hash(const class_t *c)
+{
+    uint64_t h = 1469598103934665603ULL;
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ULL)
+    MIX(c->n_variants);
+    for (uint32_t v = 0; v < c->n_variants; v++) {
+        const variant_t *va = &c->variants[v];
+        MIX(va->n_nodes);
+        MIX(va->min_time_ns);
+        MIX(va->n);
+        for (uint32_t i = 0; i < va->n; i++) {
+            MIX(va->needs[i].res);
+            MIX(va->needs[i].all);
+            MIX(va->needs[i].amount);
+        }
+    }
+#undef MIX
+    return h;
+}
+
+static bool s_class_same(const class_t *a, const class_t *b)
+{
+    if (a->hash != b->hash || a->n_variants != b->n_variants)
+        return false;
+    for (uint32_t v = 0; v < a->n_variants; v++) {
+        const variant_t *x = &a->variants[v], *y = &b->variants[v];
+        if (x->n_nodes != y->n_nodes || x->min_time_ns != y->min_time_ns || x->n != y->n)
+            return false;
+        for (uint32_t i = 0; i < x->n; i++)
+            if (x->needs[i].res != y->needs[i].res || x->needs[i].all != y->needs[i].all ||
+                x->needs[i].amount != y->needs[i].amount)
+                return false;
+    }
+    return true;
+}
+
+static void s_shape_insert(class_t **table, uint32_t cap, class_t *c)
+{
+    uint32_t i = (uint32_t)c->hash & (cap - 1);
+    while (table[i])
+        i = (i + 1) & (cap - 1);
+    table[i] = c;
+}
+
+static void s_shape_intern(hq_place_t *p, class_t *c)
+{
+    c->hash = s_class_hash(c);
+    if ((p->n_shapes + 1) * 2 > p->shapes_cap) {
+        uint32_t cap = p->shapes_cap ? p->shapes_cap * 2 : 64;
+        class_t **t = hq_calloc(cap, sizeof *t);
+        for (uint32_t i = 0; i < p->shapes_cap; i++)
+            if (p->shapes[i])
+                s_shape_insert(t, cap, p->shapes[i]);
+        free(p->shapes);
+        p->shapes = t;
+        p->shapes_cap = cap;
+    }
+    for (uint32_t i = (uint32_t)c->hash & (p->shapes_cap - 1); p->shapes[i]; i = (i + 1) & (p->shapes_cap - 1)) {
+        if (s_class_same(p->shapes[i], c)) {
+            c->shape = p->shapes[i];
+            return;
+        }
+    }
+    c->shape = c;
+    s_shape_insert(p->shapes, p->shapes_cap, c);
+    p->n_shapes++;
+}
 
 int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
 {
@@ -292,6 +374,7 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
             }
         }
     }
+    s_shape_intern(p, c);
     s_grow((void **)&p->classes, &p->classes_cap, p->n_classes + 1, sizeof *p->classes);
     uint32_t pos = p->n_classes;
     while (pos > 0 && p->classes[pos - 1]->rq_id > c->rq_id)
@@ -558,6 +641,8 @@ void hq_place_worker_up(hq_place_t *p, const hq_sched_worker_t *src)
     uint32_t pos = s_worker_pos(p, w->id, &found);
     s_grow((void **)&p->workers, &p->workers_cap, p->n_workers + 1, sizeof *p->workers);
     p->heap = hq_realloc(p->heap, (size_t)p->workers_cap * sizeof *p->heap);
+    p->open = hq_realloc(p->open, (size_t)p->workers_cap * sizeof *p->open);
+    p->unclosed = hq_realloc(p->unclosed, (size_t)p->workers_cap * sizeof *p->unclosed);
     memmove(p->workers + pos + 1, p->workers + pos, (p->n_workers - pos) * sizeof *p->workers);
     p->workers[pos] = w;
     p->n_workers++;
@@ -756,10 +841,15 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
         if (v->n_nodes > 0)
             continue;
         uint32_t n = 0;
-        for (uint32_t i = 0; i < p->n_workers; i++) {
-            worker_t *w = p->workers[i];
-            if (s_open(p, w) && w->n_pf == 0 && s_fits(w, v, false, p->now))
+        for (uint32_t i = 0; i < p->n_open_list;) {
+            worker_t *w = p->open[i];
+            if (!s_open(p, w)) {
+                p->open[i] = p->open[--p->n_open_list];
+                continue;
+            }
+            if (w->n_pf == 0 && s_fits(w, v, false, p->now))
                 h[n++] = w;
+            i++;
         }
         s_heapify(h, n, HEAP_FREE_CPUS);
         while (n > 0 && q->count > 0) {
@@ -777,8 +867,8 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
         return true;
     /* prefetch: waiting at workers whose total capacity fits */
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n_workers; i++) {
-        worker_t *w = p->workers[i];
+    for (uint32_t i = 0; i < p->n_open_list; i++) {
+        worker_t *w = p->open[i];
         if (!s_open(p, w) || w->n_pf >= w->prefetch)
             continue;
         for (uint32_t vi = 0; vi < c->n_variants; vi++) {
@@ -812,10 +902,13 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
 static void s_reserve(hq_place_t *p, const class_t *c)
 {
     worker_t *best = NULL;
-    for (uint32_t i = 0; i < p->n_workers; i++) {
-        worker_t *w = p->workers[i];
-        if (w->closed_round == p->round || w->credit == 0)
+    for (uint32_t i = 0; i < p->n_unclosed;) {
+        worker_t *w = p->unclosed[i];
+        if (w->closed_round == p->round || w->credit == 0) {
+            p->unclosed[i] = p->unclosed[--p->n_unclosed];
             continue;
+        }
+        i++;
         if (best && !s_better(w, best, HEAP_FREE_CPUS))
             continue;
         for (uint32_t vi = 0; vi < c->n_variants; vi++) {
@@ -839,9 +932,16 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *out)
     p->round++;
     p->now = now_ns;
     p->n_open = 0;
-    for (uint32_t i = 0; i < p->n_workers; i++)
-        if (s_open(p, p->workers[i]))
+    p->n_open_list = 0;
+    for (uint32_t i = 0; i < p->n_workers; i++) {
+        worker_t *w = p->workers[i];
+        p->unclosed[i] = w;
+        if (s_open(p, w)) {
             p->n_open++;
+            p->open[p->n_open_list++] = w;
+        }
+    }
+    p->n_unclosed = p->n_workers;
     for (uint32_t i = 0; i < p->n_queues && p->n_open > 0; i++) {
         queue_t *q = p->queues[i];
         if (q->count == 0)
@@ -849,13 +949,13 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *out)
         if (!q->cls)
             q->cls = s_class_find(p, q->rq);
         class_t *c = q->cls;
-        if (!c || c->blocked_round == p->round)
+        if (!c || c->shape->blocked_round == p->round)
             continue;
         uint64_t before = q->count;
         bool done = s_place_queue(p, q, c, out, &out_cap);
         p->n_ready -= before - q->count;
         if (!done) {
-            c->blocked_round = p->round;
+            c->shape->blocked_round = p->round;
             s_reserve(p, c);
         }
     }

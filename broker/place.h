@@ -25,8 +25,9 @@
  *   worker (not already reserved, credit > 0) whose total capacity fits a variant,
  *   with the most free cpus, ties to the lower id. Later queues (lower priority, or
  *   equal priority and newer jobs) get nothing on a reserved worker, so it drains
- *   until the blocked task fits. One reservation per class per round; a class that
- *   can never fit anywhere reserves nothing and blocks nobody.
+ *   until the blocked task fits. One reservation per class per round (classes with
+ *   identical variants count as one); a class that can never fit anywhere reserves
+ *   nothing and blocks nobody.
  */
 #ifndef HQ_PLACE_H
 #define HQ_PLACE_H
