@@ -352,6 +352,8 @@ static int s_stdio(s_enc_t *e, const char *field, const hq_stdio_t *s)
 {
     s_fields(e, HQ_NF_STDIO);
     TRY(s_enum(e, field, (uint32_t)s->kind, HQ_STDIO_STREAM));
+    if (s->kind == HQ_STDIO_FILE && !s->path)
+        return s_efail(e, field, "has kind FILE but no path");
     TRY(s_str(e, "path", s->path, HQ_MAX_STR, true));
     s_bool(e, s->rm_if_finished);
     return 0;

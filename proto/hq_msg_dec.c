@@ -241,6 +241,8 @@ static int s_stdio(s_dec_t *d, const char *field, hq_stdio_t *s)
     TRY(s_enum(d, field, HQ_STDIO_STREAM, &kind));
     s->kind = (enum hq_stdio_kind)kind;
     TRY(s_str(d, "path", HQ_MAX_STR, true, &s->path));
+    if (s->kind == HQ_STDIO_FILE && !s->path)
+        return s_fail(d, field, "has kind FILE but no path");
     TRY(s_bool(d, "rm_if_finished", &s->rm_if_finished));
     return 0;
 }

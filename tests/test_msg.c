@@ -796,6 +796,9 @@ Test(msg_encode, refuses_null_where_not_nullable)
     s_sample(HQ_MSG_SUBMIT, &m);
     s_defs[0].cwd = NULL;
     s_refuse(&m, "field 'cwd' is NULL");
+    s_sample(HQ_MSG_SUBMIT, &m);
+    s_defs[1].err.path = NULL;
+    s_refuse(&m, "field 'stderr' has kind FILE but no path");
     s_sample(HQ_MSG_CANCEL, &m);
     m.u.cancel.tasks = NULL;
     s_refuse(&m, "field 'tasks' is NULL with count 3");
@@ -1006,7 +1009,7 @@ Test(msg_reject, amplification_bodies_fail_without_big_allocation)
     REJECT_BODY(HQ_MSG_REPLY, "field 'log' count 65535 exceeds bytes left (0)", 0x93, 0x00, 0xc0,
                 0xdc, 0xff, 0xff);
     REJECT_BODY(HQ_MSG_ASSIGN, "field 'entry' truncated", 0x92, 0x91, 0x95, 0x01, 0x00, 0xa1, '/',
-                0xc0, 0x9d, 0x91, 0xa1, 'x', 0x90, 0xa1, '.', 0x93, 0, 0xc0, 0xc2, 0x93, 1, 0xc0,
+                0xc0, 0x9d, 0x91, 0xa1, 'x', 0x90, 0xa1, '.', 0x93, 1, 0xc0, 0xc2, 0x93, 1, 0xc0,
                 0xc2, 0xc4, 0, 0x91, 0x94, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0xc2, 0x91, 0x98, 0, 0, 0,
                 0, 0xc2, 0xc6, 0x7f, 0xff, 0xff, 0xff);
     cr_assert_lt(hq_arena_highwater(), 64 * 1024, "a hostile frame made the arena grow to %zu",
@@ -1073,8 +1076,8 @@ Test(msg_reject, decoded_size_stays_within_32x_of_the_frame)
     static const uint8_t sub_head[] = {0x9a, 0,    0xc0, 0xc2,      0,
                                        0xa0, 0xc0, 0xdc, 2000 >> 8, 2000 & 0xff};
     n = s_frame(f, HQ_MSG_SUBMIT, sub_head, sizeof sub_head);
-    static const uint8_t min_def[] = {0x9d, 0x91, 0xa0, 0x90, 0xa0, 0x93, 0,    0xc0, 0xc2,
-                                      0x93, 0,    0xc0, 0xc2, 0xc4, 0,    0x91, 0x94, 0,
+    static const uint8_t min_def[] = {0x9d, 0x91, 0xa0, 0x90, 0xa0, 0x93, 1,    0xc0, 0xc2,
+                                      0x93, 1,    0xc0, 0xc2, 0xc4, 0,    0x91, 0x94, 0,
                                       0,    0,    0x90, 0,    0,    0,    0,    0,    0xc2};
     for (size_t k = 0; k < 2000; k++, n += sizeof min_def)
         memcpy(f + n, min_def, sizeof min_def);
@@ -1120,6 +1123,7 @@ static const struct {
     {"assign_def_idx_dangling.bin", "is not below n_defs 0"},
     {"query_range_step_zero.bin", "step 0"},
     {"register_utilization_nan.bin", "min_utilization"},
+    {"submit_stdout_file_without_path.bin", "field 'stdout' has kind FILE but no path"},
     {"results_kind_out_of_range.bin", "field 'kind' value 9 out of range"},
 };
 

@@ -49,6 +49,10 @@ SAMPLES = {
     # REGISTER whose min_utilization is NaN
     "register_utilization_nan.bin": hdr(60) + b"\x94\xdc\x00\x10" + b"\xa0" * 4 + b"\x00" * 4
     + b"\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00" + b"\x00\x00\xa0\x00\x00\x90\xa0" + b"\x00\x00\x00",
+    # SUBMIT whose only definition writes stdout to a FILE without a path
+    "submit_stdout_file_without_path.bin": hdr(3) + b"\x9a\x00\xc0\xc2\x00\xa0\xc0\x91"
+    + b"\x9d\x91\xa0\x90\xa0\x93\x00\xc0\xc2\x93\x01\xc0\xc2\xc4\x00\x91\x94\x00\x00\x00\x90"
+    + b"\x00\x00\x00\x00\x00\xc2\x90\x90\x90",
     # RESULTS [credit, [[job, task, instance, kind=9, time, error, allocs]]]
     "results_kind_out_of_range.bin": hdr(61) + b"\x92\x00\x91\x97\x01\x02\x03\x09\x00\xc0\x90",
 }
