@@ -736,3 +736,15 @@ Test(place, random_workloads_never_exceed_capacity_prefetch_or_credit)
         hq_place_destroy(&p);
     }
 }
+
+Test(place, classes_with_identical_requests_are_each_placed)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 3, .credit = 10});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 1);
+    ready(g_p, 2, 2, 0, 0, 1);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/2.0/0");
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.1/0");
+}
