@@ -328,7 +328,8 @@ static void s_shape_intern(hq_place_t *p, class_t *c)
         p->shapes = t;
         p->shapes_cap = cap;
     }
-    for (uint32_t i = (uint32_t)c->hash & (p->shapes_cap - 1); p->shapes[i]; i = (i + 1) & (p->shapes_cap - 1)) {
+    for (uint32_t i = (uint32_t)c->hash & (p->shapes_cap - 1); p->shapes[i];
+         i = (i + 1) & (p->shapes_cap - 1)) {
         if (s_class_same(p->shapes[i], c)) {
             c->shape = p->shapes[i];
             return;

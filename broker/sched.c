@@ -129,7 +129,7 @@ static void s_actor(zsock_t *pipe, void *args)
 {
     (void)args;
     hq_place_t *pl = hq_place_new();
-    bool output = true;   /* false after DRAIN: nothing more goes to the core */
+    bool output = true; /* false after DRAIN: nothing more goes to the core */
     zsock_signal(pipe, 0);
     for (;;) {
         zmsg_t *msg = zmsg_recv(pipe); /* blocks until work or $TERM */

@@ -16,12 +16,12 @@
 /* ---- builders ---- */
 
 typedef struct wspec {
-    uint32_t cpus;          /* range(0-cpus-1) */
-    uint32_t gpus;          /* list of n labels; 0 = none */
-    hq_amount_t mem;        /* sum, in units; 0 = none */
-    uint32_t credit;        /* tasks */
-    uint32_t prefetch;      /* tasks */
-    uint64_t lifetime_end;  /* 0 = unlimited */
+    uint32_t cpus;         /* range(0-cpus-1) */
+    uint32_t gpus;         /* list of n labels; 0 = none */
+    hq_amount_t mem;       /* sum, in units; 0 = none */
+    uint32_t credit;       /* tasks */
+    uint32_t prefetch;     /* tasks */
+    uint64_t lifetime_end; /* 0 = unlimited */
 } wspec_t;
 
 static void add_worker(hq_place_t *p, uint32_t id, wspec_t s)
@@ -36,7 +36,8 @@ static void add_worker(hq_place_t *p, uint32_t id, wspec_t s)
         labels[i] = names[i];
     }
     if (s.cpus)
-        res[n++] = (hq_wres_t){.name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = s.cpus - 1};
+        res[n++] = (hq_wres_t){
+            .name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = s.cpus - 1};
     if (s.gpus)
         res[n++] = (hq_wres_t){.name = "gpus", .kind = HQ_RES_LIST, .n_groups = 1, .groups = &grp};
     if (s.mem)
@@ -99,11 +100,13 @@ static uint64_t ready_step(hq_place_t *p, uint32_t job, uint32_t rq, int32_t pri
                            uint32_t end, uint32_t step)
 {
     hq_range_t r = {.start = start, .end = end, .step = step};
-    hq_sched_ready_t rd = {.job_id = job, .rq_id = rq, .priority = prio, .ids = {.n = 1, .ranges = &r}};
+    hq_sched_ready_t rd = {
+        .job_id = job, .rq_id = rq, .priority = prio, .ids = {.n = 1, .ranges = &r}};
     return hq_place_ready(p, &rd);
 }
 
-static uint64_t ready(hq_place_t *p, uint32_t job, uint32_t rq, int32_t prio, uint32_t start, uint32_t end)
+static uint64_t ready(hq_place_t *p, uint32_t job, uint32_t rq, int32_t prio, uint32_t start,
+                      uint32_t end)
 {
     return ready_step(p, job, rq, prio, start, end, 1);
 }
@@ -132,9 +135,11 @@ static const char *run(hq_place_t *p)
     return run_at(p, NOW);
 }
 
-static void release(hq_place_t *p, uint32_t worker, uint32_t job, uint32_t task, uint32_t rq, uint32_t variant)
+static void release(hq_place_t *p, uint32_t worker, uint32_t job, uint32_t task, uint32_t rq,
+                    uint32_t variant)
 {
-    hq_sched_slot_t s = {.worker_id = worker, .job_id = job, .task_id = task, .rq_id = rq, .variant = variant};
+    hq_sched_slot_t s = {
+        .worker_id = worker, .job_id = job, .task_id = task, .rq_id = rq, .variant = variant};
     hq_place_release(p, &s, 1);
 }
 
@@ -343,7 +348,8 @@ Test(place, a_waiting_prefetched_task_is_not_overtaken)
 
 Test(place, time_request_must_fit_the_remaining_lifetime)
 {
-    add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 10, .prefetch = 2, .lifetime_end = NOW + HOUR});
+    add_worker(g_p, 1,
+               (wspec_t){.cpus = 4, .credit = 10, .prefetch = 2, .lifetime_end = NOW + HOUR});
     add_rq(g_p, 1, "cpus=1 time=2", NULL, NULL);
     add_rq(g_p, 2, "cpus=1 time=0.5", NULL, NULL);
     ready(g_p, 1, 1, 5, 0, 0);
@@ -478,11 +484,11 @@ static uint32_t rnd(uint32_t n)
     return n ? (uint32_t)(g_rng % n) : 0;
 }
 
-#define PW 24      /* workers */
-#define PC 12      /* classes */
-#define PJ 400     /* jobs */
-#define PT 64      /* tasks per job (max) */
-#define NRES 3     /* cpus, gpus, mem */
+#define PW 24  /* workers */
+#define PC 12  /* classes */
+#define PJ 400 /* jobs */
+#define PT 64  /* tasks per job (max) */
+#define NRES 3 /* cpus, gpus, mem */
 
 typedef struct mtask {
     uint32_t job, task, rq, variant;
@@ -599,7 +605,8 @@ static void random_class(hq_place_t *p, uint32_t c)
         }
         if (rnd(4) == 0) {
             mv->min_time = (1 + rnd(8)) * HOUR;
-            len += snprintf(specs[v] + len, sizeof specs[v] - len, "time=%.4f", (double)mv->min_time / HOUR);
+            len += snprintf(specs[v] + len, sizeof specs[v] - len, "time=%.4f",
+                            (double)mv->min_time / HOUR);
         }
     }
     add_rq(p, c, specs[0], MNV[c] > 1 ? specs[1] : NULL, MNV[c] > 2 ? specs[2] : NULL);
@@ -615,7 +622,8 @@ static void mapply(const hq_sched_slot_t *s, uint64_t now)
     cr_assert_lt(s->variant, MNV[s->rq_id]);
     cr_assert_lt(s->job_id, PJ);
     cr_assert_lt(s->task_id, PT);
-    cr_assert_eq(assigned_once[s->job_id][s->task_id], 0, "task %u.%u assigned twice", s->job_id, s->task_id);
+    cr_assert_eq(assigned_once[s->job_id][s->task_id], 0, "task %u.%u assigned twice", s->job_id,
+                 s->task_id);
     assigned_once[s->job_id][s->task_id] = 1;
     const mvariant_t *v = &MV[s->rq_id][s->variant];
     cr_assert_eq(v->nodes, 0, "multi-node variant placed");
@@ -689,7 +697,8 @@ Test(place, random_workloads_never_exceed_capacity_prefetch_or_credit)
             if (action < 20 && next_job < PJ) {
                 uint32_t job = next_job++;
                 uint32_t a = rnd(PT), b = rnd(PT);
-                ready_step(p, job, rnd(PC), (int32_t)rnd(4) - 1, a < b ? a : b, a < b ? b : a, 1 + rnd(2));
+                ready_step(p, job, rnd(PC), (int32_t)rnd(4) - 1, a < b ? a : b, a < b ? b : a,
+                           1 + rnd(2));
             } else if (action < 55) {
                 now += rnd(600) * 1000000000ULL;
                 hq_sched_slots_t out = {0};

@@ -53,18 +53,21 @@ static void send_worker(uint32_t id, uint32_t cpus, uint32_t credit)
     c->worker.group = hq_strdup("default");
     c->worker.resources.n = 2;
     c->worker.resources.res = hq_calloc(2, sizeof(hq_wres_t));
-    c->worker.resources.res[0] = (hq_wres_t){.name = hq_strdup("cpus"), .kind = HQ_RES_LIST, .n_groups = 1};
+    c->worker.resources.res[0] =
+        (hq_wres_t){.name = hq_strdup("cpus"), .kind = HQ_RES_LIST, .n_groups = 1};
     hq_label_group_t *g = hq_calloc(1, sizeof *g);
     g->n = cpus;
     g->labels = hq_calloc(cpus, sizeof *g->labels);
     for (uint32_t i = 0; i < cpus; i++)
         g->labels[i] = hq_asprintf("%u", i);
     c->worker.resources.res[0].groups = g;
-    c->worker.resources.res[1] = (hq_wres_t){.name = hq_strdup("mem"), .kind = HQ_RES_SUM, .sum_size = 1024 * HQ_AMOUNT_ONE};
+    c->worker.resources.res[1] =
+        (hq_wres_t){.name = hq_strdup("mem"), .kind = HQ_RES_SUM, .sum_size = 1024 * HQ_AMOUNT_ONE};
     send_cmd(c);
 }
 
-static void send_ready(enum hq_sched_cmd_type type, uint32_t job, uint32_t rq, uint32_t start, uint32_t end)
+static void send_ready(enum hq_sched_cmd_type type, uint32_t job, uint32_t rq, uint32_t start,
+                       uint32_t end)
 {
     hq_sched_cmd_t *c = hq_sched_cmd_new(type);
     c->ready.job_id = job;
@@ -81,7 +84,8 @@ static void send_release(uint32_t worker, uint32_t job, uint32_t first, uint32_t
     c->slots.n = n;
     c->slots.slots = hq_calloc(n, sizeof(hq_sched_slot_t));
     for (uint32_t i = 0; i < n; i++)
-        c->slots.slots[i] = (hq_sched_slot_t){.worker_id = worker, .job_id = job, .task_id = first + i, .rq_id = rq};
+        c->slots.slots[i] = (hq_sched_slot_t){
+            .worker_id = worker, .job_id = job, .task_id = first + i, .rq_id = rq};
     send_cmd(c);
 }
 

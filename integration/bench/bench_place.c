@@ -35,10 +35,12 @@ static void add_worker(hq_place_t *p, uint32_t id)
     }
     hq_wres_t res[3];
     uint32_t n = 0;
-    res[n++] = (hq_wres_t){.name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = cpus - 1};
+    res[n++] =
+        (hq_wres_t){.name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = cpus - 1};
     res[n++] = (hq_wres_t){.name = "mem", .kind = HQ_RES_SUM, .sum_size = mem * ONE};
     if (gpus)
-        res[n++] = (hq_wres_t){.name = "gpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = gpus - 1};
+        res[n++] = (hq_wres_t){
+            .name = "gpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = gpus - 1};
     hq_sched_worker_t w = {.worker_id = id,
                            .resources = {.n = n, .res = res},
                            .credit = cpus + 4,
@@ -60,14 +62,15 @@ static void add_rq(hq_place_t *p, uint32_t rq_id, const char *spec)
         memset(v, 0, sizeof *v);
         v->entries = entries[nv];
         char *esave = NULL;
-        for (char *e = strtok_r(vs, " ", &esave); e && v->n_entries < 4; e = strtok_r(NULL, " ", &esave)) {
+        for (char *e = strtok_r(vs, " ", &esave); e && v->n_entries < 4;
+             e = strtok_r(NULL, " ", &esave)) {
             char *eq = strchr(e, '=');
             if (!eq)
                 continue;
             *eq = '\0';
             snprintf(names[nv][v->n_entries], sizeof names[0][0], "%s", e);
-            entries[nv][v->n_entries] = (hq_rreq_t){.name = names[nv][v->n_entries],
-                                                    .amount = (hq_amount_t)(atof(eq + 1) * ONE + 0.5)};
+            entries[nv][v->n_entries] = (hq_rreq_t){
+                .name = names[nv][v->n_entries], .amount = (hq_amount_t)(atof(eq + 1) * ONE + 0.5)};
             v->n_entries++;
         }
         nv++;
@@ -137,9 +140,10 @@ int main(int argc, char **argv)
     }
     t_total = hq_mono_ns() - t_total;
     double secs = (double)spent / 1e9;
-    printf("workers %u tasks %u rounds %llu placed %llu in %.3f s (wall %.3f s): %.0f placements/s\n",
-           n_workers, n_tasks, (unsigned long long)rounds, (unsigned long long)placed, secs,
-           (double)t_total / 1e9, secs > 0 ? (double)placed / secs : 0.0);
+    printf(
+        "workers %u tasks %u rounds %llu placed %llu in %.3f s (wall %.3f s): %.0f placements/s\n",
+        n_workers, n_tasks, (unsigned long long)rounds, (unsigned long long)placed, secs,
+        (double)t_total / 1e9, secs > 0 ? (double)placed / secs : 0.0);
     free(out.slots);
     free(held);
     hq_place_destroy(&p);
