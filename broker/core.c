@@ -78,10 +78,21 @@ static int s_router_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, uint
     return 0;
 }
 
+/* FNV-1a of a request frame: a cached reply is reused only for the same bytes. */
+static uint64_t s_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 static void s_cache_put(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                         const uint8_t *buf, size_t len)
 {
-    if (request_id == 0)
+    if (request_id == 0 || !b->cur_req_valid || b->cur_req_id != request_id)
         return;
     char *hex = hq_rid_hex(rid, rid_len);
     char *key = hq_asprintf("%s:%llu", hex, (unsigned long long)request_id);
@@ -91,7 +102,10 @@ static void s_cache_put(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint
         zhashx_delete(b->reply_cache, b->cache_keys[slot]);
         free(b->cache_keys[slot]);
     }
-    zhashx_update(b->reply_cache, key, zchunk_new(buf, len));
+    zchunk_t *c = zchunk_new(NULL, sizeof(uint64_t) + len);
+    zchunk_append(c, &b->cur_req_hash, sizeof(uint64_t));
+    zchunk_append(c, buf, len);
+    zhashx_update(b->reply_cache, key, c);
     b->cache_keys[slot] = key;
 }
 
@@ -247,7 +261,18 @@ static int s_recv(zsock_t *sock, zmq_msg_t *rid, zmq_msg_t *body)
     return ok ? 1 : -1;
 }
 
+static void s_client_request(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                             const uint8_t *data, size_t len);
+
 static void s_client_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                             const uint8_t *data, size_t len)
+{
+    b->cur_req_valid = false;
+    s_client_request(b, rid, rid_len, data, len);
+    b->cur_req_valid = false;
+}
+
+static void s_client_request(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
                              const uint8_t *data, size_t len)
 {
     hq_header_t hdr;
@@ -263,15 +288,23 @@ static void s_client_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
         zchunk_t *c = zhashx_lookup(b->reply_cache, key);
         free(hex);
         free(key);
-        if (c) {
-            hq_debug("Repeated request %llu answered from the cache",
-                     (unsigned long long)hdr.request_id);
-            size_t n = zchunk_size(c);
-            uint8_t *copy = hq_malloc(n ? n : 1);
-            memcpy(copy, zchunk_data(c), n);
-            s_router_send(b->client, rid, rid_len, copy, n);
-            return;
+        uint64_t h = s_hash(data, len);
+        uint64_t stored;
+        if (c && zchunk_size(c) >= sizeof stored) {
+            memcpy(&stored, zchunk_data(c), sizeof stored);
+            if (stored == h) {
+                hq_debug("Repeated request %llu answered from the cache",
+                         (unsigned long long)hdr.request_id);
+                size_t n = zchunk_size(c) - sizeof stored;
+                uint8_t *copy = hq_malloc(n ? n : 1);
+                memcpy(copy, zchunk_data(c) + sizeof stored, n);
+                s_router_send(b->client, rid, rid_len, copy, n);
+                return;
+            }
         }
+        b->cur_req_hash = h;
+        b->cur_req_id = hdr.request_id;
+        b->cur_req_valid = true;
     }
     if (hq_msg_is_worker_message(hdr.type)) {
         hq_warn("A %s message arrived on the client socket", hq_msg_type_name(hdr.type));

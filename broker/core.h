@@ -119,6 +119,9 @@ typedef struct hq_broker {
     zhashx_t *reply_cache;       /* "<rid hex>:<request id>" -> zchunk_t of the reply frame */
     char *cache_keys[HQ_REPLY_CACHE]; /* insertion ring for eviction */
     uint32_t cache_pos;
+    bool cur_req_valid;          /* the request being handled may be cached: */
+    uint64_t cur_req_id;         /*   its request id */
+    uint64_t cur_req_hash;       /*   and the hash of its frame */
     zlistx_t *waiters;           /* hq_waiter_t* */
     /* lifecycle */
     bool stopping;               /* leave the loop */
