@@ -50,13 +50,16 @@ def parse_rfc3339(s):
         return None
 
 
-def proc_cpu_seconds(pid):
-    """utime + stime of a live process (its own threads, not its children), or None."""
+def proc_cpu_seconds(pid, children=False):
+    """utime + stime of a live process (its own threads), or with children=True
+    of its reaped children (cutime + cstime); None if unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         tick = os.sysconf("SC_CLK_TCK")
-        # fields[0] is state (field 3); utime/stime are fields 14/15.
+        # fields[0] is state (field 3); utime/stime/cutime/cstime are fields 14-17.
+        if children:
+            return (int(fields[13]) + int(fields[14])) / tick
         return (int(fields[11]) + int(fields[12])) / tick
     except (OSError, ValueError, IndexError):
         return None
@@ -217,13 +220,15 @@ class Bench:
         kv = dict(tok.split("=", 1) for tok in r.stdout.split() if "=" in tok)
         if r.returncode != 0 or "tasks_per_s" not in kv:
             raise RuntimeError(f"spawn_direct failed: {r.stdout} {r.stderr}")
-        return float(kv["tasks_per_s"])
+        return {k: float(kv[k]) for k in ("tasks_per_s", "self_cpu_s", "children_cpu_s", "spawn_call_us")
+                if k in kv}
 
     def run_hq_array(self, n, files, cwd):
         """Submits N x /bin/true, waits; returns a dict of rates."""
         stdio = [] if files else ["--stdout", "none", "--stderr", "none"]
         cpu0 = {w: proc_cpu_seconds(p.pid) for w, p in
                 (("broker", self.server), ("worker", self.worker))}
+        cpu0["tasks"] = proc_cpu_seconds(self.worker.pid, children=True)
         t0 = time.monotonic()
         r = self.hq("--output-mode", "quiet", "submit", "--array", f"1-{n}", *stdio, "--",
                     "/bin/true", cwd=cwd)
@@ -233,6 +238,7 @@ class Bench:
         t1 = time.monotonic()
         cpu1 = {w: proc_cpu_seconds(p.pid) for w, p in
                 (("broker", self.server), ("worker", self.worker))}
+        cpu1["tasks"] = proc_cpu_seconds(self.worker.pid, children=True)
         out = {"wall": rate(n, t1 - t0), "submit_s": t_sub - t0, "wall_s": t1 - t0}
         for w in cpu0:
             if cpu0[w] is not None and cpu1[w] is not None:
@@ -268,7 +274,8 @@ class Bench:
             sd_dir = os.path.join(self.tmp, f"sd-{label}-{i}")
             os.makedirs(sd_dir)
             files_dir = os.path.join(sd_dir, "job-1") if files else None
-            base = self.run_spawn_direct(n, files_dir)
+            sd = self.run_spawn_direct(n, files_dir)
+            base = sd["tasks_per_s"]
             shutil.rmtree(sd_dir, ignore_errors=True)
             cwd = os.path.join(self.tmp, f"hq-{label}-{i}")
             os.makedirs(cwd)
@@ -278,8 +285,10 @@ class Bench:
             hq_runs.append(h)
             extra = " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                              for k, v in sorted(h.items()) if k not in ("best",))
-            log(f"{label} run {i + 1}/{reps}: spawn_direct {base:.0f}/s, hq {h['best']:.0f}/s "
-                f"({extra})")
+            sd_extra = " ".join(f"{k}={v:.2f}" for k, v in sorted(sd.items())
+                                if k != "tasks_per_s")
+            log(f"{label} run {i + 1}/{reps}: spawn_direct {base:.0f}/s ({sd_extra}), "
+                f"hq {h['best']:.0f}/s ({extra})")
         base = max(base_rates)
         best = max(hq_runs, key=lambda h: h["best"])
         ratio = best["best"] / base if base else 0.0

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +37,7 @@ typedef struct s_spawner {
     _Atomic uint64_t *next; /* shared task counter */
     uint64_t done;          /* tasks this spawner ran */
     uint64_t failed;        /* spawn errors or non-zero exits */
+    uint64_t spawn_ns;      /* time spent inside posix_spawn (blocked until exec) */
     pthread_t thread;
 } s_spawner_t;
 
@@ -46,7 +48,7 @@ static uint64_t s_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int s_run_one(const s_conf_t *conf, uint64_t task)
+static int s_run_one(const s_conf_t *conf, uint64_t task, uint64_t *spawn_ns)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -73,7 +75,9 @@ static int s_run_one(const s_conf_t *conf, uint64_t task)
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
         posix_spawnattr_setpgroup(&attr, 0);
     }
+    uint64_t t0 = s_mono_ns();
     rc = posix_spawn(&pid, conf->program, &fa, &attr, argv, environ);
+    *spawn_ns += s_mono_ns() - t0;
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
@@ -92,7 +96,7 @@ static void *s_spawner_run(void *arg)
         uint64_t task = atomic_fetch_add(sp->next, 1);
         if (task >= sp->conf->n)
             break;
-        if (s_run_one(sp->conf, task + 1) != 0)
+        if (s_run_one(sp->conf, task + 1, &sp->spawn_ns) != 0)
             sp->failed++;
         sp->done++;
     }
@@ -165,19 +169,31 @@ int main(int argc, char **argv)
         free(sp);
         return 1;
     }
-    uint64_t done = 0, failed = 0;
+    uint64_t done = 0, failed = 0, spawn_ns = 0;
     for (unsigned i = 0; i < started; i++) {
         pthread_join(sp[i].thread, NULL);
         done += sp[i].done;
         failed += sp[i].failed;
+        spawn_ns += sp[i].spawn_ns;
     }
     uint64_t t1 = s_mono_ns();
     free(sp);
 
+    struct rusage self_ru, child_ru;
+    getrusage(RUSAGE_SELF, &self_ru);
+    getrusage(RUSAGE_CHILDREN, &child_ru);
+    double self_cpu = (double)self_ru.ru_utime.tv_sec + (double)self_ru.ru_utime.tv_usec / 1e6 +
+                      (double)self_ru.ru_stime.tv_sec + (double)self_ru.ru_stime.tv_usec / 1e6;
+    double child_cpu = (double)child_ru.ru_utime.tv_sec +
+                       (double)child_ru.ru_utime.tv_usec / 1e6 +
+                       (double)child_ru.ru_stime.tv_sec + (double)child_ru.ru_stime.tv_usec / 1e6;
+
     double secs = (double)(t1 - t0) / 1e9;
-    printf("spawn_direct tasks=%llu spawners=%u files=%s failed=%llu seconds=%.3f "
-           "tasks_per_s=%.1f\n",
+    printf("spawn_direct tasks=%llu spawners=%u files=%s failed=%llu self_cpu_s=%.3f "
+           "children_cpu_s=%.3f spawn_call_us=%.1f seconds=%.3f tasks_per_s=%.1f\n",
            (unsigned long long)done, started, conf.files ? "yes" : "no",
-           (unsigned long long)failed, secs, secs > 0 ? (double)done / secs : 0.0);
+           (unsigned long long)failed, self_cpu, child_cpu,
+           done ? (double)spawn_ns / 1e3 / (double)done : 0.0, secs,
+           secs > 0 ? (double)done / secs : 0.0);
     return failed ? 1 : 0;
 }
