@@ -97,9 +97,10 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
     s_zap_args_t *a = arg;
     hq_zap_policy_t policy = a->policy;
     zsock_t *rep = zsock_new(ZMQ_REP);
-    a->bind_rc = rep ? zsock_bind(rep, HQ_ZAP_ENDPOINT) : -1;
-    zsock_signal(pipe, 0);
-    if (a->bind_rc != 0) {
+    int rc = rep ? zsock_bind(rep, HQ_ZAP_ENDPOINT) : -1;
+    a->bind_rc = rc;
+    zsock_signal(pipe, 0); /* after this, *a belongs to the caller again */
+    if (rc != 0) {
         zsock_destroy(&rep);
         return;
     }
