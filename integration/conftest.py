@@ -68,20 +68,26 @@ def _columns(rule):
 def parse_tables(text):
     """Returns (tables, other_lines). A table is a list of rows, each a list of cell
     texts (multi-line cells joined by '\\n'); continuation lines (blank first cell)
-    are merged into the row above. Rule lines separate title from data rows."""
+    are merged into the row above. A rule line followed by another rule line ends a
+    table (tables printed back to back); otherwise it separates title and data."""
+    lines = text.splitlines()
     tables, other = [], []
     cur, cols, row = None, None, None
-    for line in text.splitlines():
+    for i, line in enumerate(lines):
         if line.startswith("+"):
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
             if cur is None:
                 cur, row = [], None
                 cols = _columns(line)
+            elif nxt.startswith("+") or _columns(line) != cols:
+                tables.append(cur)
+                cur = None
             continue
         if line.startswith("|") and cur is not None:
             cells = [line[a:b].rstrip() for a, b in cols]
             if row is not None and cells[0] == "" and any(cells):
-                for i, c in enumerate(cells):
-                    row[i] = (row[i] + "\n" + c) if c != "" or row[i] else row[i]
+                for j, c in enumerate(cells):
+                    row[j] = (row[j] + "\n" + c) if c != "" or row[j] else row[j]
                 continue
             row = cells
             cur.append(row)

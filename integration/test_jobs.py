@@ -301,15 +301,17 @@ def test_time_limit_fails_the_task(cluster):
     assert info["Time limit"].strip() == "1s"
 
 
-def test_max_fails_cancels_the_rest(server):
+def test_max_fails_aborts_the_rest(server):
+    """FEATURES.md: after more than N failed tasks, the remaining tasks are aborted."""
     server.hq("submit", "--array", "0-9", "--max-fails", "1", "--",
               "bash", "-c", "sleep 0.3; exit 1")
     server.start_worker(cpus=1)
     server.wait_job(1)
     stats = server.job_state_counts(1)
     assert stats["failed"] >= 2
-    assert stats["canceled"] >= 1
-    assert stats["failed"] + stats["canceled"] == 10
+    assert stats["aborted"] >= 1
+    assert stats["canceled"] == 0
+    assert stats["failed"] + stats["aborted"] == 10
     _, rows = horizontal(server.hq("job", "list", "--all").stdout)
     assert rows[0]["State"] == "FAILED"
     assert server.hq_json("job", "info", "1")[0]["max_fails"] == 1

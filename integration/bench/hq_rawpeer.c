@@ -9,7 +9,8 @@
  *        | valid:server-info | valid:job-summary | valid:heartbeat
  * Output lines: "handshake: ok|auth-failed|protocol-failed|failed|timeout", then per
  * frame "frame <i> (<n> bytes): reply frames=<k> type=<t> len=<n>" or
- * "frame <i> (<n> bytes): no reply". Exit 0 when every frame was processed, 1 on a
+ * "frame <i> (<n> bytes): no reply". Request ids count up from 1 over the valid: and
+ * header: frames. Exit 0 when every frame was processed, 1 on a
  * usage or setup error. */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,10 @@
 #include "hq_log.h"
 #include "hq_msg.h"
 #include "hq_util.h"
+
+/* Every frame built here gets its own request id, so a broker that answers a
+ * repeated id from a cache cannot mask how it treats the frame itself. */
+static uint64_t s_next_request_id = 1;
 
 static void s_usage(void)
 {
@@ -94,7 +99,7 @@ static int s_valid(uint8_t type, uint8_t **out, size_t *len)
     memset(&msg, 0, sizeof msg);
     msg.hdr.version = HQ_PROTO_VERSION;
     msg.hdr.type = type;
-    msg.hdr.request_id = 1;
+    msg.hdr.request_id = s_next_request_id++;
     if (hq_msg_encode(&msg, out, len, &err) < 0) {
         fprintf(stderr, "hq_rawpeer: cannot encode: %s\n", err.text);
         return -1;
@@ -122,7 +127,9 @@ static int s_header(const char *spec, uint8_t **out, size_t *len)
     buf[1] = 'Q';
     buf[2] = HQ_PROTO_VERSION;
     buf[3] = (uint8_t)type;
-    buf[11] = 1; /* request id 1, big-endian */
+    uint64_t rid = s_next_request_id++;
+    for (int i = 0; i < 8; i++) /* request id, big-endian */
+        buf[4 + i] = (uint8_t)(rid >> (56 - 8 * i));
     if (body_len)
         memcpy(buf + HQ_HEADER_SIZE, body, body_len);
     free(body);
