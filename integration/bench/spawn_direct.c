@@ -4,7 +4,12 @@
  * giving every task its own stdout and stderr file (as an hq worker does with the
  * default `job-<id>/<task>.stdout|stderr` paths). Prints tasks/s.
  *
- *   spawn_direct [-n N] [-k K] [--files DIR] [--program PATH] [--pgroup]
+ * --loop is the shape of a single-threaded event-loop worker instead: one thread
+ * keeps K children running, spawning each (blocked in posix_spawn until the child
+ * has exec'd) and reaping with waitpid(-1). Comparing the two modes shows how much
+ * a single spawning thread costs on its own, without any protocol.
+ *
+ *   spawn_direct [-n N] [-k K] [--files DIR] [--program PATH] [--pgroup] [--loop]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +35,7 @@ typedef struct s_conf {
     const char *files;   /* directory for per-task stdout/stderr, or NULL */
     const char *program; /* program to run */
     bool pgroup;         /* put each task in its own process group (like hq) */
+    bool loop;           /* one thread keeps k children running */
 } s_conf_t;
 
 typedef struct s_spawner {
@@ -48,14 +54,14 @@ static uint64_t s_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int s_run_one(const s_conf_t *conf, uint64_t task, uint64_t *spawn_ns)
+/* Starts one task; *pid is set on success. Adds the time spent blocked in
+ * posix_spawn to *spawn_ns. */
+static int s_spawn_one(const s_conf_t *conf, uint64_t task, pid_t *pid, uint64_t *spawn_ns)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     char out_path[4096], err_path[4096];
     char *argv[] = {(char *)conf->program, NULL};
-    pid_t pid;
-    int status = 0, rc;
 
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
@@ -76,17 +82,61 @@ static int s_run_one(const s_conf_t *conf, uint64_t task, uint64_t *spawn_ns)
         posix_spawnattr_setpgroup(&attr, 0);
     }
     uint64_t t0 = s_mono_ns();
-    rc = posix_spawn(&pid, conf->program, &fa, &attr, argv, environ);
+    int rc = posix_spawn(pid, conf->program, &fa, &attr, argv, environ);
     *spawn_ns += s_mono_ns() - t0;
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (rc != 0)
+    return rc == 0 ? 0 : -1;
+}
+
+static bool s_status_ok(int status)
+{
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int s_run_one(const s_conf_t *conf, uint64_t task, uint64_t *spawn_ns)
+{
+    pid_t pid;
+    int status = 0;
+    if (s_spawn_one(conf, task, &pid, spawn_ns) != 0)
         return -1;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)
             return -1;
     }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    return s_status_ok(status) ? 0 : -1;
+}
+
+/* --loop: one thread, k children in flight, reaped in any order. */
+static void s_run_loop(const s_conf_t *conf, s_spawner_t *sp)
+{
+    uint64_t next = 0;
+    unsigned running = 0;
+    while (next < conf->n || running > 0) {
+        while (running < conf->k && next < conf->n) {
+            pid_t pid;
+            next++;
+            if (s_spawn_one(conf, next, &pid, &sp->spawn_ns) != 0) {
+                sp->failed++;
+                sp->done++;
+                continue;
+            }
+            running++;
+        }
+        if (running == 0)
+            break;
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        running--;
+        sp->done++;
+        if (!s_status_ok(status))
+            sp->failed++;
+    }
 }
 
 static void *s_spawner_run(void *arg)
@@ -106,7 +156,7 @@ static void *s_spawner_run(void *arg)
 static void s_usage(void)
 {
     fprintf(stderr, "usage: spawn_direct [-n N] [-k K] [--files DIR] [--program PATH] "
-                    "[--pgroup]\n");
+                    "[--pgroup] [--loop]\n");
 }
 
 static int s_parse_u64(const char *s, uint64_t *out)
@@ -140,6 +190,8 @@ int main(int argc, char **argv)
             conf.program = argv[++i];
         } else if (strcmp(a, "--pgroup") == 0) {
             conf.pgroup = true;
+        } else if (strcmp(a, "--loop") == 0) {
+            conf.loop = true;
         } else {
             s_usage();
             return 2;
@@ -157,21 +209,26 @@ int main(int argc, char **argv)
         return 1;
     uint64_t t0 = s_mono_ns();
     unsigned started = 0;
-    for (unsigned i = 0; i < conf.k; i++) {
+    if (conf.loop) {
+        sp[0].conf = &conf;
+        s_run_loop(&conf, &sp[0]);
+    }
+    for (unsigned i = 0; i < conf.k && !conf.loop; i++) {
         sp[i].conf = &conf;
         sp[i].next = &next;
         if (pthread_create(&sp[i].thread, NULL, s_spawner_run, &sp[i]) != 0)
             break;
         started++;
     }
-    if (started == 0) {
+    if (started == 0 && !conf.loop) {
         fprintf(stderr, "spawn_direct: cannot start threads\n");
         free(sp);
         return 1;
     }
     uint64_t done = 0, failed = 0, spawn_ns = 0;
-    for (unsigned i = 0; i < started; i++) {
-        pthread_join(sp[i].thread, NULL);
+    for (unsigned i = 0; i < (conf.loop ? 1 : started); i++) {
+        if (!conf.loop)
+            pthread_join(sp[i].thread, NULL);
         done += sp[i].done;
         failed += sp[i].failed;
         spawn_ns += sp[i].spawn_ns;
@@ -189,9 +246,10 @@ int main(int argc, char **argv)
                        (double)child_ru.ru_stime.tv_sec + (double)child_ru.ru_stime.tv_usec / 1e6;
 
     double secs = (double)(t1 - t0) / 1e9;
-    printf("spawn_direct tasks=%llu spawners=%u files=%s failed=%llu self_cpu_s=%.3f "
+    printf("spawn_direct tasks=%llu mode=%s spawners=%u files=%s failed=%llu self_cpu_s=%.3f "
            "children_cpu_s=%.3f spawn_call_us=%.1f seconds=%.3f tasks_per_s=%.1f\n",
-           (unsigned long long)done, started, conf.files ? "yes" : "no",
+           (unsigned long long)done, conf.loop ? "loop" : "threads",
+           conf.loop ? conf.k : started, conf.files ? "yes" : "no",
            (unsigned long long)failed, self_cpu, child_cpu,
            done ? (double)spawn_ns / 1e3 / (double)done : 0.0, secs,
            secs > 0 ? (double)done / secs : 0.0);
