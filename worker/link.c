@@ -10,6 +10,8 @@
 #include "hq_log.h"
 #include "hq_util.h"
 
+#define WK_BATCH_MS 4
+
 int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body)
 {
     hq_msg_t msg;
@@ -61,16 +63,26 @@ static int s_on_flush(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     wk_t *w = arg;
     w->flush_armed = false;
+    w->flush_timer = -1;
     wk_link_flush(w);
     return 0;
 }
 
+/* Arms the flush. While enough tasks wait in the local queue, the broker's answer
+ * is not urgent, so results of a few milliseconds travel together (fewer messages
+ * and wake-ups on a busy node); otherwise they leave at the end of this loop turn. */
 static void s_arm(wk_t *w)
 {
-    if (w->flush_armed || !w->loop)
+    if (!w->loop)
         return;
-    if (zloop_timer(w->loop, 0, 1, s_on_flush, w) >= 0)
-        w->flush_armed = true;
+    bool urgent = w->n_queued < w->low_water || w->draining;
+    if (w->flush_armed && (w->flush_urgent || !urgent))
+        return;
+    if (w->flush_armed)
+        zloop_timer_end(w->loop, w->flush_timer);
+    w->flush_timer = zloop_timer(w->loop, urgent ? 0 : WK_BATCH_MS, 1, s_on_flush, w);
+    w->flush_armed = w->flush_timer >= 0;
+    w->flush_urgent = urgent;
 }
 
 void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *error,

@@ -102,6 +102,7 @@ void wk_tasks_assign(wk_t *w, hq_msg_t **msgp)
         w->n_queued++;
     }
     wk_tasks_schedule(w);
+    hq_debug("assigned %u; running %u, queued %u", a->n_tasks, w->n_running, w->n_queued);
 }
 
 /* The process group of a task gets sig. */
@@ -355,8 +356,10 @@ void wk_tasks_reap(wk_t *w)
         s_finish(w, t, status);
         any = true;
     }
-    if (any)
+    if (any) {
         wk_tasks_schedule(w);
+        hq_debug("reaped; running %u, queued %u", w->n_running, w->n_queued);
+    }
 }
 
 static bool s_ref_match(const wk_task_t *t, const hq_task_ref_t *r)

@@ -208,7 +208,10 @@ struct wk {
     hq_task_event_t *ev;       /* events of this loop turn */
     uint32_t n_ev;
     uint32_t cap_ev;
-    bool flush_armed;          /* the 0 ms flush timer is set */
+    bool flush_armed;          /* the flush timer is set */
+    bool flush_urgent;         /* ... with 0 ms */
+    int flush_timer;           /* its zloop timer id */
+    uint32_t low_water;        /* fewer queued tasks than this: flush at once */
     bool credit_dirty;         /* the credit changed since the last RESULTS */
     uint32_t last_credit;      /* credit last sent */
     bool draining;             /* take no new tasks (credit 0, assignments rejected) */

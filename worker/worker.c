@@ -748,6 +748,8 @@ int hq_worker_main(int argc, char **argv)
         ncpus = 1;
     w->prefetch = ncpus < 4 ? 4 : ncpus;
     w->slots = ncpus + w->prefetch;
+    w->low_water = ncpus < w->prefetch ? ncpus : w->prefetch;
+    w->flush_timer = -1;
     w->alloc = wk_alloc_new(&w->conf.resources);
     w->hq_path = wk_find_hq_binary();
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
