@@ -77,7 +77,7 @@ void wk_tasks_assign(wk_t *w, hq_msg_t **msgp)
     }
     wk_batch_t *b = hq_calloc(1, sizeof *b);
     b->msg = msg;
-    b->refs = a->n_tasks;
+    b->refs = a->n_tasks + 1; /* + this loop: a failing task must not free it */
     wk_task_t **tail = &w->queue;
     while (*tail)
         tail = &(*tail)->next;
@@ -101,8 +101,10 @@ void wk_tasks_assign(wk_t *w, hq_msg_t **msgp)
         tail = &t->next;
         w->n_queued++;
     }
+    uint32_t n_tasks = a->n_tasks;
+    s_batch_unref(b);
     wk_tasks_schedule(w);
-    hq_debug("assigned %u; running %u, queued %u", a->n_tasks, w->n_running, w->n_queued);
+    hq_debug("assigned %u; running %u, queued %u", n_tasks, w->n_running, w->n_queued);
 }
 
 /* The process group of a task gets sig. */
