@@ -674,7 +674,12 @@ char *wk_find_hq_binary(void)
 static void s_cleanup(wk_t *w)
 {
     zloop_destroy(&w->loop);
-    zsock_destroy(&w->sock);
+    if (w->sock) {
+        zsock_destroy(&w->sock);
+        /* Terminating the context waits (up to the linger) until a GOODBYE has
+         * left, even when the caller then leaves with _exit. */
+        zsys_shutdown();
+    }
     if (w->sigfd >= 0)
         close(w->sigfd);
     wk_alloc_destroy(&w->alloc);
