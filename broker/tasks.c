@@ -89,7 +89,7 @@ static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
 {
     if (!j->has_max_fails || j->counts[HQ_TS_FAILED] <= j->max_fails || hq_job_is_complete(j))
         return;
-    hq_info("Job %u exceeded its max-fails limit (%u); canceling its remaining tasks", j->id,
+    hq_info("Job %u exceeded its max-fails limit (%u); aborting its remaining tasks", j->id,
             j->max_fails);
     hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CANCEL_JOB);
     cmd->job_id = j->id;
@@ -97,7 +97,7 @@ static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
     for (uint32_t i = 0; i < j->n_tasks; i++) {
         hq_task_t *t = &j->tasks[i];
         if (!hq_tstate_final(t->state))
-            hq_broker_end_task(b, j, t, HQ_TS_CANCELED, NULL);
+            hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
     }
 }
 
