@@ -261,6 +261,27 @@ class HqEnv:
                 f"stderr:\n{r.stderr}")
         return r
 
+    def hq_concurrently(self, invocations, timeout=90):
+        """Runs several `hq` commands at once, each given as (server_dir, args...);
+        returns their CompletedProcess results in order. For commands that are
+        expected to wait for a timeout (e.g. refused connections)."""
+        procs = []
+        for server_dir, *args in invocations:
+            cmd = [str(HQ), "--server-dir", str(server_dir)] + [str(a) for a in args]
+            procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, text=True,
+                                                env=self.env, cwd=str(self.work))))
+        results = []
+        for cmd, p in procs:
+            try:
+                out, err = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise AssertionError(f"`{' '.join(cmd)}` hung for {timeout}s")
+            results.append(subprocess.CompletedProcess(cmd, p.returncode, out, err))
+        return results
+
     def hq_json(self, *args, **kw):
         r = self.hq(*args, mode="json", **kw)
         try:
