@@ -16,6 +16,8 @@ SYNTAX_CASES = [
      "Crash limit cannot be 0. Use `never-restart` or `unlimited` instead."),
     (["submit", "--cpus", "0", "--", "true"], "Zero resources cannot be requested"),
     (["worker", "start", "--heartbeat", "1x"], "Could not parse PBS walltime"),
+    (["worker", "list", "--all", "--filter", "running"], "cannot be used with"),
+    (["job", "list", "--all", "--filter", "finished"], "cannot be used with"),
     (["job", "cancel", "1", "--reason", "x" * 201],
      "Cancel reason must be shorter than 200 you entered 201."),
 ]

@@ -52,7 +52,7 @@ def test_kill9_worker_reruns_task_elsewhere_with_instance_1(server):
 
 def test_sigstop_worker_is_declared_lost_and_task_reruns(server):
     w1 = server.start_worker(cpus=1, heartbeat="1s")
-    start_first_instance(server)
+    task_pid = start_first_instance(server)
     w2 = server.start_worker(cpus=1, heartbeat="1s")
     w1.proc.popen.send_signal(signal.SIGSTOP)
     try:
@@ -65,9 +65,13 @@ def test_sigstop_worker_is_declared_lost_and_task_reruns(server):
         assert "HEARTBEAT LOST" in server.hq("worker", "list", "--all").stdout
     finally:
         w1.proc.popen.send_signal(signal.SIGCONT)
-    # the stale worker does not take the finished task back
+    # resumed, the stale worker learns it was dropped: with on-server-lost=stop it
+    # kills its task and exits 1 (RELIABILITY.md test 11); the result stays as it was
+    assert w1.proc.wait_exit(timeout=20) == 1
+    wait_until(lambda: not pid_alive(task_pid), 10, f"stale task process {task_pid} to die")
     assert server.tasks(1)[0]["state"] == "finished"
     assert server.job_state_counts(1)["finished"] == 1
+    assert server.hq("job", "cat", "1", "stdout").stdout == "ran instance 1\n"
 
 
 def test_crash_counter_never_restart(server):

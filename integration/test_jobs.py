@@ -267,6 +267,24 @@ def test_each_line_sets_hq_entry(cluster):
     assert r.stdout == "[alpha]\n[beta gamma]\n[]\n[delta]\n"
 
 
+def test_each_line_with_array_keeps_listed_lines(cluster):
+    (cluster.work / "lines.txt").write_text("l0\nl1\nl2\nl3\n")
+    cluster.hq("submit", "--each-line", "lines.txt", "--array", "1,3-9", "--",
+               "bash", "-c", 'echo "$HQ_TASK_ID=$HQ_ENTRY"')
+    cluster.wait_job(1)
+    assert cluster.hq_json("job", "task-ids", "1") == {"1": [1, 3]}
+    assert cluster.hq("job", "cat", "1", "stdout").stdout == "1=l1\n3=l3\n"
+
+
+def test_array_stdout_without_task_id_warns(cluster):
+    r = cluster.hq("submit", "--array", "0-1", "--stdout", "same.out", "--", "true")
+    assert ("You have submitted an array job, but the `stdout` path does not contain "
+            "the task ID placeholder.") in r.stderr
+    assert "Consider adding `%{TASK_ID}` to the `--stdout` value." in r.stderr
+    r = cluster.hq("submit", "--array", "0-1", "--", "true")
+    assert "task ID placeholder" not in r.stderr
+
+
 def test_from_json_sets_compact_entries(cluster):
     (cluster.work / "in.json").write_text('[{"x": 1}, [1, 2], "s"]')
     cluster.hq("submit", "--from-json", "in.json", "--", "bash", "-c", 'echo "$HQ_ENTRY"')
