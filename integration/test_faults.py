@@ -119,3 +119,21 @@ def test_broker_survives_worker_killed_while_idle(server):
     server.hq("submit", "--", "true")
     server.wait_job(1)
     assert server.tasks(1)[0]["state"] == "finished"
+
+
+def test_crash_limit_3_fails_after_the_third_lost_worker(server):
+    server.hq("submit", "--crash-limit", "3", "--", "bash", "-c",
+              'echo $$ > "pid.$HQ_INSTANCE_ID"; exec sleep 100')
+    for instance in range(3):
+        w = server.start_worker(cpus=1, heartbeat="1s")
+        pidfile = server.work / f"pid.{instance}"
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20,
+                   f"instance {instance} to start")
+        server.track_pid(read_pid_file(pidfile))
+        w.proc.popen.kill()
+        w.proc.popen.wait()
+        expected = "failed" if instance == 2 else "waiting"
+        server.wait_task_state(1, 0, expected, timeout=30)
+    t = server.tasks(1)[0]
+    assert t["state"] == "failed" and t["error"]
+    assert not (server.work / "pid.3").exists()
