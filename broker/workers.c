@@ -113,7 +113,12 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     }
     if (cpus > 1000000 * (hq_amount_t)HQ_AMOUNT_ONE)
         cpus = 1000000 * (hq_amount_t)HQ_AMOUNT_ONE;
-    cmd->worker.credit = (uint32_t)(cpus / HQ_AMOUNT_ONE) + msg->u.reg.prefetch;
+    /* Until the worker announces its credit (in its first RESULTS), it gets its cpus
+     * plus a small queue: a worker that registers a deep prefetch for short tasks
+     * must not hoard long ones before it has said what it wants. */
+    uint32_t ncpu = (uint32_t)(cpus / HQ_AMOUNT_ONE);
+    uint32_t small = ncpu < 4 ? 4 : ncpu;
+    cmd->worker.credit = ncpu + (msg->u.reg.prefetch < small ? msg->u.reg.prefetch : small);
     if (cmd->worker.credit == 0)
         cmd->worker.credit = 1;
     cmd->worker.prefetch = msg->u.reg.prefetch;

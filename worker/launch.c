@@ -1,6 +1,7 @@
 /* Task processes: the environment of CLI.md §1.7, the spawn itself (own process
  * group, death signal tied to the worker, stdin/stdout/stderr redirection, exec
- * failures reported through a close-on-exec pipe) and the error texts of §0.2.
+ * failures written by the vfork child into the suspended parent's memory) and the
+ * error texts of §0.2.
  * Spawning happens on the worker's main thread, which lives as long as the worker,
  * so PR_SET_PDEATHSIG fires exactly when the worker dies. */
 #include "wk.h"
@@ -63,6 +64,38 @@ void wk_env_clear(wk_env_t *e)
     memset(e, 0, sizeof *e);
 }
 
+/* The worker's environ as "K=V" entries with unique keys, rebuilt only when environ
+ * changed (checked by comparing the entry pointers, which setenv/putenv replace). */
+static wk_env_t s_base;
+static char **s_base_src;   /* copy of the environ pointers the cache was built from */
+static size_t s_base_nsrc;
+
+static const wk_env_t *s_environ_base(void)
+{
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    bool same = s_base_src && n == s_base_nsrc;
+    for (size_t i = 0; same && i < n; i++)
+        same = s_base_src[i] == environ[i];
+    if (same)
+        return &s_base;
+    wk_env_clear(&s_base);
+    free(s_base_src);
+    s_base_src = hq_malloc((n + 1) * sizeof *s_base_src);
+    s_base_nsrc = n;
+    for (size_t i = 0; i < n; i++) {
+        s_base_src[i] = environ[i];
+        const char *eq = strchr(environ[i], '=');
+        if (!eq || eq == environ[i])
+            continue;
+        char *key = hq_strndup(environ[i], (size_t)(eq - environ[i]));
+        wk_env_set(&s_base, key, eq + 1);
+        free(key);
+    }
+    return &s_base;
+}
+
 static bool s_user_set(const hq_task_def_t *d, const char *key)
 {
     for (uint32_t i = 0; i < d->n_env; i++)
@@ -85,13 +118,24 @@ void wk_env_build(wk_env_t *e, const wk_task_ctx_t *ctx, const hq_assign_def_t *
                   const char *task_dir)
 {
     const hq_task_def_t *d = &ad->def;
-    for (char **p = environ; p && *p; p++) {
-        const char *eq = strchr(*p, '=');
-        if (!eq || eq == *p)
-            continue;
-        char *key = hq_strndup(*p, (size_t)(eq - *p));
-        wk_env_set(e, key, eq + 1);
-        free(key);
+    const wk_env_t *base = s_environ_base();
+    if (e->n == 0) {
+        /* The usual case: copy the deduplicated environ without any lookups. */
+        if (e->cap < base->n + 1) {
+            e->cap = base->n + 32;
+            e->vars = hq_realloc(e->vars, e->cap * sizeof *e->vars);
+        }
+        for (uint32_t i = 0; i < base->n; i++)
+            e->vars[i] = hq_strdup(base->vars[i]);
+        e->n = base->n;
+        e->vars[e->n] = NULL;
+    } else {
+        for (uint32_t i = 0; i < base->n; i++) {
+            const char *eq = strchr(base->vars[i], '=');
+            char *key = hq_strndup(base->vars[i], (size_t)(eq - base->vars[i]));
+            wk_env_set(e, key, eq + 1);
+            free(key);
+        }
     }
     for (uint32_t i = 0; i < d->n_env; i++)
         wk_env_set(e, d->env[i].key, d->env[i].value ? d->env[i].value : "");
@@ -261,10 +305,24 @@ static char *s_resolve(const char *prog, char **envp, int *errnum)
     return NULL;
 }
 
+/* One /dev/null descriptor for every task without a stdio file, opened on first use
+ * and kept for the life of the process (close-on-exec; the child dup2s it). */
+static int s_devnull_fd = -1;
+
+static int s_devnull(void)
+{
+    if (s_devnull_fd < 0)
+        s_devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    return s_devnull_fd;
+}
+
+/* Opens an output file. The parent directory is created only when the open says it
+ * is missing, so the common case costs one open and no stat. */
 static int s_open_out(const char *path)
 {
-    if (!path)
-        return open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
     if (wk_mkdir_parents(path) != 0)
         return -1;
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -272,8 +330,6 @@ static int s_open_out(const char *path)
 
 static int s_open_stdin(const uint8_t *data, uint32_t len)
 {
-    if (!data || len == 0)
-        return open("/dev/null", O_RDONLY | O_CLOEXEC);
     int fd = memfd_create("hq-stdin", MFD_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -295,6 +351,26 @@ static int s_open_stdin(const uint8_t *data, uint32_t len)
     return fd;
 }
 
+/* The last working directory known to exist: checking (and creating) it once per
+ * directory instead of once per task saves a stat per spawn. If it disappears
+ * later, the child's chdir fails with ENOENT and the spawn is retried once after
+ * creating it again. */
+static char *s_cwd_ok;
+
+static int s_ensure_cwd(const char *cwd)
+{
+    if (s_cwd_ok && strcmp(s_cwd_ok, cwd) == 0)
+        return 0;
+    char *probe = hq_asprintf("%s/.", cwd);
+    int rc = wk_mkdir_parents(probe);
+    free(probe);
+    if (rc != 0)
+        return -1;
+    free(s_cwd_ok);
+    s_cwd_ok = hq_strdup(cwd);
+    return 0;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define WK_NO_VFORK 1
 #elif defined(__has_feature)
@@ -303,10 +379,19 @@ static int s_open_stdin(const uint8_t *data, uint32_t len)
 #endif
 #endif
 
+/* What the child reports when it cannot exec: with vfork it writes straight into
+ * the parent's memory (the parent is suspended until the child execs or exits);
+ * with fork (sanitizer builds) the same bytes travel through a close-on-exec pipe. */
+typedef struct s_child_err {
+    int errnum;  /* 0 = exec succeeded */
+    int chdir;   /* the failure was the chdir to the task's cwd */
+} s_child_err_t;
+
 /* vfork + exec in a function of its own, so that the compiler keeps nothing the
  * child could clobber in the caller's registers. */
 __attribute__((noinline)) static pid_t s_fork_exec(const char *path, const wk_spawn_t *s,
-                                                   const int fds[3], int errfd)
+                                                   const int fds[3], volatile s_child_err_t *ce,
+                                                   int errfd)
 {
     pid_t parent = getpid();
     sigset_t none;
@@ -314,6 +399,7 @@ __attribute__((noinline)) static pid_t s_fork_exec(const char *path, const wk_sp
 #ifdef WK_NO_VFORK
     pid_t pid = fork();
 #else
+    (void)errfd;
     pid_t pid = vfork();
 #endif
     if (pid != 0)
@@ -327,8 +413,10 @@ __attribute__((noinline)) static pid_t s_fork_exec(const char *path, const wk_sp
     signal(SIGPIPE, SIG_DFL);
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0)
         goto fail;
-    if (s->cwd && *s->cwd && chdir(s->cwd) != 0)
+    if (s->cwd && *s->cwd && chdir(s->cwd) != 0) {
+        ce->chdir = 1;
         goto fail;
+    }
     execve(path, s->argv, s->envp);
     if (errno == ENOEXEC) {
         /* Like execvp: run a script without a shebang line with /bin/sh. */
@@ -346,15 +434,70 @@ __attribute__((noinline)) static pid_t s_fork_exec(const char *path, const wk_sp
     }
 fail:
     e = errno;
-    if (write(errfd, &e, sizeof e) < 0)
-        _exit(127);
+    ce->errnum = e ? e : EINVAL;
+#ifdef WK_NO_VFORK
+    {
+        s_child_err_t copy = {.errnum = ce->errnum, .chdir = ce->chdir};
+        if (write(errfd, &copy, sizeof copy) < 0)
+            _exit(127);
+    }
+#endif
     _exit(127);
+}
+
+/* One spawn attempt. Returns the pid, or -1 with *ce filled (child-side failure)
+ * or *ce->errnum = 0 and errno set (parent-side failure). */
+static pid_t s_spawn_once(const char *path, const wk_spawn_t *s, const int fds[3],
+                          s_child_err_t *ce)
+{
+    volatile s_child_err_t shared = {0, 0};
+    int pfd[2] = {-1, -1};
+    ce->errnum = 0;
+    ce->chdir = 0;
+#ifdef WK_NO_VFORK
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return -1;
+#endif
+    pid_t pid = s_fork_exec(path, s, fds, &shared, pfd[1]);
+    int fork_errno = errno;
+#ifdef WK_NO_VFORK
+    close(pfd[1]);
+    if (pid > 0) {
+        /* fork: set the group from the parent too, so no kill can miss it. */
+        setpgid(pid, pid);
+        s_child_err_t got;
+        ssize_t n;
+        do {
+            n = read(pfd[0], &got, sizeof got);
+        } while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)sizeof got)
+            *ce = got;
+    }
+    close(pfd[0]);
+#else
+    /* vfork: the child has exec'd (its own setpgid is done) or has exited. */
+    if (pid > 0) {
+        ce->errnum = shared.errnum;
+        ce->chdir = shared.chdir;
+    }
+#endif
+    if (pid < 0) {
+        errno = fork_errno;
+        return -1;
+    }
+    if (ce->errnum) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    return pid;
 }
 
 pid_t wk_spawn(const wk_spawn_t *s, char **error)
 {
     int fds[3] = {-1, -1, -1};
-    int pfd[2] = {-1, -1};
+    bool own[3] = {false, false, false};
     pid_t pid = -1;
     int errnum = 0;
     char *path = s_resolve(s->argv[0], s->envp, &errnum);
@@ -362,66 +505,60 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error)
         *error = wk_spawn_error(s->argv, errnum);
         return -1;
     }
-    if (s->cwd && *s->cwd) {
-        char *probe = hq_asprintf("%s/.", s->cwd);
-        int rc = wk_mkdir_parents(probe);
-        free(probe);
-        if (rc != 0) {
-            *error = wk_spawn_error(s->argv, errno);
-            free(path);
-            return -1;
-        }
+    if (s->cwd && *s->cwd && s_ensure_cwd(s->cwd) != 0) {
+        *error = wk_spawn_error(s->argv, errno);
+        free(path);
+        return -1;
     }
-    fds[0] = s_open_stdin(s->stdin_data, s->stdin_len);
+    if (s->stdin_data && s->stdin_len > 0) {
+        fds[0] = s_open_stdin(s->stdin_data, s->stdin_len);
+        own[0] = true;
+    } else {
+        fds[0] = s_devnull();
+    }
     if (fds[0] < 0) {
         *error = hq_asprintf("Cannot prepare stdin: %s", strerror(errno));
         goto out;
     }
-    fds[1] = s_open_out(s->out);
+    if (s->out) {
+        fds[1] = s_open_out(s->out);
+        own[1] = true;
+    } else {
+        fds[1] = s_devnull();
+    }
     if (fds[1] < 0) {
         *error = hq_asprintf("Cannot open stdout file \"%s\": %s (os error %d)",
                              s->out ? s->out : "/dev/null", strerror(errno), errno);
         goto out;
     }
-    fds[2] = s->err && s->out && strcmp(s->err, s->out) == 0 ? dup(fds[1]) : s_open_out(s->err);
+    if (s->err && s->out && strcmp(s->err, s->out) == 0) {
+        fds[2] = fds[1];
+    } else if (s->err) {
+        fds[2] = s_open_out(s->err);
+        own[2] = true;
+    } else {
+        fds[2] = s_devnull();
+    }
     if (fds[2] < 0) {
         *error = hq_asprintf("Cannot open stderr file \"%s\": %s (os error %d)",
                              s->err ? s->err : "/dev/null", strerror(errno), errno);
         goto out;
     }
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
-        *error = wk_spawn_error(s->argv, errno);
-        goto out;
+    s_child_err_t ce;
+    pid = s_spawn_once(path, s, fds, &ce);
+    if (pid < 0 && ce.chdir && ce.errnum == ENOENT && s_cwd_ok) {
+        /* The cached cwd was removed since it was checked: create it and retry. */
+        free(s_cwd_ok);
+        s_cwd_ok = NULL;
+        if (s_ensure_cwd(s->cwd) == 0)
+            pid = s_spawn_once(path, s, fds, &ce);
     }
-    pid = s_fork_exec(path, s, fds, pfd[1]);
-    if (pid < 0) {
-        *error = wk_spawn_error(s->argv, errno);
-        goto out;
-    }
-    close(pfd[1]);
-    pfd[1] = -1;
-    /* Also set the group from the parent: no window where a kill misses it. */
-    setpgid(pid, pid);
-    int child_err = 0;
-    ssize_t n;
-    do {
-        n = read(pfd[0], &child_err, sizeof child_err);
-    } while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof child_err) {
-        *error = wk_spawn_error(s->argv, child_err);
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
-        pid = -1;
-    }
+    if (pid < 0)
+        *error = wk_spawn_error(s->argv, ce.errnum ? ce.errnum : errno);
 out:
     for (int i = 0; i < 3; i++)
-        if (fds[i] >= 0)
+        if (own[i] && fds[i] >= 0)
             close(fds[i]);
-    if (pfd[0] >= 0)
-        close(pfd[0]);
-    if (pfd[1] >= 0)
-        close(pfd[1]);
     free(path);
     return pid;
 }

@@ -20,6 +20,8 @@
 #include "hq_util.h"
 
 #define WK_KILL_GRACE_MS 1000
+/* Tasks shorter than this on average get the deep queue (slots_short). */
+#define WK_SHORT_TASK_NS (20 * HQ_NS_PER_MS)
 #define WK_ERROR_FILE_MAX 2048
 
 struct wk_batch {
@@ -267,6 +269,7 @@ static int s_try_start(wk_t *w, wk_task_t *t)
         return 0;
     }
     t->state = WK_TASK_RUNNING;
+    t->started_ns = hq_mono_ns();
     t->next = w->running;
     w->running = t;
     w->n_running++;
@@ -281,10 +284,19 @@ static int s_try_start(wk_t *w, wk_task_t *t)
 void wk_tasks_schedule(wk_t *w)
 {
     wk_task_t **pp = &w->queue;
+    /* A request that did not fit will not fit again in this pass: skip its twins. */
+    const hq_assign_def_t *miss_def = NULL;
+    uint32_t miss_variant = 0;
     while (*pp) {
         wk_task_t *t = *pp;
         wk_task_t *next = t->next;
+        if (t->def && t->def == miss_def && t->info->variant == miss_variant) {
+            pp = &t->next;
+            continue;
+        }
         if (s_try_start(w, t) == 1) {
+            miss_def = t->def;
+            miss_variant = t->info->variant;
             pp = &t->next;
             continue;
         }
@@ -339,9 +351,32 @@ static void s_finish(wk_t *w, wk_task_t *t, int status)
     s_task_free(w, t);
 }
 
+/* Feeds a task's run time into the moving average that picks the credit. */
+static void s_note_run_time(wk_t *w, const wk_task_t *t, uint64_t now)
+{
+    if (t->canceled || t->timed_out || t->silent || now < t->started_ns)
+        return;
+    uint64_t d = now - t->started_ns;
+    /* Rises fast (a long task halves the distance), falls slowly (1/8 per task). */
+    if (w->n_timed++ == 0)
+        w->avg_run_ns = d;
+    else if (d > w->avg_run_ns)
+        w->avg_run_ns += (d - w->avg_run_ns) / 2;
+    else
+        w->avg_run_ns -= (w->avg_run_ns - d) / 8;
+    uint32_t slots = w->avg_run_ns < WK_SHORT_TASK_NS ? w->slots_short : w->slots_long;
+    if (slots != w->slots) {
+        hq_debug("tasks take %llu us on average; credit %u -> %u",
+                 (unsigned long long)(w->avg_run_ns / 1000), w->slots, slots);
+        w->slots = slots;
+        wk_link_credit_changed(w);
+    }
+}
+
 void wk_tasks_reap(wk_t *w)
 {
-    bool any = false;
+    wk_task_t *done = NULL, **tail = &done;
+    uint64_t now = 0;
     for (;;) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -355,13 +390,30 @@ void wk_tasks_reap(wk_t *w)
             continue;
         *pp = t->next;
         w->n_running--;
-        s_finish(w, t, status);
-        any = true;
+        t->status = status;
+        t->next = NULL;
+        *tail = t;
+        tail = &t->next;
+        if (!now)
+            now = hq_mono_ns();
+        s_note_run_time(w, t, now);
+        /* Free its resources now, so the next task can take them at once. */
+        if (t->allocs) {
+            wk_alloc_release(w->alloc, t->allocs, t->n_allocs);
+            wk_ralloc_free(t->allocs, t->n_allocs);
+            t->allocs = NULL;
+        }
     }
-    if (any) {
-        wk_tasks_schedule(w);
-        hq_debug("reaped; running %u, queued %u", w->n_running, w->n_queued);
+    if (!done)
+        return;
+    /* Start the next tasks first; the bookkeeping of the ended ones can wait. */
+    wk_tasks_schedule(w);
+    while (done) {
+        wk_task_t *t = done;
+        done = t->next;
+        s_finish(w, t, t->status);
     }
+    hq_debug("reaped; running %u, queued %u", w->n_running, w->n_queued);
 }
 
 static bool s_ref_match(const wk_task_t *t, const hq_task_ref_t *r)

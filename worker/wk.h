@@ -180,6 +180,8 @@ typedef struct wk_task {
     bool canceled;               /* killed because of CANCEL */
     bool timed_out;              /* killed by its time limit */
     bool silent;                 /* killed because the worker stops: no event */
+    uint64_t started_ns;         /* CLOCK_MONOTONIC start (task duration estimate) */
+    int status;                  /* wait status once reaped */
     struct wk *w;                /* owning worker (for timer callbacks) */
 } wk_task_t;
 
@@ -187,8 +189,13 @@ typedef struct wk_task {
 struct wk {
     hq_global_t g;             /* global flags */
     hq_worker_conf_t conf;     /* what REGISTER reports */
-    uint32_t prefetch;         /* tasks queued beyond the cpus */
-    uint32_t slots;            /* credit: tasks held at once */
+    uint32_t prefetch;         /* tasks queued beyond the cpus (registered maximum) */
+    uint32_t slots;            /* credit: tasks held at once (slots_long or slots_short) */
+    uint32_t ncpus;            /* whole cpus of this worker (>= 1) */
+    uint32_t slots_long;       /* credit for long or not yet measured tasks */
+    uint32_t slots_short;      /* credit while tasks are short: a deep local queue */
+    uint64_t avg_run_ns;       /* moving average of recent task run times */
+    uint64_t n_timed;          /* tasks in that average */
     zsock_t *sock;             /* DEALER to the broker */
     void *handle;              /* its libzmq handle */
     zloop_t *loop;             /* the event loop */

@@ -751,9 +751,17 @@ int hq_worker_main(int argc, char **argv)
     }
     if (ncpus == 0)
         ncpus = 1;
-    w->prefetch = ncpus < 4 ? 4 : ncpus;
-    w->slots = ncpus + w->prefetch;
-    w->low_water = ncpus < w->prefetch ? ncpus : w->prefetch;
+    /* Long (or unknown) tasks: the cpus plus a small queue, so that no worker hoards
+     * work others could run. Short tasks: a deep local queue (the registered
+     * prefetch), so the next task starts the moment one ends and results travel
+     * in few, large messages. */
+    w->ncpus = ncpus;
+    w->slots_long = ncpus + (ncpus < 4 ? 4 : ncpus);
+    uint64_t deep = (uint64_t)ncpus * 8;
+    w->prefetch = deep < 16 ? 16 : deep > 65536 ? 65536 : (uint32_t)deep;
+    w->slots_short = ncpus + w->prefetch;
+    w->slots = w->slots_long;
+    w->low_water = ncpus;
     w->flush_timer = -1;
     w->alloc = wk_alloc_new(&w->conf.resources);
     w->hq_path = wk_find_hq_binary();
