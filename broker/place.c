@@ -15,6 +15,7 @@
 typedef struct s_need {
     uint32_t res;       /* resource index */
     bool all;           /* whole capacity */
+    uint8_t policy;     /* enum hq_policy */
     hq_amount_t amount; /* requested amount (unused when all) */
 } need_t;
 
@@ -59,6 +60,35 @@ typedef struct s_pf {
     uint32_t variant; /* chosen variant */
 } pf_t;
 
+/* Per-group amounts of one resource of a worker (only resources with >1 group). */
+typedef struct s_grp {
+    uint32_t n;        /* groups; 0 = not tracked per group */
+    hq_amount_t *cap;  /* capacity of each group */
+    hq_amount_t *free; /* free amount of each group */
+} grp_t;
+
+/* What one held task took from each group (to give back exactly that). */
+typedef struct s_take {
+    uint32_t res;       /* resource index */
+    uint32_t group;     /* group index */
+    hq_amount_t amount; /* amount taken */
+} take_t;
+
+typedef struct s_hold {
+    uint32_t job;   /* job id */
+    uint32_t task;  /* task id */
+    uint32_t n;     /* takes */
+    take_t *takes;  /* owned */
+} hold_t;
+
+/* A placed multi-node task: the workers it holds, root first. */
+typedef struct s_mn {
+    uint32_t job;    /* job id */
+    uint32_t task;   /* task id */
+    uint32_t n;      /* nodes still held */
+    uint32_t *nodes; /* worker ids, owned */
+} mn_t;
+
 typedef struct s_worker {
     uint32_t id;           /* worker id */
     uint32_t credit;       /* max held tasks */
@@ -73,6 +103,15 @@ typedef struct s_worker {
     uint32_t pf_cap;       /* allocated */
     uint64_t closed_round; /* reserved in this round */
     uint32_t pf_variant;   /* scratch: variant chosen for prefetch this queue */
+    grp_t *grp;            /* per resource index [grp_len] */
+    uint32_t grp_len;      /* entries of grp (= names_cap) */
+    bool grouped;          /* some resource is tracked per group */
+    hold_t *holds;         /* held tasks that took group amounts */
+    uint32_t n_holds;      /* used */
+    uint32_t holds_cap;    /* allocated */
+    bool in_mn;            /* held whole by a multi-node task */
+    double min_util;       /* min share of busy cpus after a round (0 = off) */
+    uint64_t util_round;   /* round in which it got tasks on free capacity */
 } worker_t;
 
 struct hq_place {
@@ -100,6 +139,12 @@ struct hq_place {
     uint64_t n_ready;     /* ready ids over all queues */
     uint64_t now;         /* time of the running round */
     uint32_t n_open;      /* workers in the round not reserved and below credit */
+    mn_t *mns;            /* placed multi-node tasks */
+    uint32_t n_mns;       /* used */
+    uint32_t mns_cap;     /* allocated */
+    queue_t **slot_q;     /* round scratch: queue of each emitted slot (min-util undo) */
+    uint32_t slot_q_cap;  /* allocated */
+    bool any_min_util;    /* some worker has a min utilization */
 };
 
 /* ---- small helpers ---- */
@@ -128,8 +173,11 @@ static uint32_t s_res_index(hq_place_t *p, const char *name)
             worker_t *wk = p->workers[w];
             wk->cap = hq_realloc(wk->cap, (size_t)c * sizeof *wk->cap);
             wk->free = hq_realloc(wk->free, (size_t)c * sizeof *wk->free);
+            wk->grp = hq_realloc(wk->grp, (size_t)c * sizeof *wk->grp);
             memset(wk->cap + old, 0, (size_t)(c - old) * sizeof *wk->cap);
             memset(wk->free + old, 0, (size_t)(c - old) * sizeof *wk->free);
+            memset(wk->grp + old, 0, (size_t)(c - old) * sizeof *wk->grp);
+            wk->grp_len = c;
         }
         p->names_cap = c;
     }
@@ -212,6 +260,14 @@ static void s_worker_free(worker_t *w)
     free(w->cap);
     free(w->free);
     free(w->pf);
+    for (uint32_t i = 0; w->grp && i < w->grp_len; i++) {
+        free(w->grp[i].cap);
+        free(w->grp[i].free);
+    }
+    free(w->grp);
+    for (uint32_t i = 0; i < w->n_holds; i++)
+        free(w->holds[i].takes);
+    free(w->holds);
     free(w);
 }
 
@@ -263,6 +319,10 @@ void hq_place_destroy(hq_place_t **pp)
     free(p->open);
     free(p->unclosed);
     free(p->shapes);
+    for (uint32_t i = 0; i < p->n_mns; i++)
+        free(p->mns[i].nodes);
+    free(p->mns);
+    free(p->slot_q);
     free(p);
     *pp = NULL;
 }
@@ -285,6 +345,7 @@ static uint64_t s_class_hash(const class_t *c)
             MIX(va->needs[i].res);
             MIX(va->needs[i].all);
             MIX(va->needs[i].amount);
+            MIX(va->needs[i].policy);
         }
     }
 #undef MIX
@@ -301,7 +362,8 @@ static bool s_class_same(const class_t *a, const class_t *b)
             return false;
         for (uint32_t i = 0; i < x->n; i++)
             if (x->needs[i].res != y->needs[i].res || x->needs[i].all != y->needs[i].all ||
-                x->needs[i].amount != y->needs[i].amount)
+                x->needs[i].amount != y->needs[i].amount ||
+                x->needs[i].policy != y->needs[i].policy)
                 return false;
     }
     return true;
@@ -366,7 +428,8 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
             while (k < dst->n && dst->needs[k].res != res)
                 k++;
             if (k == dst->n) {
-                dst->needs[k] = (need_t){.res = res, .all = r->all, .amount = amount};
+                dst->needs[k] = (need_t){
+                    .res = res, .all = r->all, .policy = (uint8_t)r->policy, .amount = amount};
                 dst->n++;
             } else {
                 dst->needs[k].all = dst->needs[k].all || r->all;
@@ -628,6 +691,11 @@ void hq_place_worker_up(hq_place_t *p, const hq_sched_worker_t *src)
             s_res_index(p, src->resources.res[i].name);
     w->cap = hq_calloc(p->names_cap, sizeof *w->cap);
     w->free = hq_calloc(p->names_cap, sizeof *w->free);
+    w->grp = hq_calloc(p->names_cap, sizeof *w->grp);
+    w->grp_len = p->names_cap;
+    w->min_util = src->min_utilization > 0 && src->min_utilization <= 1 ? src->min_utilization : 0;
+    if (w->min_util > 0)
+        p->any_min_util = true;
     for (uint32_t i = 0; i < src->resources.n && src->resources.res; i++) {
         const hq_wres_t *r = &src->resources.res[i];
         if (!r->name)
@@ -637,6 +705,15 @@ void hq_place_worker_up(hq_place_t *p, const hq_sched_worker_t *src)
         if (w->cap[k] <= INT64_MAX / 2 - a)
             w->cap[k] += a;
         w->free[k] = w->cap[k];
+        if (r->kind == HQ_RES_GROUPS && r->n_groups > 1 && r->groups && w->grp[k].n == 0) {
+            grp_t *g = &w->grp[k];
+            g->n = r->n_groups;
+            g->cap = hq_calloc(g->n, sizeof *g->cap);
+            g->free = hq_calloc(g->n, sizeof *g->free);
+            for (uint32_t j = 0; j < g->n; j++)
+                g->cap[j] = g->free[j] = (hq_amount_t)r->groups[j].n * HQ_AMOUNT_ONE;
+            w->grouped = true;
+        }
     }
     bool found;
     uint32_t pos = s_worker_pos(p, w->id, &found);
@@ -649,12 +726,49 @@ void hq_place_worker_up(hq_place_t *p, const hq_sched_worker_t *src)
     p->n_workers++;
 }
 
+static void s_mn_remove_at(hq_place_t *p, uint32_t i)
+{
+    free(p->mns[i].nodes);
+    p->mns[i] = p->mns[--p->n_mns];
+}
+
+/* Frees the workers a multi-node task held (all but skip_id, which is going away). */
+static void s_mn_free_nodes(hq_place_t *p, const mn_t *m, uint32_t skip_id)
+{
+    for (uint32_t k = 0; k < m->n; k++) {
+        worker_t *w = m->nodes[k] == skip_id ? NULL : s_worker_find(p, m->nodes[k]);
+        if (w) {
+            w->in_mn = false;
+            if (w->held > 0)
+                w->held--;
+        }
+    }
+}
+
 void hq_place_worker_down(hq_place_t *p, uint32_t worker_id)
 {
     bool found;
     uint32_t pos = s_worker_pos(p, worker_id, &found);
     if (!found)
         return;
+    /* A lost root ends its multi-node task (the core requeues it): free the other
+     * nodes. A lost secondary node just leaves the task's node set. */
+    for (uint32_t i = 0; p->workers[pos]->in_mn && i < p->n_mns; i++) {
+        mn_t *m = &p->mns[i];
+        uint32_t k = 0;
+        while (k < m->n && m->nodes[k] != worker_id)
+            k++;
+        if (k == m->n)
+            continue;
+        if (k == 0) {
+            s_mn_free_nodes(p, m, worker_id);
+            s_mn_remove_at(p, i);
+        } else {
+            memmove(m->nodes + k, m->nodes + k + 1, (m->n - k - 1) * sizeof *m->nodes);
+            m->n--;
+        }
+        break;
+    }
     s_worker_free(p->workers[pos]);
     memmove(p->workers + pos, p->workers + pos + 1, (p->n_workers - pos - 1) * sizeof *p->workers);
     p->n_workers--;
@@ -674,7 +788,107 @@ static inline hq_amount_t s_need_amount(const worker_t *w, const need_t *n)
     return n->all ? w->cap[n->res] : n->amount;
 }
 
-/* Amount check only: against free capacity, or against total capacity. */
+static inline bool s_strict(uint8_t policy)
+{
+    return policy == HQ_POLICY_FORCE_COMPACT || policy == HQ_POLICY_FORCE_TIGHT;
+}
+
+/* The fewest groups that could ever hold amount a (largest groups first). */
+static uint32_t s_min_groups(const grp_t *g, hq_amount_t a)
+{
+    hq_amount_t acc = 0;
+    uint32_t k = 0;
+    bool used[64] = {0};
+    while (acc < a && k < g->n && k < 64) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t j = 0; j < g->n && j < 64; j++)
+            if (!used[j] && (best == UINT32_MAX || g->cap[j] > g->cap[best]))
+                best = j;
+        used[best] = true;
+        acc += g->cap[best];
+        k++;
+    }
+    return k;
+}
+
+/* Splits a request of amount a on a per-group resource into per-group amounts (out,
+ * g->n entries) the way the worker's allocator chooses groups: scatter takes one
+ * unit per group in turn; compact/tight use one group when one can hold it (the
+ * fullest that can: best fit), else the freest groups first. Returns false when the
+ * free amounts cannot hold it, or a strict policy would need more groups than the
+ * fewest the worker could ever use. */
+static bool s_split(const grp_t *g, hq_amount_t a, bool all, uint8_t policy, hq_amount_t *out)
+{
+    hq_amount_t total = 0;
+    for (uint32_t j = 0; j < g->n; j++) {
+        out[j] = 0;
+        total += g->free[j];
+    }
+    if (all) {
+        for (uint32_t j = 0; j < g->n; j++) {
+            if (g->free[j] != g->cap[j])
+                return false;
+            out[j] = g->cap[j];
+        }
+        return true;
+    }
+    if (total < a)
+        return false;
+    hq_amount_t left = a;
+    if (policy == HQ_POLICY_SCATTER) {
+        while (left > 0) {
+            for (uint32_t j = 0; j < g->n && left > 0; j++) {
+                hq_amount_t room = g->free[j] - out[j];
+                hq_amount_t t = room < HQ_AMOUNT_ONE ? room : HQ_AMOUNT_ONE;
+                if (t > left)
+                    t = left;
+                out[j] += t;
+                left -= t;
+            }
+        }
+        return true;
+    }
+    uint32_t best = UINT32_MAX;
+    for (uint32_t j = 0; j < g->n; j++)
+        if (g->free[j] >= a && (best == UINT32_MAX || g->free[j] < g->free[best]))
+            best = j;
+    if (best != UINT32_MAX) {
+        out[best] = a;
+        return true;
+    }
+    uint32_t used = 0;
+    while (left > 0) {
+        uint32_t big = UINT32_MAX;
+        for (uint32_t j = 0; j < g->n; j++)
+            if (out[j] == 0 && g->free[j] > 0 && (big == UINT32_MAX || g->free[j] > g->free[big]))
+                big = j;
+        if (big == UINT32_MAX)
+            return false; /* cannot happen: total >= a */
+        out[big] = g->free[big] < left ? g->free[big] : left;
+        left -= out[big];
+        used++;
+    }
+    return !s_strict(policy) || used <= s_min_groups(g, a);
+}
+
+/* Strict policies on per-group resources: the free groups must hold the request in
+ * the fewest groups possible. */
+static bool s_fits_groups(const worker_t *w, const variant_t *v)
+{
+    hq_amount_t scratch[64];
+    for (uint32_t i = 0; i < v->n; i++) {
+        const need_t *n = &v->needs[i];
+        const grp_t *g = &w->grp[n->res];
+        if (g->n == 0 || g->n > 64 || n->all || !s_strict(n->policy))
+            continue;
+        if (!s_split(g, n->amount, false, n->policy, scratch))
+            return false;
+    }
+    return true;
+}
+
+/* Amount check: against free capacity (with the group rule of strict policies), or
+ * against total capacity. */
 static bool s_fits_amounts(const worker_t *w, const variant_t *v, bool total)
 {
     for (uint32_t i = 0; i < v->n; i++) {
@@ -686,7 +900,7 @@ static bool s_fits_amounts(const worker_t *w, const variant_t *v, bool total)
         if (have < s_need_amount(w, n))
             return false;
     }
-    return true;
+    return total || !w->grouped || s_fits_groups(w, v);
 }
 
 static bool s_time_ok(const worker_t *w, const variant_t *v, uint64_t now)
@@ -702,19 +916,72 @@ static bool s_fits(const worker_t *w, const variant_t *v, bool total, uint64_t n
     return v->n_nodes == 0 && s_time_ok(w, v, now) && s_fits_amounts(w, v, total);
 }
 
-static void s_take(worker_t *w, const variant_t *v)
+/* Records the per-group amounts a task takes on a worker with grouped resources. */
+static void s_take_groups(worker_t *w, const variant_t *v, uint32_t job, uint32_t task)
+{
+    hq_amount_t part[64];
+    hold_t h = {.job = job, .task = task};
+    for (uint32_t i = 0; i < v->n; i++) {
+        const need_t *n = &v->needs[i];
+        grp_t *g = &w->grp[n->res];
+        if (g->n == 0 || g->n > 64)
+            continue;
+        if (!s_split(g, s_need_amount(w, n), n->all, n->policy, part) &&
+            !s_split(g, s_need_amount(w, n), false, HQ_POLICY_COMPACT, part))
+            continue; /* the group model drifted (fractions): track amounts only */
+        for (uint32_t j = 0; j < g->n; j++) {
+            if (part[j] == 0)
+                continue;
+            h.takes = hq_realloc(h.takes, (h.n + 1) * sizeof *h.takes);
+            h.takes[h.n++] = (take_t){.res = n->res, .group = j, .amount = part[j]};
+            g->free[j] -= part[j];
+        }
+    }
+    if (h.n == 0)
+        return;
+    if (w->n_holds == w->holds_cap) {
+        w->holds_cap = w->holds_cap ? w->holds_cap * 2 : 8;
+        w->holds = hq_realloc(w->holds, (size_t)w->holds_cap * sizeof *w->holds);
+    }
+    w->holds[w->n_holds++] = h;
+}
+
+static void s_give_groups(worker_t *w, uint32_t job, uint32_t task)
+{
+    for (uint32_t i = 0; i < w->n_holds; i++) {
+        hold_t *h = &w->holds[i];
+        if (h->job != job || h->task != task)
+            continue;
+        for (uint32_t k = 0; k < h->n; k++) {
+            grp_t *g = &w->grp[h->takes[k].res];
+            uint32_t j = h->takes[k].group;
+            g->free[j] += h->takes[k].amount;
+            if (g->free[j] > g->cap[j])
+                g->free[j] = g->cap[j];
+        }
+        free(h->takes);
+        w->holds[i] = w->holds[--w->n_holds];
+        return;
+    }
+}
+
+static void s_take(worker_t *w, const variant_t *v, uint32_t job, uint32_t task)
 {
     for (uint32_t i = 0; i < v->n; i++)
         w->free[v->needs[i].res] -= s_need_amount(w, &v->needs[i]);
+    if (w->grouped)
+        s_take_groups(w, v, job, task);
 }
 
-static void s_give(worker_t *w, const variant_t *v)
+static void s_give(worker_t *w, const variant_t *v, uint32_t job, uint32_t task)
 {
     for (uint32_t i = 0; i < v->n; i++) {
         uint32_t r = v->needs[i].res;
         hq_amount_t a = s_need_amount(w, &v->needs[i]);
         w->free[r] = (w->free[r] > w->cap[r] - a) ? w->cap[r] : w->free[r] + a;
     }
+    if (w->grouped)
+        s_give_groups(w, job, task);
 }
 
 /* Starts waiting prefetched tasks, in order, while the head fits free capacity. */
@@ -726,7 +993,7 @@ static void s_promote(worker_t *w)
         const variant_t *v = &t->cls->variants[t->variant];
         if (!s_fits_amounts(w, v, false))
             break;
-        s_take(w, v);
+        s_take(w, v, t->job, t->task);
         k++;
     }
     if (k > 0) {
@@ -739,8 +1006,20 @@ void hq_place_release(hq_place_t *p, const hq_sched_slot_t *slots, uint32_t n)
 {
     for (uint32_t i = 0; i < n && slots; i++) {
         const hq_sched_slot_t *s = &slots[i];
+        /* a multi-node task frees all its nodes */
+        bool mn = false;
+        for (uint32_t m = 0; m < p->n_mns; m++) {
+            if (p->mns[m].job == s->job_id && p->mns[m].task == s->task_id) {
+                s_mn_free_nodes(p, &p->mns[m], UINT32_MAX);
+                s_mn_remove_at(p, m);
+                mn = true;
+                break;
+            }
+        }
+        if (mn)
+            continue;
         worker_t *w = s_worker_find(p, s->worker_id);
-        if (!w)
+        if (!w || w->in_mn)
             continue;
         uint32_t k = 0;
         while (k < w->n_pf && !(w->pf[k].job == s->job_id && w->pf[k].task == s->task_id))
@@ -750,9 +1029,9 @@ void hq_place_release(hq_place_t *p, const hq_sched_slot_t *slots, uint32_t n)
             w->n_pf--;
         } else {
             const class_t *c = s_class_find(p, s->rq_id);
-            if (!c || s->variant >= c->n_variants)
+            if (!c || s->variant >= c->n_variants || c->variants[s->variant].n_nodes > 0)
                 continue;
-            s_give(w, &c->variants[s->variant]);
+            s_give(w, &c->variants[s->variant], s->job_id, s->task_id);
         }
         if (w->held > 0)
             w->held--;
@@ -806,22 +1085,40 @@ static void s_heap_pop(worker_t **h, uint32_t *n, enum heap_mode m)
 
 /* ---- the round ---- */
 
-static void s_emit(hq_sched_slots_t *out, uint32_t *out_cap, uint32_t worker, uint32_t job,
-                   uint32_t task, uint32_t rq, uint32_t variant)
+/* Output of a round: the slots, and (for the min-utilization undo) the queue each
+ * slot came from. */
+typedef struct s_out {
+    hq_sched_slots_t *slots; /* caller's vector */
+    uint32_t cap;            /* its allocated size */
+    uint32_t start;          /* first slot of this round */
+} out_t;
+
+static void s_emit(hq_place_t *p, out_t *o, queue_t *q, uint32_t worker, uint32_t task,
+                   uint32_t variant)
 {
-    if (out->n == *out_cap) {
-        uint32_t c = *out_cap ? *out_cap * 2 : 256;
+    hq_sched_slots_t *out = o->slots;
+    if (out->n == o->cap) {
+        uint32_t c = o->cap ? o->cap * 2 : 256;
         out->slots = hq_realloc(out->slots, (size_t)c * sizeof *out->slots);
-        *out_cap = c;
+        o->cap = c;
     }
-    out->slots[out->n++] = (hq_sched_slot_t){
-        .worker_id = worker, .job_id = job, .task_id = task, .rq_id = rq, .variant = variant};
+    if (p->any_min_util) {
+        uint32_t k = out->n - o->start;
+        s_grow((void **)&p->slot_q, &p->slot_q_cap, k + 1, sizeof *p->slot_q);
+        p->slot_q[k] = q;
+    }
+    out->slots[out->n++] = (hq_sched_slot_t){.worker_id = worker,
+                                             .job_id = q->job,
+                                             .task_id = task,
+                                             .rq_id = q->rq,
+                                             .variant = variant};
 }
 
-/* A worker can take a task this round: not reserved, below credit. */
+/* A worker can take a task this round: not reserved, not part of a multi-node task,
+ * below credit. */
 static inline bool s_open(const hq_place_t *p, const worker_t *w)
 {
-    return w->closed_round != p->round && w->held < w->credit;
+    return w->closed_round != p->round && !w->in_mn && w->held < w->credit;
 }
 
 static void s_took_one(hq_place_t *p, worker_t *w)
@@ -831,16 +1128,73 @@ static void s_took_one(hq_place_t *p, worker_t *w)
         p->n_open--;
 }
 
+/* Whole idle worker: nothing held, open, lifetime long enough. */
+static bool s_idle_for(const hq_place_t *p, const worker_t *w, const variant_t *v)
+{
+    return s_open(p, w) && w->held == 0 && w->n_pf == 0 && s_time_ok(w, v, p->now);
+}
+
+static int s_cmp_group_id(const void *a, const void *b)
+{
+    const worker_t *x = *(worker_t *const *)a, *y = *(worker_t *const *)b;
+    int c = strcmp(x->group, y->group);
+    if (c != 0)
+        return c;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Multi-node variant vi: each task takes n_nodes whole idle workers of one group (the
+ * group whose lowest idle worker id is lowest; its lowest ids; root = lowest id). */
+static void s_place_mn(hq_place_t *p, queue_t *q, class_t *c, uint32_t vi, out_t *o)
+{
+    const variant_t *v = &c->variants[vi];
+    worker_t **h = p->heap;
+    while (q->count > 0 && p->n_open >= v->n_nodes) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < p->n_workers; i++)
+            if (s_idle_for(p, p->workers[i], v))
+                h[n++] = p->workers[i];
+        if (n < v->n_nodes)
+            return;
+        qsort(h, n, sizeof *h, s_cmp_group_id);
+        uint32_t best = UINT32_MAX;
+        for (uint32_t s = 0; s < n;) {
+            uint32_t e = s;
+            while (e < n && strcmp(h[e]->group, h[s]->group) == 0)
+                e++;
+            if (e - s >= v->n_nodes && (best == UINT32_MAX || h[s]->id < h[best]->id))
+                best = s;
+            s = e;
+        }
+        if (best == UINT32_MAX)
+            return;
+        uint32_t task = s_queue_pop(q);
+        s_grow((void **)&p->mns, &p->mns_cap, p->n_mns + 1, sizeof *p->mns);
+        mn_t *m = &p->mns[p->n_mns++];
+        *m = (mn_t){.job = q->job, .task = task, .n = v->n_nodes};
+        m->nodes = hq_malloc(v->n_nodes * sizeof *m->nodes);
+        for (uint32_t k = 0; k < v->n_nodes; k++) {
+            worker_t *w = h[best + k];
+            m->nodes[k] = w->id;
+            s_emit(p, o, q, w->id, task, vi);
+            p->n_open--; /* it was open (idle) */
+            w->held++;
+            w->in_mn = true;
+        }
+    }
+}
+
 /* Places what it can of one queue; returns false if tasks remain. */
-static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_t *out,
-                          uint32_t *out_cap)
+static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
 {
     worker_t **h = p->heap;
     /* tasks on free capacity, variants in order */
     for (uint32_t vi = 0; vi < c->n_variants && q->count > 0; vi++) {
         const variant_t *v = &c->variants[vi];
-        if (v->n_nodes > 0)
+        if (v->n_nodes > 0) {
+            s_place_mn(p, q, c, vi, o);
             continue;
+        }
         uint32_t n = 0;
         for (uint32_t i = 0; i < p->n_open_list;) {
             worker_t *w = p->open[i];
@@ -855,8 +1209,10 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
         s_heapify(h, n, HEAP_FREE_CPUS);
         while (n > 0 && q->count > 0) {
             worker_t *w = h[0];
-            s_emit(out, out_cap, w->id, q->job, s_queue_pop(q), q->rq, vi);
-            s_take(w, v);
+            uint32_t task = s_queue_pop(q);
+            s_emit(p, o, q, w->id, task, vi);
+            s_take(w, v, q->job, task);
+            w->util_round = p->round;
             s_took_one(p, w);
             if (w->held < w->credit && s_fits_amounts(w, v, false))
                 s_sift_down(h, n, 0, HEAP_FREE_CPUS);
@@ -866,11 +1222,12 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
     }
     if (q->count == 0)
         return true;
-    /* prefetch: waiting at workers whose total capacity fits */
+    /* prefetch: waiting at workers whose total capacity fits (not on workers with a
+     * minimal utilization: a round may take their tasks back) */
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->n_open_list; i++) {
         worker_t *w = p->open[i];
-        if (!s_open(p, w) || w->n_pf >= w->prefetch)
+        if (!s_open(p, w) || w->n_pf >= w->prefetch || w->min_util > 0)
             continue;
         for (uint32_t vi = 0; vi < c->n_variants; vi++) {
             if (s_fits(w, &c->variants[vi], true, p->now)) {
@@ -884,7 +1241,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
     while (n > 0 && q->count > 0) {
         worker_t *w = h[0];
         uint32_t task = s_queue_pop(q);
-        s_emit(out, out_cap, w->id, q->job, task, q->rq, w->pf_variant);
+        s_emit(p, o, q, w->id, task, w->pf_variant);
         if (w->n_pf == w->pf_cap) {
             w->pf_cap = w->pf_cap ? w->pf_cap * 2 : 4;
             w->pf = hq_realloc(w->pf, (size_t)w->pf_cap * sizeof *w->pf);
@@ -899,13 +1256,20 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, hq_sched_slots_
     return q->count == 0;
 }
 
+static void s_close(hq_place_t *p, worker_t *w)
+{
+    if (s_open(p, w))
+        p->n_open--;
+    w->closed_round = p->round;
+}
+
 /* Reserves one worker for a blocked class (rule in place.h). */
-static void s_reserve(hq_place_t *p, const class_t *c)
+static bool s_reserve(hq_place_t *p, const class_t *c)
 {
     worker_t *best = NULL;
     for (uint32_t i = 0; i < p->n_unclosed;) {
         worker_t *w = p->unclosed[i];
-        if (w->closed_round == p->round || w->credit == 0) {
+        if (w->closed_round == p->round || w->credit == 0 || w->in_mn) {
             p->unclosed[i] = p->unclosed[--p->n_unclosed];
             continue;
         }
@@ -920,16 +1284,99 @@ static void s_reserve(hq_place_t *p, const class_t *c)
         }
     }
     if (!best)
-        return;
-    if (s_open(p, best))
-        p->n_open--;
-    best->closed_round = p->round;
+        return false;
+    s_close(p, best);
+    return true;
 }
 
-uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *out)
+static uint32_t s_busy(const worker_t *w)
 {
-    uint32_t start = out->n;
-    uint32_t out_cap = out->n; /* unknown capacity: grow from the current size */
+    return w->held + w->n_pf;
+}
+
+static int s_cmp_busy_id(const void *a, const void *b)
+{
+    const worker_t *x = *(worker_t *const *)a, *y = *(worker_t *const *)b;
+    if (s_busy(x) != s_busy(y))
+        return s_busy(x) < s_busy(y) ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Reserves n_nodes workers of one group for a blocked multi-node variant: the group
+ * with the most idle workers (ties: lowest worker id), its least busy workers. */
+static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
+{
+    worker_t **h = p->heap;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->n_workers; i++) {
+        worker_t *w = p->workers[i];
+        if (w->closed_round != p->round && w->credit > 0 && !w->in_mn &&
+            s_time_ok(w, v, p->now))
+            h[n++] = w;
+    }
+    qsort(h, n, sizeof *h, s_cmp_group_id);
+    uint32_t best = UINT32_MAX, best_len = 0, best_idle = 0;
+    for (uint32_t s = 0; s < n;) {
+        uint32_t e = s, idle = 0;
+        while (e < n && strcmp(h[e]->group, h[s]->group) == 0) {
+            idle += s_busy(h[e]) == 0;
+            e++;
+        }
+        if (e - s >= v->n_nodes && (best == UINT32_MAX || idle > best_idle)) {
+            best = s;
+            best_len = e - s;
+            best_idle = idle;
+        }
+        s = e;
+    }
+    if (best == UINT32_MAX)
+        return false;
+    qsort(h + best, best_len, sizeof *h, s_cmp_busy_id);
+    for (uint32_t k = 0; k < v->n_nodes; k++)
+        s_close(p, h[best + k]);
+    return true;
+}
+
+/* Min utilization: a worker that got tasks on free capacity this round but would
+ * still use less than its minimal share of cpus gets none of them. */
+static void s_min_util_undo(hq_place_t *p, out_t *o)
+{
+    hq_sched_slots_t *out = o->slots;
+    bool any = false;
+    for (uint32_t i = 0; i < p->n_workers; i++) {
+        worker_t *w = p->workers[i];
+        if (w->min_util <= 0 || w->util_round != p->round || w->in_mn)
+            continue;
+        hq_amount_t cap = w->cap[CPUS_RES];
+        double used = cap > 0 ? (double)(cap - w->free[CPUS_RES]) / (double)cap : 0;
+        if (used + 1e-9 < w->min_util) {
+            w->util_round = 0; /* marks the undo */
+            any = true;
+        }
+    }
+    if (!any)
+        return;
+    uint32_t k = o->start;
+    for (uint32_t i = o->start; i < out->n; i++) {
+        hq_sched_slot_t s = out->slots[i];
+        worker_t *w = s_worker_find(p, s.worker_id);
+        if (!w || w->min_util <= 0 || w->util_round != 0 || w->in_mn) {
+            out->slots[k++] = s;
+            continue;
+        }
+        queue_t *q = p->slot_q[i - o->start];
+        s_give(w, &q->cls->variants[s.variant], s.job_id, s.task_id);
+        if (w->held > 0)
+            w->held--;
+        s_queue_add_run(q, (run_t){.start = s.task_id, .step = 1, .count = 1});
+        p->n_ready++;
+    }
+    out->n = k;
+}
+
+uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
+{
+    out_t o = {.slots = slots, .cap = slots->n, .start = slots->n};
     p->round++;
     p->now = now_ns;
     p->n_open = 0;
@@ -953,13 +1400,18 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *out)
         if (!c || c->shape->blocked_round == p->round)
             continue;
         uint64_t before = q->count;
-        bool done = s_place_queue(p, q, c, out, &out_cap);
+        bool done = s_place_queue(p, q, c, &o);
         p->n_ready -= before - q->count;
         if (!done) {
             c->shape->blocked_round = p->round;
-            s_reserve(p, c);
+            if (!s_reserve(p, c))
+                for (uint32_t vi = 0; vi < c->n_variants; vi++)
+                    if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
+                        break;
         }
     }
+    if (p->any_min_util)
+        s_min_util_undo(p, &o);
     /* drop emptied queues, keeping order */
     uint32_t k = 0;
     for (uint32_t i = 0; i < p->n_queues; i++) {
@@ -973,7 +1425,7 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *out)
         }
     }
     p->n_queues = k;
-    return out->n - start;
+    return slots->n - o.start;
 }
 
 /* ---- introspection ---- */

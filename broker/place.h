@@ -9,7 +9,18 @@
  *   (capacity > 0) and its free amount is >= the request (`all` = the whole
  *   capacity, so the resource must be completely free), its min_time_ns is <= the
  *   worker's remaining lifetime, and the worker holds fewer tasks than its credit.
- *   Multi-node variants (n_nodes > 0) are never placed here; they wait.
+ * - Groups: resources with several groups (NUMA) are also counted per group. A task
+ *   takes from the groups the worker's allocator would use (scatter: one unit per
+ *   group in turn; else one group when one can hold it, the fullest such, otherwise
+ *   the freest groups first). A strict policy (compact!, tight!) fits only when the
+ *   free groups hold it in the fewest groups the worker could ever use.
+ * - Multi-node variants (n_nodes > 0) take n_nodes whole idle workers (nothing held)
+ *   of one group: the group whose lowest idle worker id is lowest, its lowest ids.
+ *   One slot is emitted per node, root (lowest id) first; the root's release frees
+ *   all nodes; a lost root frees the others, a lost secondary leaves the set.
+ * - Min utilization: a worker with min_utilization > 0 gets no prefetch, and tasks
+ *   placed on it in a round are taken back (requeued) when its busy share of cpus
+ *   would stay below the minimum.
  * - Variants: the first variant is used while some worker fits it; only when none
  *   does is the next variant tried.
  * - Spread: among fitting workers the one with the most free cpus wins, ties go to
@@ -25,7 +36,9 @@
  *   worker (not already reserved, credit > 0) whose total capacity fits a variant,
  *   with the most free cpus, ties to the lower id. Later queues (lower priority, or
  *   equal priority and newer jobs) get nothing on a reserved worker, so it drains
- *   until the blocked task fits. One reservation per class per round (classes with
+ *   until the blocked task fits. A blocked multi-node variant reserves n_nodes
+ *   workers of the group with the most idle workers (ties: lowest id), the least
+ *   busy ones. One reservation per class per round (classes with
  *   identical variants count as one); a class that can never fit anywhere reserves
  *   nothing and blocks nobody.
  */

@@ -50,6 +50,7 @@ typedef struct hq_sched_worker {
     uint32_t prefetch;         /* tasks it may hold beyond its free capacity */
     uint64_t lifetime_end_ns;  /* CLOCK_MONOTONIC deadline; 0 = unlimited */
     char *group;               /* owned */
+    double min_utilization;    /* 0..1: place only when >= this share of cpus is busy */
 } hq_sched_worker_t;
 
 typedef struct hq_sched_slot {

@@ -70,6 +70,13 @@ static void parse_variant(const char *spec, hq_rvariant_t *v)
         } else {
             hq_rreq_t *r = &v->entries[v->n_entries++];
             r->name = strdup(tok);
+            const char *pol = strchr(val, ':'); /* "4:compact!" */
+            if (pol) {
+                const char *names[] = {"compact", "compact!", "tight", "tight!", "scatter"};
+                for (int k = 0; k < 5; k++)
+                    if (strcmp(pol + 1, names[k]) == 0)
+                        r->policy = (enum hq_policy)k;
+            }
             if (strcmp(val, "all") == 0)
                 r->all = true;
             else
@@ -503,7 +510,18 @@ typedef struct mworker {
     uint32_t n_run;
     mtask_t wait[256];
     uint32_t n_wait;
+    bool in_mn; /* held whole by a multi-node task */
 } mworker_t;
+
+/* A placed multi-node task of the model: its nodes, root first. */
+typedef struct mmn {
+    mtask_t t;
+    uint32_t nodes[PW];
+    uint32_t n;
+} mmn_t;
+
+static mmn_t MN[64];
+static uint32_t n_mn;
 
 typedef struct mvariant {
     bool all[NRES];
@@ -626,7 +644,8 @@ static void mapply(const hq_sched_slot_t *s, uint64_t now)
                  s->task_id);
     assigned_once[s->job_id][s->task_id] = 1;
     const mvariant_t *v = &MV[s->rq_id][s->variant];
-    cr_assert_eq(v->nodes, 0, "multi-node variant placed");
+    cr_assert_eq(v->nodes, 0, "multi-node variant placed as one slot");
+    cr_assert(!w->in_mn, "task on a node of a multi-node task");
     for (int r = 0; r < NRES; r++)
         if (v->amount[r] >= 0 || v->all[r])
             cr_assert_gt(w->cap[r], 0, "worker %u lacks %s", s->worker_id, RES_NAMES[r]);
@@ -644,6 +663,84 @@ static void mapply(const hq_sched_slot_t *s, uint64_t now)
     }
 }
 
+/* Checks the n_nodes consecutive slots of a multi-node task; returns slots used. */
+static uint32_t mapply_mn(const hq_sched_slot_t *s, uint32_t left, uint64_t now)
+{
+    const mvariant_t *v = &MV[s->rq_id][s->variant];
+    cr_assert_leq(v->nodes, left, "multi-node task with too few slots");
+    cr_assert_eq(assigned_once[s->job_id][s->task_id], 0, "task assigned twice");
+    assigned_once[s->job_id][s->task_id] = 1;
+    cr_assert_lt(n_mn, 64);
+    mmn_t *m = &MN[n_mn++];
+    m->t = (mtask_t){s->job_id, s->task_id, s->rq_id, s->variant};
+    m->n = v->nodes;
+    for (uint32_t k = 0; k < v->nodes; k++) {
+        const hq_sched_slot_t *x = &s[k];
+        cr_assert(x->job_id == s->job_id && x->task_id == s->task_id, "nodes of one task");
+        cr_assert_lt(x->worker_id, PW);
+        mworker_t *w = &M[x->worker_id];
+        cr_assert(w->alive && !w->in_mn && w->n_run + w->n_wait == 0 && w->credit > 0,
+                  "multi-node task on a busy worker %u", x->worker_id);
+        if (w->lifetime_end)
+            cr_assert_leq(v->min_time, w->lifetime_end > now ? w->lifetime_end - now : 0);
+        w->in_mn = true;
+        m->nodes[k] = x->worker_id;
+    }
+    return v->nodes;
+}
+
+static void mapply_all(const hq_sched_slots_t *out, uint64_t now)
+{
+    for (uint32_t i = 0; i < out->n;) {
+        const hq_sched_slot_t *s = &out->slots[i];
+        cr_assert_lt(s->rq_id, PC);
+        cr_assert_lt(s->variant, MNV[s->rq_id]);
+        if (MV[s->rq_id][s->variant].nodes > 0) {
+            i += mapply_mn(s, out->n - i, now);
+        } else {
+            mapply(s, now);
+            i++;
+        }
+    }
+}
+
+/* Ends the multi-node task rooted at wid (if any); true when it did. */
+static bool mrelease_mn(hq_place_t *p, uint32_t wid)
+{
+    for (uint32_t i = 0; i < n_mn; i++) {
+        if (MN[i].nodes[0] != wid)
+            continue;
+        for (uint32_t k = 0; k < MN[i].n; k++)
+            M[MN[i].nodes[k]].in_mn = false;
+        mtask_t t = MN[i].t;
+        MN[i] = MN[--n_mn];
+        release(p, wid, t.job, t.task, t.rq, t.variant);
+        return true;
+    }
+    return false;
+}
+
+/* A worker of the model goes down: a root ends its task, a secondary leaves it. */
+static void mdown_mn(uint32_t wid)
+{
+    for (uint32_t i = 0; i < n_mn; i++) {
+        for (uint32_t k = 0; k < MN[i].n; k++) {
+            if (MN[i].nodes[k] != wid)
+                continue;
+            if (k == 0) {
+                for (uint32_t j = 0; j < MN[i].n; j++)
+                    M[MN[i].nodes[j]].in_mn = false;
+                MN[i] = MN[--n_mn];
+            } else {
+                memmove(MN[i].nodes + k, MN[i].nodes + k + 1, (MN[i].n - k - 1) * sizeof(uint32_t));
+                MN[i].n--;
+                M[wid].in_mn = false;
+            }
+            return;
+        }
+    }
+}
+
 static void mcheck(hq_place_t *p)
 {
     for (uint32_t i = 0; i < PW; i++) {
@@ -657,7 +754,7 @@ static void mcheck(hq_place_t *p)
         }
         hq_place_winfo_t info;
         cr_assert_eq(hq_place_worker_info(p, i, &info), 0);
-        cr_assert_eq(info.held, w->n_run + w->n_wait);
+        cr_assert_eq(info.held, w->n_run + w->n_wait + (w->in_mn ? 1 : 0), "worker %u held %u run %u wait %u mn %d", i, info.held, w->n_run, w->n_wait, w->in_mn);
         cr_assert_eq(info.prefetched, w->n_wait);
     }
 }
@@ -685,6 +782,7 @@ Test(place, random_workloads_never_exceed_capacity_prefetch_or_credit)
         hq_place_t *p = hq_place_new();
         g_rng = 0x9E3779B97F4A7C15ULL * seed;
         memset(assigned_once, 0, sizeof assigned_once);
+        n_mn = 0;
         uint64_t now = NOW;
         for (uint32_t c = 0; c < PC; c++)
             random_class(p, c);
@@ -703,14 +801,15 @@ Test(place, random_workloads_never_exceed_capacity_prefetch_or_credit)
                 now += rnd(600) * 1000000000ULL;
                 hq_sched_slots_t out = {0};
                 hq_place_run(p, now, &out);
-                for (uint32_t i = 0; i < out.n; i++)
-                    mapply(&out.slots[i], now);
+                mapply_all(&out, now);
                 placed += out.n;
                 free(out.slots);
             } else if (action < 90) {
                 uint32_t wid = rnd(PW);
                 mworker_t *w = &M[wid];
-                if (w->alive && w->n_run + w->n_wait > 0) {
+                if (w->alive && w->in_mn) {
+                    mrelease_mn(p, wid);
+                } else if (w->alive && w->n_run + w->n_wait > 0) {
                     bool waiting = w->n_wait > 0 && (w->n_run == 0 || rnd(4) == 0);
                     mrelease(p, wid, waiting, rnd(waiting ? w->n_wait : w->n_run));
                 }
@@ -724,6 +823,7 @@ Test(place, random_workloads_never_exceed_capacity_prefetch_or_credit)
                 uint32_t wid = rnd(PW);
                 if (M[wid].alive) {
                     hq_place_worker_down(p, wid);
+                    mdown_mn(wid);
                     M[wid].alive = false;
                 } else {
                     random_worker(p, wid, now);
@@ -756,4 +856,138 @@ Test(place, classes_with_identical_requests_are_each_placed)
     cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/2.0/0");
     release(g_p, 1, 1, 0, 1, 0);
     cr_assert_str_eq(run(g_p), "1/2.1/0");
+}
+
+/* ---- groups, strict policies, multi-node tasks, min utilization ---- */
+
+/* A worker whose cpus are n_groups NUMA groups of size each; group name; min util. */
+static void add_numa_worker(hq_place_t *p, uint32_t id, uint32_t n_groups, uint32_t size,
+                            const char *group, uint32_t credit, double min_util)
+{
+    hq_label_group_t groups[8];
+    char *labels[8][16];
+    char names[8][16][4];
+    for (uint32_t g = 0; g < n_groups; g++) {
+        groups[g] = (hq_label_group_t){.n = size, .labels = labels[g]};
+        for (uint32_t i = 0; i < size; i++) {
+            snprintf(names[g][i], sizeof names[g][i], "%u", g * size + i);
+            labels[g][i] = names[g][i];
+        }
+    }
+    hq_wres_t res = {.name = "cpus",
+                     .kind = n_groups > 1 ? HQ_RES_GROUPS : HQ_RES_LIST,
+                     .n_groups = n_groups,
+                     .groups = groups};
+    hq_sched_worker_t w = {.worker_id = id,
+                           .resources = {.n = 1, .res = &res},
+                           .credit = credit,
+                           .group = (char *)group,
+                           .min_utilization = min_util};
+    hq_place_worker_up(p, &w);
+}
+
+Test(place, strict_compact_waits_for_a_single_free_group, .init = setup, .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 2, 4, "default", 10, 0);
+    add_rq(g_p, 1, "cpus=3", NULL, NULL);
+    add_rq(g_p, 2, "cpus=3:compact!", NULL, NULL);
+    add_rq(g_p, 3, "cpus=2:compact", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    /* 3 cpus go to one group (best fit): groups have 1 and 4 free */
+    cr_assert_str_eq(run(g_p), "1/1.0/0");
+    ready(g_p, 2, 3, 0, 0, 0);
+    /* 2 compact: best fit is the group with 1 free? no, it needs 2: the 4-free group */
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+    /* free per group now 1 and 2: 3 cpus fit in amounts but not in one group */
+    ready(g_p, 3, 2, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    /* a non-strict request of the same size would be placed across groups */
+    ready(g_p, 4, 1, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 3 * ONE);
+    /* the first task ends: group 0 is free again; the strict task (older job) takes
+     * it, leaving 1 + 2 free cpus for the non-strict one across both groups */
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/3.0/0 1/4.0/0");
+}
+
+Test(place, strict_compact_needing_two_groups_refuses_three, .init = setup, .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
+    add_rq(g_p, 1, "cpus=6:scatter", NULL, NULL);
+    add_rq(g_p, 2, "cpus=6:compact!", NULL, NULL);
+    add_rq(g_p, 3, "cpus=6:compact", NULL, NULL);
+    /* scatter takes 2 cpus per group: 2 + 2 + 2 stay free */
+    ready(g_p, 1, 1, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "1/1.0/0");
+    /* 6 cpus fit in 2 groups of 4 at best, here only in 3: the strict one waits and
+     * reserves the worker, so the non-strict one of a newer job waits too */
+    ready(g_p, 2, 2, 0, 0, 0);
+    ready(g_p, 3, 3, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 6 * ONE);
+    /* once free, the strict one takes 4 + 2 and the other the remaining 2 + 4 */
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0 1/3.0/0");
+}
+
+Test(place, multi_node_task_takes_whole_idle_workers_of_one_group, .init = setup,
+     .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 1, 2, "a", 4, 0);
+    add_numa_worker(g_p, 2, 1, 2, "b", 4, 0);
+    add_numa_worker(g_p, 3, 1, 2, "b", 4, 0);
+    add_numa_worker(g_p, 4, 1, 2, "b", 4, 0);
+    add_rq(g_p, 1, "nodes=2", NULL, NULL);
+    add_rq(g_p, 2, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    ready(g_p, 2, 2, 0, 0, 9);
+    /* group a has one worker only; group b gives its two lowest ids, root first */
+    cr_assert_str_eq(run(g_p), "2/1.0/0 3/1.0/0 1/2.0/0 4/2.1/0 1/2.2/0 4/2.3/0");
+    hq_place_winfo_t info;
+    cr_assert_eq(hq_place_worker_info(g_p, 3, &info), 0);
+    cr_assert_eq(info.held, 1);
+    /* the root's release frees both nodes */
+    release(g_p, 2, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "2/2.4/0 3/2.5/0 2/2.6/0 3/2.7/0");
+}
+
+Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks, .init = setup,
+     .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 1, 2, "g", 2, 0);
+    add_numa_worker(g_p, 2, 1, 2, "g", 2, 0);
+    add_numa_worker(g_p, 3, 1, 2, "g", 2, 0);
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "nodes=2", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 5); /* every worker busy */
+    cr_assert_str_eq(run(g_p), "1/1.0/0 2/1.1/0 3/1.2/0 1/1.3/0 2/1.4/0 3/1.5/0");
+    ready(g_p, 2, 2, 0, 0, 0);      /* the multi-node task */
+    ready(g_p, 3, 1, 0, 0, 99);     /* then a stream of small tasks of a newer job */
+    /* tasks end one by one; the least busy workers of the group are reserved for
+     * the multi-node task and take no new small task */
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "");
+    release(g_p, 3, 1, 2, 1, 0);
+    cr_assert_str_eq(run(g_p), "");
+    release(g_p, 2, 1, 1, 1, 0);
+    release(g_p, 1, 1, 3, 1, 0);
+    /* worker 1 is idle, 2 drains; 3 is not reserved and takes a small task */
+    cr_assert_str_eq(run(g_p), "3/3.0/0");
+    release(g_p, 2, 1, 4, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0 2/2.0/0");
+}
+
+Test(place, min_utilization_holds_back_work_that_would_underuse_a_worker, .init = setup,
+     .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 1, 4, "default", 8, 0.5);
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_ready_count(g_p), 1);
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 4 * ONE);
+    ready(g_p, 1, 1, 0, 1, 1);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0");
+    cr_assert_eq(hq_place_ready_count(g_p), 0);
 }
