@@ -206,11 +206,274 @@ int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx,
     return 0;
 }
 
+/* ---- dependency graph ---- */
+
+static uint32_t s_hash(uint32_t id)
+{
+    return id * 2654435761u;
+}
+
+hq_dnode_t *hq_job_dnode(const hq_job_t *j, uint32_t task_id)
+{
+    const hq_jdeps_t *d = j->deps;
+    if (!d || d->cap_slots == 0)
+        return NULL;
+    uint32_t mask = d->cap_slots - 1;
+    for (uint32_t i = s_hash(task_id) & mask;; i = (i + 1) & mask) {
+        uint32_t v = d->slots[i];
+        if (v == 0)
+            return NULL;
+        if (d->nodes[v - 1].task_id == task_id)
+            return &d->nodes[v - 1];
+    }
+}
+
+static void s_slot_put(hq_jdeps_t *d, uint32_t task_id, uint32_t idx1)
+{
+    uint32_t mask = d->cap_slots - 1;
+    uint32_t i = s_hash(task_id) & mask;
+    while (d->slots[i] != 0)
+        i = (i + 1) & mask;
+    d->slots[i] = idx1;
+}
+
+/* Index of the node of task_id, created when missing. */
+static uint32_t s_dnode_get(hq_job_t *j, uint32_t task_id)
+{
+    if (!j->deps)
+        j->deps = hq_calloc(1, sizeof(hq_jdeps_t));
+    hq_jdeps_t *d = j->deps;
+    hq_dnode_t *n = hq_job_dnode(j, task_id);
+    if (n)
+        return (uint32_t)(n - d->nodes);
+    if ((uint64_t)(d->n_nodes + 1) * 2 > d->cap_slots) {
+        uint32_t cap = d->cap_slots ? d->cap_slots * 2 : 64;
+        free(d->slots);
+        d->slots = hq_calloc(cap, sizeof(uint32_t));
+        d->cap_slots = cap;
+        for (uint32_t i = 0; i < d->n_nodes; i++)
+            s_slot_put(d, d->nodes[i].task_id, i + 1);
+    }
+    if (d->n_nodes == d->cap_nodes) {
+        d->cap_nodes = d->cap_nodes ? d->cap_nodes * 2 : 32;
+        d->nodes = hq_realloc(d->nodes, d->cap_nodes * sizeof(hq_dnode_t));
+    }
+    uint32_t idx = d->n_nodes++;
+    memset(&d->nodes[idx], 0, sizeof(hq_dnode_t));
+    d->nodes[idx].task_id = task_id;
+    s_slot_put(d, task_id, idx + 1);
+    return idx;
+}
+
+typedef struct s_idpos {
+    uint32_t id;  /* task id */
+    uint32_t pos; /* index in the submit's graph */
+} s_idpos_t;
+
+static int s_cmp_idpos(const void *a, const void *b)
+{
+    uint32_t x = ((const s_idpos_t *)a)->id, y = ((const s_idpos_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Position of id in the sorted map, or UINT32_MAX. */
+static uint32_t s_find_pos(const s_idpos_t *map, uint32_t n, uint32_t id)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (map[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && map[lo].id == id ? map[lo].pos : UINT32_MAX;
+}
+
+int hq_job_check_graph(const hq_job_t *j, const hq_graph_task_t *g, uint32_t n, hq_err_t *err)
+{
+    if ((uint64_t)n + j->n_tasks > HQ_MAX_JOB_TASKS)
+        return hq_err_set(err, "Too many tasks in job %u (at most %u).", j->id,
+                          (unsigned)HQ_MAX_JOB_TASKS);
+    s_idpos_t *map = hq_malloc(((size_t)n + 1) * sizeof *map);
+    for (uint32_t i = 0; i < n; i++) {
+        if (hq_job_task(j, g[i].id)) {
+            free(map);
+            return hq_err_set(err, "Task %u already exists in job %u.", g[i].id, j->id);
+        }
+        map[i] = (s_idpos_t){.id = g[i].id, .pos = i};
+    }
+    qsort(map, n, sizeof *map, s_cmp_idpos);
+    for (uint32_t i = 1; i < n; i++)
+        if (map[i].id == map[i - 1].id) {
+            uint32_t dup = map[i].id;
+            free(map);
+            return hq_err_set(err, "Task %u is defined more than once.", dup);
+        }
+    /* Dependencies: in-degree counts only edges between new tasks (old tasks cannot
+     * depend on new ones, so a cycle lies entirely within this submit). */
+    uint32_t *indeg = hq_calloc((size_t)n + 1, sizeof(uint32_t));
+    uint64_t n_edges = 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < g[i].n_deps; k++) {
+            uint32_t d = g[i].deps[k];
+            uint32_t p = s_find_pos(map, n, d);
+            if (d == g[i].id || (p == UINT32_MAX && !hq_job_task(j, d))) {
+                free(map);
+                free(indeg);
+                return hq_err_set(err, "Invalid dependency on %u", d);
+            }
+            if (p != UINT32_MAX) {
+                indeg[i]++;
+                n_edges++;
+            }
+        }
+    /* Kahn's algorithm over the new tasks; out-edges in CSR form. */
+    uint32_t *start = hq_calloc((size_t)n + 1, sizeof(uint32_t));
+    uint32_t *edges = hq_malloc((size_t)(n_edges + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < g[i].n_deps; k++) {
+            uint32_t p = s_find_pos(map, n, g[i].deps[k]);
+            if (p != UINT32_MAX)
+                start[p + 1]++;
+        }
+    for (uint32_t i = 0; i < n; i++)
+        start[i + 1] += start[i];
+    uint32_t *fill = hq_malloc(((size_t)n + 1) * sizeof(uint32_t));
+    memcpy(fill, start, (size_t)n * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < g[i].n_deps; k++) {
+            uint32_t p = s_find_pos(map, n, g[i].deps[k]);
+            if (p != UINT32_MAX)
+                edges[fill[p]++] = i;
+        }
+    uint32_t *queue = fill; /* reused: every position is pushed at most once */
+    uint32_t head = 0, tail = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (indeg[i] == 0)
+            queue[tail++] = i;
+    while (head < tail) {
+        uint32_t v = queue[head++];
+        for (uint32_t e = start[v]; e < start[v + 1]; e++)
+            if (--indeg[edges[e]] == 0)
+                queue[tail++] = edges[e];
+    }
+    int rc = 0;
+    if (tail < n) {
+        /* Walk back through unfinished dependencies until a task repeats: it lies on
+         * a cycle; report the smallest id of that cycle. */
+        uint32_t v = 0;
+        while (indeg[v] == 0)
+            v++;
+        for (uint32_t step = 0; step < n; step++) {
+            for (uint32_t k = 0; k < g[v].n_deps; k++) {
+                uint32_t p = s_find_pos(map, n, g[v].deps[k]);
+                if (p != UINT32_MAX && indeg[p] > 0) {
+                    v = p;
+                    break;
+                }
+            }
+        }
+        uint32_t min_id = g[v].id, w = v;
+        do {
+            for (uint32_t k = 0; k < g[w].n_deps; k++) {
+                uint32_t p = s_find_pos(map, n, g[w].deps[k]);
+                if (p != UINT32_MAX && indeg[p] > 0) {
+                    w = p;
+                    break;
+                }
+            }
+            if (g[w].id < min_id)
+                min_id = g[w].id;
+        } while (w != v);
+        rc = hq_err_set(err,
+                        "Dependency cycle detected: task %u depends on itself through its "
+                        "dependencies",
+                        min_id);
+    }
+    free(map);
+    free(indeg);
+    free(start);
+    free(edges);
+    free(fill);
+    return rc;
+}
+
+void hq_job_add_graph(hq_job_t *j, const hq_graph_task_t *g, uint32_t n, uint32_t def_base)
+{
+    if (n == 0)
+        return;
+    uint32_t old_n = j->n_tasks;
+    uint64_t need = (uint64_t)old_n + n;
+    if (need > j->cap_tasks) {
+        uint64_t cap = j->cap_tasks ? j->cap_tasks : 16;
+        while (cap < need)
+            cap *= 2;
+        j->tasks = hq_realloc(j->tasks, (size_t)cap * sizeof(hq_task_t));
+        j->cap_tasks = (uint32_t)cap;
+    }
+    bool sorted = true;
+    uint32_t last = old_n ? j->tasks[old_n - 1].id : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        hq_task_t *t = &j->tasks[old_n + i];
+        memset(t, 0, sizeof *t);
+        t->id = g[i].id;
+        t->def = def_base + g[i].def_idx;
+        t->entry = UINT32_MAX;
+        t->state = HQ_TS_WAITING;
+        if ((old_n + i > 0) && g[i].id <= last)
+            sorted = false;
+        last = g[i].id;
+    }
+    j->n_tasks = (uint32_t)need;
+    if (!sorted)
+        qsort(j->tasks, (size_t)need, sizeof(hq_task_t), s_cmp_task);
+    j->counts[HQ_TS_WAITING] += n;
+    j->finish_ns = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (g[i].n_deps == 0)
+            continue;
+        uint32_t me = s_dnode_get(j, g[i].id);
+        hq_dnode_t *node = &j->deps->nodes[me];
+        node->n_deps = g[i].n_deps;
+        node->deps = hq_malloc(g[i].n_deps * sizeof(uint32_t));
+        memcpy(node->deps, g[i].deps, g[i].n_deps * sizeof(uint32_t));
+        uint32_t wait = 0;
+        for (uint32_t k = 0; k < g[i].n_deps; k++) {
+            uint32_t dep = g[i].deps[k];
+            const hq_task_t *dt = hq_job_task(j, dep);
+            if (dt && dt->state != HQ_TS_FINISHED)
+                wait++;
+            hq_dnode_t *dn = &j->deps->nodes[s_dnode_get(j, dep)];
+            if (dn->n_out == dn->cap_out) {
+                dn->cap_out = dn->cap_out ? dn->cap_out * 2 : 2;
+                dn->out = hq_realloc(dn->out, dn->cap_out * sizeof(uint32_t));
+            }
+            dn->out[dn->n_out++] = g[i].id;
+        }
+        j->deps->nodes[me].n_wait = wait;
+    }
+}
+
+static void s_deps_destroy(hq_jdeps_t *d)
+{
+    if (!d)
+        return;
+    for (uint32_t i = 0; i < d->n_nodes; i++) {
+        free(d->nodes[i].deps);
+        free(d->nodes[i].out);
+    }
+    free(d->nodes);
+    free(d->slots);
+    free(d);
+}
+
 void hq_job_destroy(hq_job_t **p)
 {
     if (!p || !*p)
         return;
     hq_job_t *j = *p;
+    s_deps_destroy(j->deps);
     for (uint32_t i = 0; i < j->n_tasks; i++)
         free(j->tasks[i].error);
     free(j->tasks);

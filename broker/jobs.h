@@ -65,6 +65,27 @@ typedef struct hq_jsubmit {
     char *submit_dir;    /* borrowed from msg */
 } hq_jsubmit_t;
 
+/* Dependency node of a graph task (job files): only tasks of graph submits that have
+ * dependencies or dependants get one; array tasks stay 48 bytes. */
+typedef struct hq_dnode {
+    uint32_t task_id;  /* the task */
+    uint32_t n_deps;   /* its dependencies */
+    uint32_t *deps;    /* their task ids, as given (owned) */
+    uint32_t n_wait;   /* dependencies not finished yet */
+    uint32_t n_out;    /* dependants */
+    uint32_t cap_out;  /* allocated */
+    uint32_t *out;     /* dependants' task ids (owned) */
+} hq_dnode_t;
+
+/* The dependency graph of a job: nodes plus an open-addressing index by task id. */
+typedef struct hq_jdeps {
+    hq_dnode_t *nodes;   /* node storage */
+    uint32_t n_nodes;    /* in use */
+    uint32_t cap_nodes;  /* allocated */
+    uint32_t *slots;     /* node index + 1 per hash slot, 0 = empty */
+    uint32_t cap_slots;  /* power of two */
+} hq_jdeps_t;
+
 typedef struct hq_job {
     uint32_t id;                   /* job id */
     char *name;                    /* owned */
@@ -82,6 +103,7 @@ typedef struct hq_job {
     hq_jsubmit_t *submits;
     uint32_t n_submits;
     uint32_t counts[HQ_TS_COUNT];  /* tasks per state */
+    hq_jdeps_t *deps;              /* dependency graph, NULL when no task has deps */
 } hq_job_t;
 
 /* CLI job state word (§1.8) derived from the counts. */
@@ -106,6 +128,19 @@ hq_task_t *hq_job_task(const hq_job_t *j, uint32_t task_id);
  * "Task <t> is defined more than once." and changes nothing. */
 int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx,
                      uint32_t n_entries, hq_err_t *err);
+/* Checks a graph submit against the job before anything changes: ids unique
+ * ("Task <t> is defined more than once.") and new ("Task <t> already exists in job
+ * <j>."), every dependency names a task of this submit or of the job and not the
+ * task itself ("Invalid dependency on <t>"), and no cycle ("Dependency cycle
+ * detected: task <t> depends on itself through its dependencies"). */
+int hq_job_check_graph(const hq_job_t *j, const hq_graph_task_t *g, uint32_t n, hq_err_t *err);
+/* Adds the tasks of a checked graph submit (definition def_base + def_idx) and
+ * their dependency nodes; n_wait counts the dependencies that are not FINISHED
+ * (failed/canceled/aborted ones included: the caller aborts such tasks). */
+void hq_job_add_graph(hq_job_t *j, const hq_graph_task_t *g, uint32_t n, uint32_t def_base);
+/* Dependency node of a task, or NULL when it has none. Valid until the next
+ * hq_job_add_graph. */
+hq_dnode_t *hq_job_dnode(const hq_job_t *j, uint32_t task_id);
 /* Largest task id + 1, or 0 for an empty job. */
 uint32_t hq_job_next_task_id(const hq_job_t *j);
 

@@ -399,7 +399,11 @@ int hq_h_task_info(hq_broker_t *b, hq_creq_t *req)
                 }
                 json_t *o = s_task_json(b, j, t);
                 json_object_set_new(o, "_def", s_td_json(&j->defs[t->def]));
-                json_object_set_new(o, "_deps", json_array());
+                json_t *deps = json_array();
+                const hq_dnode_t *node = hq_job_dnode(j, t->id);
+                for (uint32_t k = 0; node && k < node->n_deps; k++)
+                    json_array_append_new(deps, json_integer(node->deps[k]));
+                json_object_set_new(o, "_deps", deps);
                 json_object_set_new(o, "_crash_count", json_integer(t->crashes));
                 json_array_append_new(arr, o);
             }

@@ -33,14 +33,53 @@ static void s_job_register(hq_broker_t *b, hq_job_t *j)
     hq_events_emit(b->events, &ev);
 }
 
-static void s_rq_add(hq_broker_t *b, hq_jdef_t *jd)
+static bool s_same_variants(const hq_task_def_t *x, const hq_task_def_t *y)
 {
-    jd->rq_id = ++b->next_rq_id;
-    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);
-    cmd->rq.rq_id = jd->rq_id;
-    cmd->rq.n_variants = jd->def->n_variants;
-    hq_rvariants_copy(&cmd->rq.variants, jd->def->variants, jd->def->n_variants);
-    hq_sched_post(b, cmd);
+    if (x->n_variants != y->n_variants)
+        return false;
+    for (uint32_t v = 0; v < x->n_variants; v++) {
+        const hq_rvariant_t *a = &x->variants[v], *c = &y->variants[v];
+        if (a->n_nodes != c->n_nodes || a->min_time_ns != c->min_time_ns ||
+            a->weight != c->weight || a->n_entries != c->n_entries)
+            return false;
+        for (uint32_t k = 0; k < a->n_entries; k++) {
+            const hq_rreq_t *r = &a->entries[k], *q = &c->entries[k];
+            if (r->all != q->all || r->amount != q->amount || r->policy != q->policy ||
+                strcmp(r->name, q->name) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Gives each new definition a scheduler request class; definitions of one submit
+ * with the same variants share a class (a job file of many distinct commands then
+ * costs the scheduler one class, not one per task). */
+static void s_rq_add_all(hq_broker_t *b, hq_job_t *j, uint32_t def_base)
+{
+    uint32_t prev = UINT32_MAX;
+    for (uint32_t i = def_base; i < j->n_defs; i++) {
+        hq_jdef_t *jd = &j->defs[i];
+        if (prev != UINT32_MAX && s_same_variants(j->defs[prev].def, jd->def)) {
+            jd->rq_id = j->defs[prev].rq_id;
+            continue;
+        }
+        uint32_t lo = i - def_base > 64 ? i - 64 : def_base, k = i;
+        while (k > lo && !s_same_variants(j->defs[k - 1].def, jd->def))
+            k--;
+        if (k > lo) {
+            jd->rq_id = j->defs[k - 1].rq_id;
+            prev = k - 1;
+            continue;
+        }
+        jd->rq_id = ++b->next_rq_id;
+        prev = i;
+        hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);
+        cmd->rq.rq_id = jd->rq_id;
+        cmd->rq.n_variants = jd->def->n_variants;
+        hq_rvariants_copy(&cmd->rq.variants, jd->def->variants, jd->def->n_variants);
+        hq_sched_post(b, cmd);
+    }
 }
 
 static int s_check_def(const hq_task_def_t *d, hq_err_t *err)
@@ -58,47 +97,48 @@ static int s_check_def(const hq_task_def_t *d, hq_err_t *err)
     return 0;
 }
 
-static int s_cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Graph form: explicit ids with their own definitions. Dependencies come later. */
+/* Graph form: explicit ids with their own definitions and dependencies. */
 static int s_add_graph(hq_job_t *j, const hq_submit_t *s, uint32_t def_base, hq_err_t *err)
 {
-    uint32_t *ids = hq_malloc((s->n_graph ? s->n_graph : 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < s->n_graph; i++)
+        if (s->graph[i].def_idx >= s->n_defs)
+            return hq_err_set(err, "Task %u refers to a missing definition", s->graph[i].id);
+    if (hq_job_check_graph(j, s->graph, s->n_graph, err) != 0)
+        return -1;
+    hq_job_add_graph(j, s->graph, s->n_graph, def_base);
+    return 0;
+}
+
+/* After a graph submit: tasks whose dependencies are all finished go to the
+ * scheduler; tasks with a failed, canceled or aborted dependency are aborted (which
+ * aborts their own dependants). */
+static void s_graph_ready(hq_broker_t *b, hq_job_t *j, const hq_submit_t *s)
+{
     for (uint32_t i = 0; i < s->n_graph; i++) {
         const hq_graph_task_t *g = &s->graph[i];
-        ids[i] = g->id;
-        if (g->def_idx >= s->n_defs) {
-            free(ids);
-            return hq_err_set(err, "Task %u refers to a missing definition", g->id);
+        hq_task_t *t = hq_job_task(j, g->id);
+        if (!t || t->state != HQ_TS_WAITING)
+            continue; /* aborted meanwhile through another task of this submit */
+        bool bad = false;
+        for (uint32_t k = 0; k < g->n_deps && !bad; k++) {
+            const hq_task_t *dt = hq_job_task(j, g->deps[k]);
+            bad = dt && hq_tstate_final(dt->state) && dt->state != HQ_TS_FINISHED;
         }
-        if (g->n_deps > 0) {
-            free(ids);
-            return hq_err_set(err, "Task dependencies are not supported yet");
+        if (bad) {
+            hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
+            continue;
         }
-        if (hq_job_task(j, g->id)) {
-            free(ids);
-            return hq_err_set(err, "Task %u already exists in job %u.", g->id, j->id);
+        const hq_dnode_t *node = g->n_deps ? hq_job_dnode(j, g->id) : NULL;
+        if (node && node->n_wait > 0)
+            continue;
+        const hq_jdef_t *jd = &j->defs[t->def];
+        if (b->n_requeue == b->cap_requeue) {
+            b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
+            b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
         }
+        b->requeue[b->n_requeue++] = (hq_ready_ref_t){
+            .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
     }
-    qsort(ids, s->n_graph, sizeof(uint32_t), s_cmp_u32);
-    for (uint32_t i = 1; i < s->n_graph; i++)
-        if (ids[i] == ids[i - 1]) {
-            uint32_t dup = ids[i];
-            free(ids);
-            return hq_err_set(err, "Task %u is defined more than once.", dup);
-        }
-    free(ids);
-    for (uint32_t i = 0; i < s->n_graph; i++) {
-        hq_range_t r = {.start = s->graph[i].id, .end = s->graph[i].id, .step = 1};
-        hq_rangelist_t rl = {.n = 1, .ranges = &r};
-        if (hq_job_add_array(j, &rl, def_base + s->graph[i].def_idx, 0, err) != 0)
-            return -1; /* cannot happen: checked above */
-    }
-    return 0;
 }
 
 int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
@@ -179,8 +219,7 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
     }
     if (fresh)
         s_job_register(b, j);
-    for (uint32_t i = def_base; i < j->n_defs; i++)
-        s_rq_add(b, &j->defs[i]);
+    s_rq_add_all(b, j, def_base);
     /* The scheduler learns the new tasks as ranges (one command for an array). */
     if (!sub->graph) {
         hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_READY);
@@ -192,17 +231,7 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         memcpy(cmd->ready.ids.ranges, given.ranges, given.n * sizeof(hq_range_t));
         hq_sched_post(b, cmd);
     } else {
-        for (uint32_t i = 0; i < s->n_graph; i++) {
-            hq_task_t *t = hq_job_task(j, s->graph[i].id);
-            const hq_jdef_t *jd = &j->defs[t->def];
-            if (b->n_requeue == b->cap_requeue) {
-                b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
-                b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
-            }
-            b->requeue[b->n_requeue++] = (hq_ready_ref_t){
-                .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id,
-                .priority = jd->def->priority};
-        }
+        s_graph_ready(b, j, s);
     }
     hq_core_dirty(b);
     hq_client_reply_log(b, req, j->id, NULL, 0);

@@ -85,6 +85,63 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
     t->flags &= (uint8_t)~HQ_TF_HOLDS;
 }
 
+static void s_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
+{
+    const hq_jdef_t *jd = &j->defs[t->def];
+    if (b->n_requeue == b->cap_requeue) {
+        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
+        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
+    }
+    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
+        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
+}
+
+/* A task reached a final state: its dependants learn it. A finished dependency may
+ * make a dependant ready (sent to the scheduler at the next flush); any other end
+ * aborts the dependants, transitively (an explicit stack: chains may be long).
+ * Dependants waiting on dependencies are never in the scheduler, so aborting them
+ * needs no cancel. */
+static void s_settle(hq_broker_t *b, hq_job_t *j, const hq_task_t *done)
+{
+    if (!j->deps)
+        return;
+    uint32_t *stack = NULL, n = 0, cap = 0;
+    hq_dnode_t *first = hq_job_dnode(j, done->id);
+    if (!first || first->n_out == 0)
+        return;
+    cap = 16;
+    stack = hq_malloc(cap * sizeof(uint32_t));
+    stack[n++] = done->id;
+    uint64_t now = hq_wall_ns();
+    while (n > 0) {
+        uint32_t id = stack[--n];
+        const hq_task_t *t = hq_job_task(j, id);
+        hq_dnode_t *node = hq_job_dnode(j, id);
+        if (!t || !node)
+            continue;
+        bool ok = t->state == HQ_TS_FINISHED;
+        for (uint32_t k = 0; k < node->n_out; k++) {
+            hq_task_t *dt = hq_job_task(j, node->out[k]);
+            if (!dt || hq_tstate_final(dt->state))
+                continue;
+            hq_dnode_t *dn = hq_job_dnode(j, dt->id);
+            if (ok) {
+                if (dn && dn->n_wait > 0 && --dn->n_wait == 0 && dt->state == HQ_TS_WAITING)
+                    s_push_ready(b, j, dt);
+                continue;
+            }
+            hq_events_task_state(b->events, j, dt, HQ_TS_ABORTED, 0, NULL, now);
+            if (n == cap) {
+                cap *= 2;
+                stack = hq_realloc(stack, cap * sizeof(uint32_t));
+            }
+            stack[n++] = dt->id;
+        }
+    }
+    free(stack);
+    hq_core_dirty(b);
+}
+
 static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
 {
     if (!j->has_max_fails || j->counts[HQ_TS_FAILED] <= j->max_fails || hq_job_is_complete(j))
@@ -125,18 +182,14 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
                                       t->crashes, def->crash_limit);
         hq_events_task_state(b->events, j, t, HQ_TS_FAILED, t->worker, msg, hq_wall_ns());
         free(msg);
+        s_settle(b, j, t);
         s_check_max_fails(b, j);
         hq_core_dirty(b);
         return;
     }
     t->instance++;
     hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, hq_wall_ns());
-    if (b->n_requeue == b->cap_requeue) {
-        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
-        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
-    }
-    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
-        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = def->priority};
+    s_push_ready(b, j, t);
     hq_core_dirty(b);
 }
 
@@ -163,6 +216,9 @@ void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstat
             w->n_running--;
     }
     hq_events_task_state(b->events, j, t, st, t->worker, error, hq_wall_ns());
+    /* A job cancel ends every task of the job: its dependants stay CANCELED. */
+    if (st != HQ_TS_CANCELED)
+        s_settle(b, j, t);
     hq_core_dirty(b);
 }
 
@@ -173,6 +229,7 @@ void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_ts
     if (hq_tstate_final(t->state))
         return; /* canceled/aborted meanwhile: only the capacity was pending */
     hq_events_task_state(b->events, j, t, st, worker_id, error, wall_ns);
+    s_settle(b, j, t);
     if (st == HQ_TS_FAILED)
         s_check_max_fails(b, j);
     hq_core_dirty(b);

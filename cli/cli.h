@@ -96,6 +96,7 @@ int hq_cmd_job_task_ids(int argc, char **argv);
 int hq_cmd_job_wait(int argc, char **argv);
 int hq_cmd_job_progress(int argc, char **argv);
 int hq_cmd_job_cat(int argc, char **argv);
+int hq_cmd_job_submit_file(int argc, char **argv);
 int hq_cmd_task_list(int argc, char **argv);
 int hq_cmd_task_info(int argc, char **argv);
 

@@ -55,6 +55,7 @@ static const s_cmd_t s_cmds[] = {
     {"job", "progress", hq_cmd_job_progress, "Interactively observe the progress of jobs"},
     {"job", "cat", hq_cmd_job_cat, "Print the stdout or stderr of tasks"},
     {"job", "submit", hq_cmd_submit, "Submit a job"},
+    {"job", "submit-file", hq_cmd_job_submit_file, "Submit a job through a job definition file"},
     {"job", "task-ids", hq_cmd_job_task_ids, "Show task ids of jobs"},
     {"job", "open", hq_cmd_job_open, "Open a new job"},
     {"job", "close", hq_cmd_job_close, "Close open jobs"},

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git
   libzmq3-dev libczmq-dev libsodium-dev libmsgpack-dev libhwloc-dev libjansson-dev
-  libcriterion-dev
+  libcriterion-dev libtomlplusplus-dev
   python3 python3-pytest
   clang libclang-rt-14-dev clang-format
   util-linux procps
