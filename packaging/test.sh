@@ -28,7 +28,7 @@ run_suite() { # name build-dir [env...]
   local rc=0
   (cd "$build" && env "$@" ctest --output-on-failure -j"$jobs" --timeout 300 \
       --output-junit "$results/$name-unit.xml") || rc=1
-  env "$@" HQ_BUILD_DIR="$build" python3 -m pytest -q -p no:cacheprovider integration \
+  env "$@" HQ_BUILD_DIR="$build" /usr/bin/python3 -m pytest -q -p no:cacheprovider integration \
       --junitxml="$results/$name-integration.xml" || rc=1
   return $rc
 }
@@ -82,7 +82,7 @@ if has_stage fuzz; then
 fi
 
 stage "summary"
-python3 - "$results" <<'PY'
+/usr/bin/python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
 for f in glob.glob(sys.argv[1] + "/*.xml"):
