@@ -57,6 +57,12 @@ typedef struct hq_worker {
     uint32_t n_pending, cap_pending;
 } hq_worker_t;
 
+/* Hostnames of the nodes of a multi-node task, root first (for its ASSIGN). */
+typedef struct hq_mnodes {
+    uint32_t n;    /* nodes */
+    char **hosts;  /* owned */
+} hq_mnodes_t;
+
 /* A JOB_WAIT held until its jobs complete or its deadline passes. */
 typedef struct hq_waiter {
     uint8_t rid[HQ_RID_MAX];  /* client routing id */
@@ -104,6 +110,7 @@ typedef struct hq_broker {
     uint32_t max_worker_id;
     zhashx_t *worker_by_rid;     /* rid hex -> live hq_worker_t (borrowed) */
     uint64_t next_epoch;         /* epoch of the next registration */
+    zhashx_t *mn_nodes;          /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
     int hb_timer;                /* zloop timer id of the liveness check */
     uint64_t hb_tick_ns;         /* its period */
     /* batching */

@@ -857,6 +857,69 @@ static bool s_split(const grp_t *g, hq_amount_t a, bool all, uint8_t policy, hq_
         return true;
     }
     uint32_t used = 0;
+    if (policy == HQ_POLICY_TIGHT || policy == HQ_POLICY_FORCE_TIGHT) {
+        /* as many groups as the freest-first choice, each the least free one that
+         * still lets the others cover the rest (mirrors the worker's allocator) */
+        hq_amount_t acc = 0;
+        uint32_t k = 0;
+        bool seen[64] = {0};
+        while (acc < a && k < g->n) {
+            uint32_t big = UINT32_MAX;
+            for (uint32_t j = 0; j < g->n; j++)
+                if (!seen[j] && (big == UINT32_MAX || g->free[j] > g->free[big]))
+                    big = j;
+            seen[big] = true;
+            acc += g->free[big];
+            k++;
+        }
+        bool chosen[64] = {0};
+        for (uint32_t r = k; r > 0 && left > 0; r--) {
+            uint32_t pick = UINT32_MAX;
+            for (uint32_t c = 0; c < g->n; c++) {
+                if (chosen[c] || g->free[c] <= 0)
+                    continue;
+                /* the r-1 largest other free amounts */
+                hq_amount_t others = 0;
+                bool used_o[64] = {0};
+                for (uint32_t t = 0; t + 1 < r; t++) {
+                    uint32_t big = UINT32_MAX;
+                    for (uint32_t j = 0; j < g->n; j++)
+                        if (j != c && !chosen[j] && !used_o[j] &&
+                            (big == UINT32_MAX || g->free[j] > g->free[big]))
+                            big = j;
+                    if (big == UINT32_MAX)
+                        break;
+                    used_o[big] = true;
+                    others += g->free[big];
+                }
+                if (g->free[c] + others >= left && (pick == UINT32_MAX || g->free[c] < g->free[pick]))
+                    pick = c;
+            }
+            if (pick == UINT32_MAX)
+                return false;
+            chosen[pick] = true;
+            used++;
+            out[pick] = 1; /* marks the choice; amounts follow */
+            left -= g->free[pick] < left ? g->free[pick] : left;
+        }
+        /* fill the least free chosen groups completely, the rest from the freest */
+        left = a;
+        while (left > 0) {
+            uint32_t small = UINT32_MAX;
+            for (uint32_t j = 0; j < g->n; j++)
+                if (chosen[j] && (small == UINT32_MAX || g->free[j] < g->free[small]))
+                    small = j;
+            if (small == UINT32_MAX)
+                return false;
+            chosen[small] = false;
+            out[small] = g->free[small] < left ? g->free[small] : left;
+            left -= out[small];
+        }
+        for (uint32_t j = 0; j < g->n; j++)
+            if (chosen[j])
+                out[j] = 0;
+        return !s_strict(policy) || used <= s_min_groups(g, a);
+    }
     while (left > 0) {
         uint32_t big = UINT32_MAX;
         for (uint32_t j = 0; j < g->n; j++)

@@ -124,6 +124,7 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     cmd->worker.prefetch = msg->u.reg.prefetch;
     cmd->worker.lifetime_end_ns = conf->time_limit_ns ? hq_mono_ns() + conf->time_limit_ns : 0;
     cmd->worker.group = hq_strdup(conf->group ? conf->group : "default");
+    cmd->worker.min_utilization = conf->min_utilization;
     hq_sched_post(b, cmd);
     s_on_tick_reset(b, w->hb_ns);
 }
@@ -343,11 +344,57 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
 
 /* ---- assignments ---- */
 
+static void s_mnodes_free(void **item)
+{
+    hq_mnodes_t *m = *item;
+    if (!m)
+        return;
+    for (uint32_t i = 0; i < m->n; i++)
+        free(m->hosts[i]);
+    free(m->hosts);
+    free(m);
+    *item = NULL;
+}
+
+static char *s_mn_key(uint32_t job, uint32_t task)
+{
+    return hq_asprintf("%u@%u", job, task);
+}
+
+/* A multi-node task comes as consecutive slots of one task, root first: remembers
+ * the nodes' hostnames for the root's ASSIGN. Returns how many slots follow. */
+static uint32_t s_mn_collect(hq_broker_t *b, const hq_sched_slots_t *slots, uint32_t i)
+{
+    const hq_sched_slot_t *s = &slots->slots[i];
+    uint32_t n = 1;
+    while (i + n < slots->n && slots->slots[i + n].job_id == s->job_id &&
+           slots->slots[i + n].task_id == s->task_id)
+        n++;
+    if (n == 1)
+        return 0;
+    if (!b->mn_nodes) {
+        b->mn_nodes = zhashx_new();
+        zhashx_set_destructor(b->mn_nodes, s_mnodes_free);
+    }
+    hq_mnodes_t *m = hq_calloc(1, sizeof *m);
+    m->n = n;
+    m->hosts = hq_calloc(n, sizeof *m->hosts);
+    for (uint32_t k = 0; k < n; k++) {
+        hq_worker_t *w = hq_broker_worker(b, slots->slots[i + k].worker_id);
+        m->hosts[k] = hq_strdup(w && w->conf->hostname ? w->conf->hostname : "");
+    }
+    char *key = s_mn_key(s->job_id, s->task_id);
+    zhashx_update(b->mn_nodes, key, m);
+    free(key);
+    return n - 1;
+}
+
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
 {
     s_release_t rel = {0};
     for (uint32_t i = 0; i < cmd->slots.n; i++) {
         const hq_sched_slot_t *s = &cmd->slots.slots[i];
+        i += s_mn_collect(b, &cmd->slots, i); /* secondary nodes: held by the scheduler */
         hq_job_t *j = hq_broker_job(b, s->job_id);
         hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
         hq_worker_t *w = hq_broker_worker(b, s->worker_id);
@@ -421,6 +468,16 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
         at->instance = t->instance;
         at->def_idx = d;
         at->variant = t->variant;
+        hq_mnodes_t *mn = NULL;
+        if (b->mn_nodes) {
+            char *key = s_mn_key(j->id, t->id);
+            mn = zhashx_lookup(b->mn_nodes, key);
+            free(key);
+        }
+        if (mn) {
+            at->n_nodes = mn->n;
+            at->nodes = mn->hosts;
+        }
         const hq_jsubmit_t *sub = &j->submits[j->defs[t->def].submit];
         if (t->entry != UINT32_MAX && t->entry < sub->msg->u.submit.n_entries) {
             at->has_entry = true;
@@ -440,6 +497,13 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
             rc = s;
         else if (s == -3)
             hq_error("Could not send %u tasks to worker %u", n_tasks, w->id);
+        for (uint32_t k = 0; k < n_tasks && rc >= 0; k++) {
+            if (tasks[k].n_nodes == 0)
+                continue;
+            char *key = s_mn_key(tasks[k].job_id, tasks[k].task_id);
+            zhashx_delete(b->mn_nodes, key); /* sent: the hostnames are no longer needed */
+            free(key);
+        }
     }
     free(tasks);
     free(defs);
@@ -563,6 +627,7 @@ void hq_workers_destroy_all(hq_broker_t *b)
     }
     free(b->workers);
     b->workers = NULL;
+    zhashx_destroy(&b->mn_nodes);
 }
 
 /* ---- client requests about workers ---- */

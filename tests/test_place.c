@@ -991,3 +991,15 @@ Test(place, min_utilization_holds_back_work_that_would_underuse_a_worker, .init 
     cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0");
     cr_assert_eq(hq_place_ready_count(g_p), 0);
 }
+
+Test(place, tight_keeps_whole_groups_free_for_strict_requests, .init = setup, .fini = teardown)
+{
+    add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=6:tight", NULL, NULL);
+    add_rq(g_p, 3, "cpus=4:compact!", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0); /* group 0: 3 free */
+    ready(g_p, 2, 2, 0, 0, 0); /* tight: 3 from group 0, 3 from group 1 */
+    ready(g_p, 3, 3, 0, 0, 0); /* a whole group (2) is still free */
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/2.0/0 1/3.0/0");
+}

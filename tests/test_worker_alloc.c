@@ -194,3 +194,66 @@ Test(worker_alloc, all_takes_every_index)
     hq_rvariant_clear(&all);
     wk_alloc_destroy(&a);
 }
+
+static char *s_labels(const hq_ralloc_t *a)
+{
+    static char buf[256];
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < a->n_labels; i++) {
+        strcat(buf, i ? "," : "");
+        strcat(buf, a->labels[i]);
+    }
+    return buf;
+}
+
+Test(worker_alloc, tight_fills_partly_used_groups_and_keeps_whole_groups_free)
+{
+    /* groups of 4; 1 cpu taken in group 0 leaves 3 + 4 + 4 free */
+    hq_rvariant_t one = s_req("cpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t six_c = s_req("cpus", 6 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t six_t = s_req("cpus", 6 * HQ_AMOUNT_ONE, HQ_POLICY_TIGHT);
+    hq_ralloc_t *x, *c, *t;
+    wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7],[8,9,10,11]]", NULL);
+    cr_assert_eq(wk_alloc_try(a, &one, &x), 0);
+    cr_assert_str_eq(s_labels(&x[0]), "0");
+    /* compact: the freest groups (1 and 2) */
+    cr_assert_eq(wk_alloc_try(a, &six_c, &c), 0);
+    cr_assert_str_eq(s_labels(&c[0]), "4,5,6,7,8,9");
+    wk_alloc_release(a, c, 1);
+    /* tight: fills group 0 (3 free), the rest from group 1; group 2 stays whole */
+    cr_assert_eq(wk_alloc_try(a, &six_t, &t), 0);
+    cr_assert_str_eq(s_labels(&t[0]), "1,2,3,4,5,6");
+    wk_ralloc_free(x, 1);
+    wk_ralloc_free(c, 1);
+    wk_ralloc_free(t, 1);
+    hq_rvariant_clear(&one);
+    hq_rvariant_clear(&six_c);
+    hq_rvariant_clear(&six_t);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, force_tight_waits_for_the_fewest_groups)
+{
+    hq_rvariant_t two = s_req("cpus", 2 * HQ_AMOUNT_ONE, HQ_POLICY_SCATTER);
+    hq_rvariant_t four = s_req("cpus", 4 * HQ_AMOUNT_ONE, HQ_POLICY_FORCE_TIGHT);
+    hq_rvariant_t four_t = s_req("cpus", 4 * HQ_AMOUNT_ONE, HQ_POLICY_TIGHT);
+    hq_ralloc_t *x, *z, *t;
+    wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7]]", NULL);
+    cr_assert_eq(wk_alloc_try(a, &two, &x), 0);
+    cr_assert_str_eq(s_labels(&x[0]), "0,4");
+    /* 3 + 3 free: 4 cpus would need two groups where one is possible */
+    cr_assert_eq(wk_alloc_try(a, &four, &z), 1);
+    cr_assert_eq(wk_alloc_try(a, &four_t, &t), 0);
+    cr_assert_str_eq(s_labels(&t[0]), "1,2,3,5");
+    wk_alloc_release(a, x, 1);
+    wk_alloc_release(a, t, 1);
+    cr_assert_eq(wk_alloc_try(a, &four, &z), 0);
+    cr_assert_str_eq(s_labels(&z[0]), "0,1,2,3");
+    wk_ralloc_free(x, 1);
+    wk_ralloc_free(t, 1);
+    wk_ralloc_free(z, 1);
+    hq_rvariant_clear(&two);
+    hq_rvariant_clear(&four);
+    hq_rvariant_clear(&four_t);
+    wk_alloc_destroy(&a);
+}

@@ -124,6 +124,51 @@ void wk_ralloc_free(hq_ralloc_t *allocs, uint32_t n)
     free(allocs);
 }
 
+/* Tight: the same number of groups as compact would use (freest first), but each
+ * chosen group is the least free one that still lets the remaining choices cover the
+ * request, so partly used groups are filled and whole groups stay free. Marks the
+ * chosen groups; returns how many. need <= sum(ff). */
+static uint32_t s_tight_groups(const uint32_t *ff, uint32_t ng, uint32_t need, bool *chosen)
+{
+    uint32_t *sorted = hq_malloc((ng ? ng : 1) * sizeof *sorted); /* group ids, freest first */
+    for (uint32_t g = 0; g < ng; g++)
+        sorted[g] = g;
+    for (uint32_t i = 1; i < ng; i++)
+        for (uint32_t k = i; k > 0 && ff[sorted[k]] > ff[sorted[k - 1]]; k--) {
+            uint32_t t = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = t;
+        }
+    uint32_t k = 0, acc = 0;
+    while (acc < need && k < ng)
+        acc += ff[sorted[k++]];
+    uint32_t left = need, n = 0;
+    for (uint32_t r = k; r > 0 && left > 0; r--) {
+        /* room of the r-1 freest groups not chosen yet, besides candidate g */
+        int pick = -1;
+        for (uint32_t i = 0; i < ng; i++) {
+            uint32_t g = sorted[i];
+            if (chosen[g] || ff[g] == 0)
+                continue;
+            uint32_t others = 0, taken = 0;
+            for (uint32_t j = 0; j < ng && taken + 1 < r; j++)
+                if (sorted[j] != g && !chosen[sorted[j]]) {
+                    others += ff[sorted[j]];
+                    taken++;
+                }
+            if (ff[g] + others >= left && (pick < 0 || ff[g] < ff[pick]))
+                pick = (int)g;
+        }
+        if (pick < 0)
+            break;
+        chosen[pick] = true;
+        n++;
+        left -= ff[pick] < left ? ff[pick] : left;
+    }
+    free(sorted);
+    return n;
+}
+
 /* Chooses `whole` fully free indices (+ one index for the fraction when frac > 0)
  * according to policy; writes positions into pick (whole + 1 slots). Returns the
  * number of picked positions, or -1 when it does not fit now. */
@@ -183,6 +228,8 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
             if (best >= 0) {
                 chosen_group[best] = true;
                 n_chosen_groups = 1;
+            } else if (policy == HQ_POLICY_TIGHT || policy == HQ_POLICY_FORCE_TIGHT) {
+                n_chosen_groups = s_tight_groups(ff, ng, need, chosen_group);
             } else {
                 while (remaining > 0) {
                     int big = -1;
@@ -215,12 +262,16 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
                     return -1;
                 }
             }
-            /* Take indices in label order from the chosen groups, fullest first. */
+            /* Take indices in label order from the chosen groups: compact takes the
+             * freest group first, tight the least free first (whole groups are used
+             * up and the remainder comes from the freest chosen group). */
+            bool tight = policy == HQ_POLICY_TIGHT || policy == HQ_POLICY_FORCE_TIGHT;
             uint32_t got = 0;
             while (got < need) {
                 int g = -1;
                 for (uint32_t k = 0; k < ng; k++)
-                    if (chosen_group[k] && ff[k] > 0 && (g < 0 || ff[k] > ff[g]))
+                    if (chosen_group[k] && ff[k] > 0 &&
+                        (g < 0 || (tight ? ff[k] < ff[g] : ff[k] > ff[g])))
                         g = (int)k;
                 if (g < 0)
                     break;
