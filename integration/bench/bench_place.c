@@ -1,5 +1,6 @@
-/* Placement benchmark: 100 workers of three shapes, 1M ready tasks in 10 jobs of
- * mixed requests (cpus, mem, gpus, fractional, a two-variant class). Each turn runs
+/* Placement benchmark: 100 workers of three shapes (one with 4 NUMA groups), 1M ready
+ * tasks in 10 jobs of mixed requests (cpus, mem, gpus, fractional, strict/scatter/
+ * tight policies, a two-variant class). Each turn runs
  * one placement round, then releases a random half of the held tasks, until every
  * task has been placed. Prints placements per second of placement+release time.
  * Usage: bench_place [tasks] [workers] [jobs] (jobs > classes: one class per job) */
@@ -35,8 +36,21 @@ static void add_worker(hq_place_t *p, uint32_t id)
     }
     hq_wres_t res[3];
     uint32_t n = 0;
-    res[n++] =
-        (hq_wres_t){.name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = cpus - 1};
+    /* the 64-cpu shape has 4 NUMA groups of 16 (tracked per group by the scheduler) */
+    static char lbl[64][4];
+    static char *lbls[64];
+    hq_label_group_t groups[4];
+    for (uint32_t i = 0; i < 64; i++) {
+        snprintf(lbl[i], sizeof lbl[i], "%u", i);
+        lbls[i] = lbl[i];
+    }
+    for (uint32_t g = 0; g < 4; g++)
+        groups[g] = (hq_label_group_t){.n = 16, .labels = lbls + 16 * g};
+    if (cpus == 64)
+        res[n++] = (hq_wres_t){.name = "cpus", .kind = HQ_RES_GROUPS, .n_groups = 4, .groups = groups};
+    else
+        res[n++] = (hq_wres_t){
+            .name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = cpus - 1};
     res[n++] = (hq_wres_t){.name = "mem", .kind = HQ_RES_SUM, .sum_size = mem * ONE};
     if (gpus)
         res[n++] = (hq_wres_t){
@@ -71,6 +85,11 @@ static void add_rq(hq_place_t *p, uint32_t rq_id, const char *spec)
             snprintf(names[nv][v->n_entries], sizeof names[0][0], "%s", e);
             entries[nv][v->n_entries] = (hq_rreq_t){
                 .name = names[nv][v->n_entries], .amount = (hq_amount_t)(atof(eq + 1) * ONE + 0.5)};
+            const char *pol = strchr(eq + 1, ':'); /* "4:compact!" */
+            static const char *pnames[] = {"compact", "compact!", "tight", "tight!", "scatter"};
+            for (int k = 0; pol && k < 5; k++)
+                if (strcmp(pol + 1, pnames[k]) == 0)
+                    entries[nv][v->n_entries].policy = (enum hq_policy)k;
             v->n_entries++;
         }
         nv++;
@@ -88,7 +107,8 @@ int main(int argc, char **argv)
     if (n_jobs == 0)
         n_jobs = 1;
     static const char *classes[] = {
-        "cpus=1", "cpus=2 mem=2048", "cpus=1 gpus=1", "cpus=4", "cpus=1 gpus=1|cpus=8", "cpus=0.5",
+        "cpus=1",       "cpus=2 mem=2048",        "cpus=1 gpus=1",   "cpus=4:compact!",
+        "cpus=1 gpus=1|cpus=8", "cpus=0.5", "cpus=8:scatter", "cpus=6:tight!",
     };
     const uint32_t n_classes = sizeof classes / sizeof classes[0];
 

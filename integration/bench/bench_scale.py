@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Scale figures for a 1,000,000-task array (issue #4, item 4).
+
+Starts a broker, measures its RSS, submits `--array 0-999999` and reports: submit
+latency (until the job id is acknowledged), broker RSS growth per waiting task, and
+the latency of `hq job list` and `hq job info <id>` (cli mode) while one worker runs
+tasks of the array. Targets: submit < 1 s, <= 128 bytes per waiting task, list/info
+< 100 ms. Expects `hq` in HQ_BUILD_DIR (default <repo>/build). Always exits 0.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def timed(cmd, env, repeat=5):
+    best = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            print(r.stderr.decode(errors="replace"), file=sys.stderr)
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=1_000_000)
+    ap.add_argument("--build", default=os.environ.get("HQ_BUILD_DIR", os.path.join(REPO, "build")))
+    a = ap.parse_args()
+    hq = os.path.join(os.path.abspath(a.build), "hq")
+    tmp = tempfile.mkdtemp(prefix="hq-scale-")
+    env = dict(os.environ, HQ_SERVER_DIR=os.path.join(tmp, "sd"))
+    procs = []
+    try:
+        srv = subprocess.Popen([hq, "server", "start"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        procs.append(srv)
+        for _ in range(200):
+            if subprocess.run([hq, "server", "info"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.05)
+        # the broker is the child (hq server start execs or forks hq-broker)
+        pid = srv.pid
+        time.sleep(0.3)
+        rss0 = rss_bytes(pid)
+        t0 = time.perf_counter()
+        r = subprocess.run([hq, "--output-mode", "quiet", "submit", "--array",
+                            f"0-{a.tasks - 1}", "--stdout", "none", "--stderr", "none", "--",
+                            "true"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        submit_s = time.perf_counter() - t0
+        job = r.stdout.decode().strip()
+        time.sleep(0.5)
+        rss1 = rss_bytes(pid)
+        per_task = (rss1 - rss0) / a.tasks
+        wk = subprocess.Popen([hq, "worker", "start", "--cpus", "1", "--work-dir",
+                               os.path.join(tmp, "wk")], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        procs.append(wk)
+        time.sleep(1.0)
+        list_s = timed([hq, "job", "list"], env)
+        info_s = timed([hq, "job", "info", job], env)
+        rss2 = rss_bytes(pid)
+        print(f"tasks: {a.tasks}")
+        print(f"submit+ack: {submit_s * 1000:.0f} ms (target < 1000 ms)")
+        print(f"broker RSS: {rss0 / 2**20:.1f} MiB -> {rss1 / 2**20:.1f} MiB; "
+              f"{per_task:.1f} bytes per waiting task (target <= 128)")
+        print(f"broker RSS while running: {rss2 / 2**20:.1f} MiB")
+        print(f"job list (cli, best of 5): {list_s * 1000:.1f} ms (target < 100 ms)")
+        print(f"job info (cli, best of 5): {info_s * 1000:.1f} ms (target < 100 ms)")
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
