@@ -77,6 +77,7 @@ int hq_cmd_server_start(int argc, char **argv);
 int hq_cmd_server_stop(int argc, char **argv);
 int hq_cmd_server_info(int argc, char **argv);
 int hq_cmd_server_wait(int argc, char **argv);
+int hq_cmd_server_generate_access(int argc, char **argv);
 int hq_cmd_worker_start(int argc, char **argv);
 int hq_cmd_worker_stop(int argc, char **argv);
 int hq_cmd_worker_list(int argc, char **argv);

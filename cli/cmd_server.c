@@ -1,10 +1,14 @@
-/* `hq server stop|info|wait` (`server start` runs the broker library directly). */
+/* `hq server stop|info|wait|generate-access` (`server start` runs the broker library
+ * directly). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
+#include "hq_access.h"
 #include "client.h"
 #include "hq_duration.h"
 #include "hq_log.h"
@@ -103,6 +107,101 @@ int hq_cmd_server_wait(int argc, char **argv)
         usleep((useconds_t)(pause / 1000));
     }
     free(human);
+    if (rc == 0)
+        hq_output_finish(&c.g);
+    hq_cli_end(&c);
+    return rc;
+}
+
+static const hq_opt_t s_gen_opts[] = {
+    {"client-port", 0, HQ_OPT_VALUE, "CLIENT_PORT", "Port of the client socket"},
+    {"worker-port", 0, HQ_OPT_VALUE, "WORKER_PORT", "Port of the worker socket"},
+    {"host", 0, HQ_OPT_VALUE, "HOST", "Host of both sockets [default: the hostname]"},
+    {"client-host", 0, HQ_OPT_VALUE, "CLIENT_HOST", "Host of the client socket"},
+    {"worker-host", 0, HQ_OPT_VALUE, "WORKER_HOST", "Host of the worker socket"},
+    {"client-file", 0, HQ_OPT_VALUE, "CLIENT_FILE", "Also write the client part to this file"},
+    {"worker-file", 0, HQ_OPT_VALUE, "WORKER_FILE", "Also write the worker part to this file"},
+    {0},
+};
+
+static int s_port(const char *flag, const char *v, uint16_t *out)
+{
+    char *end = NULL;
+    unsigned long p = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || p > 65535)
+        return hq_cli_invalid(s_gen_opts, flag, v,
+                              p > 65535 && !*end ? "65536 is not in 0..=65535"
+                                                 : "invalid digit found in string");
+    *out = (uint16_t)p;
+    return -1;
+}
+
+/* `hq server generate-access FILE --client-port P --worker-port P ...`: an access
+ * file to start a server with (`server start --access-file`), written before the
+ * server exists (e.g. for firewalls or containers). */
+int hq_cmd_server_generate_access(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, s_gen_opts, argc, argv, 1, false, "hq server generate-access",
+                          "Generate an access file without starting the server");
+    if (rc >= 0)
+        return rc;
+    const char *path = hq_args_pos(c.args, 0);
+    const char *cp = hq_args_get(c.args, "client-port");
+    const char *wp = hq_args_get(c.args, "worker-port");
+    uint16_t client_port = 0, worker_port = 0;
+    if (!path)
+        rc = hq_cli_missing("<FILE>");
+    else if (!cp)
+        rc = hq_cli_missing("--client-port <CLIENT_PORT>");
+    else if (!wp)
+        rc = hq_cli_missing("--worker-port <WORKER_PORT>");
+    else if ((rc = s_port("client-port", cp, &client_port)) < 0)
+        rc = s_port("worker-port", wp, &worker_port);
+    if (rc >= 0) {
+        hq_cli_end(&c);
+        return rc;
+    }
+    char hostname[256] = "localhost";
+    if (gethostname(hostname, sizeof hostname - 1) != 0)
+        snprintf(hostname, sizeof hostname, "localhost");
+    const char *host = hq_args_get(c.args, "host");
+    const char *ch = hq_args_get(c.args, "client-host");
+    const char *wh = hq_args_get(c.args, "worker-host");
+    ch = ch ? ch : host ? host : hostname;
+    wh = wh ? wh : host ? host : hostname;
+    if (strlen(ch) >= sizeof(((hq_access_role_t *)0)->host) ||
+        strlen(wh) >= sizeof(((hq_access_role_t *)0)->host)) {
+        rc = hq_cli_error(&c, "Host name is too long");
+        hq_cli_end(&c);
+        return rc;
+    }
+    if (sodium_init() < 0) {
+        rc = hq_cli_error(&c, "Cannot initialize libsodium");
+        hq_cli_end(&c);
+        return rc;
+    }
+    hq_access_t a;
+    memset(&a, 0, sizeof a);
+    hq_access_generate(&a, ch, client_port, wh, worker_port);
+    hq_err_t err;
+    const struct {
+        const char *path;
+        int which;
+    } files[3] = {{path, 3},
+                  {hq_args_get(c.args, "client-file"), 1},
+                  {hq_args_get(c.args, "worker-file"), 2}};
+    rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (!files[i].path)
+            continue;
+        if (hq_access_write(files[i].path, &a, files[i].which, &err) != 0) {
+            rc = hq_cli_error(&c, "%s", err.text);
+            break;
+        }
+        hq_info("Storing access file as '%s'", files[i].path);
+    }
+    sodium_memzero(&a, sizeof a);
     if (rc == 0)
         hq_output_finish(&c.g);
     hq_cli_end(&c);

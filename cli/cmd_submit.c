@@ -321,6 +321,34 @@ static void s_warn_files(const s_submit_t *b, const s_view_t *v, uint64_t ntasks
                 files[0] && files[1] ? "stdout and stderr" : files[0] ? "stdout" : "stderr");
 }
 
+/* §1.6: "Found unknown placeholder(s) `A, B` in <context>" for %{X} names hq does
+ * not know (they are kept verbatim). */
+static void s_warn_placeholders(const char *text, const char *context)
+{
+    static const char *const known[] = {"JOB_ID",     "TASK_ID", "INSTANCE_ID",
+                                        "SUBMIT_DIR", "CWD",     "SERVER_UID"};
+    hq_buf_t names = {0};
+    int n = 0;
+    for (const char *p = text ? strstr(text, "%{") : NULL; p; p = strstr(p, "%{")) {
+        const char *close = strchr(p + 2, '}');
+        if (!close)
+            break;
+        size_t len = (size_t)(close - p - 2);
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
+            ok = strlen(known[i]) == len && memcmp(known[i], p + 2, len) == 0;
+        if (!ok) {
+            if (n++ > 0)
+                hq_buf_append(&names, ", ", 2);
+            hq_buf_append(&names, p + 2, len);
+        }
+        p = close + 1;
+    }
+    if (n > 0)
+        hq_warn("Found unknown placeholder%s `%s` in %s", n > 1 ? "s" : "", names.data, context);
+    hq_buf_free(&names);
+}
+
 static char *s_basename(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -448,6 +476,11 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
         ntasks = 1;
     }
     s_warn_files(b, v, ntasks);
+    s_warn_placeholders(d->cwd, "working directory path");
+    if (d->out.kind == HQ_STDIO_FILE)
+        s_warn_placeholders(d->out.path, "stdout path");
+    if (d->err.kind == HQ_STDIO_FILE)
+        s_warn_placeholders(d->err.path, "stderr path");
 
     d->n_args = (uint32_t)b->nargs;
     d->args = b->args;

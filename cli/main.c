@@ -39,6 +39,8 @@ static const s_cmd_t s_cmds[] = {
     {"server", "stop", hq_cmd_server_stop, "Stop the server"},
     {"server", "info", hq_cmd_server_info, "Show info of a running server"},
     {"server", "wait", hq_cmd_server_wait, "Wait until the server is available"},
+    {"server", "generate-access", hq_cmd_server_generate_access,
+     "Generate an access file without starting the server"},
     {"worker", "start", s_worker, "Start a worker"},
     {"worker", "stop", hq_cmd_worker_stop, "Stop workers"},
     {"worker", "list", hq_cmd_worker_list, "Display information about workers"},
