@@ -37,6 +37,7 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_WORKER_LIST] = hq_h_worker_list, [HQ_MSG_WORKER_INFO] = hq_h_worker_info,
     [HQ_MSG_WORKER_STOP] = hq_h_worker_stop, [HQ_MSG_JOB_SUMMARY] = hq_h_job_summary,
     [HQ_MSG_TASK_IDS] = hq_h_task_ids,
+    [HQ_MSG_TASK_EXPLAIN] = hq_h_task_explain,
 };
 
 char *hq_rid_hex(const uint8_t *rid, size_t len)

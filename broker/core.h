@@ -229,4 +229,7 @@ int hq_h_task_info(hq_broker_t *b, hq_creq_t *req);
 int hq_h_task_ids(hq_broker_t *b, hq_creq_t *req);
 json_t *hq_server_info_json(hq_broker_t *b);
 
+/* ---- explain.c ---- */
+int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req);
+
 #endif

@@ -100,6 +100,7 @@ int hq_cmd_job_cat(int argc, char **argv);
 int hq_cmd_job_submit_file(int argc, char **argv);
 int hq_cmd_task_list(int argc, char **argv);
 int hq_cmd_task_info(int argc, char **argv);
+int hq_cmd_task_explain(int argc, char **argv);
 
 /* Waits for the selected jobs (shared by `job wait`, `job progress`, `submit
  * --wait/--progress`). progress draws the progress line. Returns the exit code. */

@@ -63,6 +63,7 @@ static const s_cmd_t s_cmds[] = {
     {"job", "close", hq_cmd_job_close, "Close open jobs"},
     {"task", "list", hq_cmd_task_list, "Display tasks of jobs"},
     {"task", "info", hq_cmd_task_info, "Display detailed information about tasks"},
+    {"task", "explain", hq_cmd_task_explain, "Explain why a task can or cannot run on each worker"},
 };
 #define S_NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 

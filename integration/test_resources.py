@@ -161,3 +161,23 @@ def test_strict_request_is_not_starved_by_a_stream_of_small_tasks(server, tmp_pa
     counts = server.job_state_counts(stream)
     assert counts["finished"] < 60, counts
     server.wait_job(stream, timeout=120)
+
+
+def test_task_explain_tells_which_workers_can_run_a_task(server):
+    w1 = server.start_worker(cpus=2)
+    w2 = server.start_worker("--resource", "gpus=[0]", cpus=4)
+    job = server.submit("--cpus", "3", "--resource", "gpus=1", "--", "true")
+    server.wait_job(job)
+    out = server.hq("task", "explain", str(job), "0").stdout
+    lines = out.splitlines()
+    assert lines[0] == f"Task {job}@0 is ready to run because it has no dependencies."
+    assert lines[1] == f"The task can run on 1 worker: {w2.id}"
+    headers, rows = horizontal(out)
+    assert headers == ["Worker Id", "Runnable", "Variant", "Type", "Provides", "Request"]
+    mine = [(r["Worker Id"], r["Runnable"], r["Type"], r["Provides"]) for r in rows]
+    assert (str(w1.id), "no", "gpus", "nothing") in mine
+    assert (str(w2.id), "yes", "cpus", "4") in mine
+    data = server.hq_json("task", "explain", "last", "0")
+    assert data["task_id"] == {"job_id": job, "job_task_id": 0}
+    ws = {w["worker_id"]: w for w in data["explanation"]["workers"]}
+    assert ws[w1.id]["n_enabled_variants"] == 0 and ws[w2.id]["n_enabled_variants"] == 1

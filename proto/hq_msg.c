@@ -52,6 +52,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "JOB_SUMMARY";
     case HQ_MSG_TASK_IDS:
         return "TASK_IDS";
+    case HQ_MSG_TASK_EXPLAIN:
+        return "TASK_EXPLAIN";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -110,6 +112,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_WORKER_INFO:
     case HQ_MSG_WORKER_STOP:
     case HQ_MSG_TASK_IDS:
+    case HQ_MSG_TASK_EXPLAIN:
         return HQ_BODY_QUERY;
     case HQ_MSG_REPLY:
         return HQ_BODY_REPLY;

@@ -43,6 +43,7 @@ enum hq_msg_type {
     HQ_MSG_WORKER_STOP = 15,   /* hq_query_t: selector */
     HQ_MSG_JOB_SUMMARY = 16,   /* no body */
     HQ_MSG_TASK_IDS = 17,      /* hq_query_t: selector + states */
+    HQ_MSG_TASK_EXPLAIN = 18,  /* hq_query_t: selector (single job), tasks (one id) */
     /* broker -> client */
     HQ_MSG_REPLY = 40,         /* hq_reply_t: JSON document and/or an id */
     HQ_MSG_ERROR = 41,         /* hq_error_msg_t */

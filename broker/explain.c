@@ -1,0 +1,140 @@
+/* `hq task explain`: why a task can or cannot run on each live worker. For every
+ * worker and resource variant it lists the checks (resources, time request, nodes
+ * of the group) with what the worker provides and what the task requests. This
+ * looks at worker totals, not at what is free right now. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hq_util.h"
+
+/* One check as JSON: {"kind", "ok", "provides", "request"}. */
+static json_t *s_check(const char *kind, bool ok, char *provides, char *request)
+{
+    json_t *o = json_pack("{s:s,s:b,s:s,s:s}", "kind", kind, "ok", ok, "provides",
+                          provides ? provides : "", "request", request ? request : "");
+    free(provides);
+    free(request);
+    return o;
+}
+
+static const hq_wres_t *s_wres(const hq_worker_conf_t *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->resources.n; i++)
+        if (c->resources.res[i].name && strcmp(c->resources.res[i].name, name) == 0)
+            return &c->resources.res[i];
+    return NULL;
+}
+
+/* Remaining lifetime of a worker in ns (UINT64_MAX = unlimited). */
+static uint64_t s_lifetime(const hq_worker_t *w)
+{
+    if (w->conf->time_limit_ns == 0)
+        return UINT64_MAX;
+    /* time_limit_ns is the lifetime left when the worker started */
+    uint64_t reg_wall = w->conf->started_ns, wall = hq_wall_ns();
+    uint64_t used = wall > reg_wall ? wall - reg_wall : 0;
+    return used >= w->conf->time_limit_ns ? 0 : w->conf->time_limit_ns - used;
+}
+
+static uint32_t s_group_size(hq_broker_t *b, const char *group)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= b->max_worker_id; id++) {
+        const hq_worker_t *w = b->workers[id];
+        if (w && w->state == HQ_WS_RUNNING && w->conf->group && group &&
+            strcmp(w->conf->group, group) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* The checks of one variant on one worker; *ok = all passed. */
+static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant_t *v, bool *ok)
+{
+    json_t *checks = json_array();
+    *ok = true;
+    if (v->n_nodes > 0) {
+        uint32_t n = s_group_size(b, w->conf->group);
+        bool pass = n >= v->n_nodes;
+        *ok = *ok && pass;
+        json_array_append_new(checks, s_check("nodes", pass, hq_asprintf("%u", n),
+                                              hq_asprintf("%u", v->n_nodes)));
+    }
+    for (uint32_t e = 0; e < v->n_entries; e++) {
+        const hq_rreq_t *r = &v->entries[e];
+        const hq_wres_t *have = s_wres(w->conf, r->name);
+        hq_amount_t cap = 0;
+        if (have)
+            cap = have->kind == HQ_RES_SUM ? hq_wres_capacity(have)
+                                           : hq_wres_capacity(have) * HQ_AMOUNT_ONE;
+        bool pass = have && cap > 0 && (r->all || r->amount <= cap);
+        *ok = *ok && pass;
+        char *prov = have ? hq_amount_format(cap) : hq_strdup("nothing");
+        char *req = hq_rreq_format(r);
+        json_array_append_new(checks, s_check(r->name, pass, prov, req));
+    }
+    if (v->min_time_ns > 0) {
+        uint64_t left = s_lifetime(w);
+        bool pass = left >= v->min_time_ns;
+        *ok = *ok && pass;
+        char *prov = left == UINT64_MAX ? hq_strdup("unlimited")
+                                        : hq_asprintf("%llus", (unsigned long long)(left / 1000000000ULL));
+        json_array_append_new(checks,
+                              s_check("time", pass, prov,
+                                      hq_asprintf("%llus", (unsigned long long)(v->min_time_ns /
+                                                                                  1000000000ULL))));
+    }
+    return checks;
+}
+
+int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    uint32_t n, nm, *miss;
+    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    hq_job_t *j = n > 0 ? b->jobs[ids[0]] : NULL;
+    free(ids);
+    free(miss);
+    if (!j)
+        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Job not found");
+    if (q->tasks.n != 1 || q->tasks.ranges[0].start != q->tasks.ranges[0].end)
+        return hq_client_error(b, req, HQ_ERR_INVALID, "Exactly one task id is expected");
+    uint32_t tid = q->tasks.ranges[0].start;
+    const hq_task_t *t = hq_job_task(j, tid);
+    if (!t)
+        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Task %u not found in job %u", tid,
+                               j->id);
+    const hq_dnode_t *node = hq_job_dnode(j, tid);
+    uint32_t n_deps = 0, n_waiting = 0;
+    for (uint32_t k = 0; node && k < node->n_deps; k++) {
+        const hq_task_t *d = hq_job_task(j, node->deps[k]);
+        n_deps++;
+        if (d && d->state != HQ_TS_FINISHED)
+            n_waiting++;
+    }
+    const hq_task_def_t *def = j->defs[t->def].def;
+    json_t *workers = json_array();
+    for (uint32_t id = 1; id <= b->max_worker_id; id++) {
+        const hq_worker_t *w = b->workers[id];
+        if (!w || w->state != HQ_WS_RUNNING)
+            continue;
+        json_t *vars = json_array();
+        uint32_t n_ok = 0;
+        for (uint32_t v = 0; v < def->n_variants; v++) {
+            bool ok;
+            json_t *checks = s_variant(b, w, &def->variants[v], &ok);
+            n_ok += ok;
+            json_array_append_new(vars, json_pack("{s:b,s:o}", "runnable", ok, "checks", checks));
+        }
+        json_array_append_new(workers, json_pack("{s:i,s:i,s:o}", "worker_id", (json_int_t)id,
+                                                 "n_enabled_variants", (json_int_t)n_ok,
+                                                 "variants", vars));
+    }
+    json_t *expl = json_pack("{s:i,s:i,s:o}", "n_task_deps", (json_int_t)n_deps,
+                             "n_waiting_deps", (json_int_t)n_waiting, "workers", workers);
+    json_t *res = json_pack("{s:{s:i,s:i},s:o}", "task_id", "job_id", (json_int_t)j->id,
+                            "job_task_id", (json_int_t)tid, "explanation", expl);
+    hq_client_reply_json(b, req, res, json_object());
+    return 0;
+}
