@@ -1,0 +1,110 @@
+/* Private to journal.c and journal_read.c: the journal object and the batches that
+ * travel between the main loop and the writer thread (a batch is owned by exactly one
+ * thread at a time; only the queue heads are shared, under the mutex). */
+#ifndef HQ_BROKER_JOURNAL_PRIV_H
+#define HQ_BROKER_JOURNAL_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "journal.h"
+
+/* One segment file. */
+typedef struct hq_jseg {
+    uint64_t seq;      /* from its name and header */
+    uint64_t prev_lsn; /* last durable lsn before it (header) */
+    bool bad_header;   /* its header did not verify (replay reports it) */
+} hq_jseg_t;
+
+typedef struct hq_jcb {
+    hq_journal_done_fn *fn; /* callback */
+    void *arg;              /* its argument */
+    uint64_t lsn;           /* record it waits for */
+} hq_jcb_t;
+
+enum hq_jbatch_kind { HQ_JB_RECORDS = 0, HQ_JB_FLUSH, HQ_JB_SNAP, HQ_JB_STATE };
+
+typedef struct hq_jbatch {
+    enum hq_jbatch_kind kind; /* what it carries */
+    uint8_t *buf;             /* framed records */
+    size_t len, cap;          /* bytes used / allocated */
+    uint32_t n_records;       /* records in buf */
+    uint64_t first_lsn;       /* first record's lsn */
+    uint64_t last_lsn;        /* last record's lsn */
+    hq_jcb_t *cbs;            /* callbacks of records that have one */
+    uint32_t n_cbs, cap_cbs;
+    uint64_t born_ns;       /* CLOCK_MONOTONIC of the first append */
+    int status;             /* writer's verdict: 0 or errno */
+    hq_jsnap_t *snap;       /* HQ_JB_SNAP: the snapshot to commit */
+    int state;              /* HQ_JB_STATE: enum hq_journal_state */
+    struct hq_jbatch *next; /* queue link */
+} hq_jbatch_t;
+
+struct hq_jsnap {
+    hq_journal_t *j; /* owner */
+    uint64_t lsn;    /* L */
+    int fd;          /* tmp file */
+    char *tmp;       /* tmp path */
+    char *final;     /* final path */
+    uint8_t *buf;    /* pending chunk */
+    size_t len, cap;
+    uint64_t count;         /* records added */
+    hq_journal_done_fn *cb; /* commit callback */
+    void *arg;
+};
+
+struct hq_journal {
+    char *path;          /* journal directory */
+    int dirfd;           /* O_DIRECTORY fd for fsync */
+    int lockfd;          /* PATH/LOCK (flock), -1 read-only */
+    hq_journal_opts_t o; /* options with defaults filled */
+    char uid[17];        /* server uid for headers */
+    /* files: main thread before start, writer thread after */
+    hq_jseg_t *segs; /* sorted by seq */
+    uint32_t n_segs, cap_segs;
+    uint64_t *snaps; /* lsns of snap files present, ascending */
+    uint32_t n_snaps, cap_snaps;
+    uint64_t snap_lsn; /* last snapshot known valid (0 = none) */
+    bool replayed;     /* hq_journal_replay ran */
+    uint64_t last_lsn; /* last lsn found by replay */
+    /* main thread */
+    bool started;       /* writer running */
+    uint64_t next_lsn;  /* lsn of the next append */
+    hq_jbatch_t *cur;   /* batch being filled */
+    hq_jbatch_t *spare; /* recycled batches */
+    uint32_t n_spare;
+    zloop_t *loop;  /* attached loop or NULL */
+    int kick_timer; /* armed zloop timer id, -1 */
+    bool available; /* last state report */
+    hq_journal_state_fn *state_fn;
+    void *state_arg;
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;                /* writer waits here for input */
+    hq_jbatch_t *in_head, *in_tail;   /* main -> writer */
+    hq_jbatch_t *out_head, *out_tail; /* writer -> main */
+    bool stop;                        /* writer must exit once its input is drained */
+    int pipe_r, pipe_w;               /* wakes the main loop when out_head is set */
+    pthread_t thread;
+    /* writer thread */
+    int seg_fd;           /* current segment (-1 = none: must roll) */
+    uint64_t seg_seq;     /* its seq */
+    uint64_t seg_off;     /* next write offset */
+    uint64_t durable_lsn; /* last lsn known synced */
+    bool unavailable;     /* the last attempt failed */
+    int fail_errno;       /* why */
+    uint64_t retry_ns;    /* next recovery attempt (CLOCK_MONOTONIC) */
+    uint64_t backoff_ns;  /* current back-off */
+    /* stats (written by either thread) */
+    _Atomic uint64_t st_appended, st_durable, st_failed, st_syncs, st_writes, st_bytes, st_segments,
+        st_sync_ns_max;
+};
+
+/* journal_read.c: lists the directory into j->segs / j->snaps and checks every
+ * header (version refusal). Removes *.tmp files unless read_only. */
+int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err);
+/* Paths of segment seq / snapshot lsn (caller frees). */
+char *hq_journal_seg_path_(const hq_journal_t *j, uint64_t seq);
+char *hq_journal_snap_path_(const hq_journal_t *j, uint64_t lsn);
+
+#endif

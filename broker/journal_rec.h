@@ -1,0 +1,199 @@
+/* Journal records without I/O: CRC32C, the record frame, the typed records and their
+ * msgpack payload (encoded by hand, decoded through the bounded hq_mpr reader), the
+ * segment/snapshot file header and a scanner over one file image in memory. The file
+ * layer (journal.c, journal_read.c) and the fuzz target share this code, so what is
+ * fuzzed is exactly what replay runs. Format: broker/JOURNAL.md. */
+#ifndef HQ_BROKER_JOURNAL_REC_H
+#define HQ_BROKER_JOURNAL_REC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hq_err.h"
+#include "hq_msg.h"
+
+#define HQ_JFORMAT_MAJOR 1
+#define HQ_JFORMAT_MINOR 0
+#define HQ_JHEADER_SIZE 64              /* file header bytes */
+#define HQ_JFRAME_SIZE 8                /* u32 len | u32 crc */
+#define HQ_JREC_MAX (16u * 1024 * 1024) /* payload cap */
+#define HQ_JMAX_RANGES (1u << 24)       /* ranges in one tasks_* record */
+
+/* CRC32C (Castagnoli), as in iSCSI/ext4: crc32c("123456789") == 0xE3069283.
+ * Chain calls with the previous result (start with 0). Uses SSE4.2 when the CPU has it. */
+uint32_t hq_crc32c(uint32_t crc, const void *data, size_t len);
+/* The portable table version (tests compare both). */
+uint32_t hq_crc32c_sw(uint32_t crc, const void *data, size_t len);
+
+/* Record types (the u8 at the head of every payload). Never renumber. */
+enum hq_jrec_type {
+    HQ_JR_SERVER_START = 1,    /* server_start{epoch, uid} */
+    HQ_JR_SERVER_STOP = 2,     /* server_stop{} */
+    HQ_JR_JOB_SUBMIT = 3,      /* job_submit{job, SUBMIT frame} */
+    HQ_JR_JOB_OPEN = 4,        /* job_open{job, name, max_fails} */
+    HQ_JR_JOB_CLOSE = 5,       /* job_close{job} */
+    HQ_JR_JOB_CANCEL = 6,      /* job_cancel{job, reason} */
+    HQ_JR_JOB_FORGET = 7,      /* job_forget{job} */
+    HQ_JR_TASK_STARTED = 8,    /* task_started{job, task, instance, worker, epoch} */
+    HQ_JR_TASK_FINISHED = 9,   /* task_finished{job, task, instance} */
+    HQ_JR_TASK_FAILED = 10,    /* task_failed{job, task, instance, error} */
+    HQ_JR_TASKS_CANCELED = 11, /* tasks_canceled{job, ranges} */
+    HQ_JR_TASKS_ABORTED = 12,  /* tasks_aborted{job, ranges} */
+    HQ_JR_WORKER_UP = 13,      /* worker_up{worker, epoch, REGISTER frame or empty} */
+    HQ_JR_WORKER_LOST = 14,    /* worker_lost{worker, reason code, reason text} */
+    HQ_JR_ID_HIGHWATER = 15,   /* id_highwater{job, worker} */
+    HQ_JR_TASK_STATE = 16,     /* task_state{...}: a task's full state (snapshots) */
+    HQ_JR_SNAP_END = 17,       /* internal: last record of a snapshot{count} */
+    HQ_JR_TYPE_MAX = 17
+};
+
+/* Inclusive id range of tasks_canceled / tasks_aborted. */
+typedef struct hq_jrange {
+    uint32_t first; /* first id */
+    uint32_t last;  /* last id, >= first */
+} hq_jrange_t;
+
+/* One record, typed. On append the caller fills type and the body member (pointers
+ * borrowed); the journal sets lsn and fills wall_ns when 0. On replay every pointer
+ * points into reader memory valid until the callback returns, except job_submit.msg
+ * and worker_up.msg, which the callback may take by setting the field to NULL. */
+typedef struct hq_jrec {
+    enum hq_jrec_type type; /* record type */
+    uint64_t lsn;           /* log sequence number (1, 2, ...; index in snapshots) */
+    uint64_t wall_ns;       /* wall time of the event */
+    union {
+        struct {
+            uint64_t epoch;  /* broker epoch, previous + 1 */
+            const char *uid; /* server uid (nullable) */
+        } server_start;
+        struct {
+            uint32_t job;              /* job id */
+            const hq_submit_t *submit; /* append: the SUBMIT body */
+            hq_msg_t *msg;             /* replay: decoded SUBMIT (owned, may be stolen) */
+        } job_submit;
+        struct {
+            uint32_t job;       /* job id */
+            const char *name;   /* nullable */
+            bool has_max_fails; /* --max-fails given */
+            uint32_t max_fails;
+        } job_open;
+        struct {
+            uint32_t job; /* job_close, job_forget */
+        } job;
+        struct {
+            uint32_t job;       /* job id */
+            const char *reason; /* nullable */
+        } job_cancel;
+        struct {
+            uint32_t job, task, instance; /* the task instance */
+            uint32_t worker;              /* task_started: worker id */
+            uint64_t epoch;               /* task_started: worker session epoch */
+            const char *error;            /* task_failed: error text (nullable) */
+        } task;
+        struct {
+            uint32_t job;              /* job id */
+            uint32_t n;                /* ranges */
+            const hq_jrange_t *ranges; /* sorted, non-overlapping */
+        } tasks;
+        struct {
+            uint32_t worker;          /* worker id */
+            uint64_t epoch;           /* session epoch */
+            const hq_register_t *reg; /* append: REGISTER body or NULL */
+            hq_msg_t *msg;            /* replay: decoded REGISTER or NULL (owned) */
+        } worker_up;
+        struct {
+            uint32_t worker;  /* worker id */
+            uint32_t reason;  /* core's code (e.g. enum hq_wstate) */
+            const char *text; /* nullable */
+        } worker_lost;
+        struct {
+            uint32_t job, worker; /* highest ids handed out */
+        } highwater;
+        struct {
+            uint32_t job, task;        /* the task */
+            uint8_t state;             /* enum hq_tstate */
+            uint32_t instance;         /* current instance id */
+            uint32_t worker;           /* last worker (0 = none) */
+            uint32_t crashes;          /* crash counter */
+            uint64_t start_ns, end_ns; /* 0 = not yet */
+            const char *error;         /* nullable */
+        } task_state;
+        struct {
+            uint64_t count; /* records before this one */
+        } snap_end;
+    } u;
+} hq_jrec_t;
+
+/* "task-finished"-style name of a type, or "unknown". */
+const char *hq_jrec_name(uint32_t type);
+
+/* Appends the framed record (frame + payload) to buf at *len, growing *buf and *cap with
+ * hq_realloc. Returns 0, or -1 (nothing appended) when the record breaks a limit the
+ * decoder enforces (string over HQ_MAX_STR, payload over HQ_JREC_MAX, a bad range, a
+ * submit/register the codec refuses). */
+int hq_jrec_frame(const hq_jrec_t *rec, uint8_t **buf, size_t *len, size_t *cap, hq_err_t *err);
+
+/* Releases what a decoded record owns (job_submit.msg, worker_up.msg). */
+void hq_jrec_clear(hq_jrec_t *rec);
+
+/* Scratch memory for decoded strings and ranges (reused between records). */
+typedef struct hq_jscratch {
+    uint8_t *data; /* owned */
+    size_t cap;    /* allocated */
+    size_t used;   /* in use by the current record */
+} hq_jscratch_t;
+void hq_jscratch_free(hq_jscratch_t *s);
+
+/* Decodes one payload (all-or-nothing; the whole payload must be consumed). Strings
+ * and ranges are copied into sc. Returns 0 or -1 with a precise message. An unknown
+ * type fails with "unknown record type N". */
+int hq_jrec_decode(const uint8_t *payload, size_t len, hq_jrec_t *out, hq_jscratch_t *sc,
+                   hq_err_t *err);
+
+/* ---- file header ---- */
+
+enum hq_jfile_kind { HQ_JFILE_SEGMENT = 0, HQ_JFILE_SNAPSHOT = 1 };
+
+typedef struct hq_jheader {
+    enum hq_jfile_kind kind; /* from the magic */
+    uint16_t major, minor;   /* format version */
+    uint64_t seq;            /* segment: its sequence number; snapshot: its lsn */
+    uint64_t created_ns;     /* wall time of creation */
+    uint64_t prev_lsn;       /* segment: last durable lsn before it; snapshot: 0 */
+    char uid[17];            /* server uid, NUL-terminated */
+} hq_jheader_t;
+
+void hq_jheader_encode(const hq_jheader_t *h, uint8_t out[HQ_JHEADER_SIZE]);
+/* Checks size, magic, CRC and version. Returns 0, -1 (damaged: err says why) or -2
+ * (a version this build cannot read: err names both versions). */
+int hq_jheader_decode(const uint8_t *buf, size_t len, hq_jheader_t *h, hq_err_t *err);
+
+/* ---- scanning one file image ---- */
+
+/* Called for each valid record in order; return 0 to go on, -1 to stop the scan
+ * (the scan then returns -1 with the callback's err). */
+typedef int(hq_jscan_fn)(const hq_jrec_t *rec, size_t offset, void *arg, hq_err_t *err);
+
+typedef struct hq_jscan {
+    size_t end;            /* offset after the last valid record */
+    uint64_t n_records;    /* valid records */
+    uint64_t first_lsn;    /* of the first valid record (0 = none) */
+    uint64_t last_lsn;     /* of the last valid record (0 = none) */
+    bool clean_end;        /* stopped at EOF or at zeros running to EOF */
+    bool stopped_by_limit; /* stopped because the next lsn was beyond max_lsn */
+    bool valid_after;      /* not clean: a valid frame exists after the bad spot */
+    char bad[512];         /* not clean: why the record at `end` is invalid */
+} hq_jscan_t;
+
+/* Scans the records of a file image (buf = the bytes after its header): checks each
+ * frame (length cap, CRC), decodes the payload through the schema decoder and checks
+ * lsn continuity (the first lsn > prev_lsn, then +1 each). Records with lsn > max_lsn
+ * (0 = no limit) end the scan (stopped_by_limit). The first invalid record ends it too:
+ * st->end is its offset, st->bad says why and st->valid_after whether a valid frame
+ * follows somewhere (torn tail vs corruption). Returns 0 (st says how it ended) or -1
+ * if fn stopped it. fn may be NULL (validate only). Offsets are relative to buf. */
+int hq_jscan_records(const uint8_t *buf, size_t len, uint64_t prev_lsn, uint64_t max_lsn,
+                     hq_jscan_fn *fn, void *arg, hq_jscan_t *st, hq_err_t *err);
+
+#endif
