@@ -99,8 +99,10 @@ int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
         }
     }
     closedir(d);
-    qsort(j->segs, j->n_segs, sizeof *j->segs, s_cmp_seg);
-    qsort(j->snaps, j->n_snaps, sizeof *j->snaps, s_cmp_u64);
+    if (j->n_segs)
+        qsort(j->segs, j->n_segs, sizeof *j->segs, s_cmp_seg);
+    if (j->n_snaps)
+        qsort(j->snaps, j->n_snaps, sizeof *j->snaps, s_cmp_u64);
     /* Versions first, over every file, so a refusal happens before anything changes. */
     for (uint32_t k = 0; k < j->n_segs + j->n_snaps && rc == 0; k++) {
         bool seg = k < j->n_segs;

@@ -1017,3 +1017,70 @@ Test(journal, a_crash_at_any_snapshot_step_leaves_a_replayable_journal)
         cr_assert_eq(rep.last_lsn, 85);
     }
 }
+
+/* ---- fuzz seed corpus ---- */
+
+static void s_corpus_file(const char *dir, const char *name, enum hq_jfile_kind kind,
+                          const uint8_t *recs, size_t len)
+{
+    hq_jheader_t h = {.kind = kind,
+                      .major = HQ_JFORMAT_MAJOR,
+                      .minor = HQ_JFORMAT_MINOR,
+                      .seq = kind == HQ_JFILE_SNAPSHOT ? 3 : 1,
+                      .created_ns = 1767323045000000000ull,
+                      .uid = "abc123"};
+    uint8_t hb[HQ_JHEADER_SIZE];
+    hq_jheader_encode(&h, hb);
+    char *p = hq_asprintf("%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f, "%s", p);
+    fwrite(hb, 1, sizeof hb, f);
+    if (len)
+        fwrite(recs, 1, len, f);
+    fclose(f);
+    free(p);
+}
+
+/* Writes real file images as the fuzz target's seeds when HQ_FUZZ_CORPUS_OUT is set. */
+Test(journal, writes_the_fuzz_seed_corpus_when_asked)
+{
+    const char *dir = getenv("HQ_FUZZ_CORPUS_OUT");
+    if (!dir)
+        return;
+    uint8_t *all = NULL;
+    size_t all_len = 0, all_cap = 0;
+    for (int t = 1; t <= HQ_JR_TYPE_MAX; t++) {
+        hq_jrec_t r;
+        hq_submit_t sub;
+        hq_register_t reg;
+        s_sample((enum hq_jrec_type)t, &r, &sub, &reg);
+        r.lsn = 1;
+        uint8_t *buf = NULL;
+        size_t len = 0, cap = 0;
+        cr_assert_eq(hq_jrec_frame(&r, &buf, &len, &cap, NULL), 0);
+        char name[64];
+        snprintf(name, sizeof name, "seg-%02d-%s", t, hq_jrec_name(t));
+        s_corpus_file(dir, name, HQ_JFILE_SEGMENT, buf, len);
+        free(buf);
+        if (t != HQ_JR_SNAP_END && t != HQ_JR_JOB_SUBMIT && t != HQ_JR_WORKER_UP) {
+            r.lsn = (uint64_t)t;
+            cr_assert_eq(hq_jrec_frame(&r, &all, &all_len, &all_cap, NULL), 0);
+        }
+    }
+    s_corpus_file(dir, "seg-mixed", HQ_JFILE_SEGMENT, all, all_len);
+    s_corpus_file(dir, "seg-torn", HQ_JFILE_SEGMENT, all, all_len - 5);
+    free(all);
+    all = NULL;
+    all_len = all_cap = 0;
+    for (uint64_t k = 1; k <= 3; k++) {
+        hq_jrec_t r;
+        s_sample(HQ_JR_TASK_STATE, &r, NULL, NULL);
+        r.lsn = k;
+        cr_assert_eq(hq_jrec_frame(&r, &all, &all_len, &all_cap, NULL), 0);
+    }
+    hq_jrec_t end = {.type = HQ_JR_SNAP_END, .lsn = 4};
+    end.u.snap_end.count = 3;
+    cr_assert_eq(hq_jrec_frame(&end, &all, &all_len, &all_cap, NULL), 0);
+    s_corpus_file(dir, "snap-3", HQ_JFILE_SNAPSHOT, all, all_len);
+    free(all);
+}
