@@ -25,14 +25,12 @@
 #define S_DEFAULT_STDERR "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr"
 
 static const char *const s_job_keys[] = {"name", "max_fails", "stream", "task", "array", NULL};
-static const char *const s_task_keys[] = {"id",       "command",    "env",      "cwd",
-                                          "stdout",   "stderr",     "stdin",    "task_dir",
-                                          "time_limit", "priority", "crash_limit", "pin",
-                                          "deps",     "request",    NULL};
-static const char *const s_array_keys[] = {"ids",      "entries",    "command",  "env",
-                                           "cwd",      "stdout",     "stderr",   "stdin",
-                                           "task_dir", "time_limit", "priority", "crash_limit",
-                                           "pin",      "request",    NULL};
+static const char *const s_task_keys[] = {
+    "id",         "command",  "env",         "cwd", "stdout", "stderr",  "stdin", "task_dir",
+    "time_limit", "priority", "crash_limit", "pin", "deps",   "request", NULL};
+static const char *const s_array_keys[] = {
+    "ids",      "entries",    "command",  "env",         "cwd", "stdout",  "stderr", "stdin",
+    "task_dir", "time_limit", "priority", "crash_limit", "pin", "request", NULL};
 static const char *const s_request_keys[] = {"resources", "time_request", "n_nodes", "weight",
                                              NULL};
 static const char *const s_stdio_keys[] = {"path", "mode", NULL};
@@ -43,7 +41,8 @@ static int s_check_keys(const json_t *obj, const char *const *allowed, const cha
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         if (strcmp(key, HQ_TOML_LINE_KEY) == 0)
             continue;
         bool ok = false;
@@ -206,7 +205,8 @@ static int s_variant(const json_t *rq, hq_rvariant_t *var, hq_err_t *err)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(res, key, v) {
+    json_object_foreach(res, key, v)
+    {
         if (strcmp(key, HQ_TOML_LINE_KEY) == 0 || strcmp(key, "cpus") == 0)
             continue;
         if (s_rreq(res, key, &var->entries[var->n_entries], err) != 0)
@@ -224,13 +224,15 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
     d->crash_limit = 5;
     json_t *cmd = json_object_get(t, "command");
     if (!json_is_array(cmd) || json_array_size(cmd) == 0)
-        return hq_err_set(err, "missing field `command` (a non-empty array of strings) in the "
-                               "task at line %d",
+        return hq_err_set(err,
+                          "missing field `command` (a non-empty array of strings) in the "
+                          "task at line %d",
                           hq_toml_line(t));
     d->args = hq_calloc(json_array_size(cmd) + 1, sizeof(char *));
     size_t i;
     json_t *v;
-    json_array_foreach(cmd, i, v) {
+    json_array_foreach(cmd, i, v)
+    {
         if (!json_is_string(v))
             return s_bad(err, "command", t, "an array of strings");
         d->args[d->n_args++] = hq_strdup(json_string_value(v));
@@ -244,7 +246,8 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
         size_t n = 0;
         const char *key;
         int rc = 0;
-        json_object_foreach(env, key, v) {
+        json_object_foreach(env, key, v)
+        {
             if (strcmp(key, HQ_TOML_LINE_KEY) == 0)
                 continue;
             if (!json_is_string(v)) {
@@ -347,7 +350,8 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
         d->n_variants = 1;
         return rc;
     }
-    json_array_foreach(rq, i, v) {
+    json_array_foreach(rq, i, v)
+    {
         if (!json_is_object(v))
             return s_bad(err, "request", t, "an array of tables ([[task.request]])");
         d->n_variants++;
@@ -413,7 +417,8 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
     size_t i;
     json_t *t;
     int rc = 0;
-    json_array_foreach(tasks, i, t) {
+    json_array_foreach(tasks, i, t)
+    {
         if (!json_is_object(t)) {
             rc = hq_err_set(err, "`task` must be an array of tables ([[task]])");
             break;
@@ -444,7 +449,8 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
             g->deps = hq_calloc(json_array_size(deps) + 1, sizeof(uint32_t));
             size_t k;
             json_t *d;
-            json_array_foreach(deps, k, d) {
+            json_array_foreach(deps, k, d)
+            {
                 if (!json_is_integer(d) || json_integer_value(d) < 0 ||
                     json_integer_value(d) > UINT32_MAX) {
                     rc = s_bad(err, "deps", t, "an array of task ids");
@@ -467,7 +473,8 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
             json_t *rc_copy = json_deep_copy(request);
             size_t k;
             json_t *r;
-            json_array_foreach(rc_copy, k, r) {
+            json_array_foreach(rc_copy, k, r)
+            {
                 json_object_del(r, HQ_TOML_LINE_KEY);
                 json_object_del(json_object_get(r, "resources"), HQ_TOML_LINE_KEY);
             }
@@ -525,7 +532,8 @@ static int s_array(const json_t *a, hq_submit_t *s, hq_err_t *err)
         s->entries = hq_calloc(json_array_size(entries) + 1, sizeof(hq_bytes_t));
         size_t i;
         json_t *e;
-        json_array_foreach(entries, i, e) {
+        json_array_foreach(entries, i, e)
+        {
             char *text = json_is_string(e) ? hq_strdup(json_string_value(e))
                                            : json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!text)
@@ -670,7 +678,8 @@ int hq_cmd_job_submit_file(int argc, char **argv)
     }
     if (hq_jobfile_build(text, len, &s, &err) != 0) {
         /* The exact texts of CLI.md stay as they are; others name the file. */
-        if (strncmp(err.text, "Task ", 5) == 0 || strncmp(err.text, "Invalid dependency", 18) == 0 ||
+        if (strncmp(err.text, "Task ", 5) == 0 ||
+            strncmp(err.text, "Invalid dependency", 18) == 0 ||
             strncmp(err.text, "Definition of array", 19) == 0)
             rc = hq_cli_error(&c, "%s", err.text);
         else
@@ -702,8 +711,7 @@ int hq_cmd_job_submit_file(int argc, char **argv)
     char cwdbuf[PATH_MAX];
     if (!getcwd(cwdbuf, sizeof cwdbuf)) {
         int e = errno;
-        rc = hq_cli_error(&c, "Cannot get the current directory: %s (os error %d)", strerror(e),
-                          e);
+        rc = hq_cli_error(&c, "Cannot get the current directory: %s (os error %d)", strerror(e), e);
         goto out;
     }
     s.submit_dir = hq_strdup(cwdbuf);

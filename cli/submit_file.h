@@ -11,8 +11,9 @@
 /* Parses and validates a job definition (len bytes of TOML) into *s: the graph form
  * for `[[task]]` tables, the array form for `[array]`. Unknown keys, wrong types,
  * mixing both forms and an empty file are refused with a message naming the key
- * and line. Ids and dependencies are checked by hq_job_check_graph. On success the caller frees *s with hq_jobfile_clear; on failure *s is
- * left empty. submit_dir and job_id are left for the caller. */
+ * and line. Ids and dependencies are checked by hq_job_check_graph. On success the caller frees *s
+ * with hq_jobfile_clear; on failure *s is left empty. submit_dir and job_id are left for the
+ * caller. */
 int hq_jobfile_build(const char *text, size_t len, hq_submit_t *s, hq_err_t *err);
 void hq_jobfile_clear(hq_submit_t *s);
 

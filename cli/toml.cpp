@@ -7,7 +7,8 @@
 
 #include <toml++/toml.h>
 
-namespace {
+namespace
+{
 
 json_t *convert(const toml::node &n, hq_err_t *err);
 
@@ -78,8 +79,8 @@ extern "C" json_t *hq_toml_parse(const char *text, size_t len, hq_err_t *err)
         return convert_table(t, err);
     } catch (const toml::parse_error &e) {
         std::string desc(e.description());
-        hq_err_set(err, "%s at line %u, column %u", desc.c_str(),
-                   (unsigned)e.source().begin.line, (unsigned)e.source().begin.column);
+        hq_err_set(err, "%s at line %u, column %u", desc.c_str(), (unsigned)e.source().begin.line,
+                   (unsigned)e.source().begin.column);
         return nullptr;
     } catch (const std::exception &e) {
         hq_err_set(err, "%s", e.what());

@@ -102,9 +102,8 @@ Test(job_graph, refuses_a_cycle_naming_its_smallest_task)
     hq_graph_task_t *g = s_graph(5, ids, deps);
     hq_err_t err;
     cr_assert_eq(hq_job_check_graph(j, g, 5, &err), -1);
-    cr_assert_str_eq(err.text,
-                     "Dependency cycle detected: task 5 depends on itself through its "
-                     "dependencies");
+    cr_assert_str_eq(err.text, "Dependency cycle detected: task 5 depends on itself through its "
+                               "dependencies");
     s_graph_free(g, 5);
     hq_job_destroy(&j);
 }

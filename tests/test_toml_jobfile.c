@@ -101,15 +101,15 @@ Test(jobfile, refuses_unknown_keys_naming_the_key_and_line)
     hq_submit_t s;
     hq_err_t err;
     cr_assert_eq(s_build("[[task]]\ncommand = [\"a\"]\nfoo = 1\n", &s, &err), -1);
-    cr_assert_eq(strncmp(err.text, "unknown field `foo` in [[task]] at line 1, expected one of "
-                                   "`id`, `command`",
+    cr_assert_eq(strncmp(err.text,
+                         "unknown field `foo` in [[task]] at line 1, expected one of "
+                         "`id`, `command`",
                          64),
                  0, "%s", err.text);
     cr_assert_eq(s_build("nme = \"x\"\n[[task]]\ncommand = [\"a\"]\n", &s, &err), -1);
     cr_assert_not_null(strstr(err.text, "unknown field `nme`"));
-    cr_assert_eq(s_build("[[task]]\ncommand = [\"a\"]\n[[task.request]]\nresource = {}\n", &s,
-                         &err),
-                 -1);
+    cr_assert_eq(
+        s_build("[[task]]\ncommand = [\"a\"]\n[[task.request]]\nresource = {}\n", &s, &err), -1);
     cr_assert_not_null(strstr(err.text, "unknown field `resource` in [[task.request]]"));
 }
 
