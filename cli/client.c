@@ -33,6 +33,8 @@ struct hq_client {
     char *endpoint;      /* tcp://host:port of the client socket */
     char *hint_dir;      /* " --server-dir X" or "" for the messages */
     zsock_t *sock;       /* DEALER, NULL until the first request */
+    zsock_t *mon;        /* PAIR receiving sock's handshake events */
+    int refusals;        /* handshakes refused in a row */
     bool probed;         /* the TCP probe succeeded once */
 };
 
@@ -127,6 +129,7 @@ void hq_client_destroy(hq_client_t **cp)
     if (!cp || !*cp)
         return;
     hq_client_t *c = *cp;
+    zsock_destroy(&c->mon);
     zsock_destroy(&c->sock);
     free(c->endpoint);
     free(c->hint_dir);
@@ -185,13 +188,70 @@ static int s_probe(const char *host, uint16_t port)
     return result;
 }
 
+/* Watches the DEALER's handshakes: a broker that refuses our keys (ZAP) makes
+ * libzmq retry silently forever, so the refusal is read from the socket monitor
+ * and reported at once instead of after the reply timeout. */
+static int s_open_monitor(hq_client_t *c, hq_err_t *err)
+{
+    char endpoint[64];
+    static unsigned s_monitor_seq;
+    snprintf(endpoint, sizeof endpoint, "inproc://hq-client-monitor-%p-%u", (void *)c,
+             ++s_monitor_seq);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    if (zmq_socket_monitor(zsock_resolve(c->sock), endpoint, events) != 0)
+        return hq_err_set(err, "Cannot monitor the server connection: %s",
+                          zmq_strerror(zmq_errno()));
+    c->mon = zsock_new_pair(endpoint); /* '>' is implied for PAIR: connects */
+    if (!c->mon)
+        return hq_err_set(err, "Cannot monitor the server connection: %s",
+                          zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+/* Reads one monitor event; returns true once the broker has refused our
+ * handshake twice in a row (libzmq 4.3 reports a ZAP denial as a handshake that
+ * failed without detail, so one failure alone could be a network hiccup), and
+ * fills err with the message for the user. */
+static bool s_monitor_refused(hq_client_t *c, hq_err_t *err)
+{
+    zmsg_t *ev = zmsg_recv(c->mon);
+    if (!ev)
+        return false;
+    zframe_t *head = zmsg_first(ev);
+    uint16_t event = 0;
+    if (head && zframe_size(head) >= 6)
+        memcpy(&event, zframe_data(head), sizeof event);
+    zmsg_destroy(&ev);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        c->refusals = 0;
+        return false;
+    }
+    if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return false;
+    if (++c->refusals < 2)
+        return false;
+    char top[512];
+    snprintf(top, sizeof top, "HQ server %s:%u refused the connection.", c->access.client.host,
+             (unsigned)c->access.client.port);
+    s_set_caused(err, top,
+                 "Authentication failed during the encryption handshake: the access file's "
+                 "client key is not accepted by this server (the file may belong to another "
+                 "server run, or be a worker access file)");
+    return true;
+}
+
 static int s_open_socket(hq_client_t *c, hq_err_t *err)
 {
+    zsock_destroy(&c->mon);
     zsock_destroy(&c->sock);
     c->sock = zsock_new(ZMQ_DEALER);
     if (!c->sock)
         return hq_err_set(err, "Cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
     if (hq_access_setup_socket(c->sock, &c->access.client, err) != 0)
+        return -1;
+    if (s_open_monitor(c, err) != 0)
         return -1;
     if (zsock_connect(c->sock, "%s", c->endpoint) != 0)
         return hq_err_set(err, "Cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
@@ -208,9 +268,10 @@ static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t dead
         uint64_t now = hq_mono_ns();
         if (now >= deadline)
             return NULL;
-        zmq_pollitem_t item = {.socket = raw, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[2] = {{.socket = raw, .events = ZMQ_POLLIN},
+                                   {.socket = zsock_resolve(c->mon), .events = ZMQ_POLLIN}};
         long ms = (long)((deadline - now) / 1000000ULL) + 1;
-        int rc = zmq_poll(&item, 1, ms);
+        int rc = zmq_poll(items, 2, ms);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
                 continue;
@@ -218,7 +279,13 @@ static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t dead
             hq_err_set(err, "Polling the server connection failed: %s", zmq_strerror(zmq_errno()));
             return NULL;
         }
-        if (rc == 0)
+        if (items[1].revents & ZMQ_POLLIN) {
+            if (s_monitor_refused(c, err)) {
+                *failed = true;
+                return NULL;
+            }
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         zmq_msg_t frame;
         zmq_msg_init(&frame);
