@@ -32,8 +32,7 @@
 #include <unistd.h>
 
 enum op { OP_WRITE, OP_FSYNC, OP_FDATASYNC, OP_RENAME, OP_FALLOCATE, OP_COUNT };
-static const char *s_op_names[OP_COUNT] = {"write", "fsync", "fdatasync", "rename",
-                                           "fallocate"};
+static const char *s_op_names[OP_COUNT] = {"write", "fsync", "fdatasync", "rename", "fallocate"};
 
 enum when { W_ONCE, W_ALWAYS, W_AFTER, W_NTH };
 
