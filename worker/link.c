@@ -10,7 +10,8 @@
 #include "hq_log.h"
 #include "hq_util.h"
 
-#define WK_BATCH_MS 4
+#define WK_BATCH_MS 4        /* results wait at most this long while the queue is full */
+#define WK_BATCH_SHORT_MS 16 /* ... or this long while tasks are short (deep queue) */
 
 int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body)
 {
@@ -80,7 +81,8 @@ static void s_arm(wk_t *w)
         return;
     if (w->flush_armed)
         zloop_timer_end(w->loop, w->flush_timer);
-    w->flush_timer = zloop_timer(w->loop, urgent ? 0 : WK_BATCH_MS, 1, s_on_flush, w);
+    size_t ms = urgent ? 0 : w->short_tasks ? WK_BATCH_SHORT_MS : WK_BATCH_MS;
+    w->flush_timer = zloop_timer(w->loop, ms, 1, s_on_flush, w);
     w->flush_armed = w->flush_timer >= 0;
     w->flush_urgent = urgent;
 }
@@ -98,7 +100,9 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
     e->task_id = t->info->task_id;
     e->instance = t->info->instance;
     e->kind = kind;
-    e->time_ns = hq_wall_ns();
+    /* An ended process reports when it was reaped, not when its event was made
+     * (the next task starts in between). */
+    e->time_ns = kind != HQ_TEV_STARTED && t->ended_wall_ns ? t->ended_wall_ns : hq_wall_ns();
     e->error = error;
     if (with_allocs) {
         e->allocs = s_copy_allocs(t->allocs, t->n_allocs);

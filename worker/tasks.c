@@ -20,8 +20,10 @@
 #include "hq_util.h"
 
 #define WK_KILL_GRACE_MS 1000
-/* Tasks shorter than this on average get the deep queue (slots_short). */
+/* Tasks shorter than this on average get a deep local queue ... */
 #define WK_SHORT_TASK_NS (20 * HQ_NS_PER_MS)
+/* ... holding about this much work per cpu (at most the registered prefetch). */
+#define WK_QUEUE_WORK_NS (40 * HQ_NS_PER_MS)
 #define WK_ERROR_FILE_MAX 2048
 
 struct wk_batch {
@@ -364,7 +366,21 @@ static void s_note_run_time(wk_t *w, const wk_task_t *t, uint64_t now)
         w->avg_run_ns += (d - w->avg_run_ns) / 2;
     else
         w->avg_run_ns -= (w->avg_run_ns - d) / 8;
-    uint32_t slots = w->avg_run_ns < WK_SHORT_TASK_NS ? w->slots_short : w->slots_long;
+    uint32_t slots = w->slots_long;
+    w->short_tasks = w->avg_run_ns < WK_SHORT_TASK_NS;
+    if (w->short_tasks) {
+        /* Queue depth per cpu: a power of two near WK_QUEUE_WORK_NS / run time (the
+         * rounding keeps the credit from changing with every task). */
+        uint64_t per_cpu = WK_QUEUE_WORK_NS / (w->avg_run_ns ? w->avg_run_ns : 1);
+        uint64_t p2 = 1;
+        while (p2 * 2 <= per_cpu && p2 < 65536)
+            p2 *= 2;
+        uint64_t depth = p2 * w->ncpus;
+        if (depth > w->prefetch)
+            depth = w->prefetch;
+        if (w->ncpus + depth > slots)
+            slots = w->ncpus + (uint32_t)depth;
+    }
     if (slots != w->slots) {
         hq_debug("tasks take %llu us on average; credit %u -> %u",
                  (unsigned long long)(w->avg_run_ns / 1000), w->slots, slots);
@@ -376,7 +392,7 @@ static void s_note_run_time(wk_t *w, const wk_task_t *t, uint64_t now)
 void wk_tasks_reap(wk_t *w)
 {
     wk_task_t *done = NULL, **tail = &done;
-    uint64_t now = 0;
+    uint64_t now = 0, wall = 0;
     for (;;) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -394,8 +410,11 @@ void wk_tasks_reap(wk_t *w)
         t->next = NULL;
         *tail = t;
         tail = &t->next;
-        if (!now)
+        if (!now) {
             now = hq_mono_ns();
+            wall = hq_wall_ns();
+        }
+        t->ended_wall_ns = wall;
         s_note_run_time(w, t, now);
         /* Free its resources now, so the next task can take them at once. */
         if (t->allocs) {

@@ -182,6 +182,7 @@ typedef struct wk_task {
     bool silent;                 /* killed because the worker stops: no event */
     uint64_t started_ns;         /* CLOCK_MONOTONIC start (task duration estimate) */
     int status;                  /* wait status once reaped */
+    uint64_t ended_wall_ns;      /* wall time of the reap (the end event's time), 0 */
     struct wk *w;                /* owning worker (for timer callbacks) */
 } wk_task_t;
 
@@ -190,10 +191,10 @@ struct wk {
     hq_global_t g;             /* global flags */
     hq_worker_conf_t conf;     /* what REGISTER reports */
     uint32_t prefetch;         /* tasks queued beyond the cpus (registered maximum) */
-    uint32_t slots;            /* credit: tasks held at once (slots_long or slots_short) */
+    uint32_t slots;            /* credit: tasks held at once */
     uint32_t ncpus;            /* whole cpus of this worker (>= 1) */
     uint32_t slots_long;       /* credit for long or not yet measured tasks */
-    uint32_t slots_short;      /* credit while tasks are short: a deep local queue */
+    bool short_tasks;          /* tasks are short: deep queue, longer result batches */
     uint64_t avg_run_ns;       /* moving average of recent task run times */
     uint64_t n_timed;          /* tasks in that average */
     zsock_t *sock;             /* DEALER to the broker */

@@ -752,14 +752,14 @@ int hq_worker_main(int argc, char **argv)
     if (ncpus == 0)
         ncpus = 1;
     /* Long (or unknown) tasks: the cpus plus a small queue, so that no worker hoards
-     * work others could run. Short tasks: a deep local queue (the registered
-     * prefetch), so the next task starts the moment one ends and results travel
-     * in few, large messages. */
+     * work others could run. Short tasks: a deep local queue of about
+     * WK_QUEUE_WORK_NS of work per cpu, up to the registered prefetch, so the next
+     * task starts the moment one ends and results travel in few, large messages
+     * (tasks.c picks the credit from measured run times). */
     w->ncpus = ncpus;
     w->slots_long = ncpus + (ncpus < 4 ? 4 : ncpus);
-    uint64_t deep = (uint64_t)ncpus * 8;
-    w->prefetch = deep < 16 ? 16 : deep > 65536 ? 65536 : (uint32_t)deep;
-    w->slots_short = ncpus + w->prefetch;
+    uint64_t deep = (uint64_t)ncpus * 32;
+    w->prefetch = deep < 64 ? 64 : deep > 65536 ? 65536 : (uint32_t)deep;
     w->slots = w->slots_long;
     w->low_water = ncpus;
     w->flush_timer = -1;
