@@ -60,6 +60,11 @@ static int s_fault(enum hq_jfault_op op)
     return s_fault_errno[op];
 }
 
+static uint64_t s_min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 static uint64_t s_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
@@ -569,6 +574,32 @@ static void *s_writer(void *arg)
 
 /* ---- main thread ---- */
 
+/* Continues the final segment when replay found it clean, the lsns continue without
+ * a gap and it has room: a restart then costs no new preallocated file. */
+static int s_reopen_tail(hq_journal_t *j)
+{
+    if (!j->tail_ok || !j->n_segs || j->segs[j->n_segs - 1].seq != j->tail_seq ||
+        j->tail_last + 1 != j->next_lsn ||
+        j->tail_end + s_min(4096, j->o.segment_size / 4) > j->o.segment_size)
+        return -1;
+    char *p = hq_journal_seg_path_(j, j->tail_seq);
+    int fd = open(p, O_RDWR | O_CLOEXEC);
+    free(p);
+    if (fd < 0)
+        return -1;
+    /* Restores the preallocation a torn-tail repair cut off; the size change is synced
+     * once here so later fdatasyncs need no metadata. */
+    if ((fallocate(fd, 0, 0, (off_t)j->o.segment_size) < 0 && errno != EOPNOTSUPP) ||
+        fsync(fd) < 0) {
+        close(fd);
+        return -1;
+    }
+    j->seg_fd = fd;
+    j->seg_seq = j->tail_seq;
+    j->seg_off = j->tail_end;
+    return 0;
+}
+
 int hq_journal_start(hq_journal_t *j, hq_err_t *err)
 {
     if (j->o.read_only)
@@ -587,7 +618,7 @@ int hq_journal_start(hq_journal_t *j, hq_err_t *err)
         prev_max = s_max(prev_max, j->segs[k].prev_lsn);
     j->durable_lsn = s_max(s_max(j->last_lsn, j->snap_lsn), prev_max);
     j->next_lsn = j->durable_lsn + 1;
-    int e = s_roll(j);
+    int e = s_reopen_tail(j) == 0 ? 0 : s_roll(j);
     if (e)
         return hq_err_set(err, "cannot create a journal segment in %s: %s", j->path, strerror(e));
     if (pthread_create(&j->thread, NULL, s_writer, j) != 0) {

@@ -64,9 +64,13 @@ struct hq_journal {
     uint32_t n_segs, cap_segs;
     uint64_t *snaps; /* lsns of snap files present, ascending */
     uint32_t n_snaps, cap_snaps;
-    uint64_t snap_lsn; /* last snapshot known valid (0 = none) */
-    bool replayed;     /* hq_journal_replay ran */
-    uint64_t last_lsn; /* last lsn found by replay */
+    uint64_t snap_lsn;  /* last snapshot known valid (0 = none) */
+    bool replayed;      /* hq_journal_replay ran */
+    uint64_t last_lsn;  /* last lsn found by replay */
+    bool tail_ok;       /* replay left the final segment clean and appendable: */
+    uint64_t tail_seq;  /*   its seq */
+    uint64_t tail_end;  /*   offset after its last record */
+    uint64_t tail_last; /*   its last lsn (its prev_lsn when it has no record) */
     /* main thread */
     bool started;       /* writer running */
     uint64_t next_lsn;  /* lsn of the next append */

@@ -444,6 +444,13 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
                 }
             }
         }
+        if (final && !corrupt) {
+            /* The next start may append here instead of preallocating a new file. */
+            j->tail_ok = true;
+            j->tail_seq = j->segs[k].seq;
+            j->tail_end = bad_off;
+            j->tail_last = st.n_records ? st.last_lsn : h.prev_lsn;
+        }
         s_unmap(&m);
         free(p);
         rep->last_lsn = last;

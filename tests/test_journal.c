@@ -541,6 +541,26 @@ Test(journal, segments_roll_when_full_and_replay_in_order)
     free(seen);
 }
 
+Test(journal, a_restart_continues_the_clean_final_segment_instead_of_a_new_file)
+{
+    hq_journal_opts_t o = s_opts();
+    for (uint32_t run = 0; run < 3; run++) {
+        hq_journal_t *j = s_open_started(&o);
+        for (uint32_t k = 0; k < 10; k++)
+            cr_assert_eq(s_finished(j, 1, 10 * run + k), 10 * run + k + 1);
+        hq_journal_close(&j);
+    }
+    char *seg2 = s_seg(2);
+    cr_assert_neq(access(seg2, F_OK), 0, "restarts must not preallocate new segments");
+    free(seg2);
+    s_seen_t seen;
+    hq_journal_report_t rep;
+    hq_err_t err = {{0}};
+    cr_assert_eq(s_replay(&o, &seen, &rep, &err), 0, "%s", err.text);
+    cr_assert_eq(seen.n, 30);
+    cr_assert_eq(seen.tasks[29], 29);
+}
+
 /* ---- torn tails ---- */
 
 Test(journal, torn_tail_at_every_offset_of_the_last_record_is_truncated)
@@ -602,6 +622,19 @@ Test(journal, torn_tail_at_every_offset_of_the_last_record_is_truncated)
             cr_assert(strstr(rep.note, "torn tail"), "%s", rep.note);
         }
     }
+    /* The repaired segment is continued by the next start, preallocation restored. */
+    j = s_open_started(&o);
+    cr_assert_eq(s_finished(j, 3, 99), 10);
+    hq_journal_close(&j);
+    struct stat st;
+    cr_assert_eq(stat(seg, &st), 0);
+    cr_assert_eq((size_t)st.st_size, (size_t)o.segment_size);
+    s_seen_t seen;
+    hq_journal_report_t rep;
+    hq_err_t err = {{0}};
+    cr_assert_eq(s_replay(&o, &seen, &rep, &err), 0, "%s", err.text);
+    cr_assert_eq(seen.n, 10);
+    cr_assert_eq(seen.tasks[9], 99);
     free(img);
     free(seg);
 }
