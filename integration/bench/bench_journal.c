@@ -31,6 +31,8 @@ int main(int argc, char **argv)
     hq_journal_t *j = hq_journal_open(jdir, NULL, &err);
     if (!j || hq_journal_start(j, &err) < 0) {
         fprintf(stderr, "bench_journal: %s\n", err.text);
+        hq_journal_close(&j);
+        free(jdir);
         return 1;
     }
     /* 1000 tasks per loop turn, as a busy broker hands them over at the end of a turn. */
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
     uint64_t t1 = hq_mono_ns();
     if (hq_journal_flush(j, &err) < 0) {
         fprintf(stderr, "bench_journal: %s\n", err.text);
+        hq_journal_close(&j);
+        free(jdir);
         return 1;
     }
     uint64_t t2 = hq_mono_ns();
@@ -64,6 +68,8 @@ int main(int argc, char **argv)
     hq_journal_report_t rep;
     if (!j || hq_journal_replay(j, s_count, &seen, &rep, &err) < 0) {
         fprintf(stderr, "bench_journal: %s\n", err.text);
+        hq_journal_close(&j);
+        free(jdir);
         return 1;
     }
     uint64_t t4 = hq_mono_ns();
