@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
+#include "jglue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_render.h"
@@ -91,6 +93,17 @@ static bool s_server_online(const char *server_dir)
     return online;
 }
 
+/* PATH made absolute against the current directory. Caller frees. */
+static char *s_absolute(const char *path)
+{
+    if (path[0] == '/')
+        return hq_strdup(path);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return hq_strdup(path);
+    return hq_path_join(cwd, path);
+}
+
 static void s_unprotected_warning(const char *side)
 {
     const char *bang = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
@@ -102,6 +115,7 @@ static void s_unprotected_warning(const char *side)
 
 static void s_broker_free(hq_broker_t *b)
 {
+    hq_jr_close(b);
     hq_core_stop(b);
     for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
         hq_job_destroy(&b->jobs[id]);
@@ -133,7 +147,7 @@ int hq_broker_main(int argc, char **argv)
     }
     hq_broker_t b = {0};
     uint16_t client_port = 0, worker_port = 0;
-    uint64_t ignored;
+    uint64_t ignored, flush_ns = 100 * HQ_NS_PER_MS;
     int rc = hq_global_from_args(args, &b.g, &err);
     if (rc == 0 && hq_args_get(args, "client-port"))
         rc = s_parse_port("client-port", hq_args_get(args, "client-port"), &client_port, &err);
@@ -144,7 +158,7 @@ int hq_broker_main(int argc, char **argv)
                          &err);
     if (rc == 0 && hq_args_get(args, "journal-flush-period"))
         rc = s_parse_dur("journal-flush-period", hq_args_get(args, "journal-flush-period"),
-                         &ignored, &err);
+                         &flush_ns, &err);
     if (rc == 0 && hq_args_get(args, "scheduler-time-limit"))
         rc = s_parse_dur("scheduler-time-limit", hq_args_get(args, "scheduler-time-limit"),
                          &ignored, &err);
@@ -164,10 +178,6 @@ int hq_broker_main(int argc, char **argv)
     b.start_ns = hq_wall_ns();
     b.next_epoch = b.start_ns;
 
-    if (hq_args_get(args, "journal")) {
-        hq_error("The journal (--journal) is not supported yet");
-        goto done;
-    }
     if (s_server_online(b.server_dir)) {
         fprintf(stderr,
                 "Server at %s is already online, please stop it first using `hq server stop "
@@ -204,12 +214,23 @@ int hq_broker_main(int argc, char **argv)
             b.access.worker.has_secret = false;
     }
     snprintf(b.access.version, sizeof b.access.version, "%s", HQ_VERSION);
+    if (hq_args_get(args, "journal")) {
+        /* Restore before any socket binds; the journal's server uid wins. */
+        char *jpath = s_absolute(hq_args_get(args, "journal"));
+        rc = hq_jr_open(&b, jpath, flush_ns ? flush_ns : 1, &err);
+        free(jpath);
+        if (rc != 0) {
+            fprintf(stderr, "%s\n", err.text);
+            hq_error("%s", err.text);
+            goto done;
+        }
+    }
     b.run_dir = hq_server_dir_new_run(b.server_dir, &err);
     if (!b.run_dir) {
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
-    if (hq_core_start(&b, &err) != 0) {
+    if (hq_core_start(&b, &err) != 0 || hq_jr_attach(&b, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }

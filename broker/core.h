@@ -133,6 +133,8 @@ typedef struct hq_broker {
     /* lifecycle */
     bool stopping;               /* leave the loop */
     int exit_code;               /* hq_broker_main's result */
+    /* journal (--journal): NULL when off; see jglue.h */
+    struct hq_jglue *jr;
 } hq_broker_t;
 
 /* A client request being handled. */

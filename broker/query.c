@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "jglue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -21,12 +22,13 @@ static json_t *s_time(uint64_t ns)
 
 json_t *hq_server_info_json(hq_broker_t *b)
 {
-    return json_pack("{s:n,s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:s,s:n}", "server_dir", "server_uid",
+    const char *jp = hq_jr_path(b);
+    return json_pack("{s:n,s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:s,s:o}", "server_dir", "server_uid",
                      b->access.server_uid, "client_host", b->access.client.host, "worker_host",
                      b->access.worker.host, "client_port", (json_int_t)b->access.client.port,
                      "worker_port", (json_int_t)b->access.worker.port, "pid",
                      (json_int_t)getpid(), "start_date", s_time(b->start_ns), "version",
-                     HQ_VERSION, "journal_path");
+                     HQ_VERSION, "journal_path", jp ? json_string(jp) : json_null());
 }
 
 int hq_h_server_info(hq_broker_t *b, hq_creq_t *req)

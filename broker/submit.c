@@ -5,31 +5,49 @@
 #include <string.h>
 
 #include "core.h"
+#include "jglue.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
-static hq_job_t *s_job_new(hq_broker_t *b, const char *name)
+void hq_jobs_reserve_slot(hq_broker_t *b, uint32_t id)
 {
-    uint32_t id = b->max_job_id + 1;
-    if (id + 1 >= b->cap_jobs) {
-        uint32_t cap = b->cap_jobs ? b->cap_jobs * 2 : 64;
-        b->jobs = hq_realloc(b->jobs, cap * sizeof(hq_job_t *));
-        memset(b->jobs + b->cap_jobs, 0, (cap - b->cap_jobs) * sizeof(hq_job_t *));
-        b->cap_jobs = cap;
-    }
+    if (id + 1 < b->cap_jobs)
+        return;
+    uint32_t cap = b->cap_jobs ? b->cap_jobs : 64;
+    while (id + 1 >= cap)
+        cap *= 2;
+    b->jobs = hq_realloc(b->jobs, cap * sizeof(hq_job_t *));
+    memset(b->jobs + b->cap_jobs, 0, (cap - b->cap_jobs) * sizeof(hq_job_t *));
+    b->cap_jobs = cap;
+}
+
+uint32_t hq_job_id_reserve(hq_broker_t *b)
+{
+    uint32_t id = ++b->max_job_id;
+    hq_jobs_reserve_slot(b, id);
+    return id;
+}
+
+static hq_job_t *s_job_new(hq_broker_t *b, uint32_t id, const char *name, uint64_t wall_ns)
+{
+    if (id == 0)
+        id = b->max_job_id + 1;
+    hq_jobs_reserve_slot(b, id);
     hq_job_t *j = hq_calloc(1, sizeof *j);
     j->id = id;
     j->name = hq_strdup(name && name[0] ? name : "job");
-    j->submit_ns = hq_wall_ns();
+    j->submit_ns = wall_ns ? wall_ns : hq_wall_ns();
     return j;
 }
 
 static void s_job_register(hq_broker_t *b, hq_job_t *j)
 {
     b->jobs[j->id] = j;
-    b->max_job_id = j->id;
+    if (j->id > b->max_job_id)
+        b->max_job_id = j->id;
     b->n_jobs++;
-    hq_event_t ev = {.type = HQ_EV_JOB_CREATED, .job_id = j->id, .obj = j};
+    hq_event_t ev = {.type = HQ_EV_JOB_CREATED, .job_id = j->id, .time_ns = j->submit_ns,
+                     .obj = j};
     hq_events_emit(b->events, &ev);
 }
 
@@ -141,32 +159,24 @@ static void s_graph_ready(hq_broker_t *b, hq_job_t *j, const hq_submit_t *s)
     }
 }
 
-int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
+int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wall_ns,
+                    hq_err_t *err)
 {
-    hq_submit_t *s = &req->msg->u.submit;
-    hq_err_t err;
-    /* validate */
-    if (!s->submit_dir || s->submit_dir[0] != '/')
-        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit directory must be absolute");
-    if (s->n_defs == 0)
-        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit has no task definition");
-    if (s->n_graph > 0 && (s->ids.n > 0 || s->n_entries > 0))
-        return hq_client_error(b, req, HQ_ERR_INVALID,
-                               "Definition of array job and individual task cannot be mixed");
-    for (uint32_t i = 0; i < s->n_defs; i++)
-        if (s_check_def(&s->defs[i], &err) != 0)
-            return hq_client_error(b, req, HQ_ERR_INVALID, "%s", err.text);
-    /* check meaning */
+    hq_submit_t *s = &msg->u.submit;
     hq_job_t *j = NULL;
     bool fresh = s->job_id == 0;
     if (!fresh) {
         j = hq_broker_job(b, s->job_id);
-        if (!j)
-            return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Job %u not found.", s->job_id);
+        if (!j) {
+            hq_err_set(err, "Job %u not found.", s->job_id);
+            return -2;
+        }
         if (!j->open)
-            return hq_client_error(b, req, HQ_ERR_INVALID, "Job %u is not opened.", s->job_id);
+            return hq_err_set(err, "Job %u is not opened.", s->job_id);
     } else {
-        j = s_job_new(b, s->name);
+        if (job_id != 0 && hq_broker_job(b, job_id))
+            return hq_err_set(err, "Job %u already exists.", job_id);
+        j = s_job_new(b, job_id, s->name, wall_ns);
         j->has_max_fails = s->has_max_fails;
         j->max_fails = s->max_fails;
     }
@@ -186,8 +196,8 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         auto_range = (hq_range_t){.start = base, .end = base + count - 1, .step = 1};
         given = (hq_rangelist_t){.n = 1, .ranges = &auto_range};
     }
-    int rc = s->n_graph > 0 ? s_add_graph(j, s, def_base, &err)
-                            : hq_job_add_array(j, &given, def_base, s->n_entries, &err);
+    int rc = s->n_graph > 0 ? s_add_graph(j, s, def_base, err)
+                            : hq_job_add_array(j, &given, def_base, s->n_entries, err);
     if (rc != 0) {
         for (uint32_t i = 0; i < s->n_defs; i++) {
             free(defs[i].cwd);
@@ -197,7 +207,7 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         free(defs);
         if (fresh)
             hq_job_destroy(&j);
-        return hq_client_error(b, req, HQ_ERR_INVALID, "%s", err.text);
+        return -1;
     }
     j->defs = hq_realloc(j->defs, (j->n_defs + s->n_defs) * sizeof(hq_jdef_t));
     memcpy(j->defs + j->n_defs, defs, s->n_defs * sizeof(hq_jdef_t));
@@ -206,8 +216,7 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
     j->submits = hq_realloc(j->submits, (j->n_submits + 1) * sizeof(hq_jsubmit_t));
     hq_jsubmit_t *sub = &j->submits[j->n_submits++];
     memset(sub, 0, sizeof *sub);
-    sub->msg = req->msg;
-    req->stolen = true;
+    sub->msg = msg;
     sub->graph = s->n_graph > 0;
     sub->submit_dir = s->submit_dir;
     if (!sub->graph)
@@ -234,26 +243,106 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         s_graph_ready(b, j, s);
     }
     hq_core_dirty(b);
-    hq_client_reply_log(b, req, j->id, NULL, 0);
     return 0;
+}
+
+static void s_submit_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
+{
+    uint32_t job_id = *(uint32_t *)ctx;
+    hq_err_t err;
+    int rc = hq_submit_apply(b, job_id, req->msg, 0, &err);
+    if (rc != 0) {
+        hq_client_error(b, req, rc == -2 ? HQ_ERR_NOT_FOUND : HQ_ERR_INVALID, "%s", err.text);
+        return;
+    }
+    req->stolen = true;
+    uint32_t id = req->msg->u.submit.job_id;
+    if (id == 0)
+        id = job_id ? job_id : b->max_job_id;
+    hq_client_reply_log(b, req, id, NULL, 0);
+}
+
+int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
+{
+    if (hq_jr_inflight(b, req))
+        return 0;
+    hq_submit_t *s = &req->msg->u.submit;
+    hq_err_t err;
+    /* validate */
+    if (!s->submit_dir || s->submit_dir[0] != '/')
+        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit directory must be absolute");
+    if (s->n_defs == 0)
+        return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit has no task definition");
+    if (s->n_graph > 0 && (s->ids.n > 0 || s->n_entries > 0))
+        return hq_client_error(b, req, HQ_ERR_INVALID,
+                               "Definition of array job and individual task cannot be mixed");
+    for (uint32_t i = 0; i < s->n_defs; i++)
+        if (s_check_def(&s->defs[i], &err) != 0)
+            return hq_client_error(b, req, HQ_ERR_INVALID, "%s", err.text);
+    /* check meaning (again when applied: the job may change before that) */
+    if (s->job_id != 0) {
+        hq_job_t *j = hq_broker_job(b, s->job_id);
+        if (!j)
+            return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Job %u not found.", s->job_id);
+        if (!j->open)
+            return hq_client_error(b, req, HQ_ERR_INVALID, "Job %u is not opened.", s->job_id);
+    }
+    uint32_t *ctx = hq_malloc(sizeof *ctx);
+    *ctx = 0;
+    if (!b->jr)
+        return hq_jr_commit(b, req, NULL, 0, s_submit_done, ctx, free);
+    *ctx = s->job_id ? s->job_id : hq_job_id_reserve(b);
+    hq_jrec_t rec = {.type = HQ_JR_JOB_SUBMIT};
+    rec.u.job_submit.job = *ctx;
+    rec.u.job_submit.submit = s;
+    return hq_jr_commit(b, req, &rec, 1, s_submit_done, ctx, free);
+}
+
+hq_job_t *hq_open_apply(hq_broker_t *b, uint32_t job_id, const char *name, bool has_max_fails,
+                        uint32_t max_fails, uint64_t wall_ns)
+{
+    if (job_id != 0 && hq_broker_job(b, job_id))
+        return NULL;
+    hq_job_t *j = s_job_new(b, job_id, name, wall_ns);
+    j->open = true;
+    j->has_max_fails = has_max_fails;
+    j->max_fails = max_fails;
+    s_job_register(b, j);
+    hq_event_t ev = {.type = HQ_EV_JOB_OPEN, .job_id = j->id, .time_ns = j->submit_ns, .obj = j};
+    hq_events_emit(b->events, &ev);
+    return j;
+}
+
+static void s_open_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    hq_job_t *j = hq_open_apply(b, *(uint32_t *)ctx, q->text, q->number > 0,
+                                q->number > 0 ? (uint32_t)(q->number - 1) : 0, 0);
+    if (!j) {
+        hq_client_error(b, req, HQ_ERR_INVALID, "Job %u already exists.", *(uint32_t *)ctx);
+        return;
+    }
+    hq_client_reply_log(b, req, j->id, NULL, 0);
 }
 
 int hq_h_job_open(hq_broker_t *b, hq_creq_t *req)
 {
+    if (hq_jr_inflight(b, req))
+        return 0;
     const hq_query_t *q = &req->msg->u.query;
     if (q->text && (strchr(q->text, '\n') || strchr(q->text, '\t')))
         return hq_client_error(b, req, HQ_ERR_INVALID, "name cannot have a newline or a tab");
-    hq_job_t *j = s_job_new(b, q->text);
-    j->open = true;
-    if (q->number > 0) {
-        j->has_max_fails = true;
-        j->max_fails = (uint32_t)(q->number - 1);
-    }
-    s_job_register(b, j);
-    hq_event_t ev = {.type = HQ_EV_JOB_OPEN, .job_id = j->id, .obj = j};
-    hq_events_emit(b->events, &ev);
-    hq_client_reply_log(b, req, j->id, NULL, 0);
-    return 0;
+    uint32_t *ctx = hq_malloc(sizeof *ctx);
+    *ctx = 0;
+    if (!b->jr)
+        return hq_jr_commit(b, req, NULL, 0, s_open_done, ctx, free);
+    *ctx = hq_job_id_reserve(b);
+    hq_jrec_t rec = {.type = HQ_JR_JOB_OPEN};
+    rec.u.job_open.job = *ctx;
+    rec.u.job_open.name = q->text;
+    rec.u.job_open.has_max_fails = q->number > 0;
+    rec.u.job_open.max_fails = q->number > 0 ? (uint32_t)(q->number - 1) : 0;
+    return hq_jr_commit(b, req, &rec, 1, s_open_done, ctx, free);
 }
 
 /* Collects log lines for a reply. */
@@ -279,13 +368,76 @@ static void s_reply_lines(hq_broker_t *b, hq_creq_t *req, s_lines_t *l)
     free(l->v);
 }
 
-int hq_h_job_close(hq_broker_t *b, hq_creq_t *req)
+/* Jobs selected by a close/cancel/forget request, resolved when it arrived. */
+typedef struct s_sel {
+    uint32_t *ids, n;   /* existing jobs, ascending */
+    uint32_t *miss, nm; /* explicit ids that do not exist */
+} s_sel_t;
+
+static void s_sel_free(void *p)
 {
-    uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &req->msg->u.query.sel, &n, &miss, &nm);
+    s_sel_t *sel = p;
+    if (!sel)
+        return;
+    free(sel->ids);
+    free(sel->miss);
+    free(sel);
+}
+
+static s_sel_t *s_sel_new(hq_broker_t *b, const hq_selector_t *q)
+{
+    s_sel_t *sel = hq_calloc(1, sizeof *sel);
+    sel->ids = hq_broker_select_jobs(b, q, &sel->n, &sel->miss, &sel->nm);
+    return sel;
+}
+
+/* Records one job_* record per selected job that passes keep() (nothing else changes
+ * state), then applies. */
+static int s_sel_commit(hq_broker_t *b, hq_creq_t *req, s_sel_t *sel, enum hq_jrec_type type,
+                        bool (*keep)(hq_broker_t *, const hq_job_t *, const hq_query_t *),
+                        hq_jr_apply_fn *apply)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    hq_jrec_t *recs = NULL;
+    uint32_t n = 0;
+    if (b->jr && sel->n > 0) {
+        recs = hq_calloc(sel->n, sizeof *recs);
+        for (uint32_t i = 0; i < sel->n; i++) {
+            const hq_job_t *j = b->jobs[sel->ids[i]];
+            if (!keep(b, j, q))
+                continue;
+            hq_jrec_t *r = &recs[n++];
+            r->type = type;
+            if (type == HQ_JR_JOB_CANCEL) {
+                r->u.job_cancel.job = j->id;
+                r->u.job_cancel.reason = q->text && q->text[0] ? q->text : NULL;
+            } else {
+                r->u.job.job = j->id;
+            }
+        }
+    }
+    int rc = hq_jr_commit(b, req, recs, n, apply, sel, s_sel_free);
+    free(recs);
+    return rc;
+}
+
+static bool s_keep_close(hq_broker_t *b, const hq_job_t *j, const hq_query_t *q)
+{
+    (void)b;
+    (void)q;
+    return j->open;
+}
+
+static void s_close_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
+{
+    s_sel_t *sel = ctx;
     s_lines_t l = {0};
-    for (uint32_t i = 0; i < n; i++) {
-        hq_job_t *j = b->jobs[ids[i]];
+    for (uint32_t i = 0; i < sel->n; i++) {
+        hq_job_t *j = hq_broker_job(b, sel->ids[i]);
+        if (!j) {
+            s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job not found", sel->ids[i]));
+            continue;
+        }
         if (!j->open) {
             s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job is already closed", j->id));
             continue;
@@ -295,31 +447,46 @@ int hq_h_job_close(hq_broker_t *b, hq_creq_t *req)
         hq_events_emit(b->events, &ev);
         s_line(&l, hq_asprintf("INFO\tJob %u closed", j->id));
     }
-    for (uint32_t i = 0; i < nm; i++)
-        s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job not found", miss[i]));
-    if (n == 0 && nm == 0)
+    for (uint32_t i = 0; i < sel->nm; i++)
+        s_line(&l, hq_asprintf("ERROR\tClosing job %u failed; job not found", sel->miss[i]));
+    if (sel->n == 0 && sel->nm == 0)
         s_line(&l, hq_strdup("INFO\tThere is nothing to close"));
-    free(ids);
-    free(miss);
     hq_core_dirty(b);
     s_reply_lines(b, req, &l);
-    return 0;
 }
 
-int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
+int hq_h_job_close(hq_broker_t *b, hq_creq_t *req)
 {
+    if (hq_jr_inflight(b, req))
+        return 0;
+    s_sel_t *sel = s_sel_new(b, &req->msg->u.query.sel);
+    return s_sel_commit(b, req, sel, HQ_JR_JOB_CLOSE, s_keep_close, s_close_done);
+}
+
+static uint32_t s_open_tasks(const hq_job_t *j)
+{
+    return j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED] + j->counts[HQ_TS_RUNNING];
+}
+
+static bool s_keep_cancel(hq_broker_t *b, const hq_job_t *j, const hq_query_t *q)
+{
+    (void)b;
+    (void)q;
+    return s_open_tasks(j) > 0;
+}
+
+static void s_cancel_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
+{
+    s_sel_t *sel = ctx;
     const hq_query_t *q = &req->msg->u.query;
-    size_t rlen = q->text ? strlen(q->text) : 0;
-    if (rlen > 200)
-        return hq_client_error(b, req, HQ_ERR_INVALID,
-                               "Cancel reason must be shorter than 200 you entered %zu.", rlen);
-    uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
     s_lines_t l = {0};
-    for (uint32_t i = 0; i < n; i++) {
-        hq_job_t *j = b->jobs[ids[i]];
-        uint32_t open_tasks = j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED] +
-                              j->counts[HQ_TS_RUNNING];
+    for (uint32_t i = 0; i < sel->n; i++) {
+        hq_job_t *j = hq_broker_job(b, sel->ids[i]);
+        if (!j) {
+            s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; job not found", sel->ids[i]));
+            continue;
+        }
+        uint32_t open_tasks = s_open_tasks(j);
         if (open_tasks == 0) {
             s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; all tasks are already "
                                    "finished",
@@ -330,9 +497,12 @@ int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
         hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CANCEL_JOB);
         cmd->job_id = j->id;
         hq_sched_post(b, cmd);
+        /* The job_cancel record stands for every task it cancels. */
+        hq_jr_quiet(b, true);
         for (uint32_t k = 0; k < j->n_tasks; k++)
             if (!hq_tstate_final(j->tasks[k].state))
                 hq_broker_end_task(b, j, &j->tasks[k], HQ_TS_CANCELED, NULL);
+        hq_jr_quiet(b, false);
         free(j->cancel_reason);
         j->cancel_reason = q->text && q->text[0] ? hq_strdup(q->text) : NULL;
         hq_event_t ev = {.type = HQ_EV_JOB_CANCEL, .job_id = j->id, .text = j->cancel_reason,
@@ -342,15 +512,25 @@ int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
                                "finished)",
                                j->id, open_tasks, finished));
     }
-    for (uint32_t i = 0; i < nm; i++)
-        s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; job not found", miss[i]));
-    if (n == 0 && nm == 0)
+    for (uint32_t i = 0; i < sel->nm; i++)
+        s_line(&l, hq_asprintf("ERROR\tCanceling job %u failed; job not found", sel->miss[i]));
+    if (sel->n == 0 && sel->nm == 0)
         s_line(&l, hq_strdup("INFO\tThere is nothing to cancel"));
-    free(ids);
-    free(miss);
     hq_core_dirty(b);
     s_reply_lines(b, req, &l);
-    return 0;
+}
+
+int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
+{
+    if (hq_jr_inflight(b, req))
+        return 0;
+    const hq_query_t *q = &req->msg->u.query;
+    size_t rlen = q->text ? strlen(q->text) : 0;
+    if (rlen > 200)
+        return hq_client_error(b, req, HQ_ERR_INVALID,
+                               "Cancel reason must be shorter than 200 you entered %zu.", rlen);
+    s_sel_t *sel = s_sel_new(b, &q->sel);
+    return s_sel_commit(b, req, sel, HQ_JR_JOB_CANCEL, s_keep_cancel, s_cancel_done);
 }
 
 /* Gives back capacity still held by canceled tasks of a job about to be forgotten. */
@@ -381,24 +561,38 @@ static void s_release_held(hq_broker_t *b, hq_job_t *j)
     hq_sched_post(b, cmd);
 }
 
-int hq_h_job_forget(hq_broker_t *b, hq_creq_t *req)
+static uint32_t s_forget_filter(const hq_query_t *q)
 {
+    return q->states ? q->states
+                     : (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_ABORTED | HQ_ST_CANCELED);
+}
+
+static bool s_keep_forget(hq_broker_t *b, const hq_job_t *j, const hq_query_t *q)
+{
+    (void)b;
+    return hq_job_is_complete(j) && !j->open && (hq_job_state_bit(j) & s_forget_filter(q));
+}
+
+void hq_job_forget_one(hq_broker_t *b, hq_job_t *j)
+{
+    s_release_held(b, j);
+    b->jobs[j->id] = NULL;
+    b->n_jobs--;
+    hq_job_destroy(&j);
+}
+
+static void s_forget_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
+{
+    s_sel_t *sel = ctx;
     const hq_query_t *q = &req->msg->u.query;
-    uint32_t filter = q->states ? q->states
-                                : (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_ABORTED | HQ_ST_CANCELED);
-    uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
-    uint32_t forgotten = 0, ignored = nm;
-    for (uint32_t i = 0; i < n; i++) {
-        hq_job_t *j = b->jobs[ids[i]];
-        if (!hq_job_is_complete(j) || j->open || !(hq_job_state_bit(j) & filter)) {
+    uint32_t forgotten = 0, ignored = sel->nm;
+    for (uint32_t i = 0; i < sel->n; i++) {
+        hq_job_t *j = hq_broker_job(b, sel->ids[i]);
+        if (!j || !s_keep_forget(b, j, q)) {
             ignored++;
             continue;
         }
-        s_release_held(b, j);
-        b->jobs[j->id] = NULL;
-        b->n_jobs--;
-        hq_job_destroy(&j);
+        hq_job_forget_one(b, j);
         forgotten++;
     }
     s_lines_t l = {0};
@@ -409,8 +603,13 @@ int hq_h_job_forget(hq_broker_t *b, hq_creq_t *req)
     else
         s_line(&l, hq_asprintf("INFO\t%u %s were forgotten", forgotten,
                                forgotten == 1 ? "job" : "jobs"));
-    free(ids);
-    free(miss);
     s_reply_lines(b, req, &l);
-    return 0;
+}
+
+int hq_h_job_forget(hq_broker_t *b, hq_creq_t *req)
+{
+    if (hq_jr_inflight(b, req))
+        return 0;
+    s_sel_t *sel = s_sel_new(b, &req->msg->u.query.sel);
+    return s_sel_commit(b, req, sel, HQ_JR_JOB_FORGET, s_keep_forget, s_forget_done);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "jglue.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
@@ -126,8 +127,12 @@ static void s_settle(hq_broker_t *b, hq_job_t *j, const hq_task_t *done)
                 continue;
             hq_dnode_t *dn = hq_job_dnode(j, dt->id);
             if (ok) {
-                if (dn && dn->n_wait > 0 && --dn->n_wait == 0 && dt->state == HQ_TS_WAITING)
-                    s_push_ready(b, j, dt);
+                if (dn && dn->n_wait > 0 && --dn->n_wait == 0 && dt->state == HQ_TS_WAITING) {
+                    if (b->jr)
+                        hq_jr_ready_after_parent(b, j->id, dt->id);
+                    else
+                        s_push_ready(b, j, dt);
+                }
                 continue;
             }
             hq_events_task_state(b->events, j, dt, HQ_TS_ABORTED, 0, NULL, now);

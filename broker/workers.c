@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "jglue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_render.h"
@@ -389,9 +390,69 @@ static uint32_t s_mn_collect(hq_broker_t *b, const hq_sched_slots_t *slots, uint
     return n - 1;
 }
 
+/* Queues an assigned task for the next ASSIGN to w. */
+static void s_pend(hq_worker_t *w, uint32_t job_id, uint32_t task_id)
+{
+    if (w->n_pending == w->cap_pending) {
+        w->cap_pending = w->cap_pending ? w->cap_pending * 2 : 64;
+        w->pending = hq_realloc(w->pending, w->cap_pending * sizeof(hq_tref_t));
+    }
+    w->pending[w->n_pending++] = (hq_tref_t){.job_id = job_id, .task_id = task_id};
+}
+
+/* With the journal on, a batch of dispatches waits for its task_started records to be
+ * durable before the workers are told: an instance id a worker has seen is never
+ * handed out again after a broker crash. */
+typedef struct s_dispatch {
+    hq_broker_t *b;
+    uint32_t pending; /* records not settled yet (+1 while appending) */
+    int errnum;       /* first failure */
+    uint32_t n;
+    hq_sched_slot_t *slots;
+    uint32_t *instances;
+} s_dispatch_t;
+
+static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
+{
+    (void)lsn;
+    s_dispatch_t *d = arg;
+    if (errnum && !d->errnum)
+        d->errnum = errnum;
+    if (--d->pending > 0)
+        return;
+    hq_broker_t *b = d->b;
+    if (d->errnum)
+        hq_warn("Dispatch of %u tasks could not be recorded (%s); sending them anyway", d->n,
+                strerror(d->errnum));
+    for (uint32_t i = 0; i < d->n; i++) {
+        const hq_sched_slot_t *s = &d->slots[i];
+        hq_job_t *j = hq_broker_job(b, s->job_id);
+        hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
+        hq_worker_t *w = hq_broker_worker(b, s->worker_id);
+        /* Changed meanwhile (canceled, worker lost): whoever changed it took care. */
+        if (!t || !w || w->state != HQ_WS_RUNNING || t->state != HQ_TS_ASSIGNED ||
+            t->worker != w->id || t->instance != d->instances[i])
+            continue;
+        s_pend(w, j->id, t->id);
+    }
+    free(d->slots);
+    free(d->instances);
+    free(d);
+    hq_core_dirty(b);
+}
+
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
 {
     s_release_t rel = {0};
+    hq_journal_t *jn = hq_jr_journal(b);
+    s_dispatch_t *d = NULL;
+    if (jn) {
+        d = hq_calloc(1, sizeof *d);
+        d->b = b;
+        d->pending = 1;
+        d->slots = hq_malloc((cmd->slots.n ? cmd->slots.n : 1) * sizeof *d->slots);
+        d->instances = hq_malloc((cmd->slots.n ? cmd->slots.n : 1) * sizeof(uint32_t));
+    }
     for (uint32_t i = 0; i < cmd->slots.n; i++) {
         const hq_sched_slot_t *s = &cmd->slots.slots[i];
         i += s_mn_collect(b, &cmd->slots, i); /* secondary nodes: held by the scheduler */
@@ -407,13 +468,26 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
         t->variant = (uint8_t)s->variant;
         t->flags |= HQ_TF_HOLDS;
         w->n_assigned++;
-        if (w->n_pending == w->cap_pending) {
-            w->cap_pending = w->cap_pending ? w->cap_pending * 2 : 64;
-            w->pending = hq_realloc(w->pending, w->cap_pending * sizeof(hq_tref_t));
+        if (!d) {
+            s_pend(w, j->id, t->id);
+            continue;
         }
-        w->pending[w->n_pending++] = (hq_tref_t){.job_id = j->id, .task_id = t->id};
+        hq_jrec_t rec = {.type = HQ_JR_TASK_STARTED};
+        rec.u.task.job = j->id;
+        rec.u.task.task = t->id;
+        rec.u.task.instance = t->instance;
+        rec.u.task.worker = w->id;
+        rec.u.task.epoch = w->epoch;
+        d->slots[d->n] = *s;
+        d->instances[d->n] = t->instance;
+        d->n++;
+        d->pending++;
+        if (hq_jr_append(b, &rec, s_dispatch_done, d) == 0)
+            s_dispatch_done(d, 0, EIO);
     }
     s_release_post(b, &rel);
+    if (d)
+        s_dispatch_done(d, 0, 0);
     hq_core_dirty(b);
 }
 

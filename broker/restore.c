@@ -1,0 +1,712 @@
+/* The journal inside the broker (see jglue.h): replay into the tables, the durable
+ * commit of client mutations, the event hook and dependants held until their parent's
+ * end is durable. */
+#define HQ_LOG_MODULE "hq::server::journal"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jglue.h"
+#include "hq_log.h"
+#include "hq_util.h"
+
+/* A dependant waiting for the durability of the finish that made it ready. */
+typedef struct s_held {
+    uint64_t lsn;    /* the finish record */
+    uint32_t job_id; /* the dependant */
+    uint32_t task_id;
+} s_held_t;
+
+struct hq_jglue {
+    hq_broker_t *b;
+    hq_journal_t *j;
+    char *path;
+    uint64_t epoch;         /* this run's server_start epoch */
+    bool quiet;             /* task events not recorded */
+    zhashx_t *inflight;     /* "<rid hex>:<request id>" of requests waiting for durability */
+    uint64_t last_finish;   /* lsn of the last task_finished appended */
+    uint64_t durable_finish; /* highest task_finished lsn known durable */
+    s_held_t *held;         /* dependants waiting, in lsn order */
+    uint32_t n_held, cap_held, head_held;
+    bool warned;            /* an append failure was logged */
+};
+
+hq_journal_t *hq_jr_journal(const hq_broker_t *b)
+{
+    return b->jr ? b->jr->j : NULL;
+}
+
+const char *hq_jr_path(const hq_broker_t *b)
+{
+    return b->jr ? b->jr->path : NULL;
+}
+
+void hq_jr_quiet(hq_broker_t *b, bool on)
+{
+    if (b->jr)
+        b->jr->quiet = on;
+}
+
+uint64_t hq_jr_append(hq_broker_t *b, const hq_jrec_t *rec, hq_journal_done_fn *cb, void *arg)
+{
+    if (!b->jr)
+        return 0;
+    hq_err_t err;
+    uint64_t lsn = hq_journal_append(b->jr->j, rec, cb, arg, &err);
+    if (lsn == 0 && !b->jr->warned) {
+        b->jr->warned = true;
+        hq_error("Cannot record a %s event in the journal: %s", hq_jrec_name(rec->type), err.text);
+    }
+    return lsn;
+}
+
+/* ---- replay ---- */
+
+/* A task known to have been dispatched (task_started) and not ended since. */
+typedef struct s_run {
+    uint32_t job_id, task_id;
+} s_run_t;
+
+struct hq_jr_state {
+    hq_broker_t *b;
+    uint64_t epoch;  /* last server_start epoch */
+    char uid[17];    /* its uid */
+    s_run_t *run;    /* dispatched tasks (entries may be stale; checked on use) */
+    uint32_t n_run, cap_run;
+    uint64_t records;
+};
+
+hq_jr_state_t *hq_jr_state_new(hq_broker_t *b)
+{
+    hq_jr_state_t *s = hq_calloc(1, sizeof *s);
+    s->b = b;
+    return s;
+}
+
+const char *hq_jr_state_uid(const hq_jr_state_t *s)
+{
+    return s->uid;
+}
+
+static hq_task_t *s_task(hq_broker_t *b, uint32_t job_id, uint32_t task_id, hq_job_t **jp)
+{
+    hq_job_t *j = hq_broker_job(b, job_id);
+    *jp = j;
+    return j ? hq_job_task(j, task_id) : NULL;
+}
+
+/* A final state from a record. A task_finished/failed after the job's cancel record is
+ * kept: the worker's result was applied before the cancel (its record was appended
+ * while the cancel waited for durability). */
+static void s_end(hq_job_t *j, hq_task_t *t, enum hq_tstate st, const char *error, uint64_t ns)
+{
+    if (hq_tstate_final(t->state) &&
+        !(t->state == HQ_TS_CANCELED && (st == HQ_TS_FINISHED || st == HQ_TS_FAILED)))
+        return;
+    hq_events_task_state(NULL, j, t, st, t->worker, error, ns);
+}
+
+static void s_ranges(hq_broker_t *b, const hq_jrec_t *rec, enum hq_tstate st)
+{
+    hq_job_t *j = hq_broker_job(b, rec->u.tasks.job);
+    if (!j)
+        return;
+    for (uint32_t r = 0; r < rec->u.tasks.n; r++) {
+        const hq_jrange_t *rg = &rec->u.tasks.ranges[r];
+        for (uint64_t id = rg->first; id <= rg->last; id++) {
+            hq_task_t *t = hq_job_task(j, (uint32_t)id);
+            if (t && !hq_tstate_final(t->state))
+                hq_events_task_state(NULL, j, t, st, t->worker, NULL, rec->wall_ns);
+        }
+    }
+}
+
+static void s_worker_lost(hq_jr_state_t *s, const hq_jrec_t *rec)
+{
+    uint32_t wid = rec->u.worker_lost.worker;
+    bool crash = rec->u.worker_lost.reason == HQ_WS_HEARTBEAT_LOST ||
+                 rec->u.worker_lost.reason == HQ_WS_CONNECTION_LOST;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->n_run; i++) {
+        hq_job_t *j;
+        hq_task_t *t = s_task(s->b, s->run[i].job_id, s->run[i].task_id, &j);
+        if (!t || t->state != HQ_TS_RUNNING) {
+            continue; /* ended: drop the entry */
+        }
+        if (t->worker != wid) {
+            s->run[k++] = s->run[i];
+            continue;
+        }
+        /* As hq_broker_requeue did: back to waiting with the next instance. */
+        if (crash)
+            t->crashes++;
+        t->instance++;
+        hq_events_task_state(NULL, j, t, HQ_TS_WAITING, 0, NULL, rec->wall_ns);
+    }
+    s->n_run = k;
+}
+
+int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
+{
+    (void)from_snapshot;
+    (void)err;
+    hq_jr_state_t *s = arg;
+    hq_broker_t *b = s->b;
+    hq_job_t *j = NULL;
+    hq_task_t *t = NULL;
+    s->records++;
+    switch (rec->type) {
+    case HQ_JR_SERVER_START:
+        s->epoch = rec->u.server_start.epoch;
+        if (rec->u.server_start.uid)
+            snprintf(s->uid, sizeof s->uid, "%s", rec->u.server_start.uid);
+        if (s->uid[0] && strlen(s->uid) < sizeof b->access.server_uid)
+            memcpy(b->access.server_uid, s->uid, strlen(s->uid) + 1);
+        break;
+    case HQ_JR_JOB_SUBMIT: {
+        hq_msg_t *msg = rec->u.job_submit.msg;
+        uint32_t id = rec->u.job_submit.job;
+        if (!msg || id == 0)
+            break;
+        if (id > b->max_job_id) {
+            hq_jobs_reserve_slot(b, id);
+            b->max_job_id = id;
+        }
+        hq_err_t e;
+        if (hq_submit_apply(b, id, msg, rec->wall_ns, &e) == 0)
+            rec->u.job_submit.msg = NULL; /* taken by the job */
+        else
+            hq_debug("Journal: submit into job %u was refused when it happened: %s", id, e.text);
+        break;
+    }
+    case HQ_JR_JOB_OPEN:
+        if (rec->u.job_open.job > b->max_job_id) {
+            hq_jobs_reserve_slot(b, rec->u.job_open.job);
+            b->max_job_id = rec->u.job_open.job;
+        }
+        hq_open_apply(b, rec->u.job_open.job, rec->u.job_open.name, rec->u.job_open.has_max_fails,
+                      rec->u.job_open.max_fails, rec->wall_ns);
+        break;
+    case HQ_JR_JOB_CLOSE:
+        j = hq_broker_job(b, rec->u.job.job);
+        if (j)
+            j->open = false;
+        break;
+    case HQ_JR_JOB_CANCEL:
+        j = hq_broker_job(b, rec->u.job_cancel.job);
+        if (!j)
+            break;
+        for (uint32_t k = 0; k < j->n_tasks; k++)
+            if (!hq_tstate_final(j->tasks[k].state))
+                hq_events_task_state(NULL, j, &j->tasks[k], HQ_TS_CANCELED, j->tasks[k].worker,
+                                     NULL, rec->wall_ns);
+        free(j->cancel_reason);
+        j->cancel_reason = rec->u.job_cancel.reason && rec->u.job_cancel.reason[0]
+                               ? hq_strdup(rec->u.job_cancel.reason)
+                               : NULL;
+        break;
+    case HQ_JR_JOB_FORGET:
+        j = hq_broker_job(b, rec->u.job.job);
+        if (j && hq_job_is_complete(j) && !j->open) {
+            b->jobs[j->id] = NULL;
+            b->n_jobs--;
+            hq_job_destroy(&j);
+        }
+        break;
+    case HQ_JR_TASK_STARTED:
+        t = s_task(b, rec->u.task.job, rec->u.task.task, &j);
+        if (!t || hq_tstate_final(t->state))
+            break;
+        if (rec->u.task.instance > t->instance)
+            t->instance = rec->u.task.instance;
+        t->worker = rec->u.task.worker;
+        if (t->state != HQ_TS_RUNNING)
+            hq_events_task_state(NULL, j, t, HQ_TS_RUNNING, t->worker, NULL, rec->wall_ns);
+        if (s->n_run == s->cap_run) {
+            s->cap_run = s->cap_run ? s->cap_run * 2 : 256;
+            s->run = hq_realloc(s->run, s->cap_run * sizeof *s->run);
+        }
+        s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
+        if (rec->u.task.worker > b->max_worker_id)
+            b->max_worker_id = rec->u.task.worker;
+        break;
+    case HQ_JR_TASK_FINISHED:
+    case HQ_JR_TASK_FAILED:
+        t = s_task(b, rec->u.task.job, rec->u.task.task, &j);
+        if (t)
+            s_end(j, t, rec->type == HQ_JR_TASK_FINISHED ? HQ_TS_FINISHED : HQ_TS_FAILED,
+                  rec->u.task.error, rec->wall_ns);
+        break;
+    case HQ_JR_TASKS_CANCELED:
+        s_ranges(b, rec, HQ_TS_CANCELED);
+        break;
+    case HQ_JR_TASKS_ABORTED:
+        s_ranges(b, rec, HQ_TS_ABORTED);
+        break;
+    case HQ_JR_WORKER_UP:
+        if (rec->u.worker_up.worker > b->max_worker_id)
+            b->max_worker_id = rec->u.worker_up.worker;
+        break;
+    case HQ_JR_WORKER_LOST:
+        s_worker_lost(s, rec);
+        break;
+    case HQ_JR_ID_HIGHWATER:
+        if (rec->u.highwater.job > b->max_job_id) {
+            hq_jobs_reserve_slot(b, rec->u.highwater.job);
+            b->max_job_id = rec->u.highwater.job;
+        }
+        if (rec->u.highwater.worker > b->max_worker_id)
+            b->max_worker_id = rec->u.highwater.worker;
+        break;
+    default:
+        break; /* server_stop, snapshot records: nothing to rebuild */
+    }
+    return 0;
+}
+
+uint64_t hq_jr_state_finish(hq_jr_state_t **p)
+{
+    hq_jr_state_t *s = *p;
+    hq_broker_t *b = s->b;
+    uint64_t now = hq_wall_ns();
+    for (uint32_t id = 1; id <= b->max_job_id; id++) {
+        hq_job_t *j = hq_broker_job(b, id);
+        if (!j)
+            continue;
+        uint64_t last_end = 0;
+        for (uint32_t i = 0; i < j->n_tasks; i++) {
+            hq_task_t *t = &j->tasks[i];
+            if (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED) {
+                /* Running when the broker stopped: it runs again under a new instance
+                 * (re-adoption by reconnecting workers comes later); a broker crash is
+                 * not the task's fault, so the crash counter stays. */
+                t->instance++;
+                hq_events_task_state(NULL, j, t, HQ_TS_WAITING, 0, NULL, now);
+            }
+            if (hq_tstate_final(t->state) && t->end_ns > last_end)
+                last_end = t->end_ns;
+        }
+        if (j->deps) {
+            for (uint32_t n = 0; n < j->deps->n_nodes; n++) {
+                hq_dnode_t *node = &j->deps->nodes[n];
+                uint32_t wait = 0;
+                for (uint32_t k = 0; k < node->n_deps; k++) {
+                    const hq_task_t *dt = hq_job_task(j, node->deps[k]);
+                    if (dt && dt->state != HQ_TS_FINISHED)
+                        wait++;
+                }
+                node->n_wait = wait;
+            }
+        }
+        j->finish_ns = hq_job_is_complete(j) ? last_end : 0;
+    }
+    if (b->max_worker_id + 1 >= b->cap_workers) {
+        uint32_t cap = b->cap_workers ? b->cap_workers : 64;
+        while (b->max_worker_id + 1 >= cap)
+            cap *= 2;
+        b->workers = hq_realloc(b->workers, cap * sizeof(hq_worker_t *));
+        memset(b->workers + b->cap_workers, 0, (cap - b->cap_workers) * sizeof(hq_worker_t *));
+        b->cap_workers = cap;
+    }
+    b->n_requeue = 0; /* the scheduler learns the restored tasks in hq_jr_attach */
+    b->n_cancels = 0;
+    uint64_t epoch = s->epoch;
+    free(s->run);
+    free(s);
+    *p = NULL;
+    return epoch;
+}
+
+/* ---- open / attach / close ---- */
+
+int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
+{
+    hq_journal_opts_t o = {.flush_period_ns = flush_ns, .uid = b->access.server_uid};
+    hq_journal_t *j = hq_journal_open(path, &o, err);
+    if (!j)
+        return -1;
+    uint64_t t0 = hq_mono_ns();
+    hq_jr_state_t *st = hq_jr_state_new(b);
+    hq_journal_report_t rep;
+    if (hq_journal_replay(j, hq_jr_apply_record, st, &rep, err) != 0) {
+        hq_jr_state_finish(&st);
+        hq_journal_close(&j);
+        return -1;
+    }
+    uint64_t records = st->records;
+    uint64_t epoch = hq_jr_state_finish(&st);
+    uint64_t dt = hq_mono_ns() - t0;
+    if (rep.last_lsn > 0 || rep.torn_bytes > 0)
+        hq_info("Journal %s replayed: %llu records (%llu from a snapshot), %u segments, "
+                "%llu torn bytes dropped, %u jobs restored, in %.3f s",
+                path, (unsigned long long)records, (unsigned long long)rep.snap_records,
+                rep.segments, (unsigned long long)rep.torn_bytes, b->n_jobs, (double)dt / 1e9);
+    else
+        hq_info("Journal %s is empty: starting a new one", path);
+    if (rep.note[0])
+        hq_warn("Journal: %s", rep.note);
+    if (hq_journal_start(j, err) != 0) {
+        hq_journal_close(&j);
+        return -1;
+    }
+    hq_jglue_t *g = hq_calloc(1, sizeof *g);
+    g->b = b;
+    g->j = j;
+    g->path = hq_strdup(path);
+    g->epoch = epoch + 1;
+    g->inflight = zhashx_new();
+    b->jr = g;
+    hq_jrec_t rec = {.type = HQ_JR_SERVER_START};
+    rec.u.server_start.epoch = g->epoch;
+    rec.u.server_start.uid = b->access.server_uid;
+    if (hq_journal_append(j, &rec, NULL, NULL, err) == 0 || hq_journal_flush(j, err) != 0) {
+        hq_err_t e2;
+        hq_err_set(&e2, "Cannot write to the journal %s: %s", path, err->text);
+        *err = e2;
+        hq_jr_close(b);
+        return -1;
+    }
+    hq_info("Journal epoch %llu", (unsigned long long)g->epoch);
+    return 0;
+}
+
+static void s_hook(const hq_event_t *ev, void *arg);
+static void s_on_state(void *arg, enum hq_journal_state st, int errnum);
+static void s_push_ready(hq_broker_t *b, hq_job_t *j, hq_task_t *t);
+
+int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
+{
+    hq_jglue_t *g = b->jr;
+    if (!g)
+        return 0;
+    if (hq_journal_attach(g->j, b->loop) != 0)
+        return hq_err_set(err, "Cannot attach the journal to the loop");
+    hq_journal_on_state(g->j, s_on_state, g);
+    hq_events_hook(b->events, s_hook, g);
+    /* The scheduler learns the restored request classes and waiting tasks. */
+    for (uint32_t id = 1; id <= b->max_job_id; id++) {
+        hq_job_t *j = hq_broker_job(b, id);
+        if (!j)
+            continue;
+        for (uint32_t d = 0; d < j->n_defs; d++) {
+            bool first = true;
+            for (uint32_t e = 0; e < d && first; e++)
+                first = j->defs[e].rq_id != j->defs[d].rq_id;
+            if (!first)
+                continue;
+            hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);
+            cmd->rq.rq_id = j->defs[d].rq_id;
+            cmd->rq.n_variants = j->defs[d].def->n_variants;
+            hq_rvariants_copy(&cmd->rq.variants, j->defs[d].def->variants,
+                              j->defs[d].def->n_variants);
+            hq_sched_post(b, cmd);
+        }
+        if (j->counts[HQ_TS_WAITING] == 0)
+            continue;
+        for (uint32_t i = 0; i < j->n_tasks; i++) {
+            hq_task_t *t = &j->tasks[i];
+            if (t->state != HQ_TS_WAITING)
+                continue;
+            hq_dnode_t *node = j->deps ? hq_job_dnode(j, t->id) : NULL;
+            bool bad = false;
+            for (uint32_t k = 0; node && k < node->n_deps && !bad; k++) {
+                const hq_task_t *dt = hq_job_task(j, node->deps[k]);
+                bad = dt && hq_tstate_final(dt->state) && dt->state != HQ_TS_FINISHED;
+            }
+            if (bad)
+                hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
+            else if (!node || node->n_wait == 0)
+                s_push_ready(b, j, t);
+        }
+    }
+    hq_core_dirty(b);
+    return 0;
+}
+
+void hq_jr_close(hq_broker_t *b)
+{
+    hq_jglue_t *g = b->jr;
+    if (!g)
+        return;
+    if (hq_journal_available(g->j)) {
+        hq_jrec_t rec = {.type = HQ_JR_SERVER_STOP};
+        hq_err_t err;
+        if (hq_journal_append(g->j, &rec, NULL, NULL, &err) != 0)
+            hq_journal_flush(g->j, &err);
+    }
+    hq_journal_detach(g->j);
+    hq_journal_close(&g->j);
+    zhashx_destroy(&g->inflight);
+    free(g->held);
+    free(g->path);
+    free(g);
+    b->jr = NULL;
+}
+
+/* ---- client mutations ---- */
+
+typedef struct s_op {
+    hq_broker_t *b;
+    uint8_t rid[HQ_RID_MAX];
+    size_t rid_len;
+    hq_msg_t *msg;
+    bool cacheable; /* the reply may go to the reply cache */
+    uint64_t req_id, req_hash;
+    char *key;      /* in g->inflight */
+    uint32_t pending;
+    int errnum;
+    hq_jr_apply_fn *apply;
+    void *ctx;
+    hq_jr_free_fn *free_fn;
+} s_op_t;
+
+static char *s_req_key(const uint8_t *rid, size_t rid_len, uint64_t request_id)
+{
+    char *hex = hq_rid_hex(rid, rid_len);
+    char *key = hq_asprintf("%s:%llu", hex, (unsigned long long)request_id);
+    free(hex);
+    return key;
+}
+
+bool hq_jr_inflight(hq_broker_t *b, const hq_creq_t *req)
+{
+    if (!b->jr || req->msg->hdr.request_id == 0)
+        return false;
+    char *key = s_req_key(req->rid, req->rid_len, req->msg->hdr.request_id);
+    bool found = zhashx_lookup(b->jr->inflight, key) != NULL;
+    free(key);
+    if (found)
+        hq_debug("Request %llu is still waiting for the journal; repeat dropped",
+                 (unsigned long long)req->msg->hdr.request_id);
+    return found;
+}
+
+static void s_op_finish(s_op_t *op)
+{
+    hq_broker_t *b = op->b;
+    hq_creq_t req = {.rid = op->rid, .rid_len = op->rid_len, .msg = op->msg};
+    bool saved_valid = b->cur_req_valid;
+    uint64_t saved_id = b->cur_req_id, saved_hash = b->cur_req_hash;
+    if (op->errnum) {
+        b->cur_req_valid = false; /* a retry after recovery must not get this error */
+        hq_client_error(b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+                        strerror(op->errnum));
+    } else {
+        b->cur_req_valid = op->cacheable;
+        b->cur_req_id = op->req_id;
+        b->cur_req_hash = op->req_hash;
+        op->apply(b, &req, op->ctx);
+    }
+    b->cur_req_valid = saved_valid;
+    b->cur_req_id = saved_id;
+    b->cur_req_hash = saved_hash;
+    if (!req.stolen)
+        hq_msg_destroy(&op->msg);
+    if (op->key && b->jr) {
+        zhashx_delete(b->jr->inflight, op->key);
+    }
+    free(op->key);
+    if (op->free_fn)
+        op->free_fn(op->ctx);
+    free(op);
+}
+
+static void s_op_done(void *arg, uint64_t lsn, int errnum)
+{
+    (void)lsn;
+    s_op_t *op = arg;
+    if (errnum && !op->errnum)
+        op->errnum = errnum;
+    if (--op->pending == 0)
+        s_op_finish(op);
+}
+
+int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t n,
+                 hq_jr_apply_fn *apply, void *ctx, hq_jr_free_fn *free_fn)
+{
+    hq_jglue_t *g = b->jr;
+    if (!g || n == 0) {
+        apply(b, req, ctx);
+        if (free_fn)
+            free_fn(ctx);
+        return 0;
+    }
+    if (!hq_journal_available(g->j)) {
+        /* Writes fail now: refuse at once (the writer retries in the background). */
+        if (free_fn)
+            free_fn(ctx);
+        b->cur_req_valid = false;
+        return hq_client_error(b, req, HQ_ERR_UNAVAILABLE,
+                               "journal unavailable: the journal cannot be written at the "
+                               "moment (see the server log); nothing was changed");
+    }
+    s_op_t *op = hq_calloc(1, sizeof *op);
+    op->b = b;
+    memcpy(op->rid, req->rid, req->rid_len);
+    op->rid_len = req->rid_len;
+    op->msg = req->msg;
+    req->stolen = true;
+    op->cacheable = b->cur_req_valid && b->cur_req_id == req->msg->hdr.request_id;
+    op->req_id = b->cur_req_id;
+    op->req_hash = b->cur_req_hash;
+    op->apply = apply;
+    op->ctx = ctx;
+    op->free_fn = free_fn;
+    if (req->msg->hdr.request_id != 0) {
+        op->key = s_req_key(req->rid, req->rid_len, req->msg->hdr.request_id);
+        zhashx_update(g->inflight, op->key, op);
+    }
+    op->pending = 1; /* held until every record is appended */
+    for (uint32_t i = 0; i < n; i++) {
+        hq_err_t err;
+        op->pending++;
+        if (hq_journal_append(g->j, &recs[i], s_op_done, op, &err) == 0) {
+            op->pending--;
+            hq_warn("Cannot record a %s request: %s", hq_jrec_name(recs[i].type), err.text);
+            if (!op->errnum)
+                op->errnum = EINVAL;
+        }
+    }
+    s_op_done(op, 0, 0);
+    return 0;
+}
+
+/* ---- dependants ---- */
+
+static void s_push_ready(hq_broker_t *b, hq_job_t *j, hq_task_t *t)
+{
+    const hq_jdef_t *jd = &j->defs[t->def];
+    if (b->n_requeue == b->cap_requeue) {
+        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
+        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
+    }
+    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
+        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
+}
+
+static void s_release_held(hq_jglue_t *g)
+{
+    hq_broker_t *b = g->b;
+    bool any = false;
+    while (g->head_held < g->n_held && g->held[g->head_held].lsn <= g->durable_finish) {
+        s_held_t h = g->held[g->head_held++];
+        hq_job_t *j;
+        hq_task_t *t = s_task(b, h.job_id, h.task_id, &j);
+        if (t && t->state == HQ_TS_WAITING) {
+            s_push_ready(b, j, t);
+            any = true;
+        }
+    }
+    if (g->head_held == g->n_held)
+        g->head_held = g->n_held = 0;
+    if (any)
+        hq_core_dirty(b);
+}
+
+void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id)
+{
+    hq_jglue_t *g = b->jr;
+    hq_job_t *j;
+    hq_task_t *t = s_task(b, job_id, task_id, &j);
+    if (!t)
+        return;
+    if (!g || g->last_finish <= g->durable_finish) {
+        s_push_ready(b, j, t);
+        return;
+    }
+    if (g->n_held == g->cap_held) {
+        g->cap_held = g->cap_held ? g->cap_held * 2 : 64;
+        g->held = hq_realloc(g->held, g->cap_held * sizeof *g->held);
+    }
+    g->held[g->n_held++] = (s_held_t){.lsn = g->last_finish, .job_id = job_id, .task_id = task_id};
+}
+
+static void s_finish_done(void *arg, uint64_t lsn, int errnum)
+{
+    hq_jglue_t *g = arg;
+    /* A failed write still releases the dependants of later durable finishes only;
+     * those of this one wait for the next durable finish. */
+    if (errnum == 0 && lsn > g->durable_finish)
+        g->durable_finish = lsn;
+    if (g->n_held > g->head_held)
+        s_release_held(g);
+}
+
+/* ---- the event hook ---- */
+
+static void s_hook(const hq_event_t *ev, void *arg)
+{
+    hq_jglue_t *g = arg;
+    hq_broker_t *b = g->b;
+    hq_jrec_t rec = {.wall_ns = ev->time_ns};
+    hq_jrange_t one = {.first = ev->task_id, .last = ev->task_id};
+    switch (ev->type) {
+    case HQ_EV_TASK_FINISHED: {
+        rec.type = HQ_JR_TASK_FINISHED;
+        rec.u.task.job = ev->job_id;
+        rec.u.task.task = ev->task_id;
+        rec.u.task.instance = ev->instance;
+        if (g->quiet)
+            return;
+        uint64_t lsn = hq_jr_append(b, &rec, s_finish_done, g);
+        if (lsn)
+            g->last_finish = lsn;
+        return;
+    }
+    case HQ_EV_TASK_FAILED:
+        rec.type = HQ_JR_TASK_FAILED;
+        rec.u.task.job = ev->job_id;
+        rec.u.task.task = ev->task_id;
+        rec.u.task.instance = ev->instance;
+        rec.u.task.error = ev->text;
+        break;
+    case HQ_EV_TASK_CANCELED:
+    case HQ_EV_TASK_ABORTED:
+        rec.type = ev->type == HQ_EV_TASK_CANCELED ? HQ_JR_TASKS_CANCELED : HQ_JR_TASKS_ABORTED;
+        rec.u.tasks.job = ev->job_id;
+        rec.u.tasks.n = 1;
+        rec.u.tasks.ranges = &one;
+        break;
+    case HQ_EV_WORKER_CONNECTED: {
+        const hq_worker_t *w = ev->obj;
+        rec.type = HQ_JR_WORKER_UP;
+        rec.u.worker_up.worker = ev->worker_id;
+        rec.u.worker_up.epoch = w ? w->epoch : 0;
+        rec.u.worker_up.reg = w && w->reg ? &w->reg->u.reg : NULL;
+        break;
+    }
+    case HQ_EV_WORKER_LOST: {
+        const hq_worker_t *w = ev->obj;
+        rec.type = HQ_JR_WORKER_LOST;
+        rec.u.worker_lost.worker = ev->worker_id;
+        rec.u.worker_lost.reason = w ? (uint32_t)w->state : 0;
+        rec.u.worker_lost.text = ev->text;
+        break;
+    }
+    default:
+        return;
+    }
+    if (g->quiet && ev->type != HQ_EV_WORKER_CONNECTED && ev->type != HQ_EV_WORKER_LOST)
+        return;
+    hq_jr_append(b, &rec, NULL, NULL);
+}
+
+static void s_on_state(void *arg, enum hq_journal_state st, int errnum)
+{
+    hq_jglue_t *g = arg;
+    switch (st) {
+    case HQ_JOURNAL_OK:
+        hq_info("Journal %s is writable again", g->path);
+        g->warned = false;
+        break;
+    case HQ_JOURNAL_UNAVAILABLE:
+        hq_error("Journal %s is unavailable (%s): changes are refused until it can be "
+                 "written again; running tasks continue",
+                 g->path, strerror(errnum));
+        break;
+    case HQ_JOURNAL_POISONED:
+        hq_error("Journal %s: a sync failed (%s); continuing in a fresh segment", g->path,
+                 strerror(errnum));
+        break;
+    }
+}
