@@ -101,6 +101,11 @@ int hq_cmd_job_submit_file(int argc, char **argv);
 int hq_cmd_task_list(int argc, char **argv);
 int hq_cmd_task_info(int argc, char **argv);
 int hq_cmd_task_explain(int argc, char **argv);
+int hq_cmd_journal_export(int argc, char **argv);
+int hq_cmd_journal_stream(int argc, char **argv);
+int hq_cmd_journal_replay(int argc, char **argv);
+int hq_cmd_journal_flush(int argc, char **argv);
+int hq_cmd_journal_prune(int argc, char **argv);
 
 /* Waits for the selected jobs (shared by `job wait`, `job progress`, `submit
  * --wait/--progress`). progress draws the progress line. Returns the exit code. */

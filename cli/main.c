@@ -64,6 +64,11 @@ static const s_cmd_t s_cmds[] = {
     {"task", "list", hq_cmd_task_list, "Display tasks of jobs"},
     {"task", "info", hq_cmd_task_info, "Display detailed information about tasks"},
     {"task", "explain", hq_cmd_task_explain, "Explain why a task can or cannot run on each worker"},
+    {"journal", "export", hq_cmd_journal_export, "Export events from a journal to NDJSON"},
+    {"journal", "stream", hq_cmd_journal_stream, "Stream events of a running server"},
+    {"journal", "replay", hq_cmd_journal_replay, "Print past events of a running server"},
+    {"journal", "flush", hq_cmd_journal_flush, "Force the journal of a running server to disk"},
+    {"journal", "prune", hq_cmd_journal_prune, "Remove completed jobs from the journal"},
 };
 #define S_NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 
@@ -72,6 +77,7 @@ static const char *const s_groups[][2] = {
     {"job", "Commands for submitting and managing jobs"},
     {"task", "Commands for displaying task information"},
     {"worker", "Commands for managing workers"},
+    {"journal", "Commands for the event journal"},
 };
 
 static void s_print_help(FILE *out, const char *group)
