@@ -203,6 +203,24 @@ int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m)
     return rc;
 }
 
+void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                            uint64_t request_id, uint32_t code, const char *text)
+{
+    hq_msg_t m = {0};
+    m.hdr.version = HQ_PROTO_VERSION;
+    m.hdr.type = HQ_MSG_ERROR;
+    m.hdr.request_id = request_id;
+    m.u.error.code = code;
+    m.u.error.message = (char *)text;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    hq_err_t err;
+    if (hq_msg_encode(&m, &buf, &len, &err) != 0)
+        return;
+    if (s_router_send(b->worker, rid, rid_len, buf, len) != 0)
+        hq_debug("Peer on the worker socket is gone; error reply dropped");
+}
+
 void hq_sched_post(hq_broker_t *b, hq_sched_cmd_t *cmd)
 {
     if (!b->sched) {

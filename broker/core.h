@@ -170,6 +170,10 @@ void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lin
 int hq_client_error(hq_broker_t *b, hq_creq_t *req, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sends a message to a worker. 0 ok, -1 EAGAIN (try later), -2 peer gone. */
+/* Sends an ERROR (code, text) to any peer of the worker socket, registered or
+ * not: the typed answer to a message that has no business there. */
+void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                            uint64_t request_id, uint32_t code, const char *text);
 int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m);
 /* Sends a command to the scheduler (takes ownership). */
 void hq_sched_post(hq_broker_t *b, hq_sched_cmd_t *cmd);

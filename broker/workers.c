@@ -297,11 +297,17 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
     hq_err_t err;
     if (hq_header_decode(frame, len, &hdr, &err) != 0) {
         hq_warn("Malformed message on the worker socket: %s", err.text);
+        hq_worker_socket_error(b, rid, rid_len, 0, HQ_ERR_BAD_REQUEST, err.text);
         return;
     }
     if (!hq_msg_is_worker_message(hdr.type)) {
-        hq_warn("A %s message arrived on the worker socket; dropped",
+        /* RELIABILITY.md #23: a client request sent with the worker key is refused
+         * with a typed error, never executed. */
+        hq_warn("A %s message arrived on the worker socket; refused",
                 hq_msg_type_name(hdr.type));
+        hq_worker_socket_error(b, rid, rid_len, hdr.request_id, HQ_ERR_ROLE,
+                               "This is the worker socket: client requests are not accepted "
+                               "here (the access file used is a worker access file)");
         return;
     }
     char *key = hq_rid_hex(rid, rid_len);
@@ -309,6 +315,7 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
         hq_msg_t *msg = hq_msg_decode(frame, len, &err);
         if (!msg) {
             hq_warn("Malformed REGISTER: %s", err.text);
+            hq_worker_socket_error(b, rid, rid_len, hdr.request_id, HQ_ERR_BAD_REQUEST, err.text);
             free(key);
             return;
         }

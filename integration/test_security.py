@@ -96,7 +96,6 @@ def test_wrong_client_key_fails_the_curve_handshake(cluster):
     assert "reply" in frames[0] and "type=40" in frames[0], frames
 
 
-@pytest.mark.slow
 def test_worker_secret_cannot_act_as_client(cluster):
     data = load_access(cluster)
     data["client"]["secret_key"] = data["worker"]["secret_key"]
