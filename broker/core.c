@@ -13,9 +13,9 @@
 #include "hq_util.h"
 #include "zap.h"
 
-#define HQ_RECV_BATCH 512          /* messages read per reader callback */
-#define HQ_HANDSHAKE_MS 10000      /* ZMQ_HANDSHAKE_IVL */
-#define HQ_ZMTP_HB_IVL_MS 2000     /* ZMTP heartbeat interval */
+#define HQ_RECV_BATCH 512      /* messages read per reader callback */
+#define HQ_HANDSHAKE_MS 10000  /* ZMQ_HANDSHAKE_IVL */
+#define HQ_ZMTP_HB_IVL_MS 2000 /* ZMTP heartbeat interval */
 #define HQ_ZMTP_HB_TIMEOUT_MS 20000
 
 static volatile sig_atomic_t s_signal = 0;
@@ -36,8 +36,7 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_TASK_LIST] = hq_h_task_list,     [HQ_MSG_TASK_INFO] = hq_h_task_info,
     [HQ_MSG_WORKER_LIST] = hq_h_worker_list, [HQ_MSG_WORKER_INFO] = hq_h_worker_info,
     [HQ_MSG_WORKER_STOP] = hq_h_worker_stop, [HQ_MSG_JOB_SUMMARY] = hq_h_job_summary,
-    [HQ_MSG_TASK_IDS] = hq_h_task_ids,
-    [HQ_MSG_TASK_EXPLAIN] = hq_h_task_explain,
+    [HQ_MSG_TASK_IDS] = hq_h_task_ids,       [HQ_MSG_TASK_EXPLAIN] = hq_h_task_explain,
 };
 
 char *hq_rid_hex(const uint8_t *rid, size_t len)
@@ -110,8 +109,7 @@ static void s_cache_put(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint
     b->cache_keys[slot] = key;
 }
 
-static void s_client_send_msg(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                              hq_msg_t *m)
+static void s_client_send_msg(hq_broker_t *b, const uint8_t *rid, size_t rid_len, hq_msg_t *m)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -142,8 +140,8 @@ void hq_client_reply(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_
     s_client_send_msg(b, rid, rid_len, &m);
 }
 
-static void s_send_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                         uint64_t request_id, uint32_t code, const char *text)
+static void s_send_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                         uint32_t code, const char *text)
 {
     hq_msg_t m = {0};
     m.hdr.version = HQ_PROTO_VERSION;
@@ -176,8 +174,7 @@ void hq_client_reply_json(hq_broker_t *b, hq_creq_t *req, json_t *result, json_t
     free(text);
 }
 
-void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lines,
-                         uint32_t n)
+void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lines, uint32_t n)
 {
     hq_reply_t r = {.id = id, .n_log = n, .log = lines};
     hq_client_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id, &r);
@@ -203,8 +200,8 @@ int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m)
     return rc;
 }
 
-void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                            uint64_t request_id, uint32_t code, const char *text)
+void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                            uint32_t code, const char *text)
 {
     hq_msg_t m = {0};
     m.hdr.version = HQ_PROTO_VERSION;
@@ -382,8 +379,8 @@ static int s_on_worker(zloop_t *loop, zsock_t *sock, void *arg)
         zmq_msg_init(&body);
         int rc = s_recv(sock, &rid, &body);
         if (rc == 1 && zmq_msg_size(&rid) <= HQ_RID_MAX)
-            hq_workers_on_message(b, zmq_msg_data(&rid), zmq_msg_size(&rid),
-                                  zmq_msg_data(&body), zmq_msg_size(&body));
+            hq_workers_on_message(b, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body),
+                                  zmq_msg_size(&body));
         zmq_msg_close(&rid);
         zmq_msg_close(&body);
         if (rc == 0)

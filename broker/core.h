@@ -34,44 +34,44 @@ typedef struct hq_tref {
 } hq_tref_t;
 
 typedef struct hq_worker {
-    uint32_t id;                    /* worker id, from 1 */
-    uint64_t epoch;                 /* session epoch of this registration */
-    uint8_t rid[HQ_RID_MAX];        /* ROUTER routing id */
-    size_t rid_len;                 /* its length */
-    char *rid_key;                  /* hex of rid (key of worker_by_rid), owned */
-    hq_msg_t *reg;                  /* owned REGISTER message (keeps conf alive) */
-    const hq_worker_conf_t *conf;   /* &reg->u.reg.conf */
-    enum hq_wstate state;           /* RUNNING until it ends */
-    uint64_t ended_ns;              /* wall time it ended (0 = live) */
-    uint64_t last_recv;             /* CLOCK_MONOTONIC of its last message */
-    uint64_t last_sent_hb;          /* CLOCK_MONOTONIC of our last heartbeat to it */
-    uint64_t hb_ns;                 /* heartbeat interval */
-    uint64_t seq_out;               /* our sequence number towards it */
-    uint64_t ack_in;                /* highest seq received from it */
-    uint32_t n_assigned;            /* tasks assigned (incl. running) */
-    uint32_t n_running;             /* tasks started */
-    bool has_last;                  /* last_* valid */
-    uint32_t last_job, last_task;   /* last task started on it */
-    uint64_t last_time;             /* wall time of that start */
-    hq_tref_t *pending;             /* tasks to send in the next ASSIGN */
+    uint32_t id;                  /* worker id, from 1 */
+    uint64_t epoch;               /* session epoch of this registration */
+    uint8_t rid[HQ_RID_MAX];      /* ROUTER routing id */
+    size_t rid_len;               /* its length */
+    char *rid_key;                /* hex of rid (key of worker_by_rid), owned */
+    hq_msg_t *reg;                /* owned REGISTER message (keeps conf alive) */
+    const hq_worker_conf_t *conf; /* &reg->u.reg.conf */
+    enum hq_wstate state;         /* RUNNING until it ends */
+    uint64_t ended_ns;            /* wall time it ended (0 = live) */
+    uint64_t last_recv;           /* CLOCK_MONOTONIC of its last message */
+    uint64_t last_sent_hb;        /* CLOCK_MONOTONIC of our last heartbeat to it */
+    uint64_t hb_ns;               /* heartbeat interval */
+    uint64_t seq_out;             /* our sequence number towards it */
+    uint64_t ack_in;              /* highest seq received from it */
+    uint32_t n_assigned;          /* tasks assigned (incl. running) */
+    uint32_t n_running;           /* tasks started */
+    bool has_last;                /* last_* valid */
+    uint32_t last_job, last_task; /* last task started on it */
+    uint64_t last_time;           /* wall time of that start */
+    hq_tref_t *pending;           /* tasks to send in the next ASSIGN */
     uint32_t n_pending, cap_pending;
 } hq_worker_t;
 
 /* Hostnames of the nodes of a multi-node task, root first (for its ASSIGN). */
 typedef struct hq_mnodes {
-    uint32_t n;    /* nodes */
-    char **hosts;  /* owned */
+    uint32_t n;   /* nodes */
+    char **hosts; /* owned */
 } hq_mnodes_t;
 
 /* A JOB_WAIT held until its jobs complete or its deadline passes. */
 typedef struct hq_waiter {
-    uint8_t rid[HQ_RID_MAX];  /* client routing id */
+    uint8_t rid[HQ_RID_MAX]; /* client routing id */
     size_t rid_len;
-    uint64_t request_id;      /* echoed */
-    uint32_t *job_ids;        /* selected jobs, owned */
+    uint64_t request_id; /* echoed */
+    uint32_t *job_ids;   /* selected jobs, owned */
     uint32_t n_jobs;
-    bool without_close;       /* don't require closed jobs */
-    uint64_t deadline;        /* CLOCK_MONOTONIC */
+    bool without_close; /* don't require closed jobs */
+    uint64_t deadline;  /* CLOCK_MONOTONIC */
 } hq_waiter_t;
 
 /* A requeued task waiting to be announced to the scheduler at the next flush. */
@@ -85,65 +85,65 @@ typedef struct hq_ready_ref {
 #define HQ_REPLY_CACHE 1024
 
 typedef struct hq_broker {
-    hq_global_t g;               /* global flags */
-    hq_access_t access;          /* keys, uid, hosts, ports */
-    char *server_dir;            /* --server-dir (absolute) */
-    char *run_dir;               /* NNN run dir */
-    char *access_path;           /* run_dir/access.json */
-    uint64_t start_ns;           /* wall time of start */
-    uint64_t idle_timeout_ns;    /* pushed to workers */
-    zactor_t *zap;               /* ZAP handler */
-    zsock_t *client;             /* client ROUTER */
-    zsock_t *worker;             /* worker ROUTER */
-    hq_sched_t *sched;           /* scheduler actor */
-    zloop_t *loop;               /* the core loop */
-    hq_events_t *events;         /* the single event point */
+    hq_global_t g;            /* global flags */
+    hq_access_t access;       /* keys, uid, hosts, ports */
+    char *server_dir;         /* --server-dir (absolute) */
+    char *run_dir;            /* NNN run dir */
+    char *access_path;        /* run_dir/access.json */
+    uint64_t start_ns;        /* wall time of start */
+    uint64_t idle_timeout_ns; /* pushed to workers */
+    zactor_t *zap;            /* ZAP handler */
+    zsock_t *client;          /* client ROUTER */
+    zsock_t *worker;          /* worker ROUTER */
+    hq_sched_t *sched;        /* scheduler actor */
+    zloop_t *loop;            /* the core loop */
+    hq_events_t *events;      /* the single event point */
     /* jobs */
-    hq_job_t **jobs;             /* indexed by id; NULL if forgotten / unused */
-    uint32_t cap_jobs;           /* size of jobs */
-    uint32_t max_job_id;         /* highest id handed out */
-    uint32_t n_jobs;             /* live (not forgotten) jobs */
-    uint32_t next_rq_id;         /* next scheduler request class id */
+    hq_job_t **jobs;     /* indexed by id; NULL if forgotten / unused */
+    uint32_t cap_jobs;   /* size of jobs */
+    uint32_t max_job_id; /* highest id handed out */
+    uint32_t n_jobs;     /* live (not forgotten) jobs */
+    uint32_t next_rq_id; /* next scheduler request class id */
     /* workers */
-    hq_worker_t **workers;       /* indexed by id (offline ones kept) */
+    hq_worker_t **workers; /* indexed by id (offline ones kept) */
     uint32_t cap_workers;
     uint32_t max_worker_id;
-    zhashx_t *worker_by_rid;     /* rid hex -> live hq_worker_t (borrowed) */
-    uint64_t next_epoch;         /* epoch of the next registration */
-    zhashx_t *mn_nodes;          /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
-    int hb_timer;                /* zloop timer id of the liveness check */
-    uint64_t hb_tick_ns;         /* its period */
+    zhashx_t *worker_by_rid; /* rid hex -> live hq_worker_t (borrowed) */
+    uint64_t next_epoch;     /* epoch of the next registration */
+    zhashx_t *mn_nodes;      /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
+    int hb_timer;            /* zloop timer id of the liveness check */
+    uint64_t hb_tick_ns;     /* its period */
     /* batching */
-    bool dirty;                  /* something to flush at the end of this turn */
-    int flush_timer;             /* 0 ms timer armed while dirty (or -1) */
-    hq_ready_ref_t *requeue;     /* tasks back to waiting since the last flush */
+    bool dirty;              /* something to flush at the end of this turn */
+    int flush_timer;         /* 0 ms timer armed while dirty (or -1) */
+    hq_ready_ref_t *requeue; /* tasks back to waiting since the last flush */
     uint32_t n_requeue, cap_requeue;
-    hq_tref_t *cancels;          /* (job, task) whose running instance must be killed */
-    uint32_t *cancel_workers;    /* worker of each cancel */
-    uint32_t *cancel_instances;  /* instance of each cancel */
+    hq_tref_t *cancels;         /* (job, task) whose running instance must be killed */
+    uint32_t *cancel_workers;   /* worker of each cancel */
+    uint32_t *cancel_instances; /* instance of each cancel */
     uint32_t n_cancels, cap_cancels;
     /* clients */
-    zhashx_t *reply_cache;       /* "<rid hex>:<request id>" -> zchunk_t of the reply frame */
+    zhashx_t *reply_cache;            /* "<rid hex>:<request id>" -> zchunk_t of the reply frame */
     char *cache_keys[HQ_REPLY_CACHE]; /* insertion ring for eviction */
     uint32_t cache_pos;
-    bool cur_req_valid;          /* the request being handled may be cached: */
-    uint64_t cur_req_id;         /*   its request id */
-    uint64_t cur_req_hash;       /*   and the hash of its frame */
-    zlistx_t *waiters;           /* hq_waiter_t* */
+    bool cur_req_valid;    /* the request being handled may be cached: */
+    uint64_t cur_req_id;   /*   its request id */
+    uint64_t cur_req_hash; /*   and the hash of its frame */
+    zlistx_t *waiters;     /* hq_waiter_t* */
     /* lifecycle */
-    bool stopping;               /* leave the loop */
-    int exit_code;               /* hq_broker_main's result */
+    bool stopping; /* leave the loop */
+    int exit_code; /* hq_broker_main's result */
     /* journal (--journal): NULL when off; see jglue.h */
     struct hq_jglue *jr;
 } hq_broker_t;
 
 /* A client request being handled. */
 typedef struct hq_creq {
-    const uint8_t *rid;     /* routing id (borrowed) */
+    const uint8_t *rid; /* routing id (borrowed) */
     size_t rid_len;
-    hq_msg_t *msg;          /* decoded request (borrowed; a handler may steal it by
-                               setting msg to NULL in its own copy via steal_msg) */
-    bool stolen;            /* the handler took ownership of msg */
+    hq_msg_t *msg; /* decoded request (borrowed; a handler may steal it by
+                      setting msg to NULL in its own copy via steal_msg) */
+    bool stolen;   /* the handler took ownership of msg */
 } hq_creq_t;
 
 typedef int(hq_client_fn)(hq_broker_t *b, hq_creq_t *req);
@@ -164,16 +164,15 @@ void hq_client_reply(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_
 /* Replies with a JSON document {"result": result, "meta": meta}; steals both. */
 void hq_client_reply_json(hq_broker_t *b, hq_creq_t *req, json_t *result, json_t *meta);
 /* Replies with log lines only ("INFO\t..." etc., each owned by the caller). */
-void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lines,
-                         uint32_t n);
+void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lines, uint32_t n);
 /* Sends a typed ERROR reply; always returns 0 (the request was answered). */
 int hq_client_error(hq_broker_t *b, hq_creq_t *req, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sends a message to a worker. 0 ok, -1 EAGAIN (try later), -2 peer gone. */
 /* Sends an ERROR (code, text) to any peer of the worker socket, registered or
  * not: the typed answer to a message that has no business there. */
-void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                            uint64_t request_id, uint32_t code, const char *text);
+void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                            uint32_t code, const char *text);
 int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m);
 /* Sends a command to the scheduler (takes ownership). */
 void hq_sched_post(hq_broker_t *b, hq_sched_cmd_t *cmd);
@@ -201,8 +200,8 @@ void hq_broker_check_waiters(hq_broker_t *b, bool timeout_only);
 
 /* ---- workers.c ---- */
 hq_worker_t *hq_broker_worker(hq_broker_t *b, uint32_t id);
-void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                           const uint8_t *frame, size_t len);
+void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, const uint8_t *frame,
+                           size_t len);
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd);
 void hq_workers_flush(hq_broker_t *b);
 void hq_workers_tick(hq_broker_t *b);

@@ -41,10 +41,9 @@ int hq_events_hook(hq_events_t *e, hq_event_fn *fn, void *arg)
 const char *hq_event_name(enum hq_event_type t)
 {
     static const char *names[HQ_EV_COUNT] = {
-        "server-start",  "server-stop",   "worker-connected", "worker-lost",
-        "job-created",   "job-open",      "job-close",        "job-cancel",
-        "job-completed", "task-started",  "task-finished",    "task-failed",
-        "task-canceled", "task-aborted",  "task-requeued"};
+        "server-start",  "server-stop", "worker-connected", "worker-lost",   "job-created",
+        "job-open",      "job-close",   "job-cancel",       "job-completed", "task-started",
+        "task-finished", "task-failed", "task-canceled",    "task-aborted",  "task-requeued"};
     return (unsigned)t < HQ_EV_COUNT ? names[t] : "unknown";
 }
 
@@ -115,8 +114,8 @@ bool hq_events_task_state(hq_events_t *e, hq_job_t *j, hq_task_t *t, enum hq_tst
     if (now_complete && !was_complete) {
         j->finish_ns = wall_ns;
         if (e) {
-            hq_event_t ev = {.type = HQ_EV_JOB_COMPLETED, .time_ns = wall_ns, .job_id = j->id,
-                             .obj = j};
+            hq_event_t ev = {
+                .type = HQ_EV_JOB_COMPLETED, .time_ns = wall_ns, .job_id = j->id, .obj = j};
             hq_events_emit(e, &ev);
         }
         return true;

@@ -29,13 +29,13 @@ enum hq_event_type {
 
 typedef struct hq_event {
     enum hq_event_type type;
-    uint64_t time_ns;     /* wall time */
-    uint32_t job_id;      /* job events, task events */
-    uint32_t task_id;     /* task events */
-    uint32_t instance;    /* task events */
-    uint32_t worker_id;   /* worker events, task-started */
-    const char *text;     /* error (task-failed), reason (worker-lost), uid (server-start) */
-    const void *obj;      /* the hq_job_t / hq_worker_t concerned, or NULL (borrowed) */
+    uint64_t time_ns;   /* wall time */
+    uint32_t job_id;    /* job events, task events */
+    uint32_t task_id;   /* task events */
+    uint32_t instance;  /* task events */
+    uint32_t worker_id; /* worker events, task-started */
+    const char *text;   /* error (task-failed), reason (worker-lost), uid (server-start) */
+    const void *obj;    /* the hq_job_t / hq_worker_t concerned, or NULL (borrowed) */
 } hq_event_t;
 
 typedef void(hq_event_fn)(const hq_event_t *ev, void *arg);

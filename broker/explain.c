@@ -58,8 +58,8 @@ static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant
         uint32_t n = s_group_size(b, w->conf->group);
         bool pass = n >= v->n_nodes;
         *ok = *ok && pass;
-        json_array_append_new(checks, s_check("nodes", pass, hq_asprintf("%u", n),
-                                              hq_asprintf("%u", v->n_nodes)));
+        json_array_append_new(
+            checks, s_check("nodes", pass, hq_asprintf("%u", n), hq_asprintf("%u", v->n_nodes)));
     }
     for (uint32_t e = 0; e < v->n_entries; e++) {
         const hq_rreq_t *r = &v->entries[e];
@@ -78,12 +78,13 @@ static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant
         uint64_t left = s_lifetime(w);
         bool pass = left >= v->min_time_ns;
         *ok = *ok && pass;
-        char *prov = left == UINT64_MAX ? hq_strdup("unlimited")
-                                        : hq_asprintf("%llus", (unsigned long long)(left / 1000000000ULL));
-        json_array_append_new(checks,
-                              s_check("time", pass, prov,
-                                      hq_asprintf("%llus", (unsigned long long)(v->min_time_ns /
-                                                                                  1000000000ULL))));
+        char *prov = left == UINT64_MAX
+                         ? hq_strdup("unlimited")
+                         : hq_asprintf("%llus", (unsigned long long)(left / 1000000000ULL));
+        json_array_append_new(
+            checks,
+            s_check("time", pass, prov,
+                    hq_asprintf("%llus", (unsigned long long)(v->min_time_ns / 1000000000ULL))));
     }
     return checks;
 }
@@ -103,8 +104,7 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
     uint32_t tid = q->tasks.ranges[0].start;
     const hq_task_t *t = hq_job_task(j, tid);
     if (!t)
-        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Task %u not found in job %u", tid,
-                               j->id);
+        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Task %u not found in job %u", tid, j->id);
     const hq_dnode_t *node = hq_job_dnode(j, tid);
     uint32_t n_deps = 0, n_waiting = 0;
     for (uint32_t k = 0; node && k < node->n_deps; k++) {
@@ -127,12 +127,12 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
             n_ok += ok;
             json_array_append_new(vars, json_pack("{s:b,s:o}", "runnable", ok, "checks", checks));
         }
-        json_array_append_new(workers, json_pack("{s:i,s:i,s:o}", "worker_id", (json_int_t)id,
-                                                 "n_enabled_variants", (json_int_t)n_ok,
-                                                 "variants", vars));
+        json_array_append_new(workers,
+                              json_pack("{s:i,s:i,s:o}", "worker_id", (json_int_t)id,
+                                        "n_enabled_variants", (json_int_t)n_ok, "variants", vars));
     }
-    json_t *expl = json_pack("{s:i,s:i,s:o}", "n_task_deps", (json_int_t)n_deps,
-                             "n_waiting_deps", (json_int_t)n_waiting, "workers", workers);
+    json_t *expl = json_pack("{s:i,s:i,s:o}", "n_task_deps", (json_int_t)n_deps, "n_waiting_deps",
+                             (json_int_t)n_waiting, "workers", workers);
     json_t *res = json_pack("{s:{s:i,s:i},s:o}", "task_id", "job_id", (json_int_t)j->id,
                             "job_task_id", (json_int_t)tid, "explanation", expl);
     hq_client_reply_json(b, req, res, json_object());

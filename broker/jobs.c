@@ -32,9 +32,8 @@ uint32_t hq_job_state_bit(const hq_job_t *j)
     static const struct {
         const char *w;
         uint32_t bit;
-    } map[] = {{"RUNNING", HQ_ST_RUNNING},   {"WAITING", HQ_ST_WAITING},
-               {"FAILED", HQ_ST_FAILED},     {"ABORTED", HQ_ST_ABORTED},
-               {"CANCELED", HQ_ST_CANCELED}, {"OPENED", HQ_ST_OPENED},
+    } map[] = {{"RUNNING", HQ_ST_RUNNING},  {"WAITING", HQ_ST_WAITING},   {"FAILED", HQ_ST_FAILED},
+               {"ABORTED", HQ_ST_ABORTED},  {"CANCELED", HQ_ST_CANCELED}, {"OPENED", HQ_ST_OPENED},
                {"FINISHED", HQ_ST_FINISHED}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].w, w) == 0)
@@ -122,8 +121,8 @@ static int s_cmp_task(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx,
-                     uint32_t n_entries, hq_err_t *err)
+int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx, uint32_t n_entries,
+                     hq_err_t *err)
 {
     uint64_t count = hq_rangelist_count(rl);
     if (count == 0)
@@ -503,8 +502,8 @@ bool hq_place_has(const char *s)
     return p && strchr(p, '}');
 }
 
-char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir,
-                     const char *server_uid, const char *cwd)
+char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir, const char *server_uid,
+                     const char *cwd)
 {
     hq_buf_t b = {0};
     const char *p = s;

@@ -30,19 +30,19 @@ enum hq_tstate {
 
 /* One task: 48 bytes, whatever the size of its definition. */
 typedef struct hq_task {
-    uint32_t id;        /* task id within the job */
-    uint32_t def;       /* index into job->defs */
-    uint32_t entry;     /* index into the submit's entries, or UINT32_MAX */
-    uint32_t instance;  /* current instance id (echoed by workers) */
-    uint32_t worker;    /* worker holding / that last ran it (0 = none) */
-    uint8_t state;      /* enum hq_tstate */
-    uint8_t variant;    /* resource variant chosen by the scheduler */
-    uint8_t flags;      /* HQ_TF_* */
-    uint8_t pad_;       /* unused */
-    uint32_t crashes;   /* times it was running on a lost worker */
-    uint64_t start_ns;  /* wall time of the last start (0 = never started) */
-    uint64_t end_ns;    /* wall time it reached a final state (0 = not yet) */
-    char *error;        /* FAILED: the error text (owned); else NULL */
+    uint32_t id;       /* task id within the job */
+    uint32_t def;      /* index into job->defs */
+    uint32_t entry;    /* index into the submit's entries, or UINT32_MAX */
+    uint32_t instance; /* current instance id (echoed by workers) */
+    uint32_t worker;   /* worker holding / that last ran it (0 = none) */
+    uint8_t state;     /* enum hq_tstate */
+    uint8_t variant;   /* resource variant chosen by the scheduler */
+    uint8_t flags;     /* HQ_TF_* */
+    uint8_t pad_;      /* unused */
+    uint32_t crashes;  /* times it was running on a lost worker */
+    uint64_t start_ns; /* wall time of the last start (0 = never started) */
+    uint64_t end_ns;   /* wall time it reached a final state (0 = not yet) */
+    char *error;       /* FAILED: the error text (owned); else NULL */
 } hq_task_t;
 
 /* A task definition as the job keeps it: borrowed from its submit message, with the
@@ -58,52 +58,52 @@ typedef struct hq_jdef {
 
 /* One SUBMIT into a job. */
 typedef struct hq_jsubmit {
-    hq_msg_t *msg;       /* owned: keeps the definitions and entries alive */
-    bool graph;          /* graph form */
-    char *ids_text;      /* array form: the ranges as given (owned) */
-    char *stream_dir;    /* resolved --stream dir or NULL (owned) */
-    char *submit_dir;    /* borrowed from msg */
+    hq_msg_t *msg;    /* owned: keeps the definitions and entries alive */
+    bool graph;       /* graph form */
+    char *ids_text;   /* array form: the ranges as given (owned) */
+    char *stream_dir; /* resolved --stream dir or NULL (owned) */
+    char *submit_dir; /* borrowed from msg */
 } hq_jsubmit_t;
 
 /* Dependency node of a graph task (job files): only tasks of graph submits that have
  * dependencies or dependants get one; array tasks stay 48 bytes. */
 typedef struct hq_dnode {
-    uint32_t task_id;  /* the task */
-    uint32_t n_deps;   /* its dependencies */
-    uint32_t *deps;    /* their task ids, as given (owned) */
-    uint32_t n_wait;   /* dependencies not finished yet */
-    uint32_t n_out;    /* dependants */
-    uint32_t cap_out;  /* allocated */
-    uint32_t *out;     /* dependants' task ids (owned) */
+    uint32_t task_id; /* the task */
+    uint32_t n_deps;  /* its dependencies */
+    uint32_t *deps;   /* their task ids, as given (owned) */
+    uint32_t n_wait;  /* dependencies not finished yet */
+    uint32_t n_out;   /* dependants */
+    uint32_t cap_out; /* allocated */
+    uint32_t *out;    /* dependants' task ids (owned) */
 } hq_dnode_t;
 
 /* The dependency graph of a job: nodes plus an open-addressing index by task id. */
 typedef struct hq_jdeps {
-    hq_dnode_t *nodes;   /* node storage */
-    uint32_t n_nodes;    /* in use */
-    uint32_t cap_nodes;  /* allocated */
-    uint32_t *slots;     /* node index + 1 per hash slot, 0 = empty */
-    uint32_t cap_slots;  /* power of two */
+    hq_dnode_t *nodes;  /* node storage */
+    uint32_t n_nodes;   /* in use */
+    uint32_t cap_nodes; /* allocated */
+    uint32_t *slots;    /* node index + 1 per hash slot, 0 = empty */
+    uint32_t cap_slots; /* power of two */
 } hq_jdeps_t;
 
 typedef struct hq_job {
-    uint32_t id;                   /* job id */
-    char *name;                    /* owned */
-    bool open;                     /* accepts further submits */
-    bool has_max_fails;            /* --max-fails given */
-    uint32_t max_fails;            /* abort the rest after more failures than this */
-    char *cancel_reason;           /* owned or NULL */
-    uint64_t submit_ns;            /* wall time of creation */
-    uint64_t finish_ns;            /* wall time it last became complete (0 = not) */
-    hq_task_t *tasks;              /* sorted by id */
-    uint32_t n_tasks;              /* tasks in use */
-    uint32_t cap_tasks;            /* allocated */
-    hq_jdef_t *defs;               /* all definitions of all submits */
+    uint32_t id;         /* job id */
+    char *name;          /* owned */
+    bool open;           /* accepts further submits */
+    bool has_max_fails;  /* --max-fails given */
+    uint32_t max_fails;  /* abort the rest after more failures than this */
+    char *cancel_reason; /* owned or NULL */
+    uint64_t submit_ns;  /* wall time of creation */
+    uint64_t finish_ns;  /* wall time it last became complete (0 = not) */
+    hq_task_t *tasks;    /* sorted by id */
+    uint32_t n_tasks;    /* tasks in use */
+    uint32_t cap_tasks;  /* allocated */
+    hq_jdef_t *defs;     /* all definitions of all submits */
     uint32_t n_defs;
     hq_jsubmit_t *submits;
     uint32_t n_submits;
-    uint32_t counts[HQ_TS_COUNT];  /* tasks per state */
-    hq_jdeps_t *deps;              /* dependency graph, NULL when no task has deps */
+    uint32_t counts[HQ_TS_COUNT]; /* tasks per state */
+    hq_jdeps_t *deps;             /* dependency graph, NULL when no task has deps */
 } hq_job_t;
 
 /* CLI job state word (§1.8) derived from the counts. */
@@ -126,8 +126,8 @@ hq_task_t *hq_job_task(const hq_job_t *j, uint32_t task_id);
  * entry index per task (n_entries == count: by position; else by id when id <
  * n_entries; else none). Fails with "Task <t> already exists in job <j>." or
  * "Task <t> is defined more than once." and changes nothing. */
-int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx,
-                     uint32_t n_entries, hq_err_t *err);
+int hq_job_add_array(hq_job_t *j, const hq_rangelist_t *rl, uint32_t def_idx, uint32_t n_entries,
+                     hq_err_t *err);
 /* Checks a graph submit against the job before anything changes: ids unique
  * ("Task <t> is defined more than once.") and new ("Task <t> already exists in job
  * <j>."), every dependency names a task of this submit or of the job and not the
@@ -149,8 +149,8 @@ void hq_job_destroy(hq_job_t **p);
 
 /* Placeholder resolution of CLI.md §1.6 with the values known at submit (job id,
  * submit dir, server uid). Each returns a new string. */
-char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir,
-                     const char *server_uid, const char *cwd);
+char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir, const char *server_uid,
+                     const char *cwd);
 bool hq_place_has(const char *s);
 /* Resolves a definition's cwd/stdout/stderr into jd (cwd/out/err). */
 void hq_place_resolve_def(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,

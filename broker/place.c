@@ -75,10 +75,10 @@ typedef struct s_take {
 } take_t;
 
 typedef struct s_hold {
-    uint32_t job;   /* job id */
-    uint32_t task;  /* task id */
-    uint32_t n;     /* takes */
-    take_t *takes;  /* owned */
+    uint32_t job;  /* job id */
+    uint32_t task; /* task id */
+    uint32_t n;    /* takes */
+    take_t *takes; /* owned */
 } hold_t;
 
 /* A placed multi-node task: the workers it holds, root first. */
@@ -892,7 +892,8 @@ static bool s_split(const grp_t *g, hq_amount_t a, bool all, uint8_t policy, hq_
                     used_o[big] = true;
                     others += g->free[big];
                 }
-                if (g->free[c] + others >= left && (pick == UINT32_MAX || g->free[c] < g->free[pick]))
+                if (g->free[c] + others >= left &&
+                    (pick == UINT32_MAX || g->free[c] < g->free[pick]))
                     pick = c;
             }
             if (pick == UINT32_MAX)
@@ -1170,11 +1171,8 @@ static void s_emit(hq_place_t *p, out_t *o, queue_t *q, uint32_t worker, uint32_
         s_grow((void **)&p->slot_q, &p->slot_q_cap, k + 1, sizeof *p->slot_q);
         p->slot_q[k] = q;
     }
-    out->slots[out->n++] = (hq_sched_slot_t){.worker_id = worker,
-                                             .job_id = q->job,
-                                             .task_id = task,
-                                             .rq_id = q->rq,
-                                             .variant = variant};
+    out->slots[out->n++] = (hq_sched_slot_t){
+        .worker_id = worker, .job_id = q->job, .task_id = task, .rq_id = q->rq, .variant = variant};
 }
 
 /* A worker can take a task this round: not reserved, not part of a multi-node task,
@@ -1373,8 +1371,7 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->n_workers; i++) {
         worker_t *w = p->workers[i];
-        if (w->closed_round != p->round && w->credit > 0 && !w->in_mn &&
-            s_time_ok(w, v, p->now))
+        if (w->closed_round != p->round && w->credit > 0 && !w->in_mn && s_time_ok(w, v, p->now))
             h[n++] = w;
     }
     qsort(h, n, sizeof *h, s_cmp_group_id);

@@ -26,9 +26,9 @@ json_t *hq_server_info_json(hq_broker_t *b)
     return json_pack("{s:n,s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:s,s:o}", "server_dir", "server_uid",
                      b->access.server_uid, "client_host", b->access.client.host, "worker_host",
                      b->access.worker.host, "client_port", (json_int_t)b->access.client.port,
-                     "worker_port", (json_int_t)b->access.worker.port, "pid",
-                     (json_int_t)getpid(), "start_date", s_time(b->start_ns), "version",
-                     HQ_VERSION, "journal_path", jp ? json_string(jp) : json_null());
+                     "worker_port", (json_int_t)b->access.worker.port, "pid", (json_int_t)getpid(),
+                     "start_date", s_time(b->start_ns), "version", HQ_VERSION, "journal_path",
+                     jp ? json_string(jp) : json_null());
 }
 
 int hq_h_server_info(hq_broker_t *b, hq_creq_t *req)
@@ -50,14 +50,13 @@ int hq_h_server_stop(hq_broker_t *b, hq_creq_t *req)
 static json_t *s_job_info(const hq_job_t *j)
 {
     const uint32_t *c = j->counts;
-    return json_pack("{s:i,s:s,s:i,s:b,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:o}", "id", (json_int_t)j->id,
-                     "name", j->name, "task_count", (json_int_t)j->n_tasks, "is_open", j->open,
-                     "task_stats", "running", (json_int_t)c[HQ_TS_RUNNING], "finished",
-                     (json_int_t)c[HQ_TS_FINISHED], "failed", (json_int_t)c[HQ_TS_FAILED],
-                     "canceled", (json_int_t)c[HQ_TS_CANCELED], "aborted",
-                     (json_int_t)c[HQ_TS_ABORTED], "waiting",
-                     (json_int_t)(c[HQ_TS_WAITING] + c[HQ_TS_ASSIGNED]), "cancel_reason",
-                     j->cancel_reason ? json_string(j->cancel_reason) : json_null());
+    return json_pack(
+        "{s:i,s:s,s:i,s:b,s:{s:i,s:i,s:i,s:i,s:i,s:i},s:o}", "id", (json_int_t)j->id, "name",
+        j->name, "task_count", (json_int_t)j->n_tasks, "is_open", j->open, "task_stats", "running",
+        (json_int_t)c[HQ_TS_RUNNING], "finished", (json_int_t)c[HQ_TS_FINISHED], "failed",
+        (json_int_t)c[HQ_TS_FAILED], "canceled", (json_int_t)c[HQ_TS_CANCELED], "aborted",
+        (json_int_t)c[HQ_TS_ABORTED], "waiting", (json_int_t)(c[HQ_TS_WAITING] + c[HQ_TS_ASSIGNED]),
+        "cancel_reason", j->cancel_reason ? json_string(j->cancel_reason) : json_null());
 }
 
 int hq_h_job_list(hq_broker_t *b, hq_creq_t *req)
@@ -122,9 +121,9 @@ static json_t *s_td_json(const hq_jdef_t *jd)
         json_t *entries = json_array();
         for (uint32_t e = 0; e < rv->n_entries; e++) {
             const hq_rreq_t *r = &rv->entries[e];
-            json_t *request = r->all ? json_string("All")
-                                     : json_pack("{s:I}", s_policy_key(r->policy),
-                                                 (json_int_t)r->amount);
+            json_t *request =
+                r->all ? json_string("All")
+                       : json_pack("{s:I}", s_policy_key(r->policy), (json_int_t)r->amount);
             json_array_append_new(entries,
                                   json_pack("{s:s,s:o}", "resource", r->name, "request", request));
         }
@@ -144,9 +143,9 @@ static json_t *s_td_json(const hq_jdef_t *jd)
                   : d->pin == HQ_PIN_OMP   ? json_string("openmp")
                                            : json_null();
     return json_pack("{s:{s:o,s:o,s:s,s:o,s:o},s:o,s:o,s:i,s:o,s:b,s:o}", "program", "args", args,
-                     "env", env, "cwd", jd->cwd, "stdout", s_stdio_json(&d->out, jd->out),
-                     "stderr", s_stdio_json(&d->err, jd->err), "resources", res, "pin_mode", pin,
-                     "priority", (json_int_t)d->priority, "time_limit",
+                     "env", env, "cwd", jd->cwd, "stdout", s_stdio_json(&d->out, jd->out), "stderr",
+                     s_stdio_json(&d->err, jd->err), "resources", res, "pin_mode", pin, "priority",
+                     (json_int_t)d->priority, "time_limit",
                      d->time_limit_ns ? json_real(hq_duration_seconds(d->time_limit_ns))
                                       : json_null(),
                      "task_dir", d->task_dir, "crash_limit", crash);
@@ -233,8 +232,8 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
         if (!sub->graph) {
             for (uint32_t d = 0; d < j->n_defs; d++)
                 if (j->defs[d].submit == s) {
-                    json_array_append_new(submits, json_pack("{s:o}", "array",
-                                                             s_td_json(&j->defs[d])));
+                    json_array_append_new(submits,
+                                          json_pack("{s:o}", "array", s_td_json(&j->defs[d])));
                     break;
                 }
         } else {
@@ -264,9 +263,9 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
     json_t *hosts = json_array();
     for (uint32_t w = 1; w <= b->max_worker_id; w++)
         if (seen[w])
-            json_array_append_new(hosts, json_string(b->workers[w]->conf->hostname
-                                                         ? b->workers[w]->conf->hostname
-                                                         : "N/A"));
+            json_array_append_new(
+                hosts,
+                json_string(b->workers[w]->conf->hostname ? b->workers[w]->conf->hostname : "N/A"));
     free(seen);
     char *ids_text = NULL;
     if (j->n_submits == 1 && !j->submits[0].graph && j->submits[0].ids_text)
@@ -275,8 +274,8 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
         ids_text = hq_idset_format(ids, j->n_tasks);
     free(ids);
     json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "info", s_job_info(j), "max_fails",
-                          j->has_max_fails ? json_integer(j->max_fails) : json_null(),
-                          "started_at", s_time(j->submit_ns), "finished_at",
+                          j->has_max_fails ? json_integer(j->max_fails) : json_null(), "started_at",
+                          s_time(j->submit_ns), "finished_at",
                           hq_job_is_complete(j) ? s_time(j->finish_ns) : json_null(), "submits",
                           submits, "tasks", tasks);
     json_object_set_new(o, "_ids", json_string(ids_text ? ids_text : ""));
@@ -341,8 +340,8 @@ int hq_h_job_summary(hq_broker_t *b, hq_creq_t *req)
             break;
         }
     }
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "Running", c[0], "Waiting", c[1],
-                          "Finished", c[2], "Failed", c[3], "Aborted", c[4], "Canceled", c[5]);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "Running", c[0], "Waiting", c[1], "Finished",
+                          c[2], "Failed", c[3], "Aborted", c[4], "Canceled", c[5]);
     if (c[6] > 0)
         json_object_set_new(o, "Opened", json_integer(c[6]));
     hq_client_reply_json(b, req, o, NULL);

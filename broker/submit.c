@@ -46,8 +46,7 @@ static void s_job_register(hq_broker_t *b, hq_job_t *j)
     if (j->id > b->max_job_id)
         b->max_job_id = j->id;
     b->n_jobs++;
-    hq_event_t ev = {.type = HQ_EV_JOB_CREATED, .job_id = j->id, .time_ns = j->submit_ns,
-                     .obj = j};
+    hq_event_t ev = {.type = HQ_EV_JOB_CREATED, .job_id = j->id, .time_ns = j->submit_ns, .obj = j};
     hq_events_emit(b->events, &ev);
 }
 
@@ -159,8 +158,7 @@ static void s_graph_ready(hq_broker_t *b, hq_job_t *j, const hq_submit_t *s)
     }
 }
 
-int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wall_ns,
-                    hq_err_t *err)
+int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wall_ns, hq_err_t *err)
 {
     hq_submit_t *s = &msg->u.submit;
     hq_job_t *j = NULL;
@@ -505,8 +503,8 @@ static void s_cancel_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
         hq_jr_quiet(b, false);
         free(j->cancel_reason);
         j->cancel_reason = q->text && q->text[0] ? hq_strdup(q->text) : NULL;
-        hq_event_t ev = {.type = HQ_EV_JOB_CANCEL, .job_id = j->id, .text = j->cancel_reason,
-                         .obj = j};
+        hq_event_t ev = {
+            .type = HQ_EV_JOB_CANCEL, .job_id = j->id, .text = j->cancel_reason, .obj = j};
         hq_events_emit(b->events, &ev);
         s_line(&l, hq_asprintf("INFO\tJob %u canceled (%u tasks canceled, %u tasks already "
                                "finished)",
@@ -546,8 +544,10 @@ static void s_release_held(hq_broker_t *b, hq_job_t *j)
             cap = cap ? cap * 2 : 16;
             slots = hq_realloc(slots, cap * sizeof *slots);
         }
-        slots[n++] = (hq_sched_slot_t){.worker_id = t->worker, .job_id = j->id,
-                                       .task_id = t->id, .rq_id = j->defs[t->def].rq_id,
+        slots[n++] = (hq_sched_slot_t){.worker_id = t->worker,
+                                       .job_id = j->id,
+                                       .task_id = t->id,
+                                       .rq_id = j->defs[t->def].rq_id,
                                        .variant = t->variant};
         hq_worker_t *w = hq_broker_worker(b, t->worker);
         if (w && w->n_assigned > 0)
@@ -563,8 +563,7 @@ static void s_release_held(hq_broker_t *b, hq_job_t *j)
 
 static uint32_t s_forget_filter(const hq_query_t *q)
 {
-    return q->states ? q->states
-                     : (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_ABORTED | HQ_ST_CANCELED);
+    return q->states ? q->states : (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_ABORTED | HQ_ST_CANCELED);
 }
 
 static bool s_keep_forget(hq_broker_t *b, const hq_job_t *j, const hq_query_t *q)

@@ -61,8 +61,7 @@ static void s_send_registered(hq_broker_t *b, hq_worker_t *w)
     hq_worker_send(b, w, &m);
 }
 
-static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char *key,
-                       hq_msg_t *msg)
+static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char *key, hq_msg_t *msg)
 {
     hq_worker_t *old = zhashx_lookup(b->worker_by_rid, key);
     if (old) {
@@ -104,8 +103,8 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_WORKER_UP);
     cmd->worker.worker_id = w->id;
     cmd->worker.resources.n = conf->resources.n;
-    cmd->worker.resources.res = hq_calloc(conf->resources.n ? conf->resources.n : 1,
-                                          sizeof(hq_wres_t));
+    cmd->worker.resources.res =
+        hq_calloc(conf->resources.n ? conf->resources.n : 1, sizeof(hq_wres_t));
     hq_amount_t cpus = 0;
     for (uint32_t i = 0; i < conf->resources.n; i++) {
         hq_wres_copy(&cmd->worker.resources.res[i], &conf->resources.res[i]);
@@ -179,15 +178,17 @@ typedef struct s_release {
     uint32_t n, cap;
 } s_release_t;
 
-static void s_release_add(s_release_t *r, uint32_t worker_id, uint32_t job_id,
-                          uint32_t task_id, uint32_t rq_id, uint32_t variant)
+static void s_release_add(s_release_t *r, uint32_t worker_id, uint32_t job_id, uint32_t task_id,
+                          uint32_t rq_id, uint32_t variant)
 {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 64;
         r->slots = hq_realloc(r->slots, r->cap * sizeof(hq_sched_slot_t));
     }
-    r->slots[r->n++] = (hq_sched_slot_t){.worker_id = worker_id, .job_id = job_id,
-                                         .task_id = task_id, .rq_id = rq_id,
+    r->slots[r->n++] = (hq_sched_slot_t){.worker_id = worker_id,
+                                         .job_id = job_id,
+                                         .task_id = task_id,
+                                         .rq_id = rq_id,
                                          .variant = variant};
 }
 
@@ -211,8 +212,7 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
         const hq_task_event_t *ev = &res->events[i];
         hq_job_t *j = hq_broker_job(b, ev->job_id);
         hq_task_t *t = j ? hq_job_task(j, ev->task_id) : NULL;
-        if (!t || t->instance != ev->instance || t->worker != w->id ||
-            !(t->flags & HQ_TF_HOLDS)) {
+        if (!t || t->instance != ev->instance || t->worker != w->id || !(t->flags & HQ_TF_HOLDS)) {
             hq_debug("Ignoring a stale result for task %u@%u instance %u from worker %u",
                      ev->job_id, ev->task_id, ev->instance, w->id);
             continue;
@@ -290,8 +290,8 @@ static s_worker_fn *const s_worker_table[256] = {
     [HQ_MSG_GOODBYE] = s_on_goodbye,
 };
 
-void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
-                           const uint8_t *frame, size_t len)
+void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, const uint8_t *frame,
+                           size_t len)
 {
     hq_header_t hdr;
     hq_err_t err;
@@ -303,8 +303,7 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
     if (!hq_msg_is_worker_message(hdr.type)) {
         /* RELIABILITY.md #23: a client request sent with the worker key is refused
          * with a typed error, never executed. */
-        hq_warn("A %s message arrived on the worker socket; refused",
-                hq_msg_type_name(hdr.type));
+        hq_warn("A %s message arrived on the worker socket; refused", hq_msg_type_name(hdr.type));
         hq_worker_socket_error(b, rid, rid_len, hdr.request_id, HQ_ERR_ROLE,
                                "This is the worker socket: client requests are not accepted "
                                "here (the access file used is a worker access file)");
@@ -330,9 +329,8 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
         return;
     }
     if (hdr.epoch != w->epoch) {
-        hq_debug("Dropped %s with epoch %llu; worker %u has epoch %llu",
-                 hq_msg_type_name(hdr.type), (unsigned long long)hdr.epoch, w->id,
-                 (unsigned long long)w->epoch);
+        hq_debug("Dropped %s with epoch %llu; worker %u has epoch %llu", hq_msg_type_name(hdr.type),
+                 (unsigned long long)hdr.epoch, w->id, (unsigned long long)w->epoch);
         return;
     }
     w->last_recv = hq_mono_ns();

@@ -14,10 +14,10 @@
 #define HQ_ZAP_DOMAIN_WORKER "worker"
 
 typedef struct hq_zap_policy {
-    bool client_curve;          /* client side uses CURVE (else NULL mechanism) */
-    uint8_t client_pub[32];     /* the client role's public key */
-    bool worker_curve;          /* worker side uses CURVE */
-    uint8_t worker_pub[32];     /* the worker role's public key */
+    bool client_curve;      /* client side uses CURVE (else NULL mechanism) */
+    uint8_t client_pub[32]; /* the client role's public key */
+    bool worker_curve;      /* worker side uses CURVE */
+    uint8_t worker_pub[32]; /* the worker role's public key */
 } hq_zap_policy_t;
 
 /* Starts the handler; returns once it is bound, or NULL if the endpoint could not be

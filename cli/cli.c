@@ -82,8 +82,8 @@ static const struct {
     const char *name;
     uint32_t bit;
 } s_states[] = {
-    {"waiting", HQ_ST_WAITING},   {"running", HQ_ST_RUNNING}, {"finished", HQ_ST_FINISHED},
-    {"failed", HQ_ST_FAILED},     {"canceled", HQ_ST_CANCELED}, {"aborted", HQ_ST_ABORTED},
+    {"waiting", HQ_ST_WAITING}, {"running", HQ_ST_RUNNING},   {"finished", HQ_ST_FINISHED},
+    {"failed", HQ_ST_FAILED},   {"canceled", HQ_ST_CANCELED}, {"aborted", HQ_ST_ABORTED},
     {"opened", HQ_ST_OPENED},
 };
 
@@ -234,8 +234,8 @@ const char *hq_cli_job_state(const json_t *info)
 const char *hq_cli_task_state(const char *s)
 {
     static const char *const map[][2] = {
-        {"waiting", "WAITING"},   {"running", "RUNNING"}, {"finished", "FINISHED"},
-        {"failed", "FAILED"},     {"canceled", "CANCELED"}, {"aborted", "ABORTED"},
+        {"waiting", "WAITING"}, {"running", "RUNNING"},   {"finished", "FINISHED"},
+        {"failed", "FAILED"},   {"canceled", "CANCELED"}, {"aborted", "ABORTED"},
     };
     for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i][0]) == 0)

@@ -17,8 +17,8 @@ typedef int (*hq_cmd_fn)(int argc, char **argv);
 
 /* What every command holds while it runs. */
 typedef struct hq_cli {
-    hq_args_t *args;   /* parsed command line */
-    hq_global_t g;     /* global settings */
+    hq_args_t *args; /* parsed command line */
+    hq_global_t g;   /* global settings */
 } hq_cli_t;
 
 /* Parses argv with opts (+ global flags), handles --help, fills c->g and starts the
@@ -32,8 +32,7 @@ void hq_cli_end(hq_cli_t *c);
  * returns 2. */
 int hq_cli_usage_error(const char *text);
 /* "error: invalid value '<value>' for '--<flag> <VALUE>': <detail>", returns 2. */
-int hq_cli_invalid(const hq_opt_t *opts, const char *flag, const char *value,
-                   const char *detail);
+int hq_cli_invalid(const hq_opt_t *opts, const char *flag, const char *value, const char *detail);
 /* Same for a positional argument: "... for '<NAME>': <detail>", returns 2. */
 int hq_cli_invalid_pos(const char *name, const char *value, const char *detail);
 /* "error: the following required arguments were not provided:\n  <what>", returns 2. */

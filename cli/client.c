@@ -29,13 +29,13 @@
 #define HQ_CLIENT_ATTEMPTS 3
 
 struct hq_client {
-    hq_access_t access;  /* the access file's contents */
-    char *endpoint;      /* tcp://host:port of the client socket */
-    char *hint_dir;      /* " --server-dir X" or "" for the messages */
-    zsock_t *sock;       /* DEALER, NULL until the first request */
-    zsock_t *mon;        /* PAIR receiving sock's handshake events */
-    int refusals;        /* handshakes refused in a row */
-    bool probed;         /* the TCP probe succeeded once */
+    hq_access_t access; /* the access file's contents */
+    char *endpoint;     /* tcp://host:port of the client socket */
+    char *hint_dir;     /* " --server-dir X" or "" for the messages */
+    zsock_t *sock;      /* DEALER, NULL until the first request */
+    zsock_t *mon;       /* PAIR receiving sock's handshake events */
+    int refusals;       /* handshakes refused in a row */
+    bool probed;        /* the TCP probe succeeded once */
 };
 
 /* " --server-dir X" when X is not the default $HOME/.hq-server. */
@@ -158,8 +158,8 @@ static int s_probe(const char *host, uint16_t port)
         return EHOSTUNREACH;
     int result = ECONNREFUSED;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             result = errno;
             continue;
@@ -260,8 +260,8 @@ static int s_open_socket(hq_client_t *c, hq_err_t *err)
 
 /* Waits for the reply to request_id until deadline (monotonic ns). Returns the
  * decoded reply, NULL on timeout (err untouched) or with err set on a bad reply. */
-static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t deadline,
-                              bool *failed, hq_err_t *err)
+static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t deadline, bool *failed,
+                              hq_err_t *err)
 {
     void *raw = zsock_resolve(c->sock);
     for (;;) {
@@ -295,8 +295,8 @@ static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t dead
         }
         bool more = zmq_msg_more(&frame);
         hq_err_t derr;
-        hq_msg_t *m = more ? NULL
-                           : hq_msg_decode(zmq_msg_data(&frame), zmq_msg_size(&frame), &derr);
+        hq_msg_t *m =
+            more ? NULL : hq_msg_decode(zmq_msg_data(&frame), zmq_msg_size(&frame), &derr);
         zmq_msg_close(&frame);
         while (more) { /* not our format: drain the rest of the message */
             zmq_msg_t part;

@@ -10,7 +10,7 @@
 #include "hq_output.h"
 #include "hq_util.h"
 
-#define S_TASK_STATES \
+#define S_TASK_STATES                                                                              \
     (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 #define S_ENUM_LIMIT 1000000
 
@@ -150,7 +150,8 @@ int hq_cmd_job_cat(int argc, char **argv)
         size_t i;
         const json_t *v;
         const json_t *nf = json_object_get(json_object_get(root, "meta"), "not_found");
-        json_array_foreach(nf, i, v) {
+        json_array_foreach(nf, i, v)
+        {
             hq_error("Job %lld was not found", (long long)json_integer_value(v));
         }
         const json_t *result = json_object_get(root, "result");
@@ -159,7 +160,8 @@ int hq_cmd_job_cat(int argc, char **argv)
             hq_error("No jobs were found");
         long long *jobs = hq_calloc(njobs ? njobs : 1, sizeof *jobs);
         const char *key;
-        json_object_foreach((json_t *)result, key, v) {
+        json_object_foreach((json_t *)result, key, v)
+        {
             jobs[k++] = strtoll(key, NULL, 10);
         }
         qsort(jobs, k, sizeof *jobs, s_ll_cmp);

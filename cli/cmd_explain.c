@@ -15,8 +15,9 @@ static void s_print(const hq_cli_t *c, const json_t *res)
 {
     const json_t *tid = json_object_get(res, "task_id");
     const json_t *ex = json_object_get(res, "explanation");
-    char *id = hq_asprintf("%lld@%lld", (long long)json_integer_value(json_object_get(tid, "job_id")),
-                           (long long)json_integer_value(json_object_get(tid, "job_task_id")));
+    char *id =
+        hq_asprintf("%lld@%lld", (long long)json_integer_value(json_object_get(tid, "job_id")),
+                    (long long)json_integer_value(json_object_get(tid, "job_task_id")));
     long long n = json_integer_value(json_object_get(ex, "n_task_deps"));
     long long w = json_integer_value(json_object_get(ex, "n_waiting_deps"));
     if (n == 0)
@@ -32,7 +33,8 @@ static void s_print(const hq_cli_t *c, const json_t *res)
     uint32_t n_ok = 0;
     char *ids = hq_strdup("");
     long long run_start = -1, run_end = -1; /* merged range list, workers ascend */
-    json_array_foreach(workers, i, wk) {
+    json_array_foreach(workers, i, wk)
+    {
         if (json_integer_value(json_object_get(wk, "n_enabled_variants")) <= 0)
             continue;
         long long wid = json_integer_value(json_object_get(wk, "worker_id"));
@@ -42,9 +44,10 @@ static void s_print(const hq_cli_t *c, const json_t *res)
             continue;
         }
         if (run_start >= 0) {
-            char *next = run_end > run_start
-                             ? hq_asprintf("%s%s%lld-%lld", ids, *ids ? "," : "", run_start, run_end)
-                             : hq_asprintf("%s%s%lld", ids, *ids ? "," : "", run_start);
+            char *next =
+                run_end > run_start
+                    ? hq_asprintf("%s%s%lld-%lld", ids, *ids ? "," : "", run_start, run_end)
+                    : hq_asprintf("%s%s%lld", ids, *ids ? "," : "", run_start);
             free(ids);
             ids = next;
         }
@@ -63,25 +66,30 @@ static void s_print(const hq_cli_t *c, const json_t *res)
         printf("The task can run on %u worker%s: %s\n", n_ok, n_ok == 1 ? "" : "s", ids);
     free(ids);
     if (json_array_size(workers) > 0) {
-        static const char *const titles[] = {"Worker Id", "Runnable", "Variant", "Type",
-                                             "Provides", "Request"};
+        static const char *const titles[] = {"Worker Id", "Runnable", "Variant",
+                                             "Type",      "Provides", "Request"};
         hq_table_t *t = hq_table_new_horizontal(6, titles);
         for (int k = 0; k < 6; k++)
             hq_table_plain_title(t, k);
-        json_array_foreach(workers, i, wk) {
-            char *wid = hq_asprintf("%lld", (long long)json_integer_value(json_object_get(wk, "worker_id")));
+        json_array_foreach(workers, i, wk)
+        {
+            char *wid = hq_asprintf(
+                "%lld", (long long)json_integer_value(json_object_get(wk, "worker_id")));
             size_t v;
             const json_t *var;
-            json_array_foreach(json_object_get(wk, "variants"), v, var) {
+            json_array_foreach(json_object_get(wk, "variants"), v, var)
+            {
                 char *vs = hq_asprintf("%zu", v);
                 size_t k;
                 const json_t *ch;
-                json_array_foreach(json_object_get(var, "checks"), k, ch) {
-                    const char *cells[6] = {
-                        wid, json_is_true(json_object_get(ch, "ok")) ? "yes" : "no", vs,
-                        json_string_value(json_object_get(ch, "kind")),
-                        json_string_value(json_object_get(ch, "provides")),
-                        json_string_value(json_object_get(ch, "request"))};
+                json_array_foreach(json_object_get(var, "checks"), k, ch)
+                {
+                    const char *cells[6] = {wid,
+                                            json_is_true(json_object_get(ch, "ok")) ? "yes" : "no",
+                                            vs,
+                                            json_string_value(json_object_get(ch, "kind")),
+                                            json_string_value(json_object_get(ch, "provides")),
+                                            json_string_value(json_object_get(ch, "request"))};
                     hq_table_add_row(t, cells);
                 }
                 free(vs);

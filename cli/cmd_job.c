@@ -9,8 +9,8 @@
 #include "hq_util.h"
 #include "render.h"
 
-#define S_ALL_STATES \
-    (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | \
+#define S_ALL_STATES                                                                               \
+    (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED |              \
      HQ_ST_ABORTED | HQ_ST_OPENED)
 #define S_DONE_STATES (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 
@@ -59,7 +59,8 @@ int hq_cmd_job_list(int argc, char **argv)
     q.sel.kind = HQ_SEL_ALL;
     const char *filter = hq_args_get(c.args, "filter");
     if (filter && hq_args_has(c.args, "all")) {
-        rc = hq_cli_usage_error("error: the argument '--all' cannot be used with '--filter <FILTER>'");
+        rc = hq_cli_usage_error(
+            "error: the argument '--all' cannot be used with '--filter <FILTER>'");
         goto out;
     }
     if (filter && (rc = hq_cli_states(s_list_opts, "filter", filter, S_ALL_STATES, &q.states)) >= 0)
@@ -74,11 +75,12 @@ int hq_cmd_job_list(int argc, char **argv)
         size_t n = json_array_size(jobs), k = 0, i;
         json_t **items = hq_calloc(n ? n : 1, sizeof *items);
         json_t *j;
-        json_array_foreach(jobs, i, j) {
+        json_array_foreach(jobs, i, j)
+        {
             uint32_t bit = s_state_bit(hq_cli_job_state(j));
             bool open = json_is_true(json_object_get(j, "is_open"));
-            bool keep = q.states ? (q.states & bit) != 0
-                                 : (bit & (HQ_ST_WAITING | HQ_ST_RUNNING)) || open;
+            bool keep =
+                q.states ? (q.states & bit) != 0 : (bit & (HQ_ST_WAITING | HQ_ST_RUNNING)) || open;
             if (keep)
                 items[k++] = j;
         }
@@ -88,8 +90,8 @@ int hq_cmd_job_list(int argc, char **argv)
             json_array_append(shown, items[x]);
         free(items);
         const json_t *total = json_object_get(json_object_get(root, "meta"), "total");
-        long long ntotal = json_is_integer(total) ? (long long)json_integer_value(total)
-                                                  : (long long)n;
+        long long ntotal =
+            json_is_integer(total) ? (long long)json_integer_value(total) : (long long)n;
         hq_cli_render_job_list(&c.g, shown, ntotal, hq_args_has(c.args, "verbose"));
         json_decref(shown);
         hq_output_finish(&c.g);
@@ -140,7 +142,8 @@ int hq_cmd_job_info(int argc, char **argv)
         if (rc == 0) {
             size_t i;
             const json_t *v;
-            json_array_foreach(json_object_get(json_object_get(root, "meta"), "not_found"), i, v) {
+            json_array_foreach(json_object_get(json_object_get(root, "meta"), "not_found"), i, v)
+            {
                 hq_error("Job %lld not found", (long long)json_integer_value(v));
             }
             hq_cli_render_job_info(&c.g, json_object_get(root, "result"));
@@ -177,8 +180,8 @@ static int s_simple(int argc, char **argv, const hq_opt_t *opts, const char *usa
     const char *reason = type == HQ_MSG_JOB_CANCEL ? hq_args_get(c.args, "reason") : NULL;
     const char *filter = type == HQ_MSG_JOB_FORGET ? hq_args_get(c.args, "filter") : NULL;
     if (reason && strlen(reason) > 200) {
-        char *detail = hq_asprintf("Cancel reason must be shorter than 200 you entered %zu.",
-                                   strlen(reason));
+        char *detail =
+            hq_asprintf("Cancel reason must be shorter than 200 you entered %zu.", strlen(reason));
         rc = hq_cli_invalid(opts, "reason", reason, detail);
         free(detail);
         goto out;
@@ -304,8 +307,7 @@ int hq_cmd_job_task_ids(int argc, char **argv)
     json_t *root = NULL;
     rc = hq_cli_query(&c, HQ_MSG_TASK_IDS, &q, 0, &root, NULL);
     hq_selector_clear(&q.sel);
-    if (rc == 0 &&
-        json_array_size(json_object_get(json_object_get(root, "meta"), "not_found")) > 0)
+    if (rc == 0 && json_array_size(json_object_get(json_object_get(root, "meta"), "not_found")) > 0)
         rc = hq_cli_error(&c, "Job Id not found");
     if (rc == 0) {
         const json_t *result = json_object_get(root, "result");
@@ -316,7 +318,8 @@ int hq_cmd_job_task_ids(int argc, char **argv)
             long long *jobs = hq_calloc(njobs ? njobs : 1, sizeof *jobs);
             const char *key;
             const json_t *ids;
-            json_object_foreach((json_t *)result, key, ids) {
+            json_object_foreach((json_t *)result, key, ids)
+            {
                 jobs[k++] = strtoll(key, NULL, 10);
             }
             qsort(jobs, k, sizeof *jobs, s_ll_cmp);

@@ -54,8 +54,8 @@ static int s_export_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t 
         break;
     case HQ_JR_JOB_SUBMIT: {
         const hq_msg_t *m = rec->u.job_submit.msg;
-        ev = json_pack("{s:s,s:I}", "type", "job-created", "job",
-                       (json_int_t)rec->u.job_submit.job);
+        ev =
+            json_pack("{s:s,s:I}", "type", "job-created", "job", (json_int_t)rec->u.job_submit.job);
         if (m && m->u.submit.name)
             json_object_set_new(ev, "name", json_string(m->u.submit.name));
         if (m)
@@ -73,8 +73,7 @@ static int s_export_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t 
         ev = json_pack("{s:s,s:I}", "type", "job-forget", "job", (json_int_t)rec->u.job.job);
         break;
     case HQ_JR_JOB_CANCEL:
-        ev = json_pack("{s:s,s:I}", "type", "job-cancel", "job",
-                       (json_int_t)rec->u.job_cancel.job);
+        ev = json_pack("{s:s,s:I}", "type", "job-cancel", "job", (json_int_t)rec->u.job_cancel.job);
         if (rec->u.job_cancel.reason)
             json_object_set_new(ev, "reason", json_string(rec->u.job_cancel.reason));
         break;
@@ -94,8 +93,7 @@ static int s_export_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t 
         break;
     case HQ_JR_TASKS_CANCELED:
     case HQ_JR_TASKS_ABORTED: {
-        const char *type =
-            rec->type == HQ_JR_TASKS_CANCELED ? "task-canceled" : "task-aborted";
+        const char *type = rec->type == HQ_JR_TASKS_CANCELED ? "task-canceled" : "task-aborted";
         for (uint32_t r = 0; r < rec->u.tasks.n; r++)
             for (uint64_t id = rec->u.tasks.ranges[r].first; id <= rec->u.tasks.ranges[r].last;
                  id++)

@@ -51,9 +51,9 @@ static const hq_opt_t s_opts[] = {
 
 /* The command line, falling back to the script's directives. */
 typedef struct s_view {
-    hq_args_t *cli;  /* the command line */
-    hq_args_t *dir;  /* parsed #HQ directives, or NULL */
-    bool cli_array;  /* the command line names the array source: ignore the directives' */
+    hq_args_t *cli; /* the command line */
+    hq_args_t *dir; /* parsed #HQ directives, or NULL */
+    bool cli_array; /* the command line names the array source: ignore the directives' */
 } s_view_t;
 
 static bool s_is_array_source(const char *name)
@@ -134,9 +134,9 @@ typedef struct s_submit {
     hq_submit_t s;
     hq_task_def_t def;
     hq_rvariant_t var;
-    char **args;             /* command words (shebang + positionals) */
+    char **args; /* command words (shebang + positionals) */
     int nargs;
-    char **dir_words;        /* directive words (for the directive parse) */
+    char **dir_words; /* directive words (for the directive parse) */
     char **shebang;
     hq_bytes_t *entries;
     uint32_t n_entries;
@@ -163,9 +163,8 @@ static void s_submit_clear(s_submit_t *b)
 static int s_directives(hq_cli_t *c, s_view_t *v, s_submit_t *b, const char *mode)
 {
     const char *cmd = hq_args_pos(c->args, 0);
-    bool from_file = strcmp(mode, "file") == 0 ||
-                     (strcmp(mode, "auto") == 0 && strlen(cmd) >= 3 &&
-                      strcmp(cmd + strlen(cmd) - 3, ".sh") == 0);
+    bool from_file = strcmp(mode, "file") == 0 || (strcmp(mode, "auto") == 0 && strlen(cmd) >= 3 &&
+                                                   strcmp(cmd + strlen(cmd) - 3, ".sh") == 0);
     bool from_stdin = strcmp(mode, "stdin") == 0;
     if (!from_file && !from_stdin)
         return -1;
@@ -197,7 +196,8 @@ static int s_directives(hq_cli_t *c, s_view_t *v, s_submit_t *b, const char *mod
         if (!v->dir) {
             const char *causes[1] = {err.text};
             char *top = hq_asprintf("Could not parse directives from %s: You have used invalid "
-                                    "parameter(s) after a #HQ directive.", cmd);
+                                    "parameter(s) after a #HQ directive.",
+                                    cmd);
             char *text = hq_error_with_causes(top, causes, 1);
             rc = hq_cli_error(c, "%s", text);
             free(top);
@@ -244,10 +244,12 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
         if (!*weight || *end || !isfinite(w))
             return hq_cli_invalid(s_opts, "weight", weight, "invalid float literal");
         if (w <= 0 || w * HQ_AMOUNT_ONE > UINT32_MAX)
-            return hq_cli_invalid(s_opts, "weight", weight, "Resource weight has to be positive number");
+            return hq_cli_invalid(s_opts, "weight", weight,
+                                  "Resource weight has to be positive number");
         b->var.weight = (uint32_t)(w * HQ_AMOUNT_ONE + 0.5);
         if (b->var.weight == 0)
-            return hq_cli_invalid(s_opts, "weight", weight, "Resource weight has to be positive number");
+            return hq_cli_invalid(s_opts, "weight", weight,
+                                  "Resource weight has to be positive number");
     }
     b->var.n_nodes = n_nodes;
     size_t nres;
@@ -318,7 +320,9 @@ static void s_warn_files(const s_submit_t *b, const s_view_t *v, uint64_t ntasks
         hq_warn("The job will create %llu files for %s. Consider using the `--stream` option to "
                 "stream all outputs into a single file",
                 (unsigned long long)nfiles,
-                files[0] && files[1] ? "stdout and stderr" : files[0] ? "stdout" : "stderr");
+                files[0] && files[1] ? "stdout and stderr"
+                : files[0]           ? "stdout"
+                                     : "stderr");
 }
 
 /* §1.6: "Found unknown placeholder(s) `A, B` in <context>" for %{X} names hq does
@@ -420,10 +424,12 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     }
     if (b->s.job_id && b->s.has_max_fails) {
         hq_rangelist_clear(&ids);
-        return hq_cli_error(c, "Parameter --max-fails is not allowed when submitting to an open job.");
+        return hq_cli_error(c,
+                            "Parameter --max-fails is not allowed when submitting to an open job.");
     }
     if (dups)
-        hq_warn("Some environment variables were ignored. Check if you haven't used duplicate keys.");
+        hq_warn(
+            "Some environment variables were ignored. Check if you haven't used duplicate keys.");
     const char *cwd = s_get(v, "cwd");
     if (cwd && strstr(cwd, "%{CWD}")) {
         hq_rangelist_clear(&ids);
@@ -491,7 +497,8 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     char cwdbuf[PATH_MAX];
     if (!getcwd(cwdbuf, sizeof cwdbuf)) {
         int e = errno;
-        return hq_cli_error(c, "Cannot get the current directory: %s (os error %d)", strerror(e), e);
+        return hq_cli_error(c, "Cannot get the current directory: %s (os error %d)", strerror(e),
+                            e);
     }
     b->s.submit_dir = hq_strdup(cwdbuf);
     b->s.n_defs = 1;
@@ -502,8 +509,8 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
 int hq_cmd_submit(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_opts, argc, argv, -1, true, "hq submit",
-                          "Submit a job to HyperQueue");
+    int rc =
+        hq_cli_begin(&c, s_opts, argc, argv, -1, true, "hq submit", "Submit a job to HyperQueue");
     if (rc >= 0)
         return rc;
     s_submit_t b;
@@ -527,8 +534,8 @@ int hq_cmd_submit(int argc, char **argv)
     }
     if (mode && strcmp(mode, "auto") != 0 && strcmp(mode, "file") != 0 &&
         strcmp(mode, "stdin") != 0 && strcmp(mode, "off") != 0) {
-        rc = hq_cli_invalid(s_opts, "directives", mode,
-                            "[possible values: auto, file, stdin, off]");
+        rc =
+            hq_cli_invalid(s_opts, "directives", mode, "[possible values: auto, file, stdin, off]");
         goto out;
     }
     if (mode && strcmp(mode, "stdin") == 0 && !hq_args_has(c.args, "stdin")) {

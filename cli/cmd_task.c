@@ -9,7 +9,7 @@
 #include "hq_util.h"
 #include "render.h"
 
-#define S_TASK_STATES \
+#define S_TASK_STATES                                                                              \
     (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 
 static const hq_opt_t s_list_opts[] = {
@@ -35,8 +35,8 @@ int hq_cmd_task_list(int argc, char **argv)
         rc = hq_cli_invalid(s_list_opts, "tasks", tasks, err.text);
         goto out;
     }
-    if (status && (rc = hq_cli_states(s_list_opts, "task-status", status, S_TASK_STATES,
-                                      &q.states)) >= 0)
+    if (status &&
+        (rc = hq_cli_states(s_list_opts, "task-status", status, S_TASK_STATES, &q.states)) >= 0)
         goto out;
     rc = hq_cli_selector("JOB_SELECTOR", hq_args_pos(c.args, 0), false, &q.sel);
     if (rc >= 0)
@@ -46,7 +46,8 @@ int hq_cmd_task_list(int argc, char **argv)
     if (rc == 0) {
         size_t i;
         const json_t *v;
-        json_array_foreach(json_object_get(json_object_get(root, "meta"), "not_found"), i, v) {
+        json_array_foreach(json_object_get(json_object_get(root, "meta"), "not_found"), i, v)
+        {
             hq_warn("Job %lld not found", (long long)json_integer_value(v));
         }
         const json_t *result = json_object_get(root, "result");
@@ -101,7 +102,8 @@ int hq_cmd_task_info(int argc, char **argv)
         } else {
             size_t i;
             const json_t *v;
-            json_array_foreach(json_object_get(meta, "tasks_not_found"), i, v) {
+            json_array_foreach(json_object_get(meta, "tasks_not_found"), i, v)
+            {
                 hq_warn("Task %lld not found", (long long)json_integer_value(v));
             }
             const json_t *result = json_object_get(root, "result");

@@ -20,8 +20,8 @@ static long long s_count(const json_t *counts, const char *key)
 static void s_draw(const json_t *r, bool colors)
 {
     static const char *const bar_parts[][2] = {
-        {"canceled", "35"}, {"failed", "31"}, {"finished", "32"}, {"running", "33"},
-        {"aborted", "34"},
+        {"canceled", "35"}, {"failed", "31"},  {"finished", "32"},
+        {"running", "33"},  {"aborted", "34"},
     };
     static const char *const count_parts[][2] = {
         {"running", "RUNNING"},   {"finished", "FINISHED"}, {"failed", "FAILED"},
@@ -126,8 +126,8 @@ static int s_wait_cmd(int argc, char **argv, bool progress)
     memset(&sel, 0, sizeof sel);
     rc = hq_cli_selector("SELECTOR", hq_args_pos(c.args, 0), true, &sel);
     if (rc < 0) {
-        rc = hq_cli_wait_jobs(&c, &sel, !progress && hq_args_has(c.args, "without-close"),
-                              progress);
+        rc =
+            hq_cli_wait_jobs(&c, &sel, !progress && hq_args_has(c.args, "without-close"), progress);
         hq_selector_clear(&sel);
         if (rc == 0)
             hq_output_finish(&c.g);

@@ -21,7 +21,8 @@ static size_t s_not_found(const json_t *root)
     const json_t *nf = json_object_get(json_object_get(root, "meta"), "not_found");
     size_t i;
     const json_t *v;
-    json_array_foreach(nf, i, v) {
+    json_array_foreach(nf, i, v)
+    {
         hq_error("Worker %lld not found", (long long)json_integer_value(v));
     }
     return json_array_size(nf);
@@ -48,7 +49,8 @@ int hq_cmd_worker_stop(int argc, char **argv)
 
 static const hq_opt_t s_list_opts[] = {
     {"all", 0, HQ_OPT_FLAG, NULL, "Display all workers"},
-    {"filter", 0, HQ_OPT_VALUE, "FILTER", "Display only workers with the given state [possible values: running, offline]"},
+    {"filter", 0, HQ_OPT_VALUE, "FILTER",
+     "Display only workers with the given state [possible values: running, offline]"},
     {0},
 };
 
@@ -69,7 +71,8 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers)
     size_t i;
     const json_t *w;
     if (g->output == HQ_OUTPUT_QUIET) {
-        json_array_foreach(workers, i, w) {
+        json_array_foreach(workers, i, w)
+        {
             const char *st = json_string_value(json_object_get(w, "_state"));
             printf("%lld %s\n", (long long)json_integer_value(json_object_get(w, "id")),
                    st ? st : "RUNNING");
@@ -77,12 +80,13 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers)
         return;
     }
     bool colors = hq_output_colors(g);
-    static const char *const titles[] = {"ID", "State", "Hostname", "Resources", "Manager",
-                                         "Manager Job ID"};
+    static const char *const titles[] = {"ID",        "State",   "Hostname",
+                                         "Resources", "Manager", "Manager Job ID"};
     hq_table_t *t = hq_table_new_horizontal(6, titles);
     hq_table_right_justify(t, 0);
     hq_table_plain_title(t, 0);
-    json_array_foreach(workers, i, w) {
+    json_array_foreach(workers, i, w)
+    {
         const json_t *cfg = json_object_get(w, "configuration");
         const json_t *alloc = json_object_get(w, "allocation");
         char *id = hq_asprintf("%lld", (long long)json_integer_value(json_object_get(w, "id")));
@@ -97,8 +101,8 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers)
         }
         char *mgr = s_manager(alloc);
         const char *mjid = json_string_value(json_object_get(alloc, "id"));
-        const char *cells[6] = {id, state, host ? host : "", summary ? summary : "", mgr,
-                                mjid && *mjid ? mjid : "N/A"};
+        const char *cells[6] = {
+            id, state, host ? host : "", summary ? summary : "", mgr, mjid && *mjid ? mjid : "N/A"};
         hq_table_add_row(t, cells);
         free(id);
         free(state);
@@ -124,7 +128,8 @@ static json_t *s_filter_sorted(const json_t *workers, int which /* 0 running, 1 
     json_t **items = hq_calloc(n ? n : 1, sizeof *items);
     size_t k = 0, i;
     json_t *w;
-    json_array_foreach(workers, i, w) {
+    json_array_foreach(workers, i, w)
+    {
         const char *st = json_string_value(json_object_get(w, "_state"));
         bool running = !st || strcmp(st, "RUNNING") == 0;
         if (which == 2 || (which == 0 && running) || (which == 1 && !running))
@@ -148,7 +153,8 @@ int hq_cmd_worker_list(int argc, char **argv)
     int which = 0;
     const char *filter = hq_args_get(c.args, "filter");
     if (hq_args_has(c.args, "all") && filter) {
-        rc = hq_cli_usage_error("error: the argument '--all' cannot be used with '--filter <FILTER>'");
+        rc = hq_cli_usage_error(
+            "error: the argument '--all' cannot be used with '--filter <FILTER>'");
         goto out;
     }
     if (hq_args_has(c.args, "all"))
@@ -159,7 +165,8 @@ int hq_cmd_worker_list(int argc, char **argv)
         else if (strcmp(filter, "offline") == 0)
             which = 1;
         else {
-            rc = hq_cli_invalid(s_list_opts, "filter", filter, "[possible values: running, offline]");
+            rc = hq_cli_invalid(s_list_opts, "filter", filter,
+                                "[possible values: running, offline]");
             goto out;
         }
     }

@@ -12,10 +12,10 @@
 #include "worker.h"
 
 typedef struct s_cmd {
-    const char *group;  /* "job", or NULL for a top-level command */
-    const char *name;   /* subcommand */
-    hq_cmd_fn fn;       /* entry point */
-    const char *about;  /* one line for help */
+    const char *group; /* "job", or NULL for a top-level command */
+    const char *name;  /* subcommand */
+    hq_cmd_fn fn;      /* entry point */
+    const char *about; /* one line for help */
 } s_cmd_t;
 
 static int s_broker(int argc, char **argv)
@@ -94,18 +94,19 @@ static void s_print_help(FILE *out, const char *group)
             if (s_cmds[i].group && strcmp(s_cmds[i].group, group) == 0)
                 fprintf(out, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].about);
     }
-    fprintf(out, "\nOptions:\n"
-                 "      --server-dir <SERVER_DIR>    Path to a directory that stores HyperQueue "
-                 "access files [env: HQ_SERVER_DIR=]\n"
-                 "      --output-mode <OUTPUT_MODE>  How should the output of the command be "
-                 "formatted [env: HQ_OUTPUT_MODE=] [default: cli] [possible values: cli, json, "
-                 "quiet]\n"
-                 "      --colors <COLORS>            Turn terminal colors on or off [default: auto] "
-                 "[possible values: auto, always, never]\n"
-                 "      --debug                      Enable more detailed log output [env: "
-                 "HQ_DEBUG=]\n"
-                 "  -h, --help                       Print help\n"
-                 "  -V, --version                    Print version\n");
+    fprintf(out,
+            "\nOptions:\n"
+            "      --server-dir <SERVER_DIR>    Path to a directory that stores HyperQueue "
+            "access files [env: HQ_SERVER_DIR=]\n"
+            "      --output-mode <OUTPUT_MODE>  How should the output of the command be "
+            "formatted [env: HQ_OUTPUT_MODE=] [default: cli] [possible values: cli, json, "
+            "quiet]\n"
+            "      --colors <COLORS>            Turn terminal colors on or off [default: auto] "
+            "[possible values: auto, always, never]\n"
+            "      --debug                      Enable more detailed log output [env: "
+            "HQ_DEBUG=]\n"
+            "  -h, --help                       Print help\n"
+            "  -V, --version                    Print version\n");
 }
 
 /* Whether word is a global flag; *takes_value tells if the value is the next word. */
@@ -158,9 +159,10 @@ static int s_scan_flags(int argc, char **argv, int *i, char **globals, int *nglo
                 fprintf(stderr,
                         "error: a value is required for '%s <%s>' but none was supplied\n\n"
                         "For more information, try '--help'.\n",
-                        w, strcmp(w, "--server-dir") == 0   ? "SERVER_DIR"
-                           : strcmp(w, "--output-mode") == 0 ? "OUTPUT_MODE"
-                                                             : "COLORS");
+                        w,
+                        strcmp(w, "--server-dir") == 0    ? "SERVER_DIR"
+                        : strcmp(w, "--output-mode") == 0 ? "OUTPUT_MODE"
+                                                          : "COLORS");
                 return 2;
             }
             globals[(*nglobals)++] = argv[(*i)++];

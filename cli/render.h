@@ -31,13 +31,13 @@ void hq_cli_render_task_list(const hq_global_t *g, const json_t *result, bool ve
 void hq_cli_render_task_info(const hq_global_t *g, const json_t *tasks, bool verbose);
 
 /* Cells shared by job info and task info. Each returns a new string. */
-char *hq_cli_cell_command(const json_t *program);     /* args, one per line, wrapped at 80 */
-char *hq_cli_cell_env(const json_t *program);         /* K=V lines, sorted, HQ_* hidden */
-char *hq_cli_cell_resources(const json_t *td);        /* display form of TD.resources */
-char *hq_cli_cell_stdio(const json_t *v);             /* path, <None>, <Stream> */
-char *hq_cli_cell_pin(const json_t *td);              /* none / taskset / omp */
-char *hq_cli_cell_crash_limit(const json_t *td);      /* 5 / never-restart / unlimited */
-char *hq_cli_cell_duration(const json_t *v);          /* human duration or None */
+char *hq_cli_cell_command(const json_t *program); /* args, one per line, wrapped at 80 */
+char *hq_cli_cell_env(const json_t *program);     /* K=V lines, sorted, HQ_* hidden */
+char *hq_cli_cell_resources(const json_t *td);    /* display form of TD.resources */
+char *hq_cli_cell_stdio(const json_t *v);         /* path, <None>, <Stream> */
+char *hq_cli_cell_pin(const json_t *td);          /* none / taskset / omp */
+char *hq_cli_cell_crash_limit(const json_t *td);  /* 5 / never-restart / unlimited */
+char *hq_cli_cell_duration(const json_t *v);      /* human duration or None */
 /* Text wrapped at width columns (greedy on spaces; over-long words are split). */
 char *hq_cli_wrap(const char *text, size_t width);
 

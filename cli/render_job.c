@@ -68,7 +68,8 @@ char *hq_cli_cell_command(const json_t *program)
     hq_buf_append(&out, "", 0);
     size_t i;
     const json_t *a;
-    json_array_foreach(json_object_get(program, "args"), i, a) {
+    json_array_foreach(json_object_get(program, "args"), i, a)
+    {
         char *w = hq_cli_wrap(json_string_value(a) ? json_string_value(a) : "", 80);
         hq_buf_printf(&out, "%s%s", i ? "\n" : "", w);
         free(w);
@@ -88,7 +89,8 @@ char *hq_cli_cell_env(const json_t *program)
     const char **keys = hq_calloc(n ? n : 1, sizeof *keys);
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)env, key, v) {
+    json_object_foreach((json_t *)env, key, v)
+    {
         if (strncmp(key, "HQ_", 3) != 0)
             keys[k++] = key;
     }
@@ -197,8 +199,7 @@ static char *s_short_name(const char *name)
     return hq_asprintf("%.24s...%s", name, name + n - 23);
 }
 
-void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long total,
-                            bool verbose)
+void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long total, bool verbose)
 {
     size_t i;
     const json_t *j;
@@ -207,7 +208,8 @@ void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long 
         return;
     }
     if (g->output == HQ_OUTPUT_QUIET) {
-        json_array_foreach(jobs, i, j) {
+        json_array_foreach(jobs, i, j)
+        {
             printf("%lld %s\n", s_int(j, "id"), hq_cli_job_state(j));
         }
         return;
@@ -218,7 +220,8 @@ void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long 
     hq_table_t *t = hq_table_new_horizontal(ncols, titles);
     hq_table_right_justify(t, 0);
     bool any_open = false;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         bool open = json_is_true(json_object_get(j, "is_open"));
         any_open |= open;
         char *id = hq_asprintf("%s%lld", open ? "*" : "", s_int(j, "id"));
@@ -248,8 +251,8 @@ void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long 
 void hq_cli_render_job_summary(const hq_global_t *g, const json_t *summary)
 {
     static const char *const rows[][2] = {
-        {"RUNNING", "Running"},   {"WAITING", "Waiting"}, {"FINISHED", "Finished"},
-        {"FAILED", "Failed"},     {"ABORTED", "Aborted"}, {"CANCELED", "Canceled"},
+        {"RUNNING", "Running"}, {"WAITING", "Waiting"}, {"FINISHED", "Finished"},
+        {"FAILED", "Failed"},   {"ABORTED", "Aborted"}, {"CANCELED", "Canceled"},
     };
     if (g->output == HQ_OUTPUT_JSON) {
         hq_cli_print_json(summary);
@@ -283,8 +286,8 @@ void hq_cli_render_job_summary(const hq_global_t *g, const json_t *summary)
 static char *s_progress_bar(const json_t *stats, long long n, bool colors)
 {
     static const char *const parts[][2] = {
-        {"canceled", "35"}, {"failed", "31"}, {"finished", "32"}, {"running", "33"},
-        {"aborted", "34"},
+        {"canceled", "35"}, {"failed", "31"},  {"finished", "32"},
+        {"running", "33"},  {"aborted", "34"},
     };
     const long long width = 40;
     hq_buf_t out = {0};
@@ -323,9 +326,9 @@ static char *s_job_state_cell(const json_t *info, bool colors)
     hq_buf_printf(&out, "%s", bar);
     free(bar);
     static const char *const lines[][3] = {
-        {"running", "RUNNING", NULL}, {"failed", "FAILED", NULL},
+        {"running", "RUNNING", NULL},   {"failed", "FAILED", NULL},
         {"finished", "FINISHED", NULL}, {"canceled", "CANCELED", NULL},
-        {"waiting", "WAITING", NULL}, {"aborted", "ABORTED", "91"},
+        {"waiting", "WAITING", NULL},   {"aborted", "ABORTED", "91"},
     };
     for (size_t i = 0; i < 6; i++) {
         long long count = s_int(stats, lines[i][0]);
@@ -369,7 +372,8 @@ static char *s_hosts_cell(const json_t *task)
     if (json_is_array(hosts) && json_array_size(hosts) > 0) {
         size_t i;
         const json_t *h;
-        json_array_foreach(hosts, i, h) {
+        json_array_foreach(hosts, i, h)
+        {
             hq_buf_printf(&out, "%s%s", i ? "\n" : "",
                           json_string_value(h) ? json_string_value(h) : "N/A");
         }
@@ -378,7 +382,8 @@ static char *s_hosts_cell(const json_t *task)
     } else {
         size_t i;
         const json_t *w;
-        json_array_foreach(json_object_get(task, "workers"), i, w) {
+        json_array_foreach(json_object_get(task, "workers"), i, w)
+        {
             hq_buf_printf(&out, "%s%lld", i ? "\n" : "", (long long)json_integer_value(w));
         }
     }
@@ -410,10 +415,10 @@ static void s_failed_table(const json_t *job, bool colors)
             failed[k++] = t;
     }
     qsort(failed, k, sizeof *failed, s_task_id_cmp);
-    long long n_failed = json_is_integer(json_object_get(job, "_n_failed"))
-                             ? s_int(job, "_n_failed")
-                             : s_int(json_object_get(json_object_get(job, "info"), "task_stats"),
-                                     "failed");
+    long long n_failed =
+        json_is_integer(json_object_get(job, "_n_failed"))
+            ? s_int(job, "_n_failed")
+            : s_int(json_object_get(json_object_get(job, "info"), "task_stats"), "failed");
     if (k > 0) {
         static const char *const titles[] = {"Task ID", "Worker", "Error"};
         hq_table_t *t = hq_table_new_horizontal(3, titles);
@@ -443,9 +448,8 @@ static void s_job_table(const json_t *job, bool colors)
 {
     const json_t *info = json_object_get(job, "info");
     const json_t *submits = json_object_get(job, "submits");
-    const json_t *single = json_array_size(submits) == 1
-                               ? json_object_get(json_array_get(submits, 0), "array")
-                               : NULL;
+    const json_t *single =
+        json_array_size(submits) == 1 ? json_object_get(json_array_get(submits, 0), "array") : NULL;
     hq_table_t *t = hq_table_new_vertical();
     char *id = hq_asprintf("%lld", s_int(info, "id"));
     hq_table_add_kv(t, "ID", id);
@@ -457,8 +461,8 @@ static void s_job_table(const json_t *job, bool colors)
     char *session = open ? hq_color("open", "32", colors) : hq_strdup("closed");
     hq_table_add_kv(t, "Session", session);
     long long n = s_int(info, "task_count");
-    char *tasks = n > 0 ? hq_asprintf("%lld; Ids: %s", n, s_str(job, "_ids"))
-                        : hq_asprintf("%lld", n);
+    char *tasks =
+        n > 0 ? hq_asprintf("%lld; Ids: %s", n, s_str(job, "_ids")) : hq_asprintf("%lld", n);
     hq_table_add_kv(t, "Tasks", tasks);
     char *workers = s_workers_cell(json_object_get(job, "_worker_hosts"));
     hq_table_add_kv(t, "Workers", workers);
@@ -524,7 +528,8 @@ void hq_cli_render_job_info(const hq_global_t *g, const json_t *jobs)
     bool colors = hq_output_colors(g);
     size_t i;
     const json_t *j;
-    json_array_foreach(jobs, i, j) {
+    json_array_foreach(jobs, i, j)
+    {
         s_job_table(j, colors);
     }
     if (json_array_size(jobs) > 0)

@@ -46,8 +46,8 @@ static char *s_error(const json_t *task, size_t limit, bool verbose, bool *cut)
 }
 
 typedef struct s_job_tasks {
-    long long id;       /* job id */
-    const json_t *arr;  /* its tasks */
+    long long id;      /* job id */
+    const json_t *arr; /* its tasks */
 } s_job_tasks_t;
 
 static int s_job_cmp(const void *a, const void *b)
@@ -76,16 +76,18 @@ void hq_cli_render_task_list(const hq_global_t *g, const json_t *result, bool ve
     s_job_tasks_t *jobs = hq_calloc(njobs ? njobs : 1, sizeof *jobs);
     const char *key;
     const json_t *arr;
-    json_object_foreach((json_t *)result, key, arr) {
+    json_object_foreach((json_t *)result, key, arr)
+    {
         jobs[k].id = strtoll(key, NULL, 10);
         jobs[k].arr = arr;
         k++;
     }
     qsort(jobs, k, sizeof *jobs, s_job_cmp);
     bool with_job = k > 1;
-    static const char *const titles_all[] = {"Job ID", "Task ID", "State", "Worker", "Makespan",
-                                             "Error"};
-    hq_table_t *t = hq_table_new_horizontal(with_job ? 6 : 5, with_job ? titles_all : titles_all + 1);
+    static const char *const titles_all[] = {"Job ID", "Task ID",  "State",
+                                             "Worker", "Makespan", "Error"};
+    hq_table_t *t =
+        hq_table_new_horizontal(with_job ? 6 : 5, with_job ? titles_all : titles_all + 1);
     hq_table_right_justify(t, 0);
     if (with_job)
         hq_table_right_justify(t, 1);
@@ -99,8 +101,8 @@ void hq_cli_render_task_list(const hq_global_t *g, const json_t *result, bool ve
         for (size_t i = 0; i < n; i++) {
             char *jid = hq_asprintf("%lld", jobs[j].id);
             char *tid = hq_asprintf("%lld", s_int(tasks[i], "id"));
-            char *state = hq_color_state(hq_cli_task_state(s_str(tasks[i], "state")), "task",
-                                         colors);
+            char *state =
+                hq_color_state(hq_cli_task_state(s_str(tasks[i], "state")), "task", colors);
             char *hosts = hq_cli_cell_hosts(tasks[i]);
             char *makespan = s_makespan(tasks[i]);
             char *error_text = s_error(tasks[i], 16, verbose, &cut);
@@ -147,7 +149,8 @@ static char *s_deps(const json_t *task)
     hq_buf_append(&out, "", 0);
     size_t i;
     const json_t *d;
-    json_array_foreach(json_object_get(task, "_deps"), i, d) {
+    json_array_foreach(json_object_get(task, "_deps"), i, d)
+    {
         hq_buf_printf(&out, "%s%lld", i ? "," : "", (long long)json_integer_value(d));
     }
     return out.data;
@@ -198,8 +201,8 @@ static void s_task_table(const json_t *task, bool colors, bool verbose, bool *cu
     hq_table_add_kv(t, "Error", error);
     hq_table_print(t, stdout, colors);
     hq_table_destroy(&t);
-    char *all[] = {id, state, cmd, env, hosts, start, end, makespan, out, err, tl, res, prio,
-                   pin, cl, deps, error_text, error};
+    char *all[] = {id,  state, cmd, env,  hosts, start, end,  makespan,   out,
+                   err, tl,    res, prio, pin,   cl,    deps, error_text, error};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
@@ -216,7 +219,8 @@ void hq_cli_render_task_info(const hq_global_t *g, const json_t *tasks, bool ver
     bool cut = false;
     size_t i;
     const json_t *t;
-    json_array_foreach(tasks, i, t) {
+    json_array_foreach(tasks, i, t)
+    {
         s_task_table(t, colors, verbose, &cut);
     }
     if (json_array_size(tasks) > 0)

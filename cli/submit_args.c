@@ -83,7 +83,8 @@ int hq_submit_parse_crash_limit(const char *s, enum hq_crash_kind *kind, uint32_
     if (*end || v > UINT32_MAX)
         return hq_err_set(err, "invalid digit found in string");
     if (v == 0)
-        return hq_err_set(err, "Crash limit cannot be 0. Use `never-restart` or `unlimited` instead.");
+        return hq_err_set(err,
+                          "Crash limit cannot be 0. Use `never-restart` or `unlimited` instead.");
     *kind = HQ_CRASH_LIMIT;
     *limit = (uint32_t)v;
     return 0;
@@ -297,9 +298,9 @@ int hq_submit_json_entries(const char *path, hq_bytes_t **entries, uint32_t *n, 
     size_t count = json_array_size(root);
     hq_bytes_t *e = hq_calloc(count ? count : 1, sizeof *e);
     for (size_t i = 0; i < count; i++) {
-        char *text = json_dumps(json_array_get(root, i), JSON_COMPACT | JSON_ENCODE_ANY |
-                                                             JSON_SORT_KEYS |
-                                                             JSON_REAL_PRECISION(15));
+        char *text =
+            json_dumps(json_array_get(root, i),
+                       JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
         e[i].data = (uint8_t *)hq_strdup(text ? text : "null");
         e[i].len = (uint32_t)strlen((char *)e[i].data);
         free(text);

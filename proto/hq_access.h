@@ -14,11 +14,11 @@
 #define HQ_SECRET_BYTES 32
 
 typedef struct hq_access_role {
-    bool present;                       /* the role's object exists in the file */
-    char host[256];                     /* advertised host */
-    uint16_t port;                      /* TCP port */
-    bool has_secret;                    /* false: secret_key is null (no CURVE) */
-    uint8_t secret[HQ_SECRET_BYTES];    /* 32 random bytes */
+    bool present;                    /* the role's object exists in the file */
+    char host[256];                  /* advertised host */
+    uint16_t port;                   /* TCP port */
+    bool has_secret;                 /* false: secret_key is null (no CURVE) */
+    uint8_t secret[HQ_SECRET_BYTES]; /* 32 random bytes */
 } hq_access_role_t;
 
 typedef struct hq_access {

@@ -13,9 +13,12 @@
 #include "hq_util.h"
 
 const hq_opt_t hq_global_opts[] = {
-    {"server-dir", 0, HQ_OPT_VALUE, "SERVER_DIR", "Path to a directory that stores HyperQueue access files"},
-    {"output-mode", 0, HQ_OPT_VALUE, "OUTPUT_MODE", "Output selection [possible values: cli, json, quiet]"},
-    {"colors", 0, HQ_OPT_VALUE, "COLORS", "Console color policy [possible values: auto, always, never]"},
+    {"server-dir", 0, HQ_OPT_VALUE, "SERVER_DIR",
+     "Path to a directory that stores HyperQueue access files"},
+    {"output-mode", 0, HQ_OPT_VALUE, "OUTPUT_MODE",
+     "Output selection [possible values: cli, json, quiet]"},
+    {"colors", 0, HQ_OPT_VALUE, "COLORS",
+     "Console color policy [possible values: auto, always, never]"},
     {"debug", 0, HQ_OPT_FLAG, NULL, "Enables more detailed log output"},
     {NULL, 0, 0, NULL, NULL},
 };
@@ -124,9 +127,9 @@ static int s_parse_long(hq_args_t *a, const hq_opt_t *opts, int argc, char **arg
     }
     if (o->kind == HQ_OPT_FLAG) {
         if (eq)
-            return hq_err_set(err,
-                              "error: unexpected value '%s' for '--%s' found; no more were expected",
-                              eq + 1, o->name);
+            return hq_err_set(
+                err, "error: unexpected value '%s' for '--%s' found; no more were expected", eq + 1,
+                o->name);
         s_add_entry(a, o->name, NULL);
         return 0;
     }
@@ -308,8 +311,8 @@ void hq_args_print_help(const hq_opt_t *opts, const char *usage, const char *abo
         s_print_opt(o);
 }
 
-int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag,
-                          const char *value, const char *detail)
+int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag, const char *value,
+                          const char *detail)
 {
     const char *name = flag;
     while (*name == '-')

@@ -59,19 +59,19 @@ void hq_args_print_help(const hq_opt_t *opts, const char *usage, const char *abo
 
 /* Formats a value-parser error the clap way:
  * "error: invalid value '<value>' for '--<flag> <VALUE_NAME>': <detail>". */
-int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag,
-                          const char *value, const char *detail);
+int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag, const char *value,
+                          const char *detail);
 
 /* Global settings shared by all commands (CLI.md §0.1). */
 enum hq_output_mode { HQ_OUTPUT_CLI = 0, HQ_OUTPUT_JSON = 1, HQ_OUTPUT_QUIET = 2 };
 enum hq_colors { HQ_COLORS_AUTO = 0, HQ_COLORS_ALWAYS = 1, HQ_COLORS_NEVER = 2 };
 
 typedef struct hq_global {
-    char *server_dir;              /* absolute; owned */
-    bool server_dir_given;         /* --server-dir/HQ_SERVER_DIR was set explicitly */
-    enum hq_output_mode output;    /* --output-mode / HQ_OUTPUT_MODE */
-    enum hq_colors colors;         /* --colors */
-    bool debug;                    /* --debug / HQ_DEBUG */
+    char *server_dir;           /* absolute; owned */
+    bool server_dir_given;      /* --server-dir/HQ_SERVER_DIR was set explicitly */
+    enum hq_output_mode output; /* --output-mode / HQ_OUTPUT_MODE */
+    enum hq_colors colors;      /* --colors */
+    bool debug;                 /* --debug / HQ_DEBUG */
 } hq_global_t;
 
 /* Fills g from parsed args and the environment. Errors (bad --output-mode value)

@@ -8,7 +8,8 @@
 
 #include "hq_util.h"
 
-#define S_PREFIX "Could not parse PBS walltime. Use either `HH:MM:SS` or humantime format (2hours): "
+#define S_PREFIX                                                                                   \
+    "Could not parse PBS walltime. Use either `HH:MM:SS` or humantime format (2hours): "
 #define S_YEAR_SECS 31557600ULL
 #define S_MONTH_SECS 2630016ULL
 
@@ -50,14 +51,14 @@ static const s_unit_t s_units[] = {
     {"wks", 604800ULL * HQ_NS_PER_SEC},
     {"week", 604800ULL * HQ_NS_PER_SEC},
     {"weeks", 604800ULL * HQ_NS_PER_SEC},
-    {"M", S_MONTH_SECS * HQ_NS_PER_SEC},
-    {"month", S_MONTH_SECS * HQ_NS_PER_SEC},
-    {"months", S_MONTH_SECS * HQ_NS_PER_SEC},
-    {"y", S_YEAR_SECS * HQ_NS_PER_SEC},
-    {"yr", S_YEAR_SECS * HQ_NS_PER_SEC},
-    {"yrs", S_YEAR_SECS * HQ_NS_PER_SEC},
-    {"year", S_YEAR_SECS * HQ_NS_PER_SEC},
-    {"years", S_YEAR_SECS * HQ_NS_PER_SEC},
+    {"M", S_MONTH_SECS *HQ_NS_PER_SEC},
+    {"month", S_MONTH_SECS *HQ_NS_PER_SEC},
+    {"months", S_MONTH_SECS *HQ_NS_PER_SEC},
+    {"y", S_YEAR_SECS *HQ_NS_PER_SEC},
+    {"yr", S_YEAR_SECS *HQ_NS_PER_SEC},
+    {"yrs", S_YEAR_SECS *HQ_NS_PER_SEC},
+    {"year", S_YEAR_SECS *HQ_NS_PER_SEC},
+    {"years", S_YEAR_SECS *HQ_NS_PER_SEC},
 };
 
 static bool s_digit(char c)
@@ -76,7 +77,8 @@ static int s_hms_part(const char *s, size_t n, uint64_t *out)
             continue;
         if (!s_digit(s[i]))
             return -1;
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
             return -1;
     }
     *out = v;
@@ -100,7 +102,8 @@ static int s_parse_hms(const char *s, uint64_t *ns_out)
     }
     uint64_t secs = 0;
     for (int i = 0; i < n; i++) {
-        if (__builtin_mul_overflow(secs, 60, &secs) || __builtin_add_overflow(secs, parts[i], &secs))
+        if (__builtin_mul_overflow(secs, 60, &secs) ||
+            __builtin_add_overflow(secs, parts[i], &secs))
             return -1;
     }
     if (__builtin_mul_overflow(secs, HQ_NS_PER_SEC, ns_out))

@@ -30,7 +30,7 @@ static int s_level_word(const char *w, size_t n)
         const char *name;
         int level;
     } words[] = {
-        {"off", -1},          {"error", HQ_LOG_ERROR}, {"warn", HQ_LOG_WARN},
+        {"off", -1},           {"error", HQ_LOG_ERROR}, {"warn", HQ_LOG_WARN},
         {"info", HQ_LOG_INFO}, {"debug", HQ_LOG_DEBUG}, {"trace", HQ_LOG_TRACE},
     };
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
@@ -74,9 +74,10 @@ void hq_log_init(bool debug)
 {
     /* HQ_DEBUG is a clap boolean flag from the environment: falsey words are off. */
     const char *hq_debug = getenv("HQ_DEBUG");
-    if (hq_debug && *hq_debug && strcasecmp(hq_debug, "0") != 0 && strcasecmp(hq_debug, "false") != 0 &&
-        strcasecmp(hq_debug, "no") != 0 && strcasecmp(hq_debug, "off") != 0 &&
-        strcasecmp(hq_debug, "n") != 0 && strcasecmp(hq_debug, "f") != 0)
+    if (hq_debug && *hq_debug && strcasecmp(hq_debug, "0") != 0 &&
+        strcasecmp(hq_debug, "false") != 0 && strcasecmp(hq_debug, "no") != 0 &&
+        strcasecmp(hq_debug, "off") != 0 && strcasecmp(hq_debug, "n") != 0 &&
+        strcasecmp(hq_debug, "f") != 0)
         debug = true;
     int level = debug ? HQ_LOG_DEBUG : HQ_LOG_INFO;
     bool bracketed = debug;

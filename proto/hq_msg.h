@@ -26,59 +26,59 @@
 
 enum hq_msg_type {
     /* client -> broker */
-    HQ_MSG_SERVER_INFO = 1,    /* no body */
-    HQ_MSG_SERVER_STOP = 2,    /* no body */
-    HQ_MSG_SUBMIT = 3,         /* hq_submit_t */
-    HQ_MSG_JOB_LIST = 4,       /* hq_query_t: states filter */
-    HQ_MSG_JOB_INFO = 5,       /* hq_query_t: selector (+ with_tasks) */
-    HQ_MSG_JOB_CANCEL = 6,     /* hq_query_t: selector + text (reason) */
-    HQ_MSG_JOB_FORGET = 7,     /* hq_query_t: selector + states filter */
-    HQ_MSG_JOB_WAIT = 8,       /* hq_query_t: selector + flag (without_close); long poll */
-    HQ_MSG_JOB_OPEN = 9,       /* hq_query_t: text (name), number (max_fails+1, 0 = none) */
-    HQ_MSG_JOB_CLOSE = 10,     /* hq_query_t: selector */
-    HQ_MSG_TASK_LIST = 11,     /* hq_query_t: selector, tasks, states */
-    HQ_MSG_TASK_INFO = 12,     /* hq_query_t: selector (single job), tasks */
-    HQ_MSG_WORKER_LIST = 13,   /* hq_query_t: flag (include offline) */
-    HQ_MSG_WORKER_INFO = 14,   /* hq_query_t: selector */
-    HQ_MSG_WORKER_STOP = 15,   /* hq_query_t: selector */
-    HQ_MSG_JOB_SUMMARY = 16,   /* no body */
-    HQ_MSG_TASK_IDS = 17,      /* hq_query_t: selector + states */
-    HQ_MSG_TASK_EXPLAIN = 18,  /* hq_query_t: selector (single job), tasks (one id) */
+    HQ_MSG_SERVER_INFO = 1,   /* no body */
+    HQ_MSG_SERVER_STOP = 2,   /* no body */
+    HQ_MSG_SUBMIT = 3,        /* hq_submit_t */
+    HQ_MSG_JOB_LIST = 4,      /* hq_query_t: states filter */
+    HQ_MSG_JOB_INFO = 5,      /* hq_query_t: selector (+ with_tasks) */
+    HQ_MSG_JOB_CANCEL = 6,    /* hq_query_t: selector + text (reason) */
+    HQ_MSG_JOB_FORGET = 7,    /* hq_query_t: selector + states filter */
+    HQ_MSG_JOB_WAIT = 8,      /* hq_query_t: selector + flag (without_close); long poll */
+    HQ_MSG_JOB_OPEN = 9,      /* hq_query_t: text (name), number (max_fails+1, 0 = none) */
+    HQ_MSG_JOB_CLOSE = 10,    /* hq_query_t: selector */
+    HQ_MSG_TASK_LIST = 11,    /* hq_query_t: selector, tasks, states */
+    HQ_MSG_TASK_INFO = 12,    /* hq_query_t: selector (single job), tasks */
+    HQ_MSG_WORKER_LIST = 13,  /* hq_query_t: flag (include offline) */
+    HQ_MSG_WORKER_INFO = 14,  /* hq_query_t: selector */
+    HQ_MSG_WORKER_STOP = 15,  /* hq_query_t: selector */
+    HQ_MSG_JOB_SUMMARY = 16,  /* no body */
+    HQ_MSG_TASK_IDS = 17,     /* hq_query_t: selector + states */
+    HQ_MSG_TASK_EXPLAIN = 18, /* hq_query_t: selector (single job), tasks (one id) */
     /* broker -> client */
-    HQ_MSG_REPLY = 40,         /* hq_reply_t: JSON document and/or an id */
-    HQ_MSG_ERROR = 41,         /* hq_error_msg_t */
+    HQ_MSG_REPLY = 40, /* hq_reply_t: JSON document and/or an id */
+    HQ_MSG_ERROR = 41, /* hq_error_msg_t */
     /* worker -> broker */
-    HQ_MSG_REGISTER = 60,      /* hq_register_t */
-    HQ_MSG_RESULTS = 61,       /* hq_results_t: batched task events + credit */
-    HQ_MSG_HEARTBEAT = 62,     /* no body (both directions) */
-    HQ_MSG_GOODBYE = 63,       /* hq_goodbye_t: the worker is leaving */
+    HQ_MSG_REGISTER = 60,  /* hq_register_t */
+    HQ_MSG_RESULTS = 61,   /* hq_results_t: batched task events + credit */
+    HQ_MSG_HEARTBEAT = 62, /* no body (both directions) */
+    HQ_MSG_GOODBYE = 63,   /* hq_goodbye_t: the worker is leaving */
     /* broker -> worker */
-    HQ_MSG_REGISTERED = 80,    /* hq_registered_t */
-    HQ_MSG_ASSIGN = 81,        /* hq_assign_t: batched tasks */
-    HQ_MSG_CANCEL = 82,        /* hq_cancel_t: kill these task instances */
-    HQ_MSG_STOP = 83,          /* hq_goodbye_t: the worker must stop (reason) */
+    HQ_MSG_REGISTERED = 80, /* hq_registered_t */
+    HQ_MSG_ASSIGN = 81,     /* hq_assign_t: batched tasks */
+    HQ_MSG_CANCEL = 82,     /* hq_cancel_t: kill these task instances */
+    HQ_MSG_STOP = 83,       /* hq_goodbye_t: the worker must stop (reason) */
 };
 
 /* Fixed header, big-endian on the wire:
  *  0: 'H' 'Q'  2: version u8  3: type u8  4: request_id u64  12: epoch u64
  * 20: seq u64  28: ack u64  36: reserved u32 (0) */
 typedef struct hq_header {
-    uint8_t version;      /* HQ_PROTO_VERSION */
-    uint8_t type;         /* enum hq_msg_type */
-    uint64_t request_id;  /* client: unique per request, echoed in the reply */
-    uint64_t epoch;       /* worker traffic: session epoch issued by the broker */
-    uint64_t seq;         /* worker traffic: sender's sequence number */
-    uint64_t ack;         /* worker traffic: highest seq received from the peer */
+    uint8_t version;     /* HQ_PROTO_VERSION */
+    uint8_t type;        /* enum hq_msg_type */
+    uint64_t request_id; /* client: unique per request, echoed in the reply */
+    uint64_t epoch;      /* worker traffic: session epoch issued by the broker */
+    uint64_t seq;        /* worker traffic: sender's sequence number */
+    uint64_t ack;        /* worker traffic: highest seq received from the peer */
 } hq_header_t;
 
 typedef struct hq_bytes {
-    uint32_t len;   /* length in bytes */
-    uint8_t *data;  /* not NUL-terminated by the protocol; decoder adds a NUL */
+    uint32_t len;  /* length in bytes */
+    uint8_t *data; /* not NUL-terminated by the protocol; decoder adds a NUL */
 } hq_bytes_t;
 
 typedef struct hq_kv {
-    char *key;    /* environment variable name */
-    char *value;  /* value */
+    char *key;   /* environment variable name */
+    char *value; /* value */
 } hq_kv_t;
 
 /* ---- task definition (shared by all tasks of an array submit) ---- */
@@ -88,51 +88,51 @@ enum hq_crash_kind { HQ_CRASH_LIMIT = 0, HQ_CRASH_NEVER_RESTART = 1, HQ_CRASH_UN
 enum hq_stdio_kind { HQ_STDIO_FILE = 0, HQ_STDIO_NONE = 1, HQ_STDIO_STREAM = 2 };
 
 typedef struct hq_stdio {
-    enum hq_stdio_kind kind;  /* file, none, or the job's stream */
-    char *path;               /* FILE: path, placeholders partly resolved at submit */
-    bool rm_if_finished;      /* delete the file when the task finishes successfully */
+    enum hq_stdio_kind kind; /* file, none, or the job's stream */
+    char *path;              /* FILE: path, placeholders partly resolved at submit */
+    bool rm_if_finished;     /* delete the file when the task finishes successfully */
 } hq_stdio_t;
 
 typedef struct hq_task_def {
-    uint32_t n_args;           /* argv length, >= 1 */
-    char **args;               /* argv */
-    uint32_t n_env;            /* user environment entries */
-    hq_kv_t *env;              /* sorted by key */
-    char *cwd;                 /* working directory (placeholders partly resolved) */
-    hq_stdio_t out;            /* stdout */
-    hq_stdio_t err;            /* stderr */
-    hq_bytes_t stdin_data;     /* --stdin contents (len 0 = /dev/null) */
-    uint32_t n_variants;       /* >= 1 resource variants */
-    hq_rvariant_t *variants;   /* owned */
-    uint64_t time_limit_ns;    /* 0 = none */
-    int32_t priority;          /* higher first */
+    uint32_t n_args;         /* argv length, >= 1 */
+    char **args;             /* argv */
+    uint32_t n_env;          /* user environment entries */
+    hq_kv_t *env;            /* sorted by key */
+    char *cwd;               /* working directory (placeholders partly resolved) */
+    hq_stdio_t out;          /* stdout */
+    hq_stdio_t err;          /* stderr */
+    hq_bytes_t stdin_data;   /* --stdin contents (len 0 = /dev/null) */
+    uint32_t n_variants;     /* >= 1 resource variants */
+    hq_rvariant_t *variants; /* owned */
+    uint64_t time_limit_ns;  /* 0 = none */
+    int32_t priority;        /* higher first */
     enum hq_crash_kind crash_kind;
-    uint32_t crash_limit;      /* HQ_CRASH_LIMIT: max crashes (default 5) */
-    enum hq_pin pin;           /* pinning mode */
-    bool task_dir;             /* create HQ_TASK_DIR */
+    uint32_t crash_limit; /* HQ_CRASH_LIMIT: max crashes (default 5) */
+    enum hq_pin pin;      /* pinning mode */
+    bool task_dir;        /* create HQ_TASK_DIR */
 } hq_task_def_t;
 
 /* One task of a graph submit (job files). */
 typedef struct hq_graph_task {
-    uint32_t id;        /* task id */
-    uint32_t def_idx;   /* index into hq_submit_t.defs */
-    uint32_t n_deps;    /* dependencies (task ids of the same job) */
+    uint32_t id;      /* task id */
+    uint32_t def_idx; /* index into hq_submit_t.defs */
+    uint32_t n_deps;  /* dependencies (task ids of the same job) */
     uint32_t *deps;
 } hq_graph_task_t;
 
 typedef struct hq_submit {
-    uint32_t job_id;          /* 0 = new job; else attach to this open job */
-    char *name;               /* job name (may be NULL when attaching) */
-    bool has_max_fails;       /* --max-fails given */
+    uint32_t job_id;    /* 0 = new job; else attach to this open job */
+    char *name;         /* job name (may be NULL when attaching) */
+    bool has_max_fails; /* --max-fails given */
     uint32_t max_fails;
-    char *submit_dir;         /* client's cwd */
-    char *stream_dir;         /* --stream DIR or NULL */
-    uint32_t n_defs;          /* task definitions: 1 for arrays */
+    char *submit_dir; /* client's cwd */
+    char *stream_dir; /* --stream DIR or NULL */
+    uint32_t n_defs;  /* task definitions: 1 for arrays */
     hq_task_def_t *defs;
     /* array form (n_graph == 0): one task per id, all using defs[0] */
-    hq_rangelist_t ids;       /* task ids as given (or 0..n-1) */
-    uint32_t n_entries;       /* 0 or entries for each-line / from-json */
-    hq_bytes_t *entries;      /* entry for task id i is entries[i] */
+    hq_rangelist_t ids;  /* task ids as given (or 0..n-1) */
+    uint32_t n_entries;  /* 0 or entries for each-line / from-json */
+    hq_bytes_t *entries; /* entry for task id i is entries[i] */
     /* graph form (job files) */
     uint32_t n_graph;
     hq_graph_task_t *graph;
@@ -161,10 +161,10 @@ typedef struct hq_query {
 
 /* Reply to any client request. */
 typedef struct hq_reply {
-    uint64_t id;     /* submit/open: the job id; else 0 */
-    char *json;      /* a JSON document (PROTOCOL.md lists the shape per request), or NULL */
-    uint32_t n_log;  /* log lines the client should print (warnings/info) */
-    char **log;      /* each "LEVEL<TAB>text", LEVEL in INFO|WARN|ERROR */
+    uint64_t id;    /* submit/open: the job id; else 0 */
+    char *json;     /* a JSON document (PROTOCOL.md lists the shape per request), or NULL */
+    uint32_t n_log; /* log lines the client should print (warnings/info) */
+    char **log;     /* each "LEVEL<TAB>text", LEVEL in INFO|WARN|ERROR */
 } hq_reply_t;
 
 enum hq_errcode {
@@ -177,8 +177,8 @@ enum hq_errcode {
 };
 
 typedef struct hq_error_msg {
-    uint32_t code;    /* enum hq_errcode */
-    char *message;    /* full text shown to the user */
+    uint32_t code; /* enum hq_errcode */
+    char *message; /* full text shown to the user */
 } hq_error_msg_t;
 
 /* ---- worker traffic ---- */
@@ -187,63 +187,63 @@ enum hq_manager { HQ_MANAGER_NONE = 0, HQ_MANAGER_SLURM = 1, HQ_MANAGER_PBS = 2 
 enum hq_server_lost { HQ_LOST_STOP = 0, HQ_LOST_FINISH_RUNNING = 1 };
 
 typedef struct hq_worker_conf {
-    char *hostname;            /* --hostname or the system's */
-    char *group;               /* --group, allocation id, or "default" */
-    char *work_dir;            /* absolute */
-    char *listen_address;      /* "host:port" shown as Data provider (may be "") */
-    uint64_t heartbeat_ns;     /* --heartbeat */
-    uint64_t idle_timeout_ns;  /* 0 = none */
-    uint64_t time_limit_ns;    /* 0 = none (remaining lifetime at registration) */
-    uint64_t overview_ns;      /* 0 = off */
-    double min_utilization;    /* 0..1 */
+    char *hostname;           /* --hostname or the system's */
+    char *group;              /* --group, allocation id, or "default" */
+    char *work_dir;           /* absolute */
+    char *listen_address;     /* "host:port" shown as Data provider (may be "") */
+    uint64_t heartbeat_ns;    /* --heartbeat */
+    uint64_t idle_timeout_ns; /* 0 = none */
+    uint64_t time_limit_ns;   /* 0 = none (remaining lifetime at registration) */
+    uint64_t overview_ns;     /* 0 = off */
+    double min_utilization;   /* 0..1 */
     enum hq_server_lost on_server_lost;
     enum hq_manager manager;
-    char *manager_job_id;      /* "" when none */
-    uint32_t pid;              /* worker process id */
-    uint64_t started_ns;       /* wall time the worker started */
-    hq_wres_list_t resources;  /* sorted by name; cpus present */
-    char *version;             /* HQ_VERSION of the worker */
+    char *manager_job_id;     /* "" when none */
+    uint32_t pid;             /* worker process id */
+    uint64_t started_ns;      /* wall time the worker started */
+    hq_wres_list_t resources; /* sorted by name; cpus present */
+    char *version;            /* HQ_VERSION of the worker */
 } hq_worker_conf_t;
 
 typedef struct hq_register {
-    hq_worker_conf_t conf;     /* the worker's configuration */
-    uint32_t prefetch;         /* how many tasks beyond its capacity it will queue */
-    uint32_t n_running;        /* tasks still running (re-adoption after reconnect) */
-    uint32_t old_worker_id;    /* id held before reconnect, 0 = first registration */
+    hq_worker_conf_t conf;  /* the worker's configuration */
+    uint32_t prefetch;      /* how many tasks beyond its capacity it will queue */
+    uint32_t n_running;     /* tasks still running (re-adoption after reconnect) */
+    uint32_t old_worker_id; /* id held before reconnect, 0 = first registration */
 } hq_register_t;
 
 typedef struct hq_registered {
-    uint32_t worker_id;        /* assigned id */
-    char *server_uid;          /* for %{SERVER_UID} */
-    uint64_t heartbeat_ns;     /* interval the broker expects */
-    uint64_t idle_timeout_ns;  /* server default idle timeout if the worker has none */
+    uint32_t worker_id;       /* assigned id */
+    char *server_uid;         /* for %{SERVER_UID} */
+    uint64_t heartbeat_ns;    /* interval the broker expects */
+    uint64_t idle_timeout_ns; /* server default idle timeout if the worker has none */
 } hq_registered_t;
 
 /* The concrete amount of one resource given to a task by the worker's allocator. */
 typedef struct hq_ralloc {
-    char *name;          /* resource name */
-    hq_amount_t amount;  /* total amount */
-    uint32_t n_labels;   /* indexed resources: chosen labels */
+    char *name;         /* resource name */
+    hq_amount_t amount; /* total amount */
+    uint32_t n_labels;  /* indexed resources: chosen labels */
     char **labels;
 } hq_ralloc_t;
 
 typedef struct hq_assign_def {
-    uint32_t job_id;     /* owning job */
-    uint32_t def_id;     /* id of the definition within the job */
-    char *submit_dir;    /* HQ_SUBMIT_DIR */
-    char *stream_dir;    /* --stream dir or NULL */
-    hq_task_def_t def;   /* the definition */
+    uint32_t job_id;   /* owning job */
+    uint32_t def_id;   /* id of the definition within the job */
+    char *submit_dir;  /* HQ_SUBMIT_DIR */
+    char *stream_dir;  /* --stream dir or NULL */
+    hq_task_def_t def; /* the definition */
 } hq_assign_def_t;
 
 typedef struct hq_assign_task {
     uint32_t job_id;
     uint32_t task_id;
-    uint32_t instance;     /* instance id; results must echo it */
-    uint32_t def_idx;      /* index into hq_assign_t.defs */
-    bool has_entry;        /* HQ_ENTRY is set */
+    uint32_t instance; /* instance id; results must echo it */
+    uint32_t def_idx;  /* index into hq_assign_t.defs */
+    bool has_entry;    /* HQ_ENTRY is set */
     hq_bytes_t entry;
-    uint32_t variant;      /* chosen resource variant */
-    uint32_t n_nodes;      /* multi-node: hostnames of the nodes, first = root */
+    uint32_t variant; /* chosen resource variant */
+    uint32_t n_nodes; /* multi-node: hostnames of the nodes, first = root */
     char **nodes;
 } hq_assign_task_t;
 
@@ -255,26 +255,26 @@ typedef struct hq_assign {
 } hq_assign_t;
 
 enum hq_tev_kind {
-    HQ_TEV_STARTED = 0,   /* process started */
-    HQ_TEV_FINISHED = 1,  /* exit 0 */
-    HQ_TEV_FAILED = 2,    /* non-zero exit, signal, time limit, spawn error */
-    HQ_TEV_CANCELED = 3,  /* killed because of a CANCEL */
-    HQ_TEV_REJECTED = 4,  /* the worker could not take it (e.g. stopping); requeue */
+    HQ_TEV_STARTED = 0,  /* process started */
+    HQ_TEV_FINISHED = 1, /* exit 0 */
+    HQ_TEV_FAILED = 2,   /* non-zero exit, signal, time limit, spawn error */
+    HQ_TEV_CANCELED = 3, /* killed because of a CANCEL */
+    HQ_TEV_REJECTED = 4, /* the worker could not take it (e.g. stopping); requeue */
 };
 
 typedef struct hq_task_event {
     uint32_t job_id;
     uint32_t task_id;
     uint32_t instance;
-    uint32_t kind;          /* enum hq_tev_kind */
-    uint64_t time_ns;       /* wall time of the event */
-    char *error;            /* FAILED: the error text (CLI.md §0.2); else NULL */
-    uint32_t n_allocs;      /* STARTED: resources the worker chose */
+    uint32_t kind;     /* enum hq_tev_kind */
+    uint64_t time_ns;  /* wall time of the event */
+    char *error;       /* FAILED: the error text (CLI.md §0.2); else NULL */
+    uint32_t n_allocs; /* STARTED: resources the worker chose */
     hq_ralloc_t *allocs;
 } hq_task_event_t;
 
 typedef struct hq_results {
-    uint32_t credit;        /* how many more tasks the worker wants now */
+    uint32_t credit; /* how many more tasks the worker wants now */
     uint32_t n_events;
     hq_task_event_t *events;
 } hq_results_t;
@@ -291,15 +291,15 @@ typedef struct hq_cancel {
 } hq_cancel_t;
 
 enum hq_goodbye_reason {
-    HQ_BYE_STOPPED = 0,      /* hq worker stop / server stop */
+    HQ_BYE_STOPPED = 0, /* hq worker stop / server stop */
     HQ_BYE_IDLE_TIMEOUT = 1,
     HQ_BYE_TIME_LIMIT = 2,
-    HQ_BYE_SIGNAL = 3,       /* SIGINT/SIGTERM to the worker */
-    HQ_BYE_SERVER_STOP = 4,  /* STOP only: the server is shutting down (worker exits 1) */
+    HQ_BYE_SIGNAL = 3,      /* SIGINT/SIGTERM to the worker */
+    HQ_BYE_SERVER_STOP = 4, /* STOP only: the server is shutting down (worker exits 1) */
 };
 
 typedef struct hq_goodbye {
-    uint32_t reason;  /* enum hq_goodbye_reason */
+    uint32_t reason; /* enum hq_goodbye_reason */
 } hq_goodbye_t;
 
 /* A decoded message. All pointers point into memory owned by the message. */

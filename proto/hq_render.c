@@ -34,8 +34,7 @@ static json_t *s_wres_one(const hq_wres_t *r)
     switch (r->kind) {
     case HQ_RES_LIST:
         json_object_set_new(o, "kind", json_string("list"));
-        json_object_set_new(o, "values",
-                            r->n_groups ? s_label_array(&r->groups[0]) : json_array());
+        json_object_set_new(o, "values", r->n_groups ? s_label_array(&r->groups[0]) : json_array());
         break;
     case HQ_RES_RANGE:
         json_object_set_new(o, "kind", json_string("range"));
@@ -309,10 +308,9 @@ static char *s_last_task(const json_t *lts)
     if (!json_is_object(lts))
         return hq_strdup("");
     const json_t *tid = json_object_get(lts, "task_id");
-    return hq_asprintf("%lld@%lld; Time: \"%s\"",
-                       (long long)json_integer_value(json_object_get(tid, "job_id")),
-                       (long long)json_integer_value(json_object_get(tid, "job_task_id")),
-                       s_str(lts, "time"));
+    return hq_asprintf(
+        "%lld@%lld; Time: \"%s\"", (long long)json_integer_value(json_object_get(tid, "job_id")),
+        (long long)json_integer_value(json_object_get(tid, "job_task_id")), s_str(lts, "time"));
 }
 
 static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
@@ -385,7 +383,8 @@ void hq_render_worker_info(const hq_global_t *g, json_t *workers, bool runtime)
         return;
     size_t i;
     json_t *w;
-    json_array_foreach(workers, i, w) {
+    json_array_foreach(workers, i, w)
+    {
         if (i > 0)
             printf("\n");
         s_worker_table(g, w, runtime);

@@ -57,7 +57,8 @@ static int s_u64(const char *s, uint64_t *out)
             continue;
         if (!isdigit((unsigned char)*p))
             return -1;
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
             return -1;
     }
     *out = v;
@@ -376,7 +377,8 @@ static bool s_is_axb(const char *def)
     return true;
 }
 
-static int s_parse_def(const char *name, const char *def_in, bool cpus, hq_wres_t *out, hq_err_t *err)
+static int s_parse_def(const char *name, const char *def_in, bool cpus, hq_wres_t *out,
+                       hq_err_t *err)
 {
     hq_wres_t r;
     memset(&r, 0, sizeof r);
@@ -421,7 +423,8 @@ int hq_wres_parse_named(const char *arg, hq_wres_t *out, hq_err_t *err)
 {
     const char *eq = strchr(arg, '=');
     if (!eq)
-        return hq_err_set(err, "Missing '=' in resource definition '%s' (expected NAME=DEFINITION)", arg);
+        return hq_err_set(err, "Missing '=' in resource definition '%s' (expected NAME=DEFINITION)",
+                          arg);
     char *name = s_trimmed(arg, eq);
     if (!s_valid_name(name)) {
         hq_err_set(err, "Invalid resource name '%s'", name);
@@ -599,10 +602,11 @@ int hq_rreq_parse(const char *name, const char *value, hq_rreq_t *out, hq_err_t 
         else if (r.amount == 0)
             rc = hq_err_set(err, "Zero resources cannot be requested");
         else if (*pol && s_policy(pol, &r.policy) != 0)
-            rc = hq_err_set(err,
-                            "Invalid resource policy '%s' (expected compact, compact!, tight, tight! "
-                            "or scatter)",
-                            pol);
+            rc = hq_err_set(
+                err,
+                "Invalid resource policy '%s' (expected compact, compact!, tight, tight! "
+                "or scatter)",
+                pol);
     }
     free(v);
     if (rc != 0)
@@ -670,7 +674,8 @@ static void s_variant_display(hq_buf_t *b, const hq_rvariant_t *v)
         qsort(sorted, v->n_entries, sizeof *sorted, s_cmp_entry);
         for (uint32_t i = 0; i < v->n_entries; i++) {
             char *f = hq_rreq_format(sorted[i]);
-            hq_buf_printf(b, "%s%s: %s", first ? "" : "\n", sorted[i]->name ? sorted[i]->name : "", f);
+            hq_buf_printf(b, "%s%s: %s", first ? "" : "\n", sorted[i]->name ? sorted[i]->name : "",
+                          f);
             first = false;
             free(f);
         }

@@ -22,23 +22,23 @@ enum hq_res_kind {
 };
 
 typedef struct hq_label_group {
-    uint32_t n;     /* number of labels */
-    char **labels;  /* owned strings */
+    uint32_t n;    /* number of labels */
+    char **labels; /* owned strings */
 } hq_label_group_t;
 
 typedef struct hq_wres {
-    char *name;                /* resource name, owned */
-    enum hq_res_kind kind;     /* form of the definition */
-    uint32_t n_groups;         /* LIST: 1, GROUPS: >= 1, RANGE/SUM: 0 */
-    hq_label_group_t *groups;  /* owned array of n_groups */
-    uint64_t range_start;      /* RANGE: first label */
-    uint64_t range_end;        /* RANGE: last label, inclusive */
-    hq_amount_t sum_size;      /* SUM: capacity in fixed-point units */
+    char *name;               /* resource name, owned */
+    enum hq_res_kind kind;    /* form of the definition */
+    uint32_t n_groups;        /* LIST: 1, GROUPS: >= 1, RANGE/SUM: 0 */
+    hq_label_group_t *groups; /* owned array of n_groups */
+    uint64_t range_start;     /* RANGE: first label */
+    uint64_t range_end;       /* RANGE: last label, inclusive */
+    hq_amount_t sum_size;     /* SUM: capacity in fixed-point units */
 } hq_wres_t;
 
 typedef struct hq_wres_list {
-    uint32_t n;      /* number of resources */
-    hq_wres_t *res;  /* owned array */
+    uint32_t n;     /* number of resources */
+    hq_wres_t *res; /* owned array */
 } hq_wres_list_t;
 
 /* Parses a --cpus value (N, AxB, [..], [[..],..], range(a-b)); sum() is rejected
@@ -68,7 +68,7 @@ enum hq_policy {
     HQ_POLICY_COMPACT = 0,
     HQ_POLICY_FORCE_COMPACT = 1, /* compact! */
     HQ_POLICY_TIGHT = 2,
-    HQ_POLICY_FORCE_TIGHT = 3,   /* tight! */
+    HQ_POLICY_FORCE_TIGHT = 3, /* tight! */
     HQ_POLICY_SCATTER = 4,
 };
 
@@ -80,11 +80,11 @@ typedef struct hq_rreq {
 } hq_rreq_t;
 
 typedef struct hq_rvariant {
-    uint32_t n_nodes;      /* > 0: multi-node task, entries empty */
-    uint64_t min_time_ns;  /* --time-request */
-    uint32_t weight;       /* fixed-point, default HQ_AMOUNT_ONE */
-    uint32_t n_entries;    /* number of requests; cpus first */
-    hq_rreq_t *entries;    /* owned array */
+    uint32_t n_nodes;     /* > 0: multi-node task, entries empty */
+    uint64_t min_time_ns; /* --time-request */
+    uint32_t weight;      /* fixed-point, default HQ_AMOUNT_ONE */
+    uint32_t n_entries;   /* number of requests; cpus first */
+    hq_rreq_t *entries;   /* owned array */
 } hq_rvariant_t;
 
 /* Parses the value of --cpus (V) or --resource (NAME=V) into req. Errors name the

@@ -18,13 +18,13 @@ typedef struct s_cell {
 } s_cell_t;
 
 struct hq_table {
-    bool vertical;      /* key/value table without a title row */
-    int ncols;          /* number of columns */
-    s_cell_t *titles;   /* ncols title cells (horizontal only) */
-    bool *right;        /* per column: right-justified */
-    bool *plain_title;  /* per column: title not bold */
-    s_cell_t *cells;    /* nrows * ncols cells, row-major */
-    int nrows;          /* number of data rows */
+    bool vertical;     /* key/value table without a title row */
+    int ncols;         /* number of columns */
+    s_cell_t *titles;  /* ncols title cells (horizontal only) */
+    bool *right;       /* per column: right-justified */
+    bool *plain_title; /* per column: title not bold */
+    s_cell_t *cells;   /* nrows * ncols cells, row-major */
+    int nrows;         /* number of data rows */
 };
 
 static void s_cell_init(s_cell_t *c, const char *text)
@@ -319,15 +319,24 @@ char *hq_color_state(const char *word, const char *kind, bool colors)
         const char *word;
         const char *sgr;
     } map[] = {
-        {"task", "WAITING", "36"},           {"task", "OPENED", "36"},
-        {"task", "RUNNING", "33"},           {"task", "FINISHED", "32"},
-        {"task", "FAILED", "31"},            {"task", "CANCELED", "35"},
-        {"task", "ABORTED", "34"},           {"worker", "RUNNING", "32"},
-        {"worker", "CONNECTION LOST", "31"}, {"worker", "HEARTBEAT LOST", "31"},
-        {"worker", "IDLE TIMEOUT", "36"},    {"worker", "TIME LIMIT REACHED", "36"},
-        {"worker", "STOPPED", "35"},         {"alloc", "QUEUED", "33"},
-        {"alloc", "RUNNING", "34"},          {"alloc", "FINISHED", "32"},
-        {"alloc", "FAILED", "31"},           {"session", "open", "32"},
+        {"task", "WAITING", "36"},
+        {"task", "OPENED", "36"},
+        {"task", "RUNNING", "33"},
+        {"task", "FINISHED", "32"},
+        {"task", "FAILED", "31"},
+        {"task", "CANCELED", "35"},
+        {"task", "ABORTED", "34"},
+        {"worker", "RUNNING", "32"},
+        {"worker", "CONNECTION LOST", "31"},
+        {"worker", "HEARTBEAT LOST", "31"},
+        {"worker", "IDLE TIMEOUT", "36"},
+        {"worker", "TIME LIMIT REACHED", "36"},
+        {"worker", "STOPPED", "35"},
+        {"alloc", "QUEUED", "33"},
+        {"alloc", "RUNNING", "34"},
+        {"alloc", "FINISHED", "32"},
+        {"alloc", "FAILED", "31"},
+        {"session", "open", "32"},
     };
     if (colors && kind)
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)

@@ -28,9 +28,9 @@ char *hq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Growable byte buffer. */
 typedef struct hq_buf {
-    char *data;   /* owned, always NUL-terminated when len < cap */
-    size_t len;   /* bytes used */
-    size_t cap;   /* bytes allocated */
+    char *data; /* owned, always NUL-terminated when len < cap */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
 } hq_buf_t;
 void hq_buf_append(hq_buf_t *b, const void *data, size_t n);
 void hq_buf_printf(hq_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -93,22 +93,23 @@ Test(access, writes_exact_format, .init = s_setup, .fini = s_teardown)
     hq_err_t err;
     cr_assert_eq(hq_access_write(path, &a, 3, &err), 0, "%s", err.text);
     char *text = s_slurp(path);
-    char *expected = hq_asprintf("{\n"
-                                 "  \"version\": \"%s\",\n"
-                                 "  \"server_uid\": \"aB3xYz\",\n"
-                                 "  \"client\": {\n"
-                                 "    \"host\": \"login1\",\n"
-                                 "    \"port\": 41234,\n"
-                                 "    \"secret_key\": "
-                                 "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n"
-                                 "  },\n"
-                                 "  \"worker\": {\n"
-                                 "    \"host\": \"login1\",\n"
-                                 "    \"port\": 42345,\n"
-                                 "    \"secret_key\": null\n"
-                                 "  }\n"
-                                 "}",
-                                 HQ_VERSION);
+    char *expected =
+        hq_asprintf("{\n"
+                    "  \"version\": \"%s\",\n"
+                    "  \"server_uid\": \"aB3xYz\",\n"
+                    "  \"client\": {\n"
+                    "    \"host\": \"login1\",\n"
+                    "    \"port\": 41234,\n"
+                    "    \"secret_key\": "
+                    "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n"
+                    "  },\n"
+                    "  \"worker\": {\n"
+                    "    \"host\": \"login1\",\n"
+                    "    \"port\": 42345,\n"
+                    "    \"secret_key\": null\n"
+                    "  }\n"
+                    "}",
+                    HQ_VERSION);
     cr_assert_str_eq(text, expected);
     free(text);
     free(expected);
@@ -262,7 +263,8 @@ Test(access, rejects_malformed_files, .init = s_setup, .fini = s_teardown)
         "[]",
         "{\"server_uid\": \"x\"}",
         "{\"version\": \"" HQ_VERSION "\", \"client\": {\"host\": \"h\", \"port\": 70000}}",
-        "{\"version\": \"" HQ_VERSION "\", \"client\": {\"host\": \"h\", \"port\": 1, \"secret_key\": \"zz\"}}",
+        "{\"version\": \"" HQ_VERSION
+        "\", \"client\": {\"host\": \"h\", \"port\": 1, \"secret_key\": \"zz\"}}",
         "{\"version\": \"" HQ_VERSION "\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -23,8 +23,7 @@ static hq_args_t *s_parse(int max_pos, bool trailing, hq_err_t *err, const char 
     return hq_args_parse(opts, argc, (char **)words, max_pos, trailing, "hq test", err);
 }
 
-#define PARSE(maxp, trail, err, ...)                                                         \
-    s_parse(maxp, trail, err, (const char *[]){__VA_ARGS__, NULL})
+#define PARSE(maxp, trail, err, ...) s_parse(maxp, trail, err, (const char *[]){__VA_ARGS__, NULL})
 
 Test(args, parses_long_value_with_space_and_equals)
 {
@@ -80,10 +79,12 @@ Test(args, missing_value_names_the_flag_and_value_name)
 {
     hq_err_t err;
     cr_assert_null(PARSE(-1, false, &err, "--time-limit"));
-    cr_assert_str_eq(err.text,
-                     "error: a value is required for '--time-limit <TIME_LIMIT>' but none was supplied");
+    cr_assert_str_eq(
+        err.text,
+        "error: a value is required for '--time-limit <TIME_LIMIT>' but none was supplied");
     cr_assert_null(PARSE(-1, false, &err, "--name", "--verbose"));
-    cr_assert_str_eq(err.text, "error: a value is required for '--name <NAME>' but none was supplied");
+    cr_assert_str_eq(err.text,
+                     "error: a value is required for '--name <NAME>' but none was supplied");
 }
 
 Test(args, too_many_positionals_are_unexpected)
@@ -215,8 +216,9 @@ Test(args, bad_output_mode_is_invalid_value)
     hq_args_t *a = PARSE(-1, false, &err, "--output-mode", "xml");
     hq_global_t g;
     cr_assert_eq(hq_global_from_args(a, &g, &err), -1);
-    cr_assert(strncmp(err.text, "error: invalid value 'xml' for '--output-mode <OUTPUT_MODE>'", 60) == 0,
-              "%s", err.text);
+    cr_assert(
+        strncmp(err.text, "error: invalid value 'xml' for '--output-mode <OUTPUT_MODE>'", 60) == 0,
+        "%s", err.text);
     cr_assert(strstr(err.text, "[possible values: cli, json, quiet]"));
     hq_args_destroy(&a);
 }

@@ -148,7 +148,8 @@ Test(submit_args, parses_crash_limits)
     cr_assert_eq(hq_submit_parse_crash_limit("unlimited", &k, &n, &err), 0);
     cr_assert_eq(k, HQ_CRASH_UNLIMITED);
     cr_assert_eq(hq_submit_parse_crash_limit("0", &k, &n, &err), -1);
-    cr_assert_str_eq(err.text, "Crash limit cannot be 0. Use `never-restart` or `unlimited` instead.");
+    cr_assert_str_eq(err.text,
+                     "Crash limit cannot be 0. Use `never-restart` or `unlimited` instead.");
     cr_assert_eq(hq_submit_parse_crash_limit("-1", &k, &n, &err), -1);
 }
 
@@ -185,9 +186,9 @@ Test(submit_args, scans_directives_and_shebang)
     char **args, **shebang;
     int nargs, nshebang;
     hq_err_t err;
-    cr_assert_eq(hq_submit_scan_directives(script, strlen(script), &args, &nargs, &shebang,
-                                           &nshebang, &err),
-                 0);
+    cr_assert_eq(
+        hq_submit_scan_directives(script, strlen(script), &args, &nargs, &shebang, &nshebang, &err),
+        0);
     cr_assert_eq(nargs, 6);
     cr_assert_str_eq(args[3], "my job");
     cr_assert_str_eq(args[5], "A=1");

@@ -27,7 +27,8 @@ static json_t *s_load(const char *text)
 }
 
 static const char *s_jobs =
-    "[{\"id\": 1, \"name\": \"echo\", \"task_count\": 1, \"is_open\": false, \"cancel_reason\": null,"
+    "[{\"id\": 1, \"name\": \"echo\", \"task_count\": 1, \"is_open\": false, \"cancel_reason\": "
+    "null,"
     "  \"task_stats\": {\"running\": 1, \"finished\": 0, \"failed\": 0, \"canceled\": 0,"
     "                   \"aborted\": 0, \"waiting\": 0}},"
     " {\"id\": 2, \"name\": \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\","
@@ -81,24 +82,25 @@ Test(cli_render, job_list_quiet_and_json_forms, .init = cr_redirect_stdout)
     json_t *one = json_pack("[O]", json_array_get(jobs, 1));
     hq_cli_render_job_list(&j, one, 2, false);
     fflush(stdout);
-    cr_assert_stdout_eq_str("1 RUNNING\n2 OPENED\n"
-                            "[\n"
-                            "  {\n"
-                            "    \"cancel_reason\": null,\n"
-                            "    \"id\": 2,\n"
-                            "    \"is_open\": true,\n"
-                            "    \"name\": \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\",\n"
-                            "    \"task_count\": 0,\n"
-                            "    \"task_stats\": {\n"
-                            "      \"aborted\": 0,\n"
-                            "      \"canceled\": 0,\n"
-                            "      \"failed\": 0,\n"
-                            "      \"finished\": 0,\n"
-                            "      \"running\": 0,\n"
-                            "      \"waiting\": 0\n"
-                            "    }\n"
-                            "  }\n"
-                            "]\n");
+    cr_assert_stdout_eq_str(
+        "1 RUNNING\n2 OPENED\n"
+        "[\n"
+        "  {\n"
+        "    \"cancel_reason\": null,\n"
+        "    \"id\": 2,\n"
+        "    \"is_open\": true,\n"
+        "    \"name\": \"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\",\n"
+        "    \"task_count\": 0,\n"
+        "    \"task_stats\": {\n"
+        "      \"aborted\": 0,\n"
+        "      \"canceled\": 0,\n"
+        "      \"failed\": 0,\n"
+        "      \"finished\": 0,\n"
+        "      \"running\": 0,\n"
+        "      \"waiting\": 0\n"
+        "    }\n"
+        "  }\n"
+        "]\n");
     json_decref(jobs);
     json_decref(one);
 }
@@ -119,14 +121,16 @@ static const char *s_job_info =
     "   \"crash_limit\": \"never-restart\"}}],"
     "  \"tasks\": ["
     "   {\"id\": 6, \"state\": \"failed\", \"error\": \"late\", \"_hosts\": [\"n1\"]},"
-    "   {\"id\": 2, \"state\": \"failed\", \"error\": \"Time limit reached\", \"_hosts\": [\"n2\"]},"
+    "   {\"id\": 2, \"state\": \"failed\", \"error\": \"Time limit reached\", \"_hosts\": "
+    "[\"n2\"]},"
     "   {\"id\": 1, \"state\": \"failed\", \"error\": \"Program terminated with exit code 1.\","
     "    \"_hosts\": [\"n1\"]},"
     "   {\"id\": 3, \"state\": \"failed\", \"error\": \"boom\", \"worker\": 3},"
     "   {\"id\": 0, \"state\": \"running\", \"_hosts\": [\"n1\"]},"
     "   {\"id\": 4, \"state\": \"failed\", \"error\": \"x\", \"_hosts\": [\"n1\"]},"
     "   {\"id\": 5, \"state\": \"failed\", \"error\": \"y\", \"_hosts\": [\"n1\"]}],"
-    "  \"_ids\": \"0-15\", \"_submit_dir\": \"/home/u\", \"_worker_hosts\": [\"n1\", \"n2\", \"n3\"],"
+    "  \"_ids\": \"0-15\", \"_submit_dir\": \"/home/u\", \"_worker_hosts\": [\"n1\", \"n2\", "
+    "\"n3\"],"
     "  \"_n_failed\": 6}]";
 
 Test(cli_render, job_info_prints_details_and_failed_task_table, .init = cr_redirect_stdout)
@@ -204,9 +208,11 @@ Test(cli_render, task_list_truncates_errors_without_verbose, .init = cr_redirect
 {
     hq_global_t g = s_global(HQ_OUTPUT_CLI);
     json_t *r = s_load(
-        "{\"3\": [{\"id\": 1, \"state\": \"failed\", \"error\": \"Program terminated with exit code 1.\","
+        "{\"3\": [{\"id\": 1, \"state\": \"failed\", \"error\": \"Program terminated with exit "
+        "code 1.\","
         "          \"started_at\": \"2026-01-02T03:04:05.000000000Z\","
-        "          \"finished_at\": \"2026-01-02T03:04:06.500000000Z\", \"_hosts\": [\"n1\", \"n2\"]},"
+        "          \"finished_at\": \"2026-01-02T03:04:06.500000000Z\", \"_hosts\": [\"n1\", "
+        "\"n2\"]},"
         "         {\"id\": 0, \"state\": \"finished\", \"started_at\": \"2026-01-02T03:04:05Z\","
         "          \"finished_at\": \"2026-01-02T03:04:07Z\", \"_hosts\": [\"n1\"]}]}");
     hq_cli_render_task_list(&g, r, false);

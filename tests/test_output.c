@@ -93,7 +93,8 @@ Test(output, json_is_sorted_indented_with_exact_floats)
                         "}");
     free(s);
     s = hq_json_dump(v, false);
-    cr_assert_str_eq(s, "{\"a\":0.1,\"b\":8.0,\"c\":3,\"d\":{},\"e\":[],\"f\":{\"y\":\"x\",\"z\":null}}");
+    cr_assert_str_eq(
+        s, "{\"a\":0.1,\"b\":8.0,\"c\":3,\"d\":{},\"e\":[],\"f\":{\"y\":\"x\",\"z\":null}}");
     free(s);
     json_decref(v);
     v = json_array();

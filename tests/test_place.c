@@ -754,7 +754,9 @@ static void mcheck(hq_place_t *p)
         }
         hq_place_winfo_t info;
         cr_assert_eq(hq_place_worker_info(p, i, &info), 0);
-        cr_assert_eq(info.held, w->n_run + w->n_wait + (w->in_mn ? 1 : 0), "worker %u held %u run %u wait %u mn %d", i, info.held, w->n_run, w->n_wait, w->in_mn);
+        cr_assert_eq(info.held, w->n_run + w->n_wait + (w->in_mn ? 1 : 0),
+                     "worker %u held %u run %u wait %u mn %d", i, info.held, w->n_run, w->n_wait,
+                     w->in_mn);
         cr_assert_eq(info.prefetched, w->n_wait);
     }
 }
@@ -931,8 +933,7 @@ Test(place, strict_compact_needing_two_groups_refuses_three, .init = setup, .fin
     cr_assert_str_eq(run(g_p), "1/2.0/0 1/3.0/0");
 }
 
-Test(place, multi_node_task_takes_whole_idle_workers_of_one_group, .init = setup,
-     .fini = teardown)
+Test(place, multi_node_task_takes_whole_idle_workers_of_one_group, .init = setup, .fini = teardown)
 {
     add_numa_worker(g_p, 1, 1, 2, "a", 4, 0);
     add_numa_worker(g_p, 2, 1, 2, "b", 4, 0);
@@ -962,8 +963,8 @@ Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks, .init = s
     add_rq(g_p, 2, "nodes=2", NULL, NULL);
     ready(g_p, 1, 1, 0, 0, 5); /* every worker busy */
     cr_assert_str_eq(run(g_p), "1/1.0/0 2/1.1/0 3/1.2/0 1/1.3/0 2/1.4/0 3/1.5/0");
-    ready(g_p, 2, 2, 0, 0, 0);      /* the multi-node task */
-    ready(g_p, 3, 1, 0, 0, 99);     /* then a stream of small tasks of a newer job */
+    ready(g_p, 2, 2, 0, 0, 0);  /* the multi-node task */
+    ready(g_p, 3, 1, 0, 0, 99); /* then a stream of small tasks of a newer job */
     /* tasks end one by one; the least busy workers of the group are reserved for
      * the multi-node task and take no new small task */
     release(g_p, 1, 1, 0, 1, 0);

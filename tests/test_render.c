@@ -21,11 +21,12 @@ static hq_global_t s_global(enum hq_output_mode mode)
 static json_t *s_server_info(void)
 {
     json_error_t e;
-    return json_loads("{\"server_uid\": \"aB3xYz\", \"client_host\": \"login1\", \"client_port\": 1234,"
-                      " \"worker_host\": \"login1\", \"worker_port\": 5678, \"version\": \"0.26.2\","
-                      " \"pid\": 42, \"start_date\": \"2026-01-02T03:04:05.400000000Z\","
-                      " \"journal_path\": null, \"server_dir\": null}",
-                      0, &e);
+    return json_loads(
+        "{\"server_uid\": \"aB3xYz\", \"client_host\": \"login1\", \"client_port\": 1234,"
+        " \"worker_host\": \"login1\", \"worker_port\": 5678, \"version\": \"0.26.2\","
+        " \"pid\": 42, \"start_date\": \"2026-01-02T03:04:05.400000000Z\","
+        " \"journal_path\": null, \"server_dir\": null}",
+        0, &e);
 }
 
 Test(render, prints_server_info_as_vertical_table, .init = cr_redirect_stdout)
@@ -133,15 +134,15 @@ Test(render, builds_the_worker_json_object)
     json_t *w = hq_worker_json(7, &c);
     hq_json_strip_private(w);
     char *text = hq_json_dump(w, false);
-    cr_assert_str_eq(text,
-                     "{\"allocation\":{\"id\":\"777\",\"manager\":\"Slurm\"},\"configuration\":{"
-                     "\"group\":\"default\",\"heartbeat_interval\":8.0,\"hostname\":\"node1\","
-                     "\"idle_timeout\":null,\"listen_address\":\"node1:1234\",\"min_utilization\":"
-                     "0.5,\"on_server_lost\":\"stop\",\"resources\":{\"coupling\":{\"weights\":[]},"
-                     "\"resources\":[{\"end\":3,\"kind\":\"range\",\"name\":\"cpus\",\"start\":0}]},"
-                     "\"time_limit\":5400.0,\"work_dir\":\"/tmp/w\"},\"ended\":null,\"id\":7,"
-                     "\"last_task_started\":null,\"runtime_info\":null,\"started\":"
-                     "\"2026-01-02T03:04:05.123456789Z\"}");
+    cr_assert_str_eq(
+        text, "{\"allocation\":{\"id\":\"777\",\"manager\":\"Slurm\"},\"configuration\":{"
+              "\"group\":\"default\",\"heartbeat_interval\":8.0,\"hostname\":\"node1\","
+              "\"idle_timeout\":null,\"listen_address\":\"node1:1234\",\"min_utilization\":"
+              "0.5,\"on_server_lost\":\"stop\",\"resources\":{\"coupling\":{\"weights\":[]},"
+              "\"resources\":[{\"end\":3,\"kind\":\"range\",\"name\":\"cpus\",\"start\":0}]},"
+              "\"time_limit\":5400.0,\"work_dir\":\"/tmp/w\"},\"ended\":null,\"id\":7,"
+              "\"last_task_started\":null,\"runtime_info\":null,\"started\":"
+              "\"2026-01-02T03:04:05.123456789Z\"}");
     free(text);
     json_decref(w);
 }
@@ -157,26 +158,25 @@ Test(render, prints_worker_info_table_with_runtime_row, .init = cr_redirect_stdo
     hq_global_t g = s_global(HQ_OUTPUT_CLI);
     hq_render_worker_info(&g, arr, true);
     fflush(stdout);
-    cr_assert_stdout_eq_str(
-        "+-------------------+-------------------------------------+\n"
-        "| Worker            | 7                                   |\n"
-        "| State             | RUNNING                             |\n"
-        "| Hostname          | node1                               |\n"
-        "| Started           | \"2026-01-02T03:04:05.123456789Z\"    |\n"
-        "| Data provider     | node1:1234                          |\n"
-        "| Working directory | /tmp/w                              |\n"
-        "| Heartbeat         | 8s                                  |\n"
-        "| Idle timeout      | None                                |\n"
-        "| Overview interval | None                                |\n"
-        "| Resources         | cpus: 4                             |\n"
-        "| Time Limit        | 1h 30m                              |\n"
-        "| Process pid       | 4321                                |\n"
-        "| Group             | default                             |\n"
-        "| Manager           | SLURM                               |\n"
-        "| Manager Job ID    | 777                                 |\n"
-        "| Last task started |                                     |\n"
-        "| Runtime Info      | assigned tasks: 2; running tasks: 1 |\n"
-        "+-------------------+-------------------------------------+\n");
+    cr_assert_stdout_eq_str("+-------------------+-------------------------------------+\n"
+                            "| Worker            | 7                                   |\n"
+                            "| State             | RUNNING                             |\n"
+                            "| Hostname          | node1                               |\n"
+                            "| Started           | \"2026-01-02T03:04:05.123456789Z\"    |\n"
+                            "| Data provider     | node1:1234                          |\n"
+                            "| Working directory | /tmp/w                              |\n"
+                            "| Heartbeat         | 8s                                  |\n"
+                            "| Idle timeout      | None                                |\n"
+                            "| Overview interval | None                                |\n"
+                            "| Resources         | cpus: 4                             |\n"
+                            "| Time Limit        | 1h 30m                              |\n"
+                            "| Process pid       | 4321                                |\n"
+                            "| Group             | default                             |\n"
+                            "| Manager           | SLURM                               |\n"
+                            "| Manager Job ID    | 777                                 |\n"
+                            "| Last task started |                                     |\n"
+                            "| Runtime Info      | assigned tasks: 2; running tasks: 1 |\n"
+                            "+-------------------+-------------------------------------+\n");
     json_decref(arr);
 }
 
@@ -227,10 +227,11 @@ Test(render, parses_rfc3339_with_any_fraction)
 Test(render, reads_resources_back_from_json)
 {
     json_error_t e;
-    json_t *v = json_loads("{\"resources\": [{\"name\": \"cpus\", \"kind\": \"groups\", \"groups\": "
-                           "[[\"0\",\"1\"],[\"2\",\"3\"]]}, {\"name\": \"mem\", \"kind\": \"sum\", "
-                           "\"size\": 10240000}]}",
-                           0, &e);
+    json_t *v =
+        json_loads("{\"resources\": [{\"name\": \"cpus\", \"kind\": \"groups\", \"groups\": "
+                   "[[\"0\",\"1\"],[\"2\",\"3\"]]}, {\"name\": \"mem\", \"kind\": \"sum\", "
+                   "\"size\": 10240000}]}",
+                   0, &e);
     hq_wres_list_t l;
     cr_assert_eq(hq_wres_from_json(v, &l), 0);
     cr_assert_eq(l.n, 2);

@@ -109,11 +109,13 @@ Test(wres, rejects_bad_definitions)
     s_def_fails("x=[a", NULL);
     s_def_fails("x", NULL);
     s_def_fails("1x=[a]", NULL);
-    s_def_fails("cpus=sum(4)", "Resource kind `sum` cannot be used with CPUs. CPUs must have identity");
+    s_def_fails("cpus=sum(4)",
+                "Resource kind `sum` cannot be used with CPUs. CPUs must have identity");
     hq_wres_t r;
     hq_err_t err;
     cr_assert_eq(hq_wres_parse_cpus("sum(4)", &r, &err), -1);
-    cr_assert_str_eq(err.text, "Resource kind `sum` cannot be used with CPUs. CPUs must have identity");
+    cr_assert_str_eq(err.text,
+                     "Resource kind `sum` cannot be used with CPUs. CPUs must have identity");
     cr_assert_eq(hq_wres_parse_cpus("0", &r, &err), -1);
 }
 
@@ -134,7 +136,8 @@ Test(wres, summary_one_line_and_multiline)
 
 Test(wres, summary_of_mem_below_512_mib_and_groups)
 {
-    hq_wres_t res[2] = {s_def("mem=sum(256.5)"), s_cpus("[[0,1],[2,3],[4,5],[6,7],[8,9],[a,b,c,d,e,f]]")};
+    hq_wres_t res[2] = {s_def("mem=sum(256.5)"),
+                        s_cpus("[[0,1],[2,3],[4,5],[6,7],[8,9],[a,b,c,d,e,f]]")};
     hq_wres_list_t l = {.n = 2, .res = res};
     char *s = hq_wres_summary(&l, false);
     cr_assert_str_eq(s, "mem 256.50 MiB; cpus 5x2 1x6");
@@ -266,7 +269,8 @@ Test(rreq, display_of_several_variants_and_multinode)
     hq_rvariant_t v[2] = {{.weight = HQ_AMOUNT_ONE, .n_entries = 1, .entries = e1},
                           {.weight = 5000, .n_entries = 1, .entries = e2}};
     char *s = hq_rvariants_display(v, 2);
-    cr_assert_str_eq(s, "# Variant 1\ncpus: 1 compact\n\n# Variant 2\ngpus: 1 compact\n[weight: 0.5]");
+    cr_assert_str_eq(s,
+                     "# Variant 1\ncpus: 1 compact\n\n# Variant 2\ngpus: 1 compact\n[weight: 0.5]");
     free(s);
     hq_rvariant_clear(&v[0]);
     hq_rvariant_clear(&v[1]);

@@ -102,9 +102,9 @@ Test(worker_alloc, force_compact_waits_instead_of_splitting)
     cr_assert_eq(wk_alloc_try(a, &one, &x), 0); /* 0 */
     cr_assert_eq(wk_alloc_try(a, &one, &y), 0); /* 1: best fit keeps group 1 whole */
     cr_assert_str_eq(y[0].labels[0], "1");
-    cr_assert_eq(wk_alloc_try(a, &one, &z), 0); /* 2 */
-    wk_alloc_release(a, y, 1);                  /* free: 1 and 3 */
-    cr_assert_eq(wk_alloc_try(a, &two, &w), 1); /* would need two groups */
+    cr_assert_eq(wk_alloc_try(a, &one, &z), 0);   /* 2 */
+    wk_alloc_release(a, y, 1);                    /* free: 1 and 3 */
+    cr_assert_eq(wk_alloc_try(a, &two, &w), 1);   /* would need two groups */
     cr_assert_eq(wk_alloc_try(a, &two_c, &f), 0); /* plain compact may split */
     cr_assert_eq(f[0].n_labels, 2);
     wk_ralloc_free(x, 1);

@@ -118,21 +118,23 @@ static void s_def(hq_assign_def_t *ad, hq_rreq_t *req, hq_rvariant_t *var, hq_kv
 
 Test(worker_launch, environment_describes_the_task)
 {
-    hq_rreq_t req[2] = {{.name = "cpus", .amount = 2 * HQ_AMOUNT_ONE, .policy = HQ_POLICY_COMPACT},
-                        {.name = "gpus/nvidia", .amount = HQ_AMOUNT_ONE,
-                         .policy = HQ_POLICY_COMPACT}};
+    hq_rreq_t req[2] = {
+        {.name = "cpus", .amount = 2 * HQ_AMOUNT_ONE, .policy = HQ_POLICY_COMPACT},
+        {.name = "gpus/nvidia", .amount = HQ_AMOUNT_ONE, .policy = HQ_POLICY_COMPACT}};
     hq_rvariant_t var;
     hq_kv_t env[1] = {{.key = "MY", .value = "val"}};
     hq_assign_def_t ad;
     s_def(&ad, req, &var, env, 1);
     ad.def.pin = HQ_PIN_OMP;
-    hq_assign_task_t t = {.job_id = 5, .task_id = 7, .instance = 2, .has_entry = true,
+    hq_assign_task_t t = {.job_id = 5,
+                          .task_id = 7,
+                          .instance = 2,
+                          .has_entry = true,
                           .entry = {.len = 3, .data = (uint8_t *)"abc"}};
     char *cl[] = {"1", "3"}, *gl[] = {"0"};
-    hq_ralloc_t allocs[2] = {{.name = "cpus", .amount = 2 * HQ_AMOUNT_ONE, .n_labels = 2,
-                              .labels = cl},
-                             {.name = "gpus/nvidia", .amount = HQ_AMOUNT_ONE, .n_labels = 1,
-                              .labels = gl}};
+    hq_ralloc_t allocs[2] = {
+        {.name = "cpus", .amount = 2 * HQ_AMOUNT_ONE, .n_labels = 2, .labels = cl},
+        {.name = "gpus/nvidia", .amount = HQ_AMOUNT_ONE, .n_labels = 1, .labels = gl}};
     wk_task_ctx_t ctx = {.hq_path = "/opt/hq", .server_uid = "uid123"};
     wk_env_t e = {0};
     wk_env_build(&e, &ctx, &ad, &t, allocs, 2, "/w/t1");
@@ -169,8 +171,8 @@ Test(worker_launch, user_omp_num_threads_and_fractions_are_respected)
     s_def(&ad, req, &var, NULL, 0);
     hq_assign_task_t t = {.job_id = 1, .task_id = 0};
     char *cl[] = {"0"};
-    hq_ralloc_t allocs[1] = {{.name = "cpus", .amount = HQ_AMOUNT_ONE / 2, .n_labels = 1,
-                              .labels = cl}};
+    hq_ralloc_t allocs[1] = {
+        {.name = "cpus", .amount = HQ_AMOUNT_ONE / 2, .n_labels = 1, .labels = cl}};
     wk_task_ctx_t ctx = {0};
     wk_env_t e = {0};
     unsetenv("OMP_NUM_THREADS");

@@ -19,14 +19,14 @@
 #include "worker.h"
 
 typedef struct fake {
-    char dir[64];       /* server dir */
-    pid_t pid;          /* the worker process */
-    zsock_t *router;    /* the fake broker socket */
-    zframe_t *peer;     /* the worker's routing id */
-    uint64_t seq;       /* our sequence number */
-    uint32_t credit;    /* last credit */
+    char dir[64];    /* server dir */
+    pid_t pid;       /* the worker process */
+    zsock_t *router; /* the fake broker socket */
+    zframe_t *peer;  /* the worker's routing id */
+    uint64_t seq;    /* our sequence number */
+    uint32_t credit; /* last credit */
     uint32_t finished, failed, canceled, started;
-    char *last_error;   /* error text of the last FAILED */
+    char *last_error; /* error text of the last FAILED */
 } fake_t;
 
 static void s_start(fake_t *f, const char *cpus, const char *extra)
@@ -240,7 +240,8 @@ Test(worker_loop, reports_failures_time_limits_and_cancels)
         hq_msg_t *m = s_recv(&f, 5000);
         hq_msg_destroy(&m);
     }
-    cr_assert(strncmp(f.last_error, "Cannot execute \"hq-no-such-program x\": No such file", 50) == 0,
+    cr_assert(strncmp(f.last_error, "Cannot execute \"hq-no-such-program x\": No such file", 50) ==
+                  0,
               "%s", f.last_error);
     char *sleeper[] = {"sleep", "30"};
     s_assign(&f, 1, 1, sleeper, 2, 300 * 1000000ULL);

@@ -14,7 +14,8 @@ static const wk_ph_t s_vals = {.job_id = "7",
 
 Test(worker_paths, substitutes_known_placeholders)
 {
-    char *s = wk_ph_subst("%{JOB_ID}-%{TASK_ID}.%{INSTANCE_ID}@%{SERVER_UID}:%{SUBMIT_DIR}", &s_vals);
+    char *s =
+        wk_ph_subst("%{JOB_ID}-%{TASK_ID}.%{INSTANCE_ID}@%{SERVER_UID}:%{SUBMIT_DIR}", &s_vals);
     cr_assert_str_eq(s, "7-3.1@aB3xYz:/home/u/run");
     free(s);
 }
@@ -31,8 +32,8 @@ Test(worker_paths, keeps_unknown_placeholders_verbatim)
 Test(worker_paths, default_cwd_is_the_submit_dir_and_outputs_follow_it)
 {
     char *cwd, *out, *err;
-    wk_resolve_paths(NULL, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout", "err.txt", &s_vals, &cwd,
-                     &out, &err);
+    wk_resolve_paths(NULL, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout", "err.txt", &s_vals, &cwd, &out,
+                     &err);
     cr_assert_str_eq(cwd, "/home/u/run");
     cr_assert_str_eq(out, "/home/u/run/job-7/3.stdout");
     cr_assert_str_eq(err, "/home/u/run/err.txt");

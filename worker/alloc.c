@@ -11,21 +11,21 @@
 #include "hq_util.h"
 
 typedef struct wk_rstate {
-    char *name;          /* resource name */
-    bool indexed;        /* list/range/groups (else sum) */
-    uint32_t n_idx;      /* number of indices */
-    char **labels;       /* label of each index */
-    uint32_t *group;     /* group of each index */
-    hq_amount_t *free;   /* free share of each index (0..HQ_AMOUNT_ONE) */
-    uint32_t n_groups;   /* number of groups (>= 1 when indexed) */
-    uint32_t *group_size;/* indices per group */
-    hq_amount_t sum_size;/* sum: capacity */
-    hq_amount_t sum_free;/* sum: free amount */
+    char *name;           /* resource name */
+    bool indexed;         /* list/range/groups (else sum) */
+    uint32_t n_idx;       /* number of indices */
+    char **labels;        /* label of each index */
+    uint32_t *group;      /* group of each index */
+    hq_amount_t *free;    /* free share of each index (0..HQ_AMOUNT_ONE) */
+    uint32_t n_groups;    /* number of groups (>= 1 when indexed) */
+    uint32_t *group_size; /* indices per group */
+    hq_amount_t sum_size; /* sum: capacity */
+    hq_amount_t sum_free; /* sum: free amount */
 } wk_rstate_t;
 
 struct wk_alloc {
-    uint32_t n;        /* resources */
-    wk_rstate_t *res;  /* one per worker resource */
+    uint32_t n;       /* resources */
+    wk_rstate_t *res; /* one per worker resource */
 };
 
 static void s_add_index(wk_rstate_t *r, char *label, uint32_t group)

@@ -73,8 +73,10 @@ int wk_detect_parse(const char *s, unsigned *bits, hq_err_t *err)
         else if (strcmp(tok, "gpus/amd") == 0)
             b |= WK_DETECT_AMD;
         else {
-            hq_err_set(err, "Unknown resource to detect: '%s' (use all, none or a comma list of "
-                            "cpus, mem, gpus/nvidia, gpus/amd)", tok);
+            hq_err_set(err,
+                       "Unknown resource to detect: '%s' (use all, none or a comma list of "
+                       "cpus, mem, gpus/nvidia, gpus/amd)",
+                       tok);
             free(copy);
             return -1;
         }

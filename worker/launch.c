@@ -67,7 +67,7 @@ void wk_env_clear(wk_env_t *e)
 /* The worker's environ as "K=V" entries with unique keys, rebuilt only when environ
  * changed (checked by comparing the entry pointers, which setenv/putenv replace). */
 static wk_env_t s_base;
-static char **s_base_src;   /* copy of the environ pointers the cache was built from */
+static char **s_base_src; /* copy of the environ pointers the cache was built from */
 static size_t s_base_nsrc;
 
 static const wk_env_t *s_environ_base(void)
@@ -383,8 +383,8 @@ static int s_ensure_cwd(const char *cwd)
  * the parent's memory (the parent is suspended until the child execs or exits);
  * with fork (sanitizer builds) the same bytes travel through a close-on-exec pipe. */
 typedef struct s_child_err {
-    int errnum;  /* 0 = exec succeeded */
-    int chdir;   /* the failure was the chdir to the task's cwd */
+    int errnum; /* 0 = exec succeeded */
+    int chdir;  /* the failure was the chdir to the task's cwd */
 } s_child_err_t;
 
 /* vfork + exec in a function of its own, so that the compiler keeps nothing the

@@ -233,8 +233,7 @@ static uint64_t s_pbs_remaining(const char *job_id)
             used_ns = 0;
         rem = limit_ns > used_ns ? limit_ns - used_ns : 0;
     } else {
-        hq_warn("Could not find the walltime of PBS job %s; the worker has no time limit",
-                job_id);
+        hq_warn("Could not find the walltime of PBS job %s; the worker has no time limit", job_id);
     }
     free(limit);
     free(used);

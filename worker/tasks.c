@@ -27,8 +27,8 @@
 #define WK_ERROR_FILE_MAX 2048
 
 struct wk_batch {
-    hq_msg_t *msg;  /* the ASSIGN message */
-    uint32_t refs;  /* tasks still referring to it */
+    hq_msg_t *msg; /* the ASSIGN message */
+    uint32_t refs; /* tasks still referring to it */
 };
 
 static void s_batch_unref(wk_batch_t *b)

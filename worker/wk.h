@@ -112,9 +112,9 @@ int wk_parse_walltime(const char *s, uint64_t *ns);
 /* ---- launch.c: task processes ---- */
 
 typedef struct wk_env {
-    uint32_t n;     /* entries used */
-    uint32_t cap;   /* allocated */
-    char **vars;    /* "K=V" strings, owned; NULL-terminated when built */
+    uint32_t n;   /* entries used */
+    uint32_t cap; /* allocated */
+    char **vars;  /* "K=V" strings, owned; NULL-terminated when built */
 } wk_env_t;
 
 /* Sets K=V (replacing an existing K). */
@@ -137,11 +137,11 @@ void wk_env_build(wk_env_t *e, const wk_task_ctx_t *ctx, const hq_assign_def_t *
 
 /* Everything needed to spawn one process. */
 typedef struct wk_spawn {
-    char **argv;         /* NULL-terminated */
-    char **envp;         /* NULL-terminated */
-    const char *cwd;     /* may be NULL */
-    const char *out;     /* stdout path, NULL = /dev/null */
-    const char *err;     /* stderr path */
+    char **argv;               /* NULL-terminated */
+    char **envp;               /* NULL-terminated */
+    const char *cwd;           /* may be NULL */
+    const char *out;           /* stdout path, NULL = /dev/null */
+    const char *err;           /* stderr path */
     const uint8_t *stdin_data; /* NULL/0 = /dev/null */
     uint32_t stdin_len;
 } wk_spawn_t;
@@ -164,70 +164,70 @@ enum wk_task_state { WK_TASK_QUEUED = 0, WK_TASK_RUNNING = 1 };
 
 /* One assigned task instance. */
 typedef struct wk_task {
-    struct wk_task *next;        /* list link (queue or running list) */
-    wk_batch_t *batch;           /* the ASSIGN message that owns def/info */
-    const hq_assign_def_t *def;  /* borrowed from batch */
-    const hq_assign_task_t *info;/* borrowed from batch */
+    struct wk_task *next;         /* list link (queue or running list) */
+    wk_batch_t *batch;            /* the ASSIGN message that owns def/info */
+    const hq_assign_def_t *def;   /* borrowed from batch */
+    const hq_assign_task_t *info; /* borrowed from batch */
     enum wk_task_state state;
-    pid_t pid;                   /* running: the process (= its process group) */
-    hq_ralloc_t *allocs;         /* running: resources held */
+    pid_t pid;           /* running: the process (= its process group) */
+    hq_ralloc_t *allocs; /* running: resources held */
     uint32_t n_allocs;
-    char *task_dir;              /* HQ_TASK_DIR or NULL */
-    char *out_path;              /* resolved stdout file (for rm-if-finished) */
-    char *err_path;              /* resolved stderr file */
-    int limit_timer;             /* zloop timer id of the time limit, -1 */
-    int kill_timer;              /* zloop timer id of the SIGKILL escalation, -1 */
-    bool canceled;               /* killed because of CANCEL */
-    bool timed_out;              /* killed by its time limit */
-    bool silent;                 /* killed because the worker stops: no event */
-    uint64_t started_ns;         /* CLOCK_MONOTONIC start (task duration estimate) */
-    int status;                  /* wait status once reaped */
-    uint64_t ended_wall_ns;      /* wall time of the reap (the end event's time), 0 */
-    struct wk *w;                /* owning worker (for timer callbacks) */
+    char *task_dir;         /* HQ_TASK_DIR or NULL */
+    char *out_path;         /* resolved stdout file (for rm-if-finished) */
+    char *err_path;         /* resolved stderr file */
+    int limit_timer;        /* zloop timer id of the time limit, -1 */
+    int kill_timer;         /* zloop timer id of the SIGKILL escalation, -1 */
+    bool canceled;          /* killed because of CANCEL */
+    bool timed_out;         /* killed by its time limit */
+    bool silent;            /* killed because the worker stops: no event */
+    uint64_t started_ns;    /* CLOCK_MONOTONIC start (task duration estimate) */
+    int status;             /* wait status once reaped */
+    uint64_t ended_wall_ns; /* wall time of the reap (the end event's time), 0 */
+    struct wk *w;           /* owning worker (for timer callbacks) */
 } wk_task_t;
 
 /* The worker: a list of its parts, created in order by hq_worker_main. */
 struct wk {
-    hq_global_t g;             /* global flags */
-    hq_worker_conf_t conf;     /* what REGISTER reports */
-    uint32_t prefetch;         /* tasks queued beyond the cpus (registered maximum) */
-    uint32_t slots;            /* credit: tasks held at once */
-    uint32_t ncpus;            /* whole cpus of this worker (>= 1) */
-    uint32_t slots_long;       /* credit for long or not yet measured tasks */
-    bool short_tasks;          /* tasks are short: deep queue, longer result batches */
-    uint64_t avg_run_ns;       /* moving average of recent task run times */
-    uint64_t n_timed;          /* tasks in that average */
-    zsock_t *sock;             /* DEALER to the broker */
-    void *handle;              /* its libzmq handle */
-    zloop_t *loop;             /* the event loop */
-    int sigfd;                 /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
-    uint32_t worker_id;        /* from REGISTERED */
-    uint64_t epoch;            /* session epoch from REGISTERED */
-    uint64_t seq;              /* our last sequence number */
-    uint64_t ack;              /* highest broker seq received */
-    char *server_uid;          /* for %{SERVER_UID} */
-    uint64_t last_recv;        /* CLOCK_MONOTONIC ns of the last broker message */
-    uint64_t idle_timeout_ns;  /* effective idle timeout (0 = none) */
-    wk_alloc_t *alloc;         /* local resource allocator */
-    wk_task_t *queue;          /* assigned, not started (FIFO) */
-    wk_task_t *running;        /* started */
+    hq_global_t g;            /* global flags */
+    hq_worker_conf_t conf;    /* what REGISTER reports */
+    uint32_t prefetch;        /* tasks queued beyond the cpus (registered maximum) */
+    uint32_t slots;           /* credit: tasks held at once */
+    uint32_t ncpus;           /* whole cpus of this worker (>= 1) */
+    uint32_t slots_long;      /* credit for long or not yet measured tasks */
+    bool short_tasks;         /* tasks are short: deep queue, longer result batches */
+    uint64_t avg_run_ns;      /* moving average of recent task run times */
+    uint64_t n_timed;         /* tasks in that average */
+    zsock_t *sock;            /* DEALER to the broker */
+    void *handle;             /* its libzmq handle */
+    zloop_t *loop;            /* the event loop */
+    int sigfd;                /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
+    uint32_t worker_id;       /* from REGISTERED */
+    uint64_t epoch;           /* session epoch from REGISTERED */
+    uint64_t seq;             /* our last sequence number */
+    uint64_t ack;             /* highest broker seq received */
+    char *server_uid;         /* for %{SERVER_UID} */
+    uint64_t last_recv;       /* CLOCK_MONOTONIC ns of the last broker message */
+    uint64_t idle_timeout_ns; /* effective idle timeout (0 = none) */
+    wk_alloc_t *alloc;        /* local resource allocator */
+    wk_task_t *queue;         /* assigned, not started (FIFO) */
+    wk_task_t *running;       /* started */
     uint32_t n_queued;
     uint32_t n_running;
-    hq_task_event_t *ev;       /* events of this loop turn */
+    hq_task_event_t *ev; /* events of this loop turn */
     uint32_t n_ev;
     uint32_t cap_ev;
-    bool flush_armed;          /* the flush timer is set */
-    bool flush_urgent;         /* ... with 0 ms */
-    int flush_timer;           /* its zloop timer id */
-    uint32_t low_water;        /* fewer queued tasks than this: flush at once */
-    bool credit_dirty;         /* the credit changed since the last RESULTS */
-    uint32_t last_credit;      /* credit last sent */
-    bool draining;             /* take no new tasks (credit 0, assignments rejected) */
-    bool lost;                 /* the server is lost (finish-running: draining) */
-    int exit_code;             /* exit code once the loop ends */
-    int idle_timer;            /* zloop timer id of the idle timeout, -1 */
-    wk_task_ctx_t tctx;        /* what tasks need to know about us */
-    char *hq_path;             /* HQ for tasks */
+    bool flush_armed;     /* the flush timer is set */
+    bool flush_urgent;    /* ... with 0 ms */
+    int flush_timer;      /* its zloop timer id */
+    uint32_t low_water;   /* fewer queued tasks than this: flush at once */
+    bool credit_dirty;    /* the credit changed since the last RESULTS */
+    uint32_t last_credit; /* credit last sent */
+    bool draining;        /* take no new tasks (credit 0, assignments rejected) */
+    bool lost;            /* the server is lost (finish-running: draining) */
+    int exit_code;        /* exit code once the loop ends */
+    int idle_timer;       /* zloop timer id of the idle timeout, -1 */
+    wk_task_ctx_t tctx;   /* what tasks need to know about us */
+    char *hq_path;        /* HQ for tasks */
 };
 
 /* link.c: messages to the broker. Events are buffered and flushed once per loop

@@ -42,8 +42,7 @@ static const hq_opt_t s_opts[] = {
     {"time-limit", 0, HQ_OPT_VALUE, "TIME_LIMIT", "Stop after this time"},
     {"manager", 0, HQ_OPT_VALUE, "MANAGER", "detect, none, pbs or slurm [default: detect]"},
     {"hostname", 0, HQ_OPT_VALUE, "HOSTNAME", "Overwrite the worker hostname"},
-    {"on-server-lost", 0, HQ_OPT_VALUE, "ON_SERVER_LOST",
-     "stop or finish-running [default: stop]"},
+    {"on-server-lost", 0, HQ_OPT_VALUE, "ON_SERVER_LOST", "stop or finish-running [default: stop]"},
     {"work-dir", 0, HQ_OPT_VALUE, "WORK_DIR", "Working directory of the worker"},
     {"retract-check-interval", 0, HQ_OPT_VALUE, "RETRACT_CHECK_INTERVAL",
      "Retract check interval [default: 30s]"},
@@ -68,8 +67,8 @@ static int s_cli_error(s_cfg_err_t *e, const char *flag, const char *value, cons
 static int s_choice_error(s_cfg_err_t *e, const char *flag, const char *vname, const char *value,
                           const char *choices)
 {
-    hq_err_set(&e->err, "error: invalid value '%s' for '--%s <%s>'\n  [possible values: %s]",
-               value, flag, vname, choices);
+    hq_err_set(&e->err, "error: invalid value '%s' for '--%s <%s>'\n  [possible values: %s]", value,
+               flag, vname, choices);
     e->code = 2;
     return -1;
 }
@@ -145,7 +144,8 @@ static int s_resources(const hq_args_t *a, hq_worker_conf_t *c, s_cfg_err_t *e)
         if (strcmp(r.name, "cpus") == 0) {
             if (cpus) {
                 hq_wres_clear(&r);
-                return s_hq_error(e, "Parameters --cpus and --resource cpus=... cannot be combined");
+                return s_hq_error(e,
+                                  "Parameters --cpus and --resource cpus=... cannot be combined");
             }
             if (r.kind == HQ_RES_SUM) {
                 hq_wres_clear(&r);
@@ -220,8 +220,8 @@ static int s_configure(wk_t *w, const hq_args_t *a, s_cfg_err_t *e)
     else if (lost)
         return s_choice_error(e, "on-server-lost", "ON_SERVER_LOST", lost, "stop, finish-running");
     const char *mgr = hq_args_get(a, "manager");
-    if (mgr && strcmp(mgr, "detect") != 0 && strcmp(mgr, "none") != 0 &&
-        strcmp(mgr, "pbs") != 0 && strcmp(mgr, "slurm") != 0)
+    if (mgr && strcmp(mgr, "detect") != 0 && strcmp(mgr, "none") != 0 && strcmp(mgr, "pbs") != 0 &&
+        strcmp(mgr, "slurm") != 0)
         return s_choice_error(e, "manager", "MANAGER", mgr, "detect, none, pbs, slurm");
     if (s_resources(a, c, e) != 0)
         return -1;
@@ -513,8 +513,8 @@ static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
     wk_tasks_drop_queued(w, false);
     wk_link_events_clear(w);
     if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING && w->n_running > 0) {
-        hq_warn("Server lost; waiting for %u running task%s to finish, then exiting",
-                w->n_running, w->n_running == 1 ? "" : "s");
+        hq_warn("Server lost; waiting for %u running task%s to finish, then exiting", w->n_running,
+                w->n_running == 1 ? "" : "s");
         return 0;
     }
     if (w->n_running > 0)
@@ -555,7 +555,9 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
     }
     if (term) {
-        hq_info("Received %s; stopping the worker", term == SIGINT ? "SIGINT" : term == SIGTERM ? "SIGTERM" : "signal");
+        hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
+                                                    : term == SIGTERM ? "SIGTERM"
+                                                                      : "signal");
         s_kill_all(w, "Worker stopping");
         s_goodbye(w, HQ_BYE_SIGNAL);
         w->exit_code = 0;

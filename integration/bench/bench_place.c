@@ -47,7 +47,8 @@ static void add_worker(hq_place_t *p, uint32_t id)
     for (uint32_t g = 0; g < 4; g++)
         groups[g] = (hq_label_group_t){.n = 16, .labels = lbls + 16 * g};
     if (cpus == 64)
-        res[n++] = (hq_wres_t){.name = "cpus", .kind = HQ_RES_GROUPS, .n_groups = 4, .groups = groups};
+        res[n++] =
+            (hq_wres_t){.name = "cpus", .kind = HQ_RES_GROUPS, .n_groups = 4, .groups = groups};
     else
         res[n++] = (hq_wres_t){
             .name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = cpus - 1};
@@ -107,8 +108,8 @@ int main(int argc, char **argv)
     if (n_jobs == 0)
         n_jobs = 1;
     static const char *classes[] = {
-        "cpus=1",       "cpus=2 mem=2048",        "cpus=1 gpus=1",   "cpus=4:compact!",
-        "cpus=1 gpus=1|cpus=8", "cpus=0.5", "cpus=8:scatter", "cpus=6:tight!",
+        "cpus=1",   "cpus=2 mem=2048", "cpus=1 gpus=1", "cpus=4:compact!", "cpus=1 gpus=1|cpus=8",
+        "cpus=0.5", "cpus=8:scatter",  "cpus=6:tight!",
     };
     const uint32_t n_classes = sizeof classes / sizeof classes[0];
 

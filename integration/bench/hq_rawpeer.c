@@ -32,10 +32,9 @@ static uint64_t s_next_request_id = 1;
 
 static void s_usage(void)
 {
-    fprintf(stderr,
-            "usage: hq_rawpeer --access FILE --role client|worker [--timeout MS] FRAME...\n"
-            "FRAME: hex:HEX | file:PATH | random:N | zeros:N | header:TYPE[:HEXBODY] |\n"
-            "       valid:server-info | valid:job-summary | valid:heartbeat\n");
+    fprintf(stderr, "usage: hq_rawpeer --access FILE --role client|worker [--timeout MS] FRAME...\n"
+                    "FRAME: hex:HEX | file:PATH | random:N | zeros:N | header:TYPE[:HEXBODY] |\n"
+                    "       valid:server-info | valid:job-summary | valid:heartbeat\n");
 }
 
 static int s_hexval(char c)
@@ -303,9 +302,8 @@ int main(int argc, char **argv)
             zmsg_t *reply = zmsg_recv(sock);
             zframe_t *last = reply ? zmsg_last(reply) : NULL;
             int type = last && zframe_size(last) >= 4 ? zframe_data(last)[3] : -1;
-            printf("frame %d (%zu bytes): reply frames=%zu type=%d len=%zu\n",
-                   i - first_frame, len, reply ? zmsg_size(reply) : 0, type,
-                   last ? zframe_size(last) : 0);
+            printf("frame %d (%zu bytes): reply frames=%zu type=%d len=%zu\n", i - first_frame, len,
+                   reply ? zmsg_size(reply) : 0, type, last ? zframe_size(last) : 0);
             zmsg_destroy(&reply);
         } else {
             printf("frame %d (%zu bytes): no reply\n", i - first_frame, len);

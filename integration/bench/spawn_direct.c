@@ -241,16 +241,14 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_CHILDREN, &child_ru);
     double self_cpu = (double)self_ru.ru_utime.tv_sec + (double)self_ru.ru_utime.tv_usec / 1e6 +
                       (double)self_ru.ru_stime.tv_sec + (double)self_ru.ru_stime.tv_usec / 1e6;
-    double child_cpu = (double)child_ru.ru_utime.tv_sec +
-                       (double)child_ru.ru_utime.tv_usec / 1e6 +
+    double child_cpu = (double)child_ru.ru_utime.tv_sec + (double)child_ru.ru_utime.tv_usec / 1e6 +
                        (double)child_ru.ru_stime.tv_sec + (double)child_ru.ru_stime.tv_usec / 1e6;
 
     double secs = (double)(t1 - t0) / 1e9;
     printf("spawn_direct tasks=%llu mode=%s spawners=%u files=%s failed=%llu self_cpu_s=%.3f "
            "children_cpu_s=%.3f spawn_call_us=%.1f seconds=%.3f tasks_per_s=%.1f\n",
-           (unsigned long long)done, conf.loop ? "loop" : "threads",
-           conf.loop ? conf.k : started, conf.files ? "yes" : "no",
-           (unsigned long long)failed, self_cpu, child_cpu,
+           (unsigned long long)done, conf.loop ? "loop" : "threads", conf.loop ? conf.k : started,
+           conf.files ? "yes" : "no", (unsigned long long)failed, self_cpu, child_cpu,
            done ? (double)spawn_ns / 1e3 / (double)done : 0.0, secs,
            secs > 0 ? (double)done / secs : 0.0);
     return failed ? 1 : 0;

@@ -39,28 +39,28 @@ typedef struct s_opts {
 
 typedef struct s_worker {
     s_opts_t opts;
-    zsock_t *sock;         /* DEALER to the broker's worker socket */
-    void *handle;          /* its libzmq handle */
-    uint64_t epoch;        /* session epoch from REGISTERED */
-    uint64_t seq;          /* our last sequence number */
-    uint64_t ack;          /* highest broker seq received */
-    uint64_t heartbeat_ns; /* interval the broker expects */
-    uint64_t last_send_ns; /* monotonic time of the last send */
-    char **labels;         /* "0".."cpus-1" for STARTED allocations */
+    zsock_t *sock;           /* DEALER to the broker's worker socket */
+    void *handle;            /* its libzmq handle */
+    uint64_t epoch;          /* session epoch from REGISTERED */
+    uint64_t seq;            /* our last sequence number */
+    uint64_t ack;            /* highest broker seq received */
+    uint64_t heartbeat_ns;   /* interval the broker expects */
+    uint64_t last_send_ns;   /* monotonic time of the last send */
+    char **labels;           /* "0".."cpus-1" for STARTED allocations */
     hq_task_event_t *events; /* reused per batch */
     hq_ralloc_t *allocs;     /* reused per batch, one per task */
     uint32_t events_cap;     /* capacity of events (tasks: events_cap / 2) */
     /* statistics */
-    uint64_t finished;     /* tasks acknowledged */
-    uint64_t assigns;      /* ASSIGN messages received */
-    uint64_t results;      /* RESULTS messages sent */
-    uint32_t max_batch;    /* largest ASSIGN */
-    uint32_t min_batch;    /* smallest ASSIGN */
-    uint64_t bytes_in;     /* ASSIGN bytes received */
+    uint64_t finished;        /* tasks acknowledged */
+    uint64_t assigns;         /* ASSIGN messages received */
+    uint64_t results;         /* RESULTS messages sent */
+    uint32_t max_batch;       /* largest ASSIGN */
+    uint32_t min_batch;       /* smallest ASSIGN */
+    uint64_t bytes_in;        /* ASSIGN bytes received */
     uint64_t first_assign_ns; /* monotonic time of the first ASSIGN */
     uint64_t last_done_ns;    /* monotonic time the N-th task was acknowledged */
-    uint64_t recv_ns;      /* time spent decoding */
-    uint64_t send_ns;      /* time spent encoding + sending */
+    uint64_t recv_ns;         /* time spent decoding */
+    uint64_t send_ns;         /* time spent encoding + sending */
 } s_worker_t;
 
 static void s_usage(void)
@@ -152,8 +152,8 @@ static int s_send(s_worker_t *w, hq_msg_t *msg)
 
 static int s_send_register(s_worker_t *w)
 {
-    hq_wres_t cpus = {.name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0,
-                      .range_end = w->opts.cpus - 1};
+    hq_wres_t cpus = {
+        .name = "cpus", .kind = HQ_RES_RANGE, .range_start = 0, .range_end = w->opts.cpus - 1};
     char *host = w->opts.hostname ? hq_strdup(w->opts.hostname) : hq_hostname();
     char *cwd = getcwd(NULL, 0);
     hq_msg_t msg = {.hdr.type = HQ_MSG_REGISTER};
@@ -239,15 +239,20 @@ static int s_handle_assign(s_worker_t *w, const hq_assign_t *a)
         uint64_t n_labels = (uint64_t)((amount + HQ_AMOUNT_ONE - 1) / HQ_AMOUNT_ONE);
         if (n_labels > w->opts.cpus)
             n_labels = w->opts.cpus;
-        w->allocs[i] = (hq_ralloc_t){.name = "cpus", .amount = amount,
-                                     .n_labels = (uint32_t)n_labels, .labels = w->labels};
-        w->events[2 * i] = (hq_task_event_t){.job_id = t->job_id, .task_id = t->task_id,
-                                             .instance = t->instance, .kind = HQ_TEV_STARTED,
-                                             .time_ns = now, .n_allocs = 1,
+        w->allocs[i] = (hq_ralloc_t){
+            .name = "cpus", .amount = amount, .n_labels = (uint32_t)n_labels, .labels = w->labels};
+        w->events[2 * i] = (hq_task_event_t){.job_id = t->job_id,
+                                             .task_id = t->task_id,
+                                             .instance = t->instance,
+                                             .kind = HQ_TEV_STARTED,
+                                             .time_ns = now,
+                                             .n_allocs = 1,
                                              .allocs = &w->allocs[i]};
-        w->events[2 * i + 1] = (hq_task_event_t){.job_id = t->job_id, .task_id = t->task_id,
+        w->events[2 * i + 1] = (hq_task_event_t){.job_id = t->job_id,
+                                                 .task_id = t->task_id,
                                                  .instance = t->instance,
-                                                 .kind = HQ_TEV_FINISHED, .time_ns = now};
+                                                 .kind = HQ_TEV_FINISHED,
+                                                 .time_ns = now};
     }
     hq_msg_t msg = {.hdr.type = HQ_MSG_RESULTS};
     msg.u.results.credit = w->opts.credit;
@@ -370,9 +375,8 @@ static void s_report(const s_worker_t *w, uint64_t start_ns, bool complete)
            " max_batch=%" PRIu32 " assign_bytes_per_task=%.1f decode_s=%.3f send_s=%.3f"
            " total_s=%.3f seconds=%.3f tasks_per_s=%.1f\n",
            w->finished, complete ? "yes" : "no", w->opts.cpus, w->opts.prefetch, w->assigns,
-           w->results, w->assigns ? (double)w->finished / (double)w->assigns : 0.0,
-           w->min_batch, w->max_batch,
-           w->finished ? (double)w->bytes_in / (double)w->finished : 0.0,
+           w->results, w->assigns ? (double)w->finished / (double)w->assigns : 0.0, w->min_batch,
+           w->max_batch, w->finished ? (double)w->bytes_in / (double)w->finished : 0.0,
            (double)w->recv_ns / 1e9, (double)w->send_ns / 1e9, total, secs, rate);
     fflush(stdout);
 }
