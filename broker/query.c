@@ -264,8 +264,9 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
     for (uint32_t w = 1; w <= b->max_worker_id; w++)
         if (seen[w])
             json_array_append_new(
-                hosts,
-                json_string(b->workers[w]->conf->hostname ? b->workers[w]->conf->hostname : "N/A"));
+                hosts, json_string(b->workers[w] && b->workers[w]->conf->hostname
+                                       ? b->workers[w]->conf->hostname
+                                       : "N/A")); /* unknown: a worker of before a restart */
     free(seen);
     char *ids_text = NULL;
     if (j->n_submits == 1 && !j->submits[0].graph && j->submits[0].ids_text)

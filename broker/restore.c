@@ -531,15 +531,8 @@ int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t
             free_fn(ctx);
         return 0;
     }
-    if (!hq_journal_available(g->j)) {
-        /* Writes fail now: refuse at once (the writer retries in the background). */
-        if (free_fn)
-            free_fn(ctx);
-        b->cur_req_valid = false;
-        return hq_client_error(b, req, HQ_ERR_UNAVAILABLE,
-                               "journal unavailable: the journal cannot be written at the "
-                               "moment (see the server log); nothing was changed");
-    }
+    /* Even while the journal is unavailable the records go to the writer: they fail
+     * fast (the client gets the typed error) and let it notice when space is back. */
     s_op_t *op = hq_calloc(1, sizeof *op);
     op->b = b;
     memcpy(op->rid, req->rid, req->rid_len);

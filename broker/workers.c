@@ -715,25 +715,26 @@ void hq_workers_destroy_all(hq_broker_t *b)
 static uint32_t *s_select_workers(hq_broker_t *b, const hq_selector_t *sel, bool live_only,
                                   uint32_t *n, uint32_t **missing, uint32_t *n_missing)
 {
+    /* Ids of workers from before a broker restart are gaps (NULL) in b->workers. */
     uint32_t *out = hq_malloc(((size_t)b->max_worker_id + 1) * sizeof(uint32_t));
     uint32_t cnt = 0, nm = 0, cap_m = 0;
     uint32_t *miss = NULL;
     if (sel->kind == HQ_SEL_LAST) {
         for (uint32_t id = b->max_worker_id; id > 0; id--)
-            if (!live_only || b->workers[id]->state == HQ_WS_RUNNING) {
+            if (b->workers[id] && (!live_only || b->workers[id]->state == HQ_WS_RUNNING)) {
                 out[cnt++] = id;
                 break;
             }
     } else if (sel->kind == HQ_SEL_ALL) {
         for (uint32_t id = 1; id <= b->max_worker_id; id++)
-            if (!live_only || b->workers[id]->state == HQ_WS_RUNNING)
+            if (b->workers[id] && (!live_only || b->workers[id]->state == HQ_WS_RUNNING))
                 out[cnt++] = id;
     } else if (hq_rangelist_count(&sel->ids) <= 100000) {
         for (uint32_t r = 0; r < sel->ids.n; r++) {
             const hq_range_t *rg = &sel->ids.ranges[r];
             uint32_t step = rg->step ? rg->step : 1;
             for (uint64_t id = rg->start; id <= rg->end; id += step) {
-                if (id >= 1 && id <= b->max_worker_id) {
+                if (id >= 1 && id <= b->max_worker_id && b->workers[id]) {
                     out[cnt++] = (uint32_t)id;
                 } else {
                     if (nm == cap_m) {
@@ -748,7 +749,7 @@ static uint32_t *s_select_workers(hq_broker_t *b, const hq_selector_t *sel, bool
         }
     } else {
         for (uint32_t id = 1; id <= b->max_worker_id; id++)
-            if (hq_rangelist_contains(&sel->ids, id))
+            if (b->workers[id] && hq_rangelist_contains(&sel->ids, id))
                 out[cnt++] = id;
     }
     *n = cnt;
