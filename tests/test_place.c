@@ -888,7 +888,7 @@ static void add_numa_worker(hq_place_t *p, uint32_t id, uint32_t n_groups, uint3
     hq_place_worker_up(p, &w);
 }
 
-Test(place, strict_compact_waits_for_a_single_free_group, .init = setup, .fini = teardown)
+Test(place, strict_compact_waits_for_a_single_free_group)
 {
     add_numa_worker(g_p, 1, 2, 4, "default", 10, 0);
     add_rq(g_p, 1, "cpus=3", NULL, NULL);
@@ -913,7 +913,7 @@ Test(place, strict_compact_waits_for_a_single_free_group, .init = setup, .fini =
     cr_assert_str_eq(run(g_p), "1/3.0/0 1/4.0/0");
 }
 
-Test(place, strict_compact_needing_two_groups_refuses_three, .init = setup, .fini = teardown)
+Test(place, strict_compact_needing_two_groups_refuses_three)
 {
     add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
     add_rq(g_p, 1, "cpus=6:scatter", NULL, NULL);
@@ -933,7 +933,7 @@ Test(place, strict_compact_needing_two_groups_refuses_three, .init = setup, .fin
     cr_assert_str_eq(run(g_p), "1/2.0/0 1/3.0/0");
 }
 
-Test(place, multi_node_task_takes_whole_idle_workers_of_one_group, .init = setup, .fini = teardown)
+Test(place, multi_node_task_takes_whole_idle_workers_of_one_group)
 {
     add_numa_worker(g_p, 1, 1, 2, "a", 4, 0);
     add_numa_worker(g_p, 2, 1, 2, "b", 4, 0);
@@ -953,8 +953,7 @@ Test(place, multi_node_task_takes_whole_idle_workers_of_one_group, .init = setup
     cr_assert_str_eq(run(g_p), "2/2.4/0 3/2.5/0 2/2.6/0 3/2.7/0");
 }
 
-Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks, .init = setup,
-     .fini = teardown)
+Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks)
 {
     add_numa_worker(g_p, 1, 1, 2, "g", 2, 0);
     add_numa_worker(g_p, 2, 1, 2, "g", 2, 0);
@@ -979,8 +978,7 @@ Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks, .init = s
     cr_assert_str_eq(run(g_p), "1/2.0/0 2/2.0/0");
 }
 
-Test(place, min_utilization_holds_back_work_that_would_underuse_a_worker, .init = setup,
-     .fini = teardown)
+Test(place, min_utilization_holds_back_work_that_would_underuse_a_worker)
 {
     add_numa_worker(g_p, 1, 1, 4, "default", 8, 0.5);
     add_rq(g_p, 1, "cpus=1", NULL, NULL);
@@ -993,7 +991,7 @@ Test(place, min_utilization_holds_back_work_that_would_underuse_a_worker, .init 
     cr_assert_eq(hq_place_ready_count(g_p), 0);
 }
 
-Test(place, tight_keeps_whole_groups_free_for_strict_requests, .init = setup, .fini = teardown)
+Test(place, tight_keeps_whole_groups_free_for_strict_requests)
 {
     add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
     add_rq(g_p, 1, "cpus=1", NULL, NULL);
