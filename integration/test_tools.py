@@ -102,8 +102,10 @@ def test_relay_forwards_both_ways(relay):
         payload = os.urandom(200000)
         threading.Thread(target=s.sendall, args=(payload,), daemon=True).start()
         assert recv_exactly(s, len(payload)) == payload
-    st = relay.stats()
-    assert st["up"]["bytes"] == len(payload) and st["down"]["bytes"] == len(payload)
+    # the relay counts a chunk after forwarding it: poll until the counters settle
+    st = wait_until(lambda: (lambda st: st if st["up"]["bytes"] == len(payload)
+                             and st["down"]["bytes"] == len(payload) else None)(relay.stats()),
+                    what="relay byte counters to reach the payload size")
     assert st["connections"] == 1
 
 
