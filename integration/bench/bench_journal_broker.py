@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The journal's cost in the broker, measured in one run.
+
+1. Broker-only throughput: N tasks acknowledged at once by synth_worker (--cpus 64),
+   with the journal off and on, alternating, R runs each; reports the median rates
+   and the cost (1 - on/off; target < 25 %).
+2. Restart-to-serving: a 1M-task array queued with the journal on, broker killed
+   with SIGKILL, restarted on the same journal: time from the restart until
+   `hq server info` answers (target <= 10 s), and until `hq job list` shows the job.
+
+Expects `hq` and `synth_worker` in HQ_BUILD_DIR (default <repo>/build). Standard
+library only. Usage: bench_journal_broker.py [-n 100000] [-r 3] [--queued 1000000]
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.abspath(os.environ.get("HQ_BUILD_DIR", os.path.join(REPO, "build")))
+HQ = os.path.join(BUILD, "hq")
+SYNTH = os.path.join(BUILD, "synth_worker")
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+class Run:
+    def __init__(self, tmp, journal):
+        self.tmp = tmp
+        self.sd = os.path.join(tmp, "server")
+        self.journal = journal
+        self.server = None
+
+    def hq(self, *args, timeout=300, check=True):
+        r = subprocess.run([HQ, "--server-dir", self.sd, *args], capture_output=True,
+                           text=True, timeout=timeout, cwd=self.tmp)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"hq {' '.join(args)}: {r.stderr[-500:]}")
+        return r
+
+    def start(self):
+        argv = [HQ, "server", "start", "--server-dir", self.sd, "--host", "127.0.0.1"]
+        if self.journal:
+            argv += ["--journal", self.journal]
+        log_f = open(os.path.join(self.tmp, "server.log"), "ab")
+        self.server = subprocess.Popen(argv, stdout=log_f, stderr=log_f,
+                                       stdin=subprocess.DEVNULL, cwd=self.tmp)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 120:
+            if self.server.poll() is not None:
+                raise RuntimeError("server exited")
+            if self.hq("server", "info", check=False, timeout=10).returncode == 0:
+                return time.monotonic() - t0
+            time.sleep(0.02)
+        raise RuntimeError("server did not answer")
+
+    def kill9(self):
+        self.server.kill()
+        self.server.wait()
+
+    def stop(self):
+        if self.server and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+
+
+def throughput(n, journal_on, prefetch):
+    tmp = tempfile.mkdtemp(prefix="hq-bjb-")
+    run = Run(tmp, os.path.join(tmp, "journal") if journal_on else None)
+    try:
+        run.start()
+        r = run.hq("--output-mode", "quiet", "submit", "--array", f"1-{n}", "--stdout", "none",
+                   "--stderr", "none", "--", "/bin/true")
+        job = r.stdout.strip().splitlines()[-1].strip()
+        t0 = time.monotonic()
+        synth = subprocess.Popen([SYNTH, "--server-dir", run.sd, "--cpus", "64", "-n", str(n),
+                                  "--prefetch", str(prefetch), "--timeout", "300"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        run.hq("job", "wait", job, timeout=330)
+        dt = time.monotonic() - t0
+        synth.communicate(timeout=60)
+        return n / dt
+    finally:
+        run.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def restart(queued):
+    tmp = tempfile.mkdtemp(prefix="hq-bjb-")
+    run = Run(tmp, os.path.join(tmp, "journal"))
+    try:
+        run.start()
+        t0 = time.monotonic()
+        run.hq("--output-mode", "quiet", "submit", "--array", f"1-{queued}", "--stdout", "none",
+               "--stderr", "none", "--", "/bin/true")
+        ack = time.monotonic() - t0
+        run.kill9()
+        t1 = time.monotonic()
+        serve = run.start()
+        jl = run.hq("--output-mode", "json", "job", "list")
+        listed = time.monotonic() - t1
+        ok = f'"waiting": {queued}' in jl.stdout or f'"waiting":{queued}' in jl.stdout
+        with open(os.path.join(tmp, "server.log"), errors="replace") as f:
+            replay = [ln.strip() for ln in f if "replayed" in ln]
+        return ack, serve, listed, ok, replay[-1] if replay else ""
+    finally:
+        run.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=100000)
+    ap.add_argument("-r", "--runs", type=int, default=3)
+    ap.add_argument("--prefetch", type=int, default=256)
+    ap.add_argument("--queued", type=int, default=1000000)
+    a = ap.parse_args()
+    off, on = [], []
+    for i in range(a.runs):
+        for flag in ((False, True) if i % 2 == 0 else (True, False)):
+            rate = throughput(a.n, flag, a.prefetch)
+            (on if flag else off).append(rate)
+            log(f"run {i + 1}: journal {'on ' if flag else 'off'} {rate:.0f} tasks/s")
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    cost = 1 - m_on / m_off if m_off else 0.0
+    print(f"broker-only N={a.n}: journal off {m_off:.0f}/s, on {m_on:.0f}/s, cost "
+          f"{cost * 100:.1f} % (target < 25 %) {'PASS' if cost < 0.25 else 'FAIL'}")
+    ack, serve, listed, ok, replay = restart(a.queued)
+    print(f"restart with {a.queued} queued tasks: submit acked in {ack:.2f} s, serving "
+          f"{serve:.2f} s after the restart, job listed after {listed:.2f} s "
+          f"(target <= 10 s) {'PASS' if serve <= 10 and ok else 'FAIL'}; {replay}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
