@@ -96,7 +96,8 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers)
         hq_wres_list_t res;
         char *summary = NULL;
         if (hq_wres_from_json(json_object_get(cfg, "resources"), &res) == 0) {
-            summary = hq_wres_summary(&res, false);
+            summary = hq_wres_summary_ex(
+                &res, false, hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
             hq_wres_list_clear(&res);
         }
         char *mgr = s_manager(alloc);

@@ -221,6 +221,25 @@ int hq_msgp_check_wres(const hq_wres_t *w, const char *tname, hq_err_t *err)
     return 0;
 }
 
+int hq_msgp_check_coupling(const hq_worker_conf_t *c, const hq_coupling_t *w, const char *tname,
+                           hq_err_t *err)
+{
+    if (w->resource1_idx >= c->resources.n || w->resource2_idx >= c->resources.n)
+        return hq_err_set(err, "%s: field 'coupling' resource index %u/%u out of range (0..%u)",
+                          tname, w->resource1_idx, w->resource2_idx, c->resources.n);
+    if (w->resource1_idx == w->resource2_idx)
+        return hq_err_set(err, "%s: field 'coupling' couples resource %u with itself", tname,
+                          w->resource1_idx);
+    if (w->group1_idx >= hq_wres_coupling_groups(&c->resources.res[w->resource1_idx]) ||
+        w->group2_idx >= hq_wres_coupling_groups(&c->resources.res[w->resource2_idx]))
+        return hq_err_set(err, "%s: field 'coupling' group index %u/%u out of range", tname,
+                          w->group1_idx, w->group2_idx);
+    if (w->weight > HQ_COUPLING_MAX_WEIGHT)
+        return hq_err_set(err, "%s: field 'coupling' weight %u out of range (0..%u)", tname,
+                          w->weight, HQ_COUPLING_MAX_WEIGHT);
+    return 0;
+}
+
 int hq_msgp_check_utilization(double u, const char *tname, hq_err_t *err)
 {
     if (!isfinite(u) || u < 0.0 || u > 1.0)
@@ -521,6 +540,17 @@ static int s_register(s_enc_t *e, const hq_register_t *r)
     for (uint32_t k = 0; k < c->resources.n; k++)
         TRY(s_wres(e, &c->resources.res[k]));
     TRY(s_str(e, "version", c->version, HQ_MAX_STR, false));
+    TRY(s_count(e, "coupling", c->n_coupling, c->coupling, 0, HQ_MSG_MAX_LIST));
+    for (uint32_t k = 0; k < c->n_coupling; k++) {
+        const hq_coupling_t *w = &c->coupling[k];
+        TRY(hq_msgp_check_coupling(c, w, e->tname, e->err));
+        s_fields(e, HQ_NF_COUPLING);
+        msgpack_pack_uint32(&e->pk, w->resource1_idx);
+        msgpack_pack_uint32(&e->pk, w->group1_idx);
+        msgpack_pack_uint32(&e->pk, w->resource2_idx);
+        msgpack_pack_uint32(&e->pk, w->group2_idx);
+        msgpack_pack_uint32(&e->pk, w->weight);
+    }
     msgpack_pack_uint32(&e->pk, r->prefetch);
     msgpack_pack_uint32(&e->pk, r->n_running);
     msgpack_pack_uint32(&e->pk, r->old_worker_id);

@@ -203,6 +203,8 @@ typedef struct hq_worker_conf {
     uint64_t started_ns;      /* wall time the worker started */
     hq_wres_list_t resources; /* sorted by name; cpus present */
     char *version;            /* HQ_VERSION of the worker */
+    uint32_t n_coupling;      /* --coupling weights (last on the wire; may be absent) */
+    hq_coupling_t *coupling;  /* indices into resources */
 } hq_worker_conf_t;
 
 typedef struct hq_register {

@@ -27,6 +27,7 @@ enum {
     S_MIN_GRAPH_TASK = 1 + 3,
     S_MIN_WRES = 1 + 6,
     S_MIN_RALLOC = 1 + 3,
+    S_MIN_COUPLING = 1 + 5,
     S_MIN_ASSIGN_DEF = 1 + 4 + S_MIN_TASK_DEF,
     S_MIN_ASSIGN_TASK = 1 + 7 + 2,
     S_MIN_EVENT = 1 + 7,
@@ -406,7 +407,12 @@ static int s_register(s_dec_t *d, hq_register_t *r)
     hq_worker_conf_t *c = &r->conf;
     uint32_t v;
     TRY(s_struct(d, "body", HQ_NF_REGISTER));
-    TRY(s_struct(d, "conf", HQ_NF_CONF));
+    uint32_t nf;
+    int hrc = hq_mpr_array(&d->r, &nf);
+    if (hrc)
+        return s_rdfail(d, "conf", hrc, "array");
+    if (nf != HQ_NF_CONF && nf != HQ_NF_CONF_V0)
+        return s_fail(d, "conf", "has %u fields, expected %u", nf, HQ_NF_CONF);
     TRY(s_str(d, "hostname", HQ_MAX_STR, false, &c->hostname));
     TRY(s_str(d, "group", HQ_MAX_STR, false, &c->group));
     TRY(s_str(d, "work_dir", HQ_MAX_STR, false, &c->work_dir));
@@ -433,6 +439,21 @@ static int s_register(s_dec_t *d, hq_register_t *r)
             TRY(s_wres(d, &c->resources.res[k]));
     }
     TRY(s_str(d, "version", HQ_MAX_STR, false, &c->version));
+    if (nf == HQ_NF_CONF) {
+        TRY(s_list(d, "coupling", 0, HQ_MSG_MAX_LIST, S_MIN_COUPLING, &c->n_coupling));
+        if (c->n_coupling)
+            c->coupling = s_alloc(d, c->n_coupling, sizeof *c->coupling);
+        for (uint32_t k = 0; k < c->n_coupling; k++) {
+            hq_coupling_t *w = &c->coupling[k];
+            TRY(s_struct(d, "coupling", HQ_NF_COUPLING));
+            TRY(s_u32(d, "resource1_idx", &w->resource1_idx));
+            TRY(s_u32(d, "group1_idx", &w->group1_idx));
+            TRY(s_u32(d, "resource2_idx", &w->resource2_idx));
+            TRY(s_u32(d, "group2_idx", &w->group2_idx));
+            TRY(s_u32(d, "weight", &w->weight));
+            TRY(hq_msgp_check_coupling(c, w, d->tname, d->err));
+        }
+    }
     TRY(s_u32(d, "prefetch", &r->prefetch));
     TRY(s_u32(d, "n_running", &r->n_running));
     TRY(s_u32(d, "old_worker_id", &r->old_worker_id));

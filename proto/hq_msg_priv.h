@@ -33,7 +33,9 @@ enum {
     HQ_NF_REPLY = 3,
     HQ_NF_ERROR = 2,
     HQ_NF_WRES = 6,
-    HQ_NF_CONF = 16,
+    HQ_NF_CONF = 17,    /* the last field (coupling) was added later: */
+    HQ_NF_CONF_V0 = 16, /* the decoder also accepts a conf without it */
+    HQ_NF_COUPLING = 5,
     HQ_NF_REGISTER = 4,
     HQ_NF_REGISTERED = 4,
     HQ_NF_RALLOC = 3,
@@ -71,6 +73,10 @@ uint64_t hq_msgp_max_frame(uint8_t type);
  * returns -1. */
 int hq_msgp_check_range(const hq_range_t *r, const char *tname, hq_err_t *err);
 int hq_msgp_check_wres(const hq_wres_t *w, const char *tname, hq_err_t *err);
+/* One coupling weight of conf: resource indices < resources.n and distinct, group
+ * indices within the resources' groups, weight <= 65535. */
+int hq_msgp_check_coupling(const hq_worker_conf_t *c, const hq_coupling_t *w, const char *tname,
+                           hq_err_t *err);
 int hq_msgp_check_utilization(double u, const char *tname, hq_err_t *err);
 
 #endif

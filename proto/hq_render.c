@@ -59,10 +59,29 @@ static json_t *s_wres_one(const hq_wres_t *r)
 
 json_t *hq_wres_json(const hq_wres_list_t *l)
 {
+    return hq_wres_json_coupled(l, NULL, 0);
+}
+
+json_t *hq_wres_json_coupled(const hq_wres_list_t *l, const hq_coupling_t *w, uint32_t n)
+{
     json_t *arr = json_array();
     for (uint32_t i = 0; i < l->n; i++)
         json_array_append_new(arr, s_wres_one(&l->res[i]));
-    return json_pack("{s:o, s:{s:[]}}", "resources", arr, "coupling", "weights");
+    json_t *weights = json_array();
+    for (uint32_t k = 0; k < n; k++)
+        json_array_append_new(
+            weights, json_pack("{s:I, s:I, s:I, s:I, s:I}", "resource1_idx",
+                               (json_int_t)w[k].resource1_idx, "group1_idx",
+                               (json_int_t)w[k].group1_idx, "resource2_idx",
+                               (json_int_t)w[k].resource2_idx, "group2_idx",
+                               (json_int_t)w[k].group2_idx, "weight", (json_int_t)w[k].weight));
+    return json_pack("{s:o, s:{s:o}}", "resources", arr, "coupling", "weights", weights);
+}
+
+bool hq_wres_json_is_coupled(const json_t *v)
+{
+    const json_t *w = json_object_get(json_object_get(v, "coupling"), "weights");
+    return json_is_array(w) && json_array_size(w) > 0;
 }
 
 json_t *hq_worker_json(uint32_t id, const hq_worker_conf_t *conf)
@@ -78,7 +97,8 @@ json_t *hq_worker_json(uint32_t id, const hq_worker_conf_t *conf)
     json_object_set_new(cfg, "group", json_string(conf->group ? conf->group : "default"));
     json_object_set_new(cfg, "listen_address",
                         json_string(conf->listen_address ? conf->listen_address : ""));
-    json_object_set_new(cfg, "resources", hq_wres_json(&conf->resources));
+    json_object_set_new(cfg, "resources",
+                        hq_wres_json_coupled(&conf->resources, conf->coupling, conf->n_coupling));
     json_object_set_new(cfg, "on_server_lost", json_string(lost));
     json_object_set_new(cfg, "min_utilization", json_real(conf->min_utilization));
 
@@ -339,7 +359,8 @@ static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
     hq_wres_list_t res;
     char *summary = NULL;
     if (hq_wres_from_json(json_object_get(cfg, "resources"), &res) == 0) {
-        summary = hq_wres_summary(&res, true);
+        summary = hq_wres_summary_ex(
+            &res, true, hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
         hq_wres_list_clear(&res);
     }
     hq_table_add_kv(t, "Resources", summary ? summary : "");

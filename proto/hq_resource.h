@@ -59,8 +59,34 @@ hq_amount_t hq_wres_capacity(const hq_wres_t *r);
 /* One-line summary of a list (CLI.md §1.4): "cpus 4; mem 1.50 GiB". Caller frees. */
 char *hq_wres_summary(const hq_wres_list_t *l, bool multiline);
 
+/* Same, with the suffix " [coupled]" at the end when coupled. Caller frees. */
+char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, bool coupled);
+
 /* Full form for hwdetect: "cpus: [[0,1],[2,3]]" etc. Caller frees. */
 char *hq_wres_full(const hq_wres_t *r);
+
+/* ---- coupling: NUMA affinity between groups of different resources ---- */
+
+#define HQ_COUPLING_DEFAULT_WEIGHT 256
+#define HQ_COUPLING_MAX_WEIGHT 65535
+
+typedef struct hq_coupling {
+    uint32_t resource1_idx; /* index into the name-sorted resource list */
+    uint32_t group1_idx;    /* group of resource1 */
+    uint32_t resource2_idx; /* another resource */
+    uint32_t group2_idx;    /* group of resource2 */
+    uint32_t weight;        /* 0..65535, default 256 */
+} hq_coupling_t;
+
+/* Groups a resource can be coupled by: LIST/GROUPS n_groups, RANGE 1, SUM 0. */
+uint32_t hq_wres_coupling_groups(const hq_wres_t *r);
+
+/* Parses --coupling "R1[g]:R2[h][=W],..." against the (name-sorted) list l into a
+ * new array (*out, *n; caller frees *out). Errors (err.text): "Missing ':'",
+ * "Missing '['", "Missing ']'", "Resource not found: <name>", "Invalid group
+ * index: <x>", "Invalid weight: <w>". */
+int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out,
+                      uint32_t *n, hq_err_t *err);
 
 /* ---- task side: what a task asks for ---- */
 

@@ -24,8 +24,10 @@ typedef struct wk_rstate {
 } wk_rstate_t;
 
 struct wk_alloc {
-    uint32_t n;       /* resources */
-    wk_rstate_t *res; /* one per worker resource */
+    uint32_t n;              /* resources */
+    wk_rstate_t *res;        /* one per worker resource */
+    uint32_t n_coupling;     /* coupling weights */
+    hq_coupling_t *coupling; /* resource indices refer to res */
 };
 
 static void s_add_index(wk_rstate_t *r, char *label, uint32_t group)
@@ -91,8 +93,43 @@ void wk_alloc_destroy(wk_alloc_t **ap)
         free(r->name);
     }
     free(a->res);
+    free(a->coupling);
     free(a);
     *ap = NULL;
+}
+
+void wk_alloc_set_coupling(wk_alloc_t *a, const hq_coupling_t *w, uint32_t n)
+{
+    free(a->coupling);
+    a->coupling = NULL;
+    a->n_coupling = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        /* Only weights between groups that exist here can matter. */
+        if (w[k].resource1_idx >= a->n || w[k].resource2_idx >= a->n ||
+            w[k].resource1_idx == w[k].resource2_idx)
+            continue;
+        const wk_rstate_t *r1 = &a->res[w[k].resource1_idx], *r2 = &a->res[w[k].resource2_idx];
+        if (!r1->indexed || !r2->indexed || w[k].group1_idx >= r1->n_groups ||
+            w[k].group2_idx >= r2->n_groups)
+            continue;
+        a->coupling = hq_realloc(a->coupling, (a->n_coupling + 1) * sizeof *a->coupling);
+        a->coupling[a->n_coupling++] = w[k];
+    }
+}
+
+/* Total coupling weight between group ga of resource ra and group gb of rb. */
+static uint32_t s_weight(const wk_alloc_t *a, uint32_t ra, uint32_t ga, uint32_t rb, uint32_t gb)
+{
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < a->n_coupling; k++) {
+        const hq_coupling_t *c = &a->coupling[k];
+        if ((c->resource1_idx == ra && c->group1_idx == ga && c->resource2_idx == rb &&
+             c->group2_idx == gb) ||
+            (c->resource1_idx == rb && c->group1_idx == gb && c->resource2_idx == ra &&
+             c->group2_idx == ga))
+            sum += c->weight;
+    }
+    return sum;
 }
 
 static wk_rstate_t *s_find(const wk_alloc_t *a, const char *name)
@@ -101,6 +138,68 @@ static wk_rstate_t *s_find(const wk_alloc_t *a, const char *name)
         if (strcmp(a->res[i].name, name) == 0)
             return &a->res[i];
     return NULL;
+}
+
+/* Fully free indices of group g. */
+static uint32_t s_group_ff(const wk_rstate_t *r, uint32_t g)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_idx; i++)
+        if (r->group[i] == g && r->free[i] == HQ_AMOUNT_ONE)
+            n++;
+    return n;
+}
+
+/* Coupling score of each group of entry e's resource (score[ng]): the weight to the
+ * groups already picked for the entries before e, plus for each later grouped entry
+ * the best weight to one of its groups that could hold it now. */
+static void s_coupling_scores(const wk_alloc_t *a, const hq_rvariant_t *v, uint32_t e,
+                              uint32_t *const *picks, const int *npick, uint32_t *score)
+{
+    uint32_t ra = (uint32_t)(s_find(a, v->entries[e].name) - a->res);
+    const wk_rstate_t *r = &a->res[ra];
+    memset(score, 0, r->n_groups * sizeof *score);
+    for (uint32_t o = 0; o < v->n_entries; o++) {
+        if (o == e)
+            continue;
+        const hq_rreq_t *q = &v->entries[o];
+        const wk_rstate_t *ro = s_find(a, q->name);
+        if (!ro || !ro->indexed || q->all)
+            continue;
+        uint32_t rb = (uint32_t)(ro - a->res);
+        if (o < e) {
+            if (!picks[o] || npick[o] <= 0)
+                continue;
+            for (uint32_t g = 0; g < r->n_groups; g++)
+                for (uint32_t gb = 0; gb < ro->n_groups; gb++) {
+                    bool used = false;
+                    for (int k = 0; k < npick[o] && !used; k++)
+                        used = ro->group[picks[o][k]] == gb;
+                    if (used)
+                        score[g] += s_weight(a, ra, g, rb, gb);
+                }
+            continue;
+        }
+        uint32_t need = (uint32_t)((q->amount + HQ_AMOUNT_ONE - 1) / HQ_AMOUNT_ONE), most = 0;
+        uint32_t *ff = hq_calloc(ro->n_groups, sizeof *ff);
+        for (uint32_t gb = 0; gb < ro->n_groups; gb++) {
+            ff[gb] = s_group_ff(ro, gb);
+            if (ff[gb] > most)
+                most = ff[gb];
+        }
+        for (uint32_t g = 0; g < r->n_groups; g++) {
+            uint32_t best = 0;
+            for (uint32_t gb = 0; gb < ro->n_groups; gb++) {
+                if (ff[gb] == 0 || (ff[gb] < need && need <= most))
+                    continue;
+                uint32_t w = s_weight(a, ra, g, rb, gb);
+                if (w > best)
+                    best = w;
+            }
+            score[g] += best;
+        }
+        free(ff);
+    }
 }
 
 uint32_t wk_alloc_units(const wk_alloc_t *a, const char *name)
@@ -173,7 +272,7 @@ static uint32_t s_tight_groups(const uint32_t *ff, uint32_t ng, uint32_t need, b
  * according to policy; writes positions into pick (whole + 1 slots). Returns the
  * number of picked positions, or -1 when it does not fit now. */
 static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum hq_policy policy,
-                  uint32_t *pick)
+                  const uint32_t *score, uint32_t *pick)
 {
     uint32_t ng = r->n_groups;
     uint32_t *ff = hq_calloc(ng, sizeof *ff); /* fully free per group */
@@ -222,9 +321,17 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
              * such group (best fit); else the largest groups first. */
             uint32_t remaining = need;
             int best = -1;
-            for (uint32_t g = 0; g < ng; g++)
-                if (ff[g] >= need && (best < 0 || ff[g] < ff[best]))
+            /* With coupling, the best coupled group that holds it wins. */
+            for (uint32_t g = 0; g < ng; g++) {
+                if (ff[g] < need)
+                    continue;
+                if (best < 0)
                     best = (int)g;
+                else if (score && score[g] != score[best])
+                    best = score[g] > score[best] ? (int)g : best;
+                else if (ff[g] < ff[best])
+                    best = (int)g;
+            }
             if (best >= 0) {
                 chosen_group[best] = true;
                 n_chosen_groups = 1;
@@ -234,7 +341,9 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
                 while (remaining > 0) {
                     int big = -1;
                     for (uint32_t g = 0; g < ng; g++)
-                        if (!chosen_group[g] && ff[g] > 0 && (big < 0 || ff[g] > ff[big]))
+                        if (!chosen_group[g] && ff[g] > 0 &&
+                            (big < 0 || ff[g] > ff[big] ||
+                             (ff[g] == ff[big] && score && score[g] > score[big])))
                             big = (int)g;
                     chosen_group[big] = true; /* exists: need <= total_ff */
                     n_chosen_groups++;
@@ -333,7 +442,13 @@ int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out)
         uint32_t whole = (uint32_t)(q->amount / HQ_AMOUNT_ONE);
         hq_amount_t frac = q->amount % HQ_AMOUNT_ONE;
         picks[e] = hq_malloc((whole + 2) * sizeof **picks);
-        npick[e] = s_pick(r, whole, frac, q->policy, picks[e]);
+        uint32_t *score = NULL;
+        if (a->n_coupling && r->n_groups > 1) {
+            score = hq_malloc(r->n_groups * sizeof *score);
+            s_coupling_scores(a, v, e, picks, npick, score);
+        }
+        npick[e] = s_pick(r, whole, frac, q->policy, score, picks[e]);
+        free(score);
         if (npick[e] < 0)
             rc = 1;
     }

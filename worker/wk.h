@@ -51,6 +51,9 @@ typedef struct wk_alloc wk_alloc_t;
 /* Tracks free indices/amounts of the worker's resources (borrowed list, copied). */
 wk_alloc_t *wk_alloc_new(const hq_wres_list_t *res);
 void wk_alloc_destroy(wk_alloc_t **a);
+/* Coupling weights (indices into the list given to wk_alloc_new): when a request
+ * takes several grouped resources, group choices with a higher total weight win. */
+void wk_alloc_set_coupling(wk_alloc_t *a, const hq_coupling_t *w, uint32_t n);
 
 /* Tries to allocate every entry of v. Returns 0 and fills *out (array of
  * v->n_entries, caller releases with wk_alloc_release and frees with

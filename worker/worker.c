@@ -177,6 +177,10 @@ static int s_resources(const hq_args_t *a, hq_worker_conf_t *c, s_cfg_err_t *e)
     if (wk_detect_all(bits, hq_args_has(a, "no-hyper-threading"), l, &err) != 0)
         return s_hq_error(e, err.text);
     wk_wres_list_sort(l);
+    /* Coupling indices refer to the name-sorted list. */
+    const char *cpl = hq_args_get(a, "coupling");
+    if (cpl && hq_coupling_parse(cpl, l, &c->coupling, &c->n_coupling, &err) != 0)
+        return s_cli_error(e, "coupling", cpl, err.text);
     return 0;
 }
 
@@ -696,6 +700,7 @@ static void s_cleanup(wk_t *w)
     free(c->manager_job_id);
     free(c->version);
     hq_wres_list_clear(&c->resources);
+    free(c->coupling);
     hq_global_clear(&w->g);
 }
 
@@ -766,6 +771,7 @@ int hq_worker_main(int argc, char **argv)
     w->low_water = ncpus;
     w->flush_timer = -1;
     w->alloc = wk_alloc_new(&w->conf.resources);
+    wk_alloc_set_coupling(w->alloc, w->conf.coupling, w->conf.n_coupling);
     w->hq_path = wk_find_hq_binary();
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w->sigfd < 0) {
