@@ -21,7 +21,6 @@
 
 #define S_DEF_SEGMENT (64ull * 1024 * 1024)
 #define S_DEF_PERIOD (100ull * 1000 * 1000)
-#define S_DEF_WINDOW (2ull * 1000 * 1000)
 #define S_DEF_BYTES (1024 * 1024)
 #define S_DEF_RECORDS 4096
 #define S_KICK_BYTES (256 * 1024) /* main hands a batch over by itself past this */
@@ -115,8 +114,6 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
         j->o.segment_size = 4096;
     if (!j->o.flush_period_ns)
         j->o.flush_period_ns = S_DEF_PERIOD;
-    if (!j->o.group_window_ns)
-        j->o.group_window_ns = S_DEF_WINDOW;
     if (!j->o.group_bytes)
         j->o.group_bytes = S_DEF_BYTES;
     if (!j->o.group_records)
@@ -283,9 +280,6 @@ typedef struct s_group {
     hq_jbatch_t *head, *tail; /* batches waiting for the commit */
     size_t bytes;
     uint32_t records;
-    uint64_t oldest_ns;  /* born_ns of the oldest record */
-    uint64_t last_in_ns; /* when the last batch arrived */
-    bool force;          /* a flush or snapshot wants it now */
 } s_group_t;
 
 static void s_finish(hq_journal_t *j, s_group_t *g, int status)
@@ -408,6 +402,7 @@ static void s_commit(hq_journal_t *j, s_group_t *g)
         e = errno;
     j->st_syncs++;
     uint64_t dt = hq_mono_ns() - t0;
+    j->st_sync_ns_sum += dt;
     if (dt > j->st_sync_ns_max)
         j->st_sync_ns_max = dt;
     if (e) {
@@ -493,7 +488,7 @@ static int s_snap_durable(hq_journal_t *j, hq_jsnap_t *s)
 
 /* ---- writer thread: main loop ---- */
 
-static void s_take(hq_journal_t *j, s_group_t *g, hq_jbatch_t *b, uint64_t now)
+static void s_take(s_group_t *g, hq_jbatch_t *b)
 {
     b->next = NULL;
     if (g->tail)
@@ -501,15 +496,16 @@ static void s_take(hq_journal_t *j, s_group_t *g, hq_jbatch_t *b, uint64_t now)
     else
         g->head = b;
     g->tail = b;
-    if (b->n_records && (!g->records || b->born_ns < g->oldest_ns))
-        g->oldest_ns = b->born_ns;
     g->bytes += b->len;
     g->records += b->n_records;
-    g->last_in_ns = now;
-    if (b->kind == HQ_JB_FLUSH)
-        g->force = true;
 }
 
+/* Classic group commit: the writer commits as soon as it has records and nothing is
+ * in progress; records appended while a pwritev/fdatasync runs queue up and form the
+ * next group (cut at group_bytes / group_records per write). Under load groups grow by
+ * themselves, when idle a lone record costs one write + one sync: no record waits for
+ * a quiet window. flush_period bounds how long a record may wait in any case (it only
+ * matters when a commit stalls: the next group then starts right after it). */
 static void *s_writer(void *arg)
 {
     hq_journal_t *j = arg;
@@ -517,17 +513,11 @@ static void *s_writer(void *arg)
     for (;;) {
         pthread_mutex_lock(&j->mu);
         while (!j->in_head && !j->stop) {
-            uint64_t deadline = 0;
-            if (g.head)
-                deadline = g.records ? g.last_in_ns + j->o.group_window_ns : hq_mono_ns();
-            if (g.records && g.oldest_ns + j->o.flush_period_ns < deadline)
-                deadline = g.oldest_ns + j->o.flush_period_ns;
-            if (j->unavailable && (!deadline || j->retry_ns < deadline))
-                deadline = j->retry_ns;
-            if (!deadline) {
+            if (!j->unavailable) {
                 pthread_cond_wait(&j->cv, &j->mu);
                 continue;
             }
+            uint64_t deadline = j->retry_ns;
             if (hq_mono_ns() >= deadline)
                 break;
             struct timespec ts = {(time_t)(deadline / 1000000000ull),
@@ -541,7 +531,6 @@ static void *s_writer(void *arg)
         bool stop = j->stop;
         pthread_mutex_unlock(&j->mu);
 
-        uint64_t now = hq_mono_ns();
         while (in) {
             hq_jbatch_t *b = in;
             in = in->next;
@@ -551,17 +540,17 @@ static void *s_writer(void *arg)
                 s_post(j, b);
                 continue;
             }
-            s_take(j, &g, b, now);
-            if (g.bytes >= j->o.group_bytes || g.records >= j->o.group_records)
+            if (g.records && (g.bytes + b->len > j->o.group_bytes ||
+                              g.records + b->n_records > j->o.group_records))
                 s_commit(j, &g);
+            s_take(&g, b);
         }
-        now = hq_mono_ns();
-        if (g.head && (stop || g.force || now >= g.last_in_ns + j->o.group_window_ns ||
-                       (g.records && now >= g.oldest_ns + j->o.flush_period_ns)))
-            s_commit(j, &g);
+        /* Idle now (everything queued was taken): commit at once. */
+        s_commit(j, &g);
+        uint64_t now = hq_mono_ns();
         if (j->unavailable && now >= j->retry_ns)
             s_recover(j, now);
-        if (stop && !g.head) {
+        if (stop) {
             pthread_mutex_lock(&j->mu);
             bool empty = !j->in_head;
             pthread_mutex_unlock(&j->mu);
@@ -751,6 +740,13 @@ void hq_journal_dispatch(hq_journal_t *j)
         switch (b->kind) {
         case HQ_JB_RECORDS:
         case HQ_JB_FLUSH:
+            if (b->n_records) {
+                uint64_t lat = hq_mono_ns() - b->born_ns;
+                j->st_lat_ns_sum += lat * b->n_records;
+                j->st_lat_n += b->n_records;
+                if (lat > j->st_lat_ns_max)
+                    j->st_lat_ns_max = lat;
+            }
             for (uint32_t k = 0; k < b->n_cbs; k++)
                 b->cbs[k].fn(b->cbs[k].arg, b->cbs[k].lsn, b->status);
             s_recycle(j, b);
@@ -890,6 +886,16 @@ void hq_journal_close(hq_journal_t **p)
         return;
     *p = NULL;
     hq_journal_detach(j);
+    if (j->started && getenv("HQ_JOURNAL_STATS"))
+        fprintf(stderr,
+                "journal stats: appended %" PRIu64 " syncs %" PRIu64 " writes %" PRIu64
+                " records/sync %.1f latency mean %.3f ms max %.2f ms sync mean %.3f ms max %.2f ms\n",
+                (uint64_t)j->st_appended, (uint64_t)j->st_syncs, (uint64_t)j->st_writes,
+                j->st_syncs ? (double)j->st_durable / (double)j->st_syncs : 0.0,
+                j->st_lat_n ? (double)j->st_lat_ns_sum / (double)j->st_lat_n / 1e6 : 0.0,
+                (double)j->st_lat_ns_max / 1e6,
+                j->st_syncs ? (double)j->st_sync_ns_sum / (double)j->st_syncs / 1e6 : 0.0,
+                (double)j->st_sync_ns_max / 1e6);
     if (j->started) {
         hq_journal_kick(j);
         pthread_mutex_lock(&j->mu);

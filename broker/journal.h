@@ -31,9 +31,9 @@ typedef struct hq_jsnap hq_jsnap_t;
 typedef struct hq_journal_opts {
     uint64_t segment_size;    /* bytes preallocated per segment (0 = 64 MiB) */
     uint64_t flush_period_ns; /* hard deadline for any record to be synced (0 = 100 ms) */
-    uint64_t group_window_ns; /* a group ends after this long with nothing new (0 = 2 ms) */
-    size_t group_bytes;       /* ... or when this much is pending (0 = 1 MiB) */
-    uint32_t group_records;   /* ... or this many records (0 = 4096) */
+    uint64_t group_window_ns; /* unused (groups no longer wait for a quiet window) */
+    size_t group_bytes;       /* most bytes per group commit (0 = 1 MiB) */
+    uint32_t group_records;   /* most records per group commit (0 = 4096) */
     bool salvage;             /* replay keeps the valid prefix of a corrupted journal */
     bool read_only;           /* no lock, no repair, no writer (export, verify) */
     const char *uid;          /* server uid for file headers (nullable, <= 16 chars) */

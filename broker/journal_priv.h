@@ -100,6 +100,8 @@ struct hq_journal {
     uint64_t retry_ns;    /* next recovery attempt (CLOCK_MONOTONIC) */
     uint64_t backoff_ns;  /* current back-off */
     /* stats (written by either thread) */
+    uint64_t st_lat_ns_sum, st_lat_ns_max, st_lat_n; /* main: append -> completion */
+    uint64_t st_sync_ns_sum;                         /* writer: time in fdatasync */
     _Atomic uint64_t st_appended, st_durable, st_failed, st_syncs, st_writes, st_bytes, st_segments,
         st_sync_ns_max;
 };
