@@ -504,8 +504,9 @@ static void s_take(s_group_t *g, hq_jbatch_t *b)
  * in progress; records appended while a pwritev/fdatasync runs queue up and form the
  * next group (cut at group_bytes / group_records per write). Under load groups grow by
  * themselves, when idle a lone record costs one write + one sync: no record waits for
- * a quiet window. flush_period bounds how long a record may wait in any case (it only
- * matters when a commit stalls: the next group then starts right after it). */
+ * a quiet window. flush_period (the promised upper bound on time unsynced) is met by
+ * construction: a record waits for at most the commit in progress plus its own; only a
+ * stalled disk can delay it, and no timer would help then. */
 static void *s_writer(void *arg)
 {
     hq_journal_t *j = arg;
