@@ -89,6 +89,10 @@ static hq_wres_t s_wres[] = {
     {"mem", HQ_RES_SUM, 0, NULL, 0, 0, 64000LL * HQ_AMOUNT_ONE},
     {"ports", HQ_RES_RANGE, 0, NULL, 8000, 8099, 0},
 };
+static hq_coupling_t s_coupling[] = {
+    {0, 1, 1, 0, 256}, /* cpus[1]:gpus/nvidia[0] */
+    {3, 0, 0, 0, 65535}, /* ports[0]:cpus[0]=65535 */
+};
 static char *s_alabels[] = {"0", "3"};
 static hq_ralloc_t s_allocs[] = {{"cpus", 2 * HQ_AMOUNT_ONE, 2, s_alabels},
                                  {"mem", 512LL * HQ_AMOUNT_ONE, 0, NULL}};
@@ -197,6 +201,8 @@ static void s_sample(uint8_t type, hq_msg_t *m)
                     .started_ns = 1767323045000000000ULL,
                     .resources = {4, s_wres},
                     .version = "0.26.2-hq0.1.0",
+                    .n_coupling = 2,
+                    .coupling = s_coupling,
                 },
             .prefetch = 4,
             .n_running = 2,
@@ -391,6 +397,10 @@ static void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
             cr_assert_eq(p->sum_size, q->sum_size);
         }
         s_eq_str(x->version, y->version, "version");
+        cr_assert_eq(x->n_coupling, y->n_coupling);
+        for (uint32_t k = 0; k < x->n_coupling; k++)
+            cr_assert_eq(memcmp(&x->coupling[k], &y->coupling[k], sizeof x->coupling[k]), 0,
+                         "coupling %u differs", k);
         cr_assert_eq(a->u.reg.prefetch, b->u.reg.prefetch);
         cr_assert_eq(a->u.reg.n_running, b->u.reg.n_running);
         cr_assert_eq(a->u.reg.old_worker_id, b->u.reg.old_worker_id);
@@ -853,6 +863,91 @@ Test(msg_encode, refuses_dangling_indices_and_unknown_types)
     s_wres[1].n_groups = 0;
     s_refuse(&m, "list resource 'gpus/nvidia' has 0 groups");
     s_wres[1].n_groups = 1;
+}
+
+Test(msg_encode, refuses_coupling_outside_the_resources)
+{
+    hq_msg_t m;
+    s_sample(HQ_MSG_REGISTER, &m);
+    s_coupling[0].resource2_idx = 4;
+    s_refuse(&m, "field 'coupling' resource index 0/4 out of range");
+    s_coupling[0].resource2_idx = 0;
+    s_refuse(&m, "couples resource 0 with itself");
+    s_coupling[0].resource2_idx = 1;
+    s_coupling[0].group1_idx = 2; /* cpus has 2 groups */
+    s_refuse(&m, "field 'coupling' group index 2/0 out of range");
+    s_coupling[0].group1_idx = 1;
+    s_coupling[1].group1_idx = 1; /* a range has one group */
+    s_refuse(&m, "group index 1/0 out of range");
+    s_coupling[1].group1_idx = 0;
+    s_coupling[1].resource1_idx = 2; /* a sum has none */
+    s_refuse(&m, "group index 0/0 out of range");
+    s_coupling[1].resource1_idx = 3;
+    s_coupling[1].weight = 65536;
+    s_refuse(&m, "weight 65536 out of range");
+    s_coupling[1].weight = 65535;
+}
+
+/* Finds the coupling list (2 weights) in an encoded sample REGISTER. */
+static uint8_t *s_coupling_bytes(uint8_t *buf, size_t len)
+{
+    static const uint8_t pat[] = {0x92, 0x95, 0, 1, 1, 0, 0xcd, 1, 0};
+    uint8_t *p = memmem(buf, len, pat, sizeof pat);
+    cr_assert_not_null(p);
+    return p;
+}
+
+Test(msg_decode, rejects_coupling_with_a_bad_group_or_weight)
+{
+    hq_msg_t in;
+    s_sample(HQ_MSG_REGISTER, &in);
+    uint8_t *buf;
+    size_t len;
+    s_encode(&in, &buf, &len);
+    uint8_t *p = s_coupling_bytes(buf, len);
+    hq_err_t err = {{0}};
+    p[3] = 2; /* cpus[2] */
+    cr_assert_null(hq_msg_decode(buf, len, &err));
+    cr_assert(strstr(err.text, "REGISTER: field 'coupling' group index 2/0 out of range"), "%s",
+              err.text);
+    p[3] = 1;
+    p[4] = 0; /* cpus with itself */
+    cr_assert_null(hq_msg_decode(buf, len, &err));
+    cr_assert(strstr(err.text, "with itself"), "%s", err.text);
+    p[4] = 1;
+    hq_msg_t *m = hq_msg_decode(buf, len, &err);
+    cr_assert_not_null(m, "%s", err.text);
+    cr_assert_eq(m->u.reg.conf.coupling[0].weight, 256);
+    hq_msg_destroy(&m);
+    free(buf);
+}
+
+Test(msg_decode, accepts_a_conf_without_the_coupling_field)
+{
+    hq_msg_t in;
+    s_sample(HQ_MSG_REGISTER, &in);
+    in.u.reg.conf.n_coupling = 0;
+    in.u.reg.conf.coupling = NULL;
+    uint8_t *buf;
+    size_t len;
+    s_encode(&in, &buf, &len);
+    /* The conf header is fixarray 17 (0xdc 0x00 0x11); drop the empty coupling list
+     * (0x90 just before prefetch 4, n_running 2, old_worker_id 9) and say 16. */
+    uint8_t *h = memmem(buf, len, (const uint8_t[]){0xdc, 0x00, 0x11}, 3);
+    cr_assert_not_null(h);
+    h[2] = 0x10;
+    static const uint8_t tail[] = {0x90, 0x04, 0x02, 0x09};
+    cr_assert_eq(memcmp(buf + len - 4, tail, 4), 0);
+    memmove(buf + len - 4, buf + len - 3, 3);
+    len--;
+    hq_err_t err = {{0}};
+    hq_msg_t *m = hq_msg_decode(buf, len, &err);
+    cr_assert_not_null(m, "%s", err.text);
+    cr_assert_eq(m->u.reg.conf.n_coupling, 0);
+    cr_assert_null(m->u.reg.conf.coupling);
+    cr_assert_eq(m->u.reg.old_worker_id, 9);
+    hq_msg_destroy(&m);
+    free(buf);
 }
 
 /* ---- rejection of hostile frames ---- */

@@ -291,3 +291,101 @@ Test(rreq, env_names_and_policy_names)
     cr_assert_str_eq(hq_policy_name(HQ_POLICY_SCATTER), "scatter");
     cr_assert_str_eq(hq_policy_name(HQ_POLICY_TIGHT), "tight");
 }
+
+/* ---- coupling ---- */
+
+Test(coupling, summary_gets_the_coupled_suffix_in_both_forms)
+{
+    hq_wres_t res[2] = {s_cpus("2x2"), s_def("gpus=[[0],[1]]")};
+    hq_wres_list_t l = {.n = 2, .res = res};
+    char *s = hq_wres_summary_ex(&l, false, true);
+    cr_assert_str_eq(s, "cpus 2x2; gpus 2x1 [coupled]");
+    free(s);
+    s = hq_wres_summary_ex(&l, true, true);
+    cr_assert_str_eq(s, "cpus: 2x2\ngpus: 2x1 [coupled]");
+    free(s);
+    s = hq_wres_summary_ex(&l, false, false);
+    cr_assert_str_eq(s, "cpus 2x2; gpus 2x1");
+    free(s);
+    for (int i = 0; i < 2; i++)
+        hq_wres_clear(&res[i]);
+}
+
+/* cpus 2x2, gpus [[0],[1]], mem sum, x range: the name-sorted list. */
+static void s_coupling_list(hq_wres_t res[4])
+{
+    res[0] = s_cpus("2x2");
+    res[1] = s_def("gpus=[[0],[1]]");
+    res[2] = s_def("mem=sum(100)");
+    res[3] = s_def("x=range(1-3)");
+}
+
+Test(coupling, parses_weights_into_sorted_indices)
+{
+    hq_wres_t res[4];
+    s_coupling_list(res);
+    hq_wres_list_t l = {.n = 4, .res = res};
+    hq_coupling_t *c;
+    uint32_t n;
+    hq_err_t err = {{0}};
+    cr_assert_eq(hq_coupling_parse("cpus[0]:gpus[0], gpus[1] : cpus[1]=1000,x[0]:cpus[1]=0", &l,
+                                   &c, &n, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(c[0].resource1_idx, 0);
+    cr_assert_eq(c[0].group1_idx, 0);
+    cr_assert_eq(c[0].resource2_idx, 1);
+    cr_assert_eq(c[0].group2_idx, 0);
+    cr_assert_eq(c[0].weight, HQ_COUPLING_DEFAULT_WEIGHT);
+    cr_assert_eq(c[1].resource1_idx, 1);
+    cr_assert_eq(c[1].group1_idx, 1);
+    cr_assert_eq(c[1].resource2_idx, 0);
+    cr_assert_eq(c[1].group2_idx, 1);
+    cr_assert_eq(c[1].weight, 1000);
+    cr_assert_eq(c[2].resource1_idx, 3);
+    cr_assert_eq(c[2].weight, 0);
+    free(c);
+    cr_assert_eq(hq_coupling_parse("cpus[1]:gpus[1]=65535", &l, &c, &n, &err), 0, "%s", err.text);
+    cr_assert_eq(c[0].weight, 65535);
+    free(c);
+    for (int i = 0; i < 4; i++)
+        hq_wres_clear(&res[i]);
+}
+
+static void s_coupling_fails(const char *spec, const char *msg)
+{
+    hq_wres_t res[4];
+    s_coupling_list(res);
+    hq_wres_list_t l = {.n = 4, .res = res};
+    hq_coupling_t *c = (hq_coupling_t *)&l; /* must be reset */
+    uint32_t n = 7;
+    hq_err_t err = {{0}};
+    cr_assert_eq(hq_coupling_parse(spec, &l, &c, &n, &err), -1, "'%s' parsed", spec);
+    cr_assert_str_eq(err.text, msg, "'%s'", spec);
+    cr_assert_null(c);
+    cr_assert_eq(n, 0);
+    for (int i = 0; i < 4; i++)
+        hq_wres_clear(&res[i]);
+}
+
+Test(coupling, reports_each_syntax_and_name_error)
+{
+    s_coupling_fails("cpus[0]gpus[0]", "Missing ':'");
+    s_coupling_fails("cpus[0]:gpus[0],", "Missing ':'");
+    s_coupling_fails("cpus0]:gpus[0]", "Missing '['");
+    s_coupling_fails("cpus[0]:gpus0", "Missing '['");
+    s_coupling_fails("cpus[0:gpus[0]", "Missing ']'");
+    s_coupling_fails("cpus[0]:gpus[0", "Missing ']'");
+    s_coupling_fails("foo[0]:gpus[0]", "Resource not found: foo");
+    s_coupling_fails("cpus[0]:gpus[0],cpus[1]:bar[1]", "Resource not found: bar");
+    s_coupling_fails("cpus[x]:gpus[0]", "Invalid group index: x");
+    s_coupling_fails("cpus[256]:gpus[0]", "Invalid group index: 256");
+    s_coupling_fails("cpus[]:gpus[0]", "Invalid group index: ");
+    s_coupling_fails("cpus[2]:gpus[0]", "Invalid group index: 2");
+    s_coupling_fails("x[1]:gpus[0]", "Invalid group index: 1");
+    s_coupling_fails("mem[0]:gpus[0]", "Invalid group index: 0");
+    s_coupling_fails("cpus[0]:gpus[0]=65536", "Invalid weight: 65536");
+    s_coupling_fails("cpus[0]:gpus[0]=-1", "Invalid weight: -1");
+    s_coupling_fails("cpus[0]:gpus[0]=", "Invalid weight: ");
+    s_coupling_fails("cpus[0]:cpus[1]", "Coupling must be between different resources: cpus");
+}

@@ -257,3 +257,130 @@ Test(worker_alloc, force_tight_waits_for_the_fewest_groups)
     hq_rvariant_clear(&four_t);
     wk_alloc_destroy(&a);
 }
+
+/* ---- coupling ---- */
+
+/* cpus 2x4 (groups [0..3], [4..7]) and gpus [[0],[1]] coupled by spec. */
+static wk_alloc_t *s_coupled(const char *spec)
+{
+    hq_wres_list_t l = {0};
+    hq_wres_t r;
+    hq_err_t err;
+    cr_assert_eq(hq_wres_parse_cpus("2x4", &r, &err), 0, "%s", err.text);
+    wk_wres_list_push(&l, &r);
+    cr_assert_eq(hq_wres_parse_named("gpus=[[0],[1]]", &r, &err), 0, "%s", err.text);
+    wk_wres_list_push(&l, &r);
+    wk_wres_list_sort(&l);
+    wk_alloc_t *a = wk_alloc_new(&l);
+    hq_coupling_t *c;
+    uint32_t n;
+    cr_assert_eq(hq_coupling_parse(spec, &l, &c, &n, &err), 0, "%s", err.text);
+    wk_alloc_set_coupling(a, c, n);
+    free(c);
+    hq_wres_list_clear(&l);
+    return a;
+}
+
+/* cpus (policy compact) + gpus. */
+static hq_rvariant_t s_req2(uint32_t cpus, uint32_t gpus)
+{
+    hq_rvariant_t v = {0};
+    v.n_entries = 2;
+    v.entries = calloc(2, sizeof *v.entries);
+    v.entries[0].name = strdup("cpus");
+    v.entries[0].amount = cpus * HQ_AMOUNT_ONE;
+    v.entries[1].name = strdup("gpus");
+    v.entries[1].amount = gpus * HQ_AMOUNT_ONE;
+    return v;
+}
+
+static const char *const s_numa0[] = {"0", "1", "2", "3"};
+static const char *const s_numa1[] = {"4", "5", "6", "7"};
+
+Test(worker_alloc, coupled_cpus_and_gpu_come_from_coupled_groups)
+{
+    wk_alloc_t *a = s_coupled("cpus[0]:gpus[0],cpus[1]:gpus[1]");
+    hq_rvariant_t v = s_req2(2, 1);
+    hq_ralloc_t *t1, *t2, *t3;
+    cr_assert_eq(wk_alloc_try(a, &v, &t1), 0);
+    cr_assert_str_eq(t1[1].labels[0], "0");
+    cr_assert(s_in_group(&t1[0], s_numa0, 4));
+    /* gpu 0 is busy now: the next task takes gpu 1 and the cpus of NUMA node 1,
+     * although best fit alone would fill node 0. */
+    cr_assert_eq(wk_alloc_try(a, &v, &t2), 0);
+    cr_assert_str_eq(t2[1].labels[0], "1");
+    cr_assert_eq(t2[0].n_labels, 2);
+    cr_assert(s_in_group(&t2[0], s_numa1, 4), "got cpus %s,%s", t2[0].labels[0],
+              t2[0].labels[1]);
+    wk_alloc_release(a, t1, 2);
+    cr_assert_eq(wk_alloc_try(a, &v, &t3), 0);
+    cr_assert_str_eq(t3[1].labels[0], "0");
+    cr_assert(s_in_group(&t3[0], s_numa0, 4));
+    wk_ralloc_free(t1, 2);
+    wk_ralloc_free(t2, 2);
+    wk_ralloc_free(t3, 2);
+    hq_rvariant_clear(&v);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, crossed_coupling_is_followed_not_the_group_order)
+{
+    wk_alloc_t *a = s_coupled("gpus[1]:cpus[0],cpus[1]:gpus[0]=300");
+    hq_rvariant_t v = s_req2(2, 1);
+    hq_ralloc_t *t1, *t2;
+    cr_assert_eq(wk_alloc_try(a, &v, &t1), 0);
+    /* Both pairs are free: the heavier one (cpus[1]:gpus[0]) wins. */
+    cr_assert_str_eq(t1[1].labels[0], "0");
+    cr_assert(s_in_group(&t1[0], s_numa1, 4));
+    cr_assert_eq(wk_alloc_try(a, &v, &t2), 0);
+    cr_assert_str_eq(t2[1].labels[0], "1");
+    cr_assert(s_in_group(&t2[0], s_numa0, 4));
+    wk_ralloc_free(t1, 2);
+    wk_ralloc_free(t2, 2);
+    hq_rvariant_clear(&v);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, coupling_is_a_preference_not_a_requirement)
+{
+    wk_alloc_t *a = s_coupled("cpus[0]:gpus[0],cpus[1]:gpus[1]");
+    hq_rvariant_t four = s_req("cpus", 4 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t one = s_req2(1, 1), two = s_req2(2, 1);
+    hq_ralloc_t *t4, *t1, *t2;
+    cr_assert_eq(wk_alloc_try(a, &four, &t4), 0);
+    cr_assert(s_in_group(&t4[0], s_numa0, 4));
+    /* Node 0 is full: 1 cpu + 1 gpu goes to node 1 with its gpu 1. */
+    cr_assert_eq(wk_alloc_try(a, &one, &t1), 0);
+    cr_assert(s_in_group(&t1[0], s_numa1, 4));
+    cr_assert_str_eq(t1[1].labels[0], "1");
+    /* Only node 1 cpus and gpu 0 are left: the task still runs, uncoupled. */
+    cr_assert_eq(wk_alloc_try(a, &two, &t2), 0);
+    cr_assert(s_in_group(&t2[0], s_numa1, 4));
+    cr_assert_str_eq(t2[1].labels[0], "0");
+    hq_ralloc_t *none = NULL;
+    cr_assert_eq(wk_alloc_try(a, &one, &none), 1);
+    wk_ralloc_free(t4, 1);
+    wk_ralloc_free(t1, 2);
+    wk_ralloc_free(t2, 2);
+    hq_rvariant_clear(&four);
+    hq_rvariant_clear(&one);
+    hq_rvariant_clear(&two);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, coupling_keeps_compact_to_the_fewest_groups)
+{
+    wk_alloc_t *a = s_coupled("cpus[0]:gpus[0],cpus[1]:gpus[1]");
+    hq_rvariant_t v = s_req2(4, 1);
+    hq_ralloc_t *t1, *t2;
+    cr_assert_eq(wk_alloc_try(a, &v, &t1), 0);
+    cr_assert(s_in_group(&t1[0], s_numa0, 4));
+    cr_assert_str_eq(t1[1].labels[0], "0");
+    cr_assert_eq(wk_alloc_try(a, &v, &t2), 0);
+    cr_assert(s_in_group(&t2[0], s_numa1, 4));
+    cr_assert_str_eq(t2[1].labels[0], "1");
+    wk_ralloc_free(t1, 2);
+    wk_ralloc_free(t2, 2);
+    hq_rvariant_clear(&v);
+    wk_alloc_destroy(&a);
+}
