@@ -339,7 +339,7 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
         }
         size_t l = strlen(rep->note);
         snprintf(rep->note + l, sizeof rep->note - l,
-                 "%ssnapshot snap-%016" PRIu64 ".hqs is damaged (%s), trying an older one",
+                 "%ssnapshot snap-%016" PRIu64 ".hqs is damaged (%.400s), trying an older one",
                  l ? "; " : "", j->snaps[k], why.text);
     }
     if (j->n_snaps && L == 0 && (j->n_segs == 0 || j->segs[0].prev_lsn != 0))

@@ -448,7 +448,7 @@ static int s_u64(s_dec_t *d, const char *field, uint64_t *out)
 
 static int s_u32(s_dec_t *d, const char *field, uint32_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (s_u64(d, field, &v) < 0)
         return -1;
     if (v > UINT32_MAX)
@@ -660,7 +660,7 @@ int hq_jrec_decode(const uint8_t *payload, size_t len, hq_jrec_t *out, hq_jscrat
     if (hq_mpr_array(&d.r, &n) != HQ_MPR_OK)
         return hq_err_set(err, "journal record: expected an array, found %s",
                           hq_mpr_peek_name(&d.r));
-    uint64_t type;
+    uint64_t type = 0;
     if (n < 3 || s_u64(&d, "type", &type) < 0)
         return n < 3 ? hq_err_set(err, "journal record: array of %u elements (min 3)", n) : -1;
     if (type == 0 || type > HQ_JR_TYPE_MAX)

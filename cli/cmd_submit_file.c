@@ -169,7 +169,7 @@ static int s_variant(const json_t *rq, hq_rvariant_t *var, hq_err_t *err)
     var->weight = HQ_AMOUNT_ONE;
     if (s_check_keys(rq, s_request_keys, "[[task.request]]", err) != 0)
         return -1;
-    long long n;
+    long long n = 0;
     if (json_object_get(rq, "n_nodes")) {
         if (s_int(rq, "n_nodes", 0, UINT32_MAX, &n, err) != 0)
             return -1;
@@ -268,7 +268,7 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
         if (rc != 0)
             return -1;
     }
-    const char *s;
+    const char *s = NULL;
     if (json_object_get(t, "cwd")) {
         if (s_str(t, "cwd", &s, err) != 0)
             return -1;
@@ -301,7 +301,7 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
     }
     if (json_object_get(t, "time_limit") && s_duration(t, "time_limit", &d->time_limit_ns, err))
         return -1;
-    long long n;
+    long long n = 0;
     if (json_object_get(t, "priority")) {
         if (s_int(t, "priority", INT32_MIN, INT32_MAX, &n, err) != 0)
             return -1;
@@ -426,7 +426,7 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
         if ((rc = s_check_keys(t, s_task_keys, "[[task]]", err)) != 0)
             break;
         hq_graph_task_t *g = &s->graph[s->n_graph];
-        long long id;
+        long long id = 0;
         if (json_object_get(t, "id")) {
             if ((rc = s_int(t, "id", 0, UINT32_MAX, &id, err)) != 0)
                 break;
@@ -586,8 +586,8 @@ int hq_jobfile_build(const char *text, size_t len, hq_submit_t *s, hq_err_t *err
     if (!root)
         return -1;
     int rc = -1;
-    long long n;
-    const char *str;
+    long long n = 0;
+    const char *str = NULL;
     if (s_check_keys(root, s_job_keys, "the job definition", err) != 0)
         goto out;
     if (json_object_get(root, "name")) {
