@@ -1,0 +1,99 @@
+"""Resource coupling (`hq worker start --coupling`): parsing and its errors, the
+` [coupled]` summaries, the §6 JSON weights, and tasks that get cpus and gpus from
+coupled groups."""
+
+import pytest
+
+from conftest import horizontal, vertical, wait_until
+
+GPUS = ("--resource", "gpus=[[0],[1]]", "--detect-resources", "none")
+
+
+def env_of(tmp, job):
+    """The environment task 0 of job saw (it ran `env > <tmp>/env-<job>`)."""
+    path = tmp / f"env-{job}"
+    wait_until(lambda: path.exists() and path.stat().st_size > 0, what=f"env of job {job}")
+    return dict(line.partition("=")[::2] for line in path.read_text().splitlines())
+
+
+def submit_env(server, tmp, *args):
+    """A task that dumps its environment and holds its resources until <tmp>/release."""
+    cmd = f"env > {tmp}/env-$HQ_JOB_ID; while [ ! -e {tmp}/release ]; do sleep 0.05; done"
+    return server.submit(*args, "--", "bash", "-c", cmd)
+
+
+def test_coupled_worker_shows_the_suffix_and_the_json_weights(server):
+    w = server.start_worker(*GPUS, "--coupling", "cpus[0]:gpus[0],cpus[1]:gpus[1]=1000",
+                            cpus="2x2")
+    _, rows = horizontal(server.hq("worker", "list").stdout)
+    assert rows[0]["Resources"] == "cpus 2x2; gpus 2x1 [coupled]"
+    _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
+    assert info["Resources"] == "cpus: 2x2\ngpus: 2x1 [coupled]"
+    res = server.hq_json("worker", "info", str(w.id))[0]["configuration"]["resources"]
+    assert [r["name"] for r in res["resources"]] == ["cpus", "gpus"]
+    assert res["coupling"] == {"weights": [
+        {"group1_idx": 0, "group2_idx": 0, "resource1_idx": 0, "resource2_idx": 1,
+         "weight": 256},
+        {"group1_idx": 1, "group2_idx": 1, "resource1_idx": 0, "resource2_idx": 1,
+         "weight": 1000},
+    ]}
+
+
+def test_indices_refer_to_the_name_sorted_resources(server):
+    # Given order: gpus, zeta, cpus; sorted: cpus(0), gpus(1), zeta(2).
+    w = server.start_worker("--resource", "gpus=[[0],[1]]", "--resource", "zeta=[[a],[b]]",
+                            "--detect-resources", "none", "--coupling", "zeta[1]:gpus[0]=7",
+                            cpus="2x2")
+    res = server.hq_json("worker", "info", str(w.id))[0]["configuration"]["resources"]
+    assert [r["name"] for r in res["resources"]] == ["cpus", "gpus", "zeta"]
+    assert res["coupling"]["weights"] == [
+        {"group1_idx": 1, "group2_idx": 0, "resource1_idx": 2, "resource2_idx": 1,
+         "weight": 7}]
+
+
+def test_uncoupled_worker_has_no_suffix(server):
+    server.start_worker(*GPUS, cpus="2x2")
+    _, rows = horizontal(server.hq("worker", "list").stdout)
+    assert rows[0]["Resources"] == "cpus 2x2; gpus 2x1"
+    assert server.worker_list()[0]["configuration"]["resources"]["coupling"] == {"weights": []}
+
+
+def test_tasks_get_cpus_and_gpus_from_coupled_groups(server, tmp_path):
+    server.start_worker(*GPUS, "--coupling", "cpus[0]:gpus[0],cpus[1]:gpus[1]", cpus="2x2")
+    first = submit_env(server, tmp_path, "--cpus", "2", "--resource", "gpus=1")
+    e1 = env_of(tmp_path, first)
+    second = submit_env(server, tmp_path, "--cpus", "2", "--resource", "gpus=1")
+    e2 = env_of(tmp_path, second)
+    pairs = {(e["HQ_RESOURCE_VALUES_gpus"], e["HQ_CPUS"]) for e in (e1, e2)}
+    assert pairs == {("0", "0,1"), ("1", "2,3")}
+    (tmp_path / "release").touch()
+    server.wait_job(second)
+
+
+def test_crossed_coupling_is_followed(server, tmp_path):
+    server.start_worker(*GPUS, "--coupling", "cpus[0]:gpus[1],cpus[1]:gpus[0]", cpus="2x2")
+    first = submit_env(server, tmp_path, "--cpus", "2", "--resource", "gpus=1")
+    e1 = env_of(tmp_path, first)
+    second = submit_env(server, tmp_path, "--cpus", "2", "--resource", "gpus=1")
+    e2 = env_of(tmp_path, second)
+    pairs = {(e["HQ_RESOURCE_VALUES_gpus"], e["HQ_CPUS"]) for e in (e1, e2)}
+    assert pairs == {("1", "0,1"), ("0", "2,3")}
+    (tmp_path / "release").touch()
+    server.wait_job(second)
+
+
+@pytest.mark.parametrize("spec,detail", [
+    ("cpus[0]gpus[0]", "Missing ':'"),
+    ("cpus0]:gpus[0]", "Missing '['"),
+    ("cpus[0:gpus[0]", "Missing ']'"),
+    ("foo[0]:gpus[0]", "Resource not found: foo"),
+    ("cpus[x]:gpus[0]", "Invalid group index: x"),
+    ("cpus[2]:gpus[0]", "Invalid group index: 2"),
+    ("cpus[0]:gpus[0]=65536", "Invalid weight: 65536"),
+])
+def test_bad_coupling_is_a_command_line_error(server, spec, detail):
+    r = server.hq("worker", "start", "--cpus", "2x2", *GPUS, "--coupling", spec,
+                  "--work-dir", str(server.tmp / "wd-bad"), check=False)
+    assert r.returncode == 2
+    assert f"error: invalid value '{spec}' for '--coupling <COUPLING>': {detail}" in r.stderr
+    assert server.worker_list() == []
