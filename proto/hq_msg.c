@@ -554,6 +554,13 @@ static int s_register(s_enc_t *e, const hq_register_t *r)
     msgpack_pack_uint32(&e->pk, r->prefetch);
     msgpack_pack_uint32(&e->pk, r->n_running);
     msgpack_pack_uint32(&e->pk, r->old_worker_id);
+    TRY(s_count(e, "reports", r->n_reports, r->reports, 0, HQ_MSG_MAX_ITEMS));
+    for (uint32_t k = 0; k < r->n_reports; k++) {
+        s_fields(e, HQ_NF_TASK_REF);
+        msgpack_pack_uint32(&e->pk, r->reports[k].job_id);
+        msgpack_pack_uint32(&e->pk, r->reports[k].task_id);
+        msgpack_pack_uint32(&e->pk, r->reports[k].instance);
+    }
     return 0;
 }
 

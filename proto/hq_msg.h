@@ -212,6 +212,11 @@ typedef struct hq_register {
     uint32_t prefetch;      /* how many tasks beyond its capacity it will queue */
     uint32_t n_running;     /* tasks still running (re-adoption after reconnect) */
     uint32_t old_worker_id; /* id held before reconnect, 0 = first registration */
+    /* Reconnect: the task instances the worker still runs or finished while it was cut
+     * off (last on the wire; a 4-field REGISTER without it still decodes). Finished
+     * ones are reported by RESULTS right after REGISTERED. */
+    uint32_t n_reports;
+    struct hq_task_ref *reports; /* hq_task_ref_t, defined below */
 } hq_register_t;
 
 typedef struct hq_registered {

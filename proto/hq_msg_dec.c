@@ -406,7 +406,12 @@ static int s_register(s_dec_t *d, hq_register_t *r)
 {
     hq_worker_conf_t *c = &r->conf;
     uint32_t v;
-    TRY(s_struct(d, "body", HQ_NF_REGISTER));
+    uint32_t nbody;
+    int brc = hq_mpr_array(&d->r, &nbody);
+    if (brc)
+        return s_rdfail(d, "body", brc, "array");
+    if (nbody != HQ_NF_REGISTER && nbody != HQ_NF_REGISTER_V0)
+        return s_fail(d, "body", "has %u fields, expected %u", nbody, HQ_NF_REGISTER);
     uint32_t nf;
     int hrc = hq_mpr_array(&d->r, &nf);
     if (hrc)
@@ -457,6 +462,17 @@ static int s_register(s_dec_t *d, hq_register_t *r)
     TRY(s_u32(d, "prefetch", &r->prefetch));
     TRY(s_u32(d, "n_running", &r->n_running));
     TRY(s_u32(d, "old_worker_id", &r->old_worker_id));
+    if (nbody == HQ_NF_REGISTER_V0)
+        return 0;
+    TRY(s_list(d, "reports", 0, HQ_MSG_MAX_ITEMS, S_MIN_TASK_REF, &r->n_reports));
+    if (r->n_reports)
+        r->reports = s_alloc(d, r->n_reports, sizeof *r->reports);
+    for (uint32_t k = 0; k < r->n_reports; k++) {
+        TRY(s_struct(d, "reports", HQ_NF_TASK_REF));
+        TRY(s_u32(d, "job_id", &r->reports[k].job_id));
+        TRY(s_u32(d, "task_id", &r->reports[k].task_id));
+        TRY(s_u32(d, "instance", &r->reports[k].instance));
+    }
     return 0;
 }
 

@@ -36,7 +36,8 @@ enum {
     HQ_NF_CONF = 17,    /* the last field (coupling) was added later: */
     HQ_NF_CONF_V0 = 16, /* the decoder also accepts a conf without it */
     HQ_NF_COUPLING = 5,
-    HQ_NF_REGISTER = 4,
+    HQ_NF_REGISTER = 5,    /* the last field (reports) was added later: */
+    HQ_NF_REGISTER_V0 = 4, /* the decoder also accepts a REGISTER without it */
     HQ_NF_REGISTERED = 4,
     HQ_NF_RALLOC = 3,
     HQ_NF_ASSIGN_DEF = 5,

@@ -89,6 +89,7 @@ static hq_wres_t s_wres[] = {
     {"mem", HQ_RES_SUM, 0, NULL, 0, 0, 64000LL * HQ_AMOUNT_ONE},
     {"ports", HQ_RES_RANGE, 0, NULL, 8000, 8099, 0},
 };
+static hq_task_ref_t s_reports[] = {{3, 0, 1}, {7, 8, 3}};
 static hq_coupling_t s_coupling[] = {
     {0, 1, 1, 0, 256}, /* cpus[1]:gpus/nvidia[0] */
     {3, 0, 0, 0, 65535}, /* ports[0]:cpus[0]=65535 */
@@ -207,6 +208,8 @@ static void s_sample(uint8_t type, hq_msg_t *m)
             .prefetch = 4,
             .n_running = 2,
             .old_worker_id = 9,
+            .n_reports = 2,
+            .reports = s_reports,
         };
         break;
     case HQ_MSG_REGISTERED:
@@ -404,6 +407,11 @@ static void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
         cr_assert_eq(a->u.reg.prefetch, b->u.reg.prefetch);
         cr_assert_eq(a->u.reg.n_running, b->u.reg.n_running);
         cr_assert_eq(a->u.reg.old_worker_id, b->u.reg.old_worker_id);
+        cr_assert_eq(a->u.reg.n_reports, b->u.reg.n_reports);
+        for (uint32_t k = 0; k < a->u.reg.n_reports; k++)
+            cr_assert_eq(memcmp(&a->u.reg.reports[k], &b->u.reg.reports[k],
+                                sizeof a->u.reg.reports[k]),
+                         0, "report %u differs", k);
         break;
     }
     case HQ_MSG_REGISTERED:
@@ -928,17 +936,20 @@ Test(msg_decode, accepts_a_conf_without_the_coupling_field)
     s_sample(HQ_MSG_REGISTER, &in);
     in.u.reg.conf.n_coupling = 0;
     in.u.reg.conf.coupling = NULL;
+    in.u.reg.n_reports = 0;
+    in.u.reg.reports = NULL;
     uint8_t *buf;
     size_t len;
     s_encode(&in, &buf, &len);
     /* The conf header is fixarray 17 (0xdc 0x00 0x11); drop the empty coupling list
-     * (0x90 just before prefetch 4, n_running 2, old_worker_id 9) and say 16. */
+     * (0x90 just before prefetch 4, n_running 2, old_worker_id 9, reports []) and
+     * say 16. */
     uint8_t *h = memmem(buf, len, (const uint8_t[]){0xdc, 0x00, 0x11}, 3);
     cr_assert_not_null(h);
     h[2] = 0x10;
-    static const uint8_t tail[] = {0x90, 0x04, 0x02, 0x09};
-    cr_assert_eq(memcmp(buf + len - 4, tail, 4), 0);
-    memmove(buf + len - 4, buf + len - 3, 3);
+    static const uint8_t tail[] = {0x90, 0x04, 0x02, 0x09, 0x90};
+    cr_assert_eq(memcmp(buf + len - 5, tail, 5), 0);
+    memmove(buf + len - 5, buf + len - 4, 4);
     len--;
     hq_err_t err = {{0}};
     hq_msg_t *m = hq_msg_decode(buf, len, &err);
@@ -947,6 +958,48 @@ Test(msg_decode, accepts_a_conf_without_the_coupling_field)
     cr_assert_null(m->u.reg.conf.coupling);
     cr_assert_eq(m->u.reg.old_worker_id, 9);
     hq_msg_destroy(&m);
+    free(buf);
+}
+
+Test(msg_decode, accepts_a_register_without_the_reports_field)
+{
+    hq_msg_t in;
+    s_sample(HQ_MSG_REGISTER, &in);
+    in.u.reg.n_reports = 0;
+    in.u.reg.reports = NULL;
+    uint8_t *buf;
+    size_t len;
+    s_encode(&in, &buf, &len);
+    /* The body is fixarray 5 (0x95) right after the header; the empty reports list
+     * (0x90) is the last byte. Make it a 4-field body without it. */
+    cr_assert_eq(buf[HQ_HEADER_SIZE], 0x95);
+    cr_assert_eq(buf[len - 1], 0x90);
+    buf[HQ_HEADER_SIZE] = 0x94;
+    len--;
+    hq_err_t err = {{0}};
+    hq_msg_t *m = hq_msg_decode(buf, len, &err);
+    cr_assert_not_null(m, "%s", err.text);
+    cr_assert_eq(m->u.reg.n_reports, 0);
+    cr_assert_null(m->u.reg.reports);
+    cr_assert_eq(m->u.reg.old_worker_id, 9);
+    hq_msg_destroy(&m);
+    free(buf);
+}
+
+Test(msg_decode, refuses_a_register_with_a_malformed_report)
+{
+    hq_msg_t in;
+    s_sample(HQ_MSG_REGISTER, &in);
+    uint8_t *buf;
+    size_t len;
+    s_encode(&in, &buf, &len);
+    /* The last report [7, 8, 3] ends the frame; make its instance a nil. */
+    static const uint8_t last[] = {0x93, 0x07, 0x08, 0x03};
+    cr_assert_eq(memcmp(buf + len - 4, last, 4), 0);
+    buf[len - 1] = 0xc0;
+    hq_err_t err = {{0}};
+    cr_assert_null(hq_msg_decode(buf, len, &err));
+    cr_assert(strstr(err.text, "REGISTER: field 'instance' expected"), "%s", err.text);
     free(buf);
 }
 
