@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -449,3 +450,90 @@ def cluster(hq_env):
 
 
 RFC3339_LOG = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO|WARN|ERROR|DEBUG|TRACE) ")
+
+
+# ---------------------------------------------------------------------------------
+# a real single-node SLURM (shared/tools/slurm-local.sh beside the repo)
+
+SLURM_LOCAL_SCRIPT = REPO.parent / "shared" / "tools" / "slurm-local.sh"
+SLURM_START_TIMEOUT = 900  # the first start apt-installs the slurm packages
+
+
+class SlurmLocal:
+    """The running local cluster: `env` has SLURM_CONF for sbatch/squeue/scancel and for
+    everything started under SLURM; `start_seconds` is how long `start` took."""
+
+    def __init__(self, env, start_seconds):
+        self.env = env
+        self.start_seconds = start_seconds
+
+    def run(self, *args, check=True, timeout=30, env=None):
+        cmd = [str(a) for a in args]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                               env=env or self.env, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"`{' '.join(cmd)}` hung for {timeout}s")
+        if check and r.returncode != 0:
+            raise AssertionError(f"`{' '.join(cmd)}` exited {r.returncode}\n"
+                                 f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+
+def _slurm_script(env, cmd, timeout):
+    return subprocess.run(["bash", str(SLURM_LOCAL_SCRIPT), cmd], capture_output=True,
+                          text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def slurm_local():
+    """Starts slurm-local.sh for the session (in a temp SLURM_LOCAL_DIR unless the caller
+    set one) and stops it at the end unless it was already running. Its ports are fixed,
+    so sessions on one machine take turns through a lock file."""
+    import fcntl
+    import shutil
+    import tempfile
+    if not SLURM_LOCAL_SCRIPT.is_file():
+        pytest.skip(f"real SLURM tests need {SLURM_LOCAL_SCRIPT} (shared/ beside the repo)")
+    if os.geteuid() != 0:
+        pytest.skip("real SLURM tests need root (slurm-local.sh runs the daemons as root)")
+    lock = open(os.path.join(tempfile.gettempdir(), "hq-slurm-local.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    env = base_env()
+    for k, v in os.environ.items():
+        if k.startswith("SLURM_LOCAL_"):
+            env[k] = v
+    env.setdefault("SLURM_LOCAL_SCHED_PARAMS", "fast")
+    own_dir = None
+    if "SLURM_LOCAL_DIR" not in env:
+        own_dir = tempfile.mkdtemp(prefix="hq-slurm-")
+        env["SLURM_LOCAL_DIR"] = own_dir
+    was_running = _slurm_script(env, "status", 60).returncode == 0
+    t0 = time.monotonic()
+    try:
+        r = _slurm_script(env, "start", SLURM_START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        r = None
+    seconds = time.monotonic() - t0
+    try:
+        if r is None or r.returncode != 0:
+            detail = "timed out" if r is None else f"exited {r.returncode}:\n{r.stderr[-3000:]}"
+            pytest.fail(f"slurm-local.sh start {detail}")
+        cluster_env = base_env()
+        for line in _slurm_script(env, "env", 60).stdout.splitlines():
+            m = re.fullmatch(r"export (\w+)=(.*)", line.strip())
+            if m:
+                cluster_env[m.group(1)] = m.group(2)
+        if "SLURM_CONF" not in cluster_env:
+            pytest.fail("slurm-local.sh env printed no SLURM_CONF")
+        print(f"\nslurm-local.sh start took {seconds:.1f}s", file=sys.stderr)
+        yield SlurmLocal(cluster_env, seconds)
+    finally:
+        if not was_running:
+            r = _slurm_script(env, "stop", 120)
+            if r.returncode != 0:
+                print(f"slurm-local.sh stop exited {r.returncode}:\n{r.stderr}", file=sys.stderr)
+            if own_dir:
+                shutil.rmtree(own_dir, ignore_errors=True)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
