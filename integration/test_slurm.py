@@ -45,9 +45,12 @@ class Slurm:
         return self.hq.logs / f"slurm-{job_id}.out"
 
     def sbatch_worker(self, minutes=5, cpus=1):
-        """`sbatch --time=M --wrap "<hq> worker start --server-dir D --cpus N"`; returns
-        the job id."""
-        wrap = f"{HQ} worker start --server-dir {self.hq.server_dir} --cpus {cpus}"
+        """`sbatch --time=M --wrap "<hq> worker start --server-dir D --cpus N --work-dir W"`
+        (W in the test's temp dir: the default one under /tmp outlives the worker);
+        returns the job id."""
+        wd = self.hq.tmp / f"wd-slurm-{len(self.jobs) + 1}"
+        wrap = (f"{HQ} worker start --server-dir {self.hq.server_dir} --cpus {cpus} "
+                f"--work-dir {wd}")
         r = self.run("sbatch", "--parsable", f"--time={minutes}", "--job-name=hq-worker",
                      f"--chdir={self.hq.tmp}", f"--output={self.hq.logs}/slurm-%j.out",
                      "--wrap", wrap)
