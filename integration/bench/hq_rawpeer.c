@@ -4,15 +4,24 @@
  * reports whether a reply came for each. Used to throw malformed, truncated and
  * oversized frames at the broker from a peer that got past authentication.
  *
- * usage: hq_rawpeer --access FILE --role client|worker [--timeout MS] FRAME...
+ * usage: hq_rawpeer --access FILE --role client|worker [--timeout MS] [--frames-file F]
+ *                   [--repeat N] [--nowait] FRAME...
  * FRAME: hex:<hex bytes> | file:<path> | random:<n> | zeros:<n> | header:<type>[:<hex body>]
  *        | valid:server-info | valid:job-summary | valid:heartbeat
  * Output lines: "handshake: ok|auth-failed|protocol-failed|failed|timeout", then per
  * frame "frame <i> (<n> bytes): reply frames=<k> type=<t> len=<n>" or
  * "frame <i> (<n> bytes): no reply". Request ids count up from 1 over the valid: and
  * header: frames. Exit 0 when every frame was processed, 1 on a
- * usage or setup error. */
+ * usage or setup error.
+ *
+ * Bulk modes (fuzzing and floods): --frames-file F appends the frames stored in F as
+ * <u32 little-endian length><bytes>... after the FRAME arguments; --repeat N sends the
+ * whole list N times; --nowait does not wait for a reply after each frame (replies are
+ * drained as they come; sends block at the socket's high-water mark, so the broker's
+ * pace limits the sender) and prints one summary line instead of one per frame:
+ * "sent=<n> replies=<m> error_replies=<e> send_failed=<f> seconds=<s>". */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +41,8 @@ static uint64_t s_next_request_id = 1;
 
 static void s_usage(void)
 {
-    fprintf(stderr, "usage: hq_rawpeer --access FILE --role client|worker [--timeout MS] FRAME...\n"
+    fprintf(stderr, "usage: hq_rawpeer --access FILE --role client|worker [--timeout MS]\n"
+                    "       [--frames-file F] [--repeat N] [--nowait] FRAME...\n"
                     "FRAME: hex:HEX | file:PATH | random:N | zeros:N | header:TYPE[:HEXBODY] |\n"
                     "       valid:server-info | valid:job-summary | valid:heartbeat\n");
 }
@@ -172,6 +182,100 @@ static int s_frame(const char *arg, uint8_t **out, size_t *len)
     return -1;
 }
 
+typedef struct s_buf {
+    uint8_t *data;
+    size_t len;
+} s_buf_t;
+
+typedef struct s_stats {
+    uint64_t sent, replies, error_replies, send_failed;
+} s_stats_t;
+
+/* Appends the records of a frames file (<u32 LE length><bytes>...). Returns 0 or -1. */
+static int s_load_frames(const char *path, s_buf_t **frames, size_t *n, size_t *cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "hq_rawpeer: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        uint8_t lb[4];
+        size_t got = fread(lb, 1, 4, f);
+        if (got == 0)
+            break;
+        uint32_t len = (uint32_t)lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 |
+                       (uint32_t)lb[3] << 24;
+        if (got != 4 || len > (1u << 30)) {
+            fprintf(stderr, "hq_rawpeer: %s: bad record length\n", path);
+            rc = -1;
+            break;
+        }
+        uint8_t *data = hq_malloc(len + 1);
+        if (fread(data, 1, len, f) != len) {
+            fprintf(stderr, "hq_rawpeer: %s: truncated record\n", path);
+            free(data);
+            rc = -1;
+            break;
+        }
+        if (*n == *cap) {
+            *cap *= 2;
+            *frames = hq_realloc(*frames, *cap * sizeof **frames);
+        }
+        (*frames)[*n].data = data;
+        (*frames)[*n].len = len;
+        (*n)++;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Receives every reply available within wait_ms (0 = only what is there now).
+ * Returns the number received. */
+static int s_drain(zsock_t *sock, s_stats_t *st, int wait_ms)
+{
+    int got = 0;
+    for (;;) {
+        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, got == 0 ? wait_ms : 0) <= 0)
+            return got;
+        zmsg_t *reply = zmsg_recv(sock);
+        if (!reply)
+            return got;
+        zframe_t *last = zmsg_last(reply);
+        int type = last && zframe_size(last) >= 4 ? zframe_data(last)[3] : -1;
+        st->replies++;
+        if (type == HQ_MSG_ERROR)
+            st->error_replies++;
+        zmsg_destroy(&reply);
+        got++;
+    }
+}
+
+/* Sends one frame and reports whether (and what) the broker answered. */
+static void s_send_and_wait(zsock_t *sock, const s_buf_t *b, int index, int timeout_ms)
+{
+    zframe_t *frame = zframe_new(b->data, b->len);
+    if (zframe_send(&frame, sock, 0) < 0) {
+        printf("frame %d (%zu bytes): send failed\n", index, b->len);
+        zframe_destroy(&frame);
+        return;
+    }
+    zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) > 0) {
+        zmsg_t *reply = zmsg_recv(sock);
+        zframe_t *last = reply ? zmsg_last(reply) : NULL;
+        int type = last && zframe_size(last) >= 4 ? zframe_data(last)[3] : -1;
+        printf("frame %d (%zu bytes): reply frames=%zu type=%d len=%zu\n", index, b->len,
+               reply ? zmsg_size(reply) : 0, type, last ? zframe_size(last) : 0);
+        zmsg_destroy(&reply);
+    } else {
+        printf("frame %d (%zu bytes): no reply\n", index, b->len);
+    }
+    fflush(stdout);
+}
+
 /* Waits for the first handshake outcome reported by the socket monitor. */
 static const char *s_handshake(zsock_t *monitor, int timeout_ms)
 {
@@ -210,6 +314,9 @@ int main(int argc, char **argv)
     const char *access_path = NULL;
     const char *role_name = NULL;
     int timeout_ms = 2000;
+    const char *frames_file = NULL;
+    long repeat = 1;
+    bool nowait = false;
     int first_frame = argc;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--access") == 0 && i + 1 < argc) {
@@ -218,12 +325,18 @@ int main(int argc, char **argv)
             role_name = argv[++i];
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             timeout_ms = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--frames-file") == 0 && i + 1 < argc) {
+            frames_file = argv[++i];
+        } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
+            repeat = atol(argv[++i]);
+        } else if (strcmp(argv[i], "--nowait") == 0) {
+            nowait = true;
         } else {
             first_frame = i;
             break;
         }
     }
-    if (!access_path || !role_name || timeout_ms <= 0 ||
+    if (!access_path || !role_name || timeout_ms <= 0 || repeat < 1 ||
         (strcmp(role_name, "client") != 0 && strcmp(role_name, "worker") != 0)) {
         s_usage();
         return 1;
@@ -281,35 +394,54 @@ int main(int argc, char **argv)
     printf("handshake: %s\n", s_handshake(monitor, timeout_ms));
     fflush(stdout);
 
+    /* The frame list: the FRAME arguments, then the frames file's records. */
+    size_t n_frames = 0, cap_frames = 16;
+    s_buf_t *frames = hq_calloc(cap_frames, sizeof *frames);
     int rc = 0;
-    for (int i = first_frame; i < argc; i++) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        if (s_frame(argv[i], &data, &len) < 0) {
+    for (int i = first_frame; i < argc && rc == 0; i++) {
+        if (n_frames == cap_frames) {
+            cap_frames *= 2;
+            frames = hq_realloc(frames, cap_frames * sizeof *frames);
+        }
+        if (s_frame(argv[i], &frames[n_frames].data, &frames[n_frames].len) < 0) {
             fprintf(stderr, "hq_rawpeer: bad frame argument: %.60s\n", argv[i]);
             rc = 1;
             break;
         }
-        zframe_t *frame = zframe_new(data, len);
-        free(data);
-        if (zframe_send(&frame, sock, 0) < 0) {
-            printf("frame %d (%zu bytes): send failed\n", i - first_frame, len);
-            zframe_destroy(&frame);
-            continue;
-        }
-        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout_ms) > 0) {
-            zmsg_t *reply = zmsg_recv(sock);
-            zframe_t *last = reply ? zmsg_last(reply) : NULL;
-            int type = last && zframe_size(last) >= 4 ? zframe_data(last)[3] : -1;
-            printf("frame %d (%zu bytes): reply frames=%zu type=%d len=%zu\n", i - first_frame, len,
-                   reply ? zmsg_size(reply) : 0, type, last ? zframe_size(last) : 0);
-            zmsg_destroy(&reply);
-        } else {
-            printf("frame %d (%zu bytes): no reply\n", i - first_frame, len);
-        }
-        fflush(stdout);
+        n_frames++;
     }
+    if (rc == 0 && frames_file && s_load_frames(frames_file, &frames, &n_frames, &cap_frames) < 0)
+        rc = 1;
+
+    if (rc == 0 && !nowait) {
+        for (long r = 0; r < repeat; r++)
+            for (size_t i = 0; i < n_frames; i++)
+                s_send_and_wait(sock, &frames[i], (int)i, timeout_ms);
+    } else if (rc == 0) {
+        s_stats_t st = {0};
+        int64_t t0 = zclock_mono();
+        for (long r = 0; r < repeat; r++)
+            for (size_t i = 0; i < n_frames; i++) {
+                zframe_t *frame = zframe_new(frames[i].data, frames[i].len);
+                if (zframe_send(&frame, sock, 0) < 0) {
+                    zframe_destroy(&frame);
+                    st.send_failed++;
+                } else {
+                    st.sent++;
+                }
+                s_drain(sock, &st, 0);
+            }
+        /* Replies still on their way: until the socket stays quiet for the timeout. */
+        while (s_drain(sock, &st, timeout_ms) > 0)
+            ;
+        printf("sent=%llu replies=%llu error_replies=%llu send_failed=%llu seconds=%.3f\n",
+               (unsigned long long)st.sent, (unsigned long long)st.replies,
+               (unsigned long long)st.error_replies, (unsigned long long)st.send_failed,
+               (double)(zclock_mono() - t0) / 1000.0);
+    }
+    for (size_t i = 0; i < n_frames; i++)
+        free(frames[i].data);
+    free(frames);
     zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
     zsock_destroy(&monitor);
     zsock_set_linger(sock, 0);
