@@ -10,7 +10,7 @@ PKGS=(
   libcriterion-dev libtomlplusplus-dev
   python3 python3-pytest
   clang libclang-rt-14-dev clang-format
-  util-linux procps
+  util-linux procps faketime
 )
 
 missing=()
