@@ -338,3 +338,30 @@ def test_kill9_journaled_broker_twice_during_a_2k_task_run(hq_env):
                                max_task_ms=0, timeout=90)
     print("kill9:", json.dumps(rep))
     fault_kill9.assert_report(rep)
+
+
+# --- #16 router-hwm-drop (credit-bounded variant) ---------------------------------------
+
+def test_tasks_sent_to_a_stopped_worker_are_not_stuck(server):
+    """The broker's send queue toward a worker that stopped reading is bounded by the
+    worker's credit (the SNDHWM of 100000 is not reachable from a test); once the
+    stopped worker is declared lost its share goes back to the queue and the job
+    completes elsewhere (RELIABILITY.md test 16: 0 tasks stuck)."""
+    env = server
+    w1 = env.start_worker(cpus=2, heartbeat="1s")
+    w1.proc.popen.send_signal(signal.SIGSTOP)
+    try:
+        jid = env.submit("--array", "1-1000", "--stdout", "none", "--stderr", "none",
+                         "--", "true")
+        # the broker sent w1 its credit's worth of ASSIGNs, which w1 never reads
+        wait_until(lambda: "HEARTBEAT LOST" in env.hq("worker", "list", "--all").stdout, 10,
+                   "the stopped worker to be declared lost")
+        assert env.job_state_counts(jid)["waiting"] == 1000
+        w2 = env.start_worker(cpus=2, heartbeat="1s")
+        env.wait_job(jid, timeout=60)
+        counts = env.job_state_counts(jid)
+        assert counts["finished"] == 1000, counts
+        assert all(t["worker"] == w2.id for t in env.tasks(jid).values())
+    finally:
+        w1.proc.popen.send_signal(signal.SIGCONT)
+    assert w1.proc.wait_exit(timeout=20) == 1
