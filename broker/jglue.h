@@ -22,6 +22,14 @@
 
 typedef struct hq_jglue hq_jglue_t;
 
+/* Task flag bits beyond HQ_TF_HOLDS (jobs.h). */
+#define HQ_TF_READOPT 2u /* restored as running: waits for its worker to come back */
+#define HQ_TF_ADOPTED 4u /* held by t->worker without scheduler capacity (re-adopted) */
+
+/* Default grace period for re-adoption after a restart: 2 x the worker's reconnect
+ * back-off cap (32 s). HQ_READOPT_GRACE (a duration, "0s" = off) overrides it. */
+#define HQ_READOPT_GRACE_NS (64 * HQ_NS_PER_SEC)
+
 /* Opens PATH, replays it into b's tables (the journal's server uid replaces
  * b->access.server_uid), starts the writer and makes server_start{epoch + 1} durable.
  * Call before hq_core_start (no socket is bound yet). Logs the replay summary. */
@@ -84,7 +92,30 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
  * unchanged), dependency counts, job finish times, worker table size. Returns the
  * journal epoch seen last; frees the state. */
 uint64_t hq_jr_state_finish(hq_jr_state_t **p);
+/* With on, hq_jr_state_finish leaves running tasks RUNNING with their instance and
+ * HQ_TF_READOPT set (waiting for re-adoption) instead of sending them back to
+ * waiting. */
+void hq_jr_state_readopt(hq_jr_state_t *s, bool on);
 /* The server uid of the last server_start seen ("" = none). */
 const char *hq_jr_state_uid(const hq_jr_state_t *s);
+
+/* ---- re-adoption (tasks.c) ---- */
+enum hq_adopt {
+    HQ_ADOPT_YES = 0,   /* the worker runs the instance the broker expects: adopt it */
+    HQ_ADOPT_ENDED = 1, /* the task already ended (or was canceled): kill it */
+    HQ_ADOPT_STALE = 2, /* unknown task or another instance: kill it */
+};
+/* The adoption rule for a reconnecting worker's report r about task t (NULL: unknown):
+ * the instance must be the task's current one, and the task either restored as
+ * running (HQ_TF_READOPT) or still held by the worker's previous session
+ * old_worker_id (a short outage the broker survived). */
+enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
+                                  uint32_t old_worker_id);
+/* Adopts t (after HQ_ADOPT_YES) for w: RUNNING on w with the same instance, no
+ * scheduler capacity (HQ_TF_ADOPTED); records a task_started for it. */
+void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w);
+/* Grace period over: restored running tasks nobody adopted wait again with a new
+ * instance (crash counter unchanged). Returns how many. */
+uint32_t hq_broker_readopt_expire(hq_broker_t *b);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jglue.h"
+#include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
@@ -29,6 +30,9 @@ struct hq_jglue {
     s_held_t *held;         /* dependants waiting, in lsn order */
     uint32_t n_held, cap_held, head_held;
     bool warned;            /* an append failure was logged */
+    uint64_t grace_ns;      /* re-adoption grace period after the restart (0 = off) */
+    uint32_t n_readopt;     /* tasks restored as running, waiting for re-adoption */
+    int grace_timer;        /* zloop timer id of the grace period, -1 */
 };
 
 hq_journal_t *hq_jr_journal(const hq_broker_t *b)
@@ -74,7 +78,38 @@ struct hq_jr_state {
     s_run_t *run;    /* dispatched tasks (entries may be stale; checked on use) */
     uint32_t n_run, cap_run;
     uint64_t records;
+    bool readopt;       /* running tasks wait for re-adoption */
+    uint32_t n_readopt; /* how many did */
+    uint8_t *wpolicy;   /* per worker id: 0 unknown, 1 on-server-lost stop, 2 finish */
+    uint32_t cap_wpolicy;
 };
+
+void hq_jr_state_readopt(hq_jr_state_t *s, bool on)
+{
+    s->readopt = on;
+}
+
+/* A worker that registered with on-server-lost=stop exits when the broker goes away:
+ * its tasks cannot be re-adopted and need no grace period. */
+static void s_note_policy(hq_jr_state_t *s, uint32_t wid, const hq_msg_t *reg)
+{
+    if (!reg || wid == 0 || wid > HQ_MAX_JOB_TASKS)
+        return;
+    if (wid >= s->cap_wpolicy) {
+        uint32_t cap = s->cap_wpolicy ? s->cap_wpolicy : 64;
+        while (cap <= wid)
+            cap *= 2;
+        s->wpolicy = hq_realloc(s->wpolicy, cap);
+        memset(s->wpolicy + s->cap_wpolicy, 0, cap - s->cap_wpolicy);
+        s->cap_wpolicy = cap;
+    }
+    s->wpolicy[wid] = reg->u.reg.conf.on_server_lost == HQ_LOST_FINISH_RUNNING ? 2 : 1;
+}
+
+static bool s_may_return(const hq_jr_state_t *s, uint32_t wid)
+{
+    return wid >= s->cap_wpolicy || s->wpolicy[wid] != 1;
+}
 
 hq_jr_state_t *hq_jr_state_new(hq_broker_t *b)
 {
@@ -244,6 +279,7 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         s_ranges(b, rec, HQ_TS_ABORTED);
         break;
     case HQ_JR_WORKER_UP:
+        s_note_policy(s, rec->u.worker_up.worker, rec->u.worker_up.msg);
         if (rec->u.worker_up.worker > b->max_worker_id)
             b->max_worker_id = rec->u.worker_up.worker;
         break;
@@ -264,7 +300,15 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
     return 0;
 }
 
+static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt);
+
 uint64_t hq_jr_state_finish(hq_jr_state_t **p)
+{
+    uint32_t n;
+    return s_state_finish(p, &n);
+}
+
+static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
 {
     hq_jr_state_t *s = *p;
     hq_broker_t *b = s->b;
@@ -276,7 +320,15 @@ uint64_t hq_jr_state_finish(hq_jr_state_t **p)
         uint64_t last_end = 0;
         for (uint32_t i = 0; i < j->n_tasks; i++) {
             hq_task_t *t = &j->tasks[i];
-            if (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED) {
+            if (s->readopt && (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED) &&
+                s_may_return(s, t->worker)) {
+                /* Running when the broker stopped: its worker may come back and report
+                 * it (same instance); hq_broker_readopt_expire requeues it otherwise. */
+                if (t->state != HQ_TS_RUNNING)
+                    hq_events_task_state(NULL, j, t, HQ_TS_RUNNING, t->worker, NULL, now);
+                t->flags |= HQ_TF_READOPT;
+                s->n_readopt++;
+            } else if (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED) {
                 /* Running when the broker stopped: it runs again under a new instance
                  * (re-adoption by reconnecting workers comes later); a broker crash is
                  * not the task's fault, so the crash counter stays. */
@@ -311,7 +363,13 @@ uint64_t hq_jr_state_finish(hq_jr_state_t **p)
     b->n_requeue = 0; /* the scheduler learns the restored tasks in hq_jr_attach */
     b->n_cancels = 0;
     uint64_t epoch = s->epoch;
+    *n_readopt = s->n_readopt;
+    if (s->n_readopt)
+        hq_info("%u task%s running when the broker stopped wait for their workers to "
+                "reconnect",
+                s->n_readopt, s->n_readopt == 1 ? "" : "s");
     free(s->run);
+    free(s->wpolicy);
     free(s);
     *p = NULL;
     return epoch;
@@ -326,7 +384,17 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     if (!j)
         return -1;
     uint64_t t0 = hq_mono_ns();
+    uint64_t grace_ns = HQ_READOPT_GRACE_NS;
+    const char *gv = getenv("HQ_READOPT_GRACE");
+    if (gv && *gv) {
+        hq_err_t e;
+        if (hq_duration_parse(gv, &grace_ns, &e) != 0) {
+            hq_warn("Ignoring HQ_READOPT_GRACE=%s: %s", gv, e.text);
+            grace_ns = HQ_READOPT_GRACE_NS;
+        }
+    }
     hq_jr_state_t *st = hq_jr_state_new(b);
+    hq_jr_state_readopt(st, grace_ns > 0);
     hq_journal_report_t rep;
     if (hq_journal_replay(j, hq_jr_apply_record, st, &rep, err) != 0) {
         hq_jr_state_finish(&st);
@@ -334,7 +402,8 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         return -1;
     }
     uint64_t records = st->records;
-    uint64_t epoch = hq_jr_state_finish(&st);
+    uint32_t n_readopt = 0;
+    uint64_t epoch = s_state_finish(&st, &n_readopt);
     uint64_t dt = hq_mono_ns() - t0;
     if (rep.last_lsn > 0 || rep.torn_bytes > 0)
         hq_info("Journal %s replayed: %llu records (%llu from a snapshot), %u segments, "
@@ -355,6 +424,9 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     g->path = hq_strdup(path);
     g->epoch = epoch + 1;
     g->inflight = zhashx_new();
+    g->grace_ns = grace_ns;
+    g->n_readopt = n_readopt;
+    g->grace_timer = -1;
     b->jr = g;
     hq_jrec_t rec = {.type = HQ_JR_SERVER_START};
     rec.u.server_start.epoch = g->epoch;
@@ -374,6 +446,22 @@ static void s_hook(const hq_event_t *ev, void *arg);
 static void s_on_state(void *arg, enum hq_journal_state st, int errnum);
 static void s_push_ready(hq_broker_t *b, hq_job_t *j, hq_task_t *t);
 
+static int s_on_grace(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    hq_jglue_t *g = arg;
+    g->grace_timer = -1;
+    uint32_t n = hq_broker_readopt_expire(g->b);
+    if (n)
+        hq_info("Re-adoption grace period over: %u task%s not reported by a worker run "
+                "again under a new instance",
+                n, n == 1 ? "" : "s");
+    else
+        hq_info("Re-adoption grace period over: every running task was re-adopted");
+    return 0;
+}
+
 int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
 {
     hq_jglue_t *g = b->jr;
@@ -383,6 +471,12 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
         return hq_err_set(err, "Cannot attach the journal to the loop");
     hq_journal_on_state(g->j, s_on_state, g);
     hq_events_hook(b->events, s_hook, g);
+    if (g->n_readopt) {
+        uint64_t ms = g->grace_ns / HQ_NS_PER_MS;
+        g->grace_timer = zloop_timer(b->loop, ms ? (size_t)ms : 1, 1, s_on_grace, g);
+        hq_info("Waiting up to %.1f s for workers to re-adopt %u running task%s",
+                (double)g->grace_ns / 1e9, g->n_readopt, g->n_readopt == 1 ? "" : "s");
+    }
     /* The scheduler learns the restored request classes and waiting tasks. */
     for (uint32_t id = 1; id <= b->max_job_id; id++) {
         hq_job_t *j = hq_broker_job(b, id);
@@ -434,6 +528,8 @@ void hq_jr_close(hq_broker_t *b)
         if (hq_journal_append(g->j, &rec, NULL, NULL, &err) != 0)
             hq_journal_flush(g->j, &err);
     }
+    if (g->grace_timer >= 0 && b->loop)
+        zloop_timer_end(b->loop, g->grace_timer);
     hq_journal_detach(g->j);
     hq_journal_close(&g->j);
     zhashx_destroy(&g->inflight);

@@ -74,7 +74,8 @@ uint32_t *hq_broker_select_jobs(hq_broker_t *b, const hq_selector_t *sel, uint32
 /* The task stops occupying its worker (counters only; capacity is the caller's). */
 static void s_detach(hq_broker_t *b, hq_task_t *t)
 {
-    if (!(t->flags & HQ_TF_HOLDS))
+    t->flags &= (uint8_t)~HQ_TF_READOPT;
+    if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)))
         return;
     hq_worker_t *w = hq_broker_worker(b, t->worker);
     if (w) {
@@ -83,7 +84,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
         if (t->state == HQ_TS_RUNNING && w->n_running > 0)
             w->n_running--;
     }
-    t->flags &= (uint8_t)~HQ_TF_HOLDS;
+    t->flags &= (uint8_t)~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
 }
 
 static void s_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
@@ -238,4 +239,70 @@ void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_ts
     if (st == HQ_TS_FAILED)
         s_check_max_fails(b, j);
     hq_core_dirty(b);
+}
+
+/* ---- re-adoption ---- */
+
+enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
+                                  uint32_t old_worker_id)
+{
+    if (!t || t->instance != r->instance)
+        return HQ_ADOPT_STALE;
+    if (hq_tstate_final(t->state))
+        return HQ_ADOPT_ENDED;
+    if ((t->flags & HQ_TF_READOPT) && t->state == HQ_TS_RUNNING)
+        return HQ_ADOPT_YES;
+    if ((t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) && old_worker_id != 0 &&
+        t->worker == old_worker_id &&
+        (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED))
+        return HQ_ADOPT_YES;
+    return HQ_ADOPT_STALE;
+}
+
+void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w)
+{
+    s_detach(b, t); /* from the previous session, if it still held it */
+    t->flags |= HQ_TF_ADOPTED;
+    t->worker = w->id;
+    w->n_assigned++;
+    w->n_running++;
+    if (t->state != HQ_TS_RUNNING)
+        hq_events_task_state(b->events, j, t, HQ_TS_RUNNING, w->id, NULL, hq_wall_ns());
+    /* A later crash replays this task as running on w under the same instance. */
+    hq_jrec_t rec = {.type = HQ_JR_TASK_STARTED, .wall_ns = hq_wall_ns()};
+    rec.u.task.job = j->id;
+    rec.u.task.task = t->id;
+    rec.u.task.instance = t->instance;
+    rec.u.task.worker = w->id;
+    rec.u.task.epoch = w->epoch;
+    hq_jr_append(b, &rec, NULL, NULL);
+    hq_core_dirty(b);
+}
+
+uint32_t hq_broker_readopt_expire(hq_broker_t *b)
+{
+    uint32_t n = 0;
+    uint64_t now = hq_wall_ns();
+    for (uint32_t id = 1; id <= b->max_job_id; id++) {
+        hq_job_t *j = hq_broker_job(b, id);
+        if (!j)
+            continue;
+        for (uint32_t i = 0; i < j->n_tasks; i++) {
+            hq_task_t *t = &j->tasks[i];
+            if (!(t->flags & HQ_TF_READOPT))
+                continue;
+            t->flags &= (uint8_t)~HQ_TF_READOPT;
+            if (t->state != HQ_TS_RUNNING)
+                continue;
+            /* A broker crash is not the task's fault: the crash counter stays. */
+            t->instance++;
+            t->worker = 0;
+            hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, now);
+            s_push_ready(b, j, t);
+            n++;
+        }
+    }
+    if (n)
+        hq_core_dirty(b);
+    return n;
 }

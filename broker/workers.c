@@ -49,6 +49,7 @@ static void s_send_simple(hq_broker_t *b, hq_worker_t *w, uint8_t type, uint32_t
 /* ---- registration ---- */
 
 static int s_on_tick_reset(hq_broker_t *b, uint64_t hb_ns);
+static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg);
 
 static void s_send_registered(hq_broker_t *b, hq_worker_t *w)
 {
@@ -127,6 +128,60 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     cmd->worker.min_utilization = conf->min_utilization;
     hq_sched_post(b, cmd);
     s_on_tick_reset(b, w->hb_ns);
+    s_readopt(b, w, &msg->u.reg);
+}
+
+/* ---- re-adoption ---- */
+
+/* A reconnecting worker reported the task instances it still runs or finished while
+ * cut off: adopt the ones the broker expects (restored as running after a restart, or
+ * still held by the worker's previous session), kill the rest. Its end events follow
+ * in a RESULTS and are applied to the adopted tasks like any result. */
+static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
+{
+    hq_worker_t *old = hq_broker_worker(b, reg->old_worker_id);
+    if (old && (old == w || old->state != HQ_WS_RUNNING))
+        old = NULL;
+    if (reg->n_reports == 0 && !old)
+        return;
+    hq_task_ref_t *kill = NULL;
+    uint32_t n_kill = 0, n_adopted = 0, n_ended = 0;
+    for (uint32_t i = 0; i < reg->n_reports; i++) {
+        const hq_task_ref_t *r = &reg->reports[i];
+        hq_job_t *j = hq_broker_job(b, r->job_id);
+        hq_task_t *t = j ? hq_job_task(j, r->task_id) : NULL;
+        /* Only tasks of a live previous session can move (not those of others). */
+        enum hq_adopt a = hq_task_adopt_check(t, r, old ? old->id : 0);
+        if (a == HQ_ADOPT_YES) {
+            hq_broker_adopt(b, j, t, w);
+            n_adopted++;
+            continue;
+        }
+        if (a == HQ_ADOPT_ENDED)
+            n_ended++;
+        else
+            hq_warn("Worker %u reported task %u@%u instance %u, which the server does not "
+                    "expect; it is killed",
+                    w->id, r->job_id, r->task_id, r->instance);
+        if (!kill)
+            kill = hq_malloc(reg->n_reports * sizeof *kill);
+        kill[n_kill++] = *r;
+    }
+    if (reg->n_reports)
+        hq_info("Worker %u (previously %u) reconnected: %u task%s re-adopted, %u already "
+                "ended, %u stale",
+                w->id, reg->old_worker_id, n_adopted, n_adopted == 1 ? "" : "s", n_ended,
+                n_kill - n_ended);
+    if (old) /* the rest of the previous session's tasks are not coming back */
+        hq_worker_lost(b, old, HQ_WS_CONNECTION_LOST);
+    if (n_kill) {
+        hq_msg_t m = {0};
+        m.hdr.type = HQ_MSG_CANCEL;
+        m.u.cancel.n_tasks = n_kill;
+        m.u.cancel.tasks = kill;
+        hq_worker_send(b, w, &m);
+    }
+    free(kill);
 }
 
 /* ---- loss ---- */
@@ -155,10 +210,10 @@ void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
                 continue;
             for (uint32_t i = 0; i < j->n_tasks; i++) {
                 hq_task_t *t = &j->tasks[i];
-                if (!(t->flags & HQ_TF_HOLDS) || t->worker != w->id)
+                if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) || t->worker != w->id)
                     continue;
                 if (hq_tstate_final(t->state))
-                    t->flags &= (uint8_t)~HQ_TF_HOLDS;
+                    t->flags &= (uint8_t)~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
                 else
                     hq_broker_requeue(b, j, t, crash);
             }
@@ -212,7 +267,8 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
         const hq_task_event_t *ev = &res->events[i];
         hq_job_t *j = hq_broker_job(b, ev->job_id);
         hq_task_t *t = j ? hq_job_task(j, ev->task_id) : NULL;
-        if (!t || t->instance != ev->instance || t->worker != w->id || !(t->flags & HQ_TF_HOLDS)) {
+        if (!t || t->instance != ev->instance || t->worker != w->id ||
+            !(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED))) {
             hq_debug("Ignoring a stale result for task %u@%u instance %u from worker %u",
                      ev->job_id, ev->task_id, ev->instance, w->id);
             continue;
@@ -236,13 +292,15 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
             enum hq_tstate st = ev->kind == HQ_TEV_FINISHED ? HQ_TS_FINISHED
                                 : ev->kind == HQ_TEV_FAILED ? HQ_TS_FAILED
                                                             : HQ_TS_CANCELED;
-            s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
+            if (t->flags & HQ_TF_HOLDS) /* an adopted task holds no scheduler capacity */
+                s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
             hq_broker_task_result(b, j, t, st, w->id, ev->error,
                                   ev->time_ns ? ev->time_ns : hq_wall_ns());
             break;
         }
         case HQ_TEV_REJECTED:
-            s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
+            if (t->flags & HQ_TF_HOLDS)
+                s_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
             if (hq_tstate_final(t->state)) {
                 hq_broker_task_result(b, j, t, t->state, w->id, NULL, hq_wall_ns());
             } else {

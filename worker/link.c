@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define HQ_LOG_MODULE "hq::worker"
+#include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
@@ -26,6 +27,8 @@ int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body)
     msg.hdr.epoch = w->epoch;
     msg.hdr.seq = ++w->seq;
     msg.hdr.ack = w->ack;
+    if (!w->handle)
+        return -1;
     uint8_t *buf = NULL;
     size_t len = 0;
     hq_err_t err;
@@ -126,9 +129,104 @@ void wk_link_events_clear(wk_t *w)
     w->n_ev = 0;
 }
 
+static bool s_is_end(uint32_t kind)
+{
+    return kind == HQ_TEV_FINISHED || kind == HQ_TEV_FAILED || kind == HQ_TEV_CANCELED;
+}
+
+/* An end event stays here until the broker acknowledged it and a few heartbeats
+ * passed (its record is durable by then): if the broker dies first, the event is
+ * reported again after the reconnect. */
+static void s_keep(wk_t *w, const hq_task_event_t *e, uint64_t seq, uint64_t now)
+{
+    if (w->n_kept == w->cap_kept) {
+        w->cap_kept = w->cap_kept ? w->cap_kept * 2 : 64;
+        w->kept = hq_realloc(w->kept, w->cap_kept * sizeof *w->kept);
+        w->kept_seq = hq_realloc(w->kept_seq, w->cap_kept * sizeof *w->kept_seq);
+        w->kept_at = hq_realloc(w->kept_at, w->cap_kept * sizeof *w->kept_at);
+    }
+    hq_task_event_t *k = &w->kept[w->n_kept];
+    *k = *e;
+    k->error = e->error ? hq_strdup(e->error) : NULL;
+    k->n_allocs = 0;
+    k->allocs = NULL;
+    w->kept_seq[w->n_kept] = seq;
+    w->kept_at[w->n_kept] = now;
+    w->n_kept++;
+}
+
+static void s_prune_kept(wk_t *w, uint64_t now)
+{
+    uint64_t hold = 2 * w->conf.heartbeat_ns + 2 * HQ_NS_PER_SEC;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < w->n_kept; i++) {
+        if (w->kept_seq[i] <= w->peer_ack && now - w->kept_at[i] > hold) {
+            free(w->kept[i].error);
+            continue;
+        }
+        w->kept[k] = w->kept[i];
+        w->kept_seq[k] = w->kept_seq[i];
+        w->kept_at[k] = w->kept_at[i];
+        k++;
+    }
+    w->n_kept = k;
+}
+
+void wk_link_kept_clear(wk_t *w)
+{
+    for (uint32_t i = 0; i < w->n_kept; i++)
+        free(w->kept[i].error);
+    w->n_kept = 0;
+}
+
+hq_task_ref_t *wk_link_reports(wk_t *w, uint32_t *n)
+{
+    uint32_t cap = w->n_running + w->n_ev + w->n_kept + 1;
+    hq_task_ref_t *r = hq_malloc(cap * sizeof *r);
+    uint32_t k = 0;
+    for (const wk_task_t *t = w->running; t; t = t->next)
+        r[k++] = (hq_task_ref_t){t->info->job_id, t->info->task_id, t->info->instance};
+    for (uint32_t i = 0; i < w->n_ev; i++)
+        if (s_is_end(w->ev[i].kind))
+            r[k++] = (hq_task_ref_t){w->ev[i].job_id, w->ev[i].task_id, w->ev[i].instance};
+    for (uint32_t i = 0; i < w->n_kept; i++)
+        r[k++] = (hq_task_ref_t){w->kept[i].job_id, w->kept[i].task_id, w->kept[i].instance};
+    *n = k;
+    return r;
+}
+
+void wk_link_resend_ends(wk_t *w)
+{
+    /* Events of the lost session: only the ends matter (a start is known from the
+     * broker's journal, a rejected task was requeued by the broker). */
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < w->n_ev; i++) {
+        hq_task_event_t *e = &w->ev[i];
+        if (!s_is_end(e->kind)) {
+            free(e->error);
+            wk_ralloc_free(e->allocs, e->n_allocs);
+            continue;
+        }
+        w->ev[k++] = *e;
+    }
+    w->n_ev = k;
+    for (uint32_t i = 0; i < w->n_kept; i++) {
+        if (w->n_ev == w->cap_ev) {
+            w->cap_ev = w->cap_ev ? w->cap_ev * 2 : 64;
+            w->ev = hq_realloc(w->ev, w->cap_ev * sizeof *w->ev);
+        }
+        w->ev[w->n_ev++] = w->kept[i]; /* takes the error string */
+    }
+    w->n_kept = 0;
+    w->credit_dirty = true;
+    s_arm(w);
+}
+
 void wk_link_flush(wk_t *w)
 {
-    uint32_t credit = w->draining ? 0 : w->slots;
+    if (w->lost)
+        return; /* nobody to send to: events wait for a reconnect */
+    uint32_t credit = w->draining ? 0 : w->slots > w->n_carried ? w->slots - w->n_carried : 0;
     if (w->n_ev == 0 && !w->credit_dirty)
         return;
     if (w->n_ev == 0 && credit == w->last_credit) {
@@ -147,6 +245,13 @@ void wk_link_flush(wk_t *w)
         msg.u.results.n_events = chunk;
         msg.u.results.events = chunk ? w->ev + sent : NULL;
         wk_link_send(w, HQ_MSG_RESULTS, &msg);
+        if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING) {
+            uint64_t now = hq_mono_ns();
+            for (uint32_t i = 0; i < chunk; i++)
+                if (s_is_end(w->ev[sent + i].kind))
+                    s_keep(w, &w->ev[sent + i], w->seq, now);
+            s_prune_kept(w, now);
+        }
         sent += chunk;
     } while (sent < w->n_ev);
     w->last_credit = credit;

@@ -406,6 +406,12 @@ void wk_tasks_reap(wk_t *w)
             continue;
         *pp = t->next;
         w->n_running--;
+        if (t->carried) {
+            t->carried = false;
+            if (w->n_carried > 0)
+                w->n_carried--;
+            wk_link_credit_changed(w);
+        }
         t->status = status;
         t->next = NULL;
         *tail = t;
@@ -494,4 +500,5 @@ void wk_tasks_kill_all(wk_t *w)
         t->silent = true;
         s_task_free(w, t);
     }
+    w->n_carried = 0;
 }

@@ -183,6 +183,8 @@ typedef struct wk_task {
     bool canceled;          /* killed because of CANCEL */
     bool timed_out;         /* killed by its time limit */
     bool silent;            /* killed because the worker stops: no event */
+    bool carried;           /* started before the last reconnect (the broker's scheduler
+                               does not count it) */
     uint64_t started_ns;    /* CLOCK_MONOTONIC start (task duration estimate) */
     int status;             /* wait status once reaped */
     uint64_t ended_wall_ns; /* wall time of the reap (the end event's time), 0 */
@@ -231,6 +233,18 @@ struct wk {
     int idle_timer;       /* zloop timer id of the idle timeout, -1 */
     wk_task_ctx_t tctx;   /* what tasks need to know about us */
     char *hq_path;        /* HQ for tasks */
+    /* finish-running: reconnecting after the server was lost */
+    uint64_t peer_ack;            /* highest seq of ours the broker acknowledged */
+    hq_task_event_t *kept;        /* end events sent recently or not yet acknowledged */
+    uint64_t *kept_seq;           /* seq of the RESULTS that carried each */
+    uint64_t *kept_at;            /* CLOCK_MONOTONIC ns it was sent */
+    uint32_t n_kept, cap_kept;
+    uint32_t n_carried;           /* running tasks started before the last reconnect */
+    bool reconnecting;            /* trying to register again */
+    uint64_t reconnect_window_ns; /* how long (HQ_RECONNECT_WINDOW, default 60 s) */
+    uint64_t reconnect_end;       /* CLOCK_MONOTONIC ns the window closes */
+    uint64_t backoff_ns;          /* delay before the next attempt */
+    int reconnect_timer;          /* zloop timer id of the next attempt, -1 */
 };
 
 /* link.c: messages to the broker. Events are buffered and flushed once per loop
@@ -241,6 +255,13 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
 void wk_link_credit_changed(wk_t *w);
 void wk_link_flush(wk_t *w);
 void wk_link_events_clear(wk_t *w);
+/* Reconnect: the task instances to report in REGISTER (running ones and the ends not
+ * known to be applied). Caller frees. */
+hq_task_ref_t *wk_link_reports(wk_t *w, uint32_t *n);
+/* After REGISTERED on a reconnect: the ends not known to be applied go out again
+ * (the broker ignores those it already has). */
+void wk_link_resend_ends(wk_t *w);
+void wk_link_kept_clear(wk_t *w);
 
 /* tasks.c */
 void wk_tasks_assign(wk_t *w, hq_msg_t **msg);

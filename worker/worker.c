@@ -1,7 +1,16 @@
 /* hq_worker_main: `hq worker start` flags (CLI.md §3.2), resource and manager
  * detection, registration with the broker, then the event loop: broker messages,
  * child exits and signals (one signalfd), heartbeats, idle timeout, time limit and
- * the policy for a lost server. */
+ * the policy for a lost server.
+ *
+ * --on-server-lost finish-running: the worker keeps its running tasks, takes no new
+ * ones and registers again with exponential back-off (0.5 s doubling to 32 s) for a
+ * reconnect window (60 s; the environment variable HQ_RECONNECT_WINDOW, a duration,
+ * changes it, "0s" disables reconnecting). Each attempt re-reads the access file (a
+ * restarted server may listen elsewhere) and reports the task instances it still runs
+ * or finished meanwhile, so the server re-adopts them instead of running them again;
+ * the ends follow in a RESULTS right after REGISTERED. After the window it finishes
+ * its tasks and exits 1. */
 #include "wk.h"
 
 #include <errno.h>
@@ -26,6 +35,9 @@
 
 #define WK_REGISTER_TIMEOUT_MS 15000
 #define WK_DEFAULT_HEARTBEAT_NS (8 * HQ_NS_PER_SEC)
+#define WK_RECONNECT_WINDOW_NS (60 * HQ_NS_PER_SEC)
+#define WK_BACKOFF_START_NS (500 * HQ_NS_PER_MS)
+#define WK_BACKOFF_MAX_NS (32 * HQ_NS_PER_SEC)
 
 static const hq_opt_t s_opts[] = {
     {"cpus", 0, HQ_OPT_VALUE, "CPUS", "How many cores should be allocated for the worker"},
@@ -359,10 +371,13 @@ static hq_msg_t *s_recv(wk_t *w)
     w->last_recv = hq_mono_ns();
     if (msg->hdr.seq > w->ack)
         w->ack = msg->hdr.seq;
+    if (msg->hdr.epoch == w->epoch && msg->hdr.ack > w->peer_ack)
+        w->peer_ack = msg->hdr.ack;
     return msg;
 }
 
-static int s_register(wk_t *w, hq_err_t *err)
+/* Reads the access file and connects a new DEALER (w->sock). host gets "host:port". */
+static int s_open(wk_t *w, char *host, size_t host_len, hq_err_t *err)
 {
     hq_access_t acc;
     memset(&acc, 0, sizeof acc);
@@ -379,10 +394,15 @@ static int s_register(wk_t *w, hq_err_t *err)
     if (rc == 0 && zsock_connect(w->sock, "%s", endpoint) != 0)
         rc = hq_err_set(err, "Cannot connect to %s", endpoint);
     free(endpoint);
-    char host[300];
-    snprintf(host, sizeof host, "%s:%u", acc.worker.host, (unsigned)acc.worker.port);
+    snprintf(host, host_len, "%s:%u", acc.worker.host, (unsigned)acc.worker.port);
     memset(&acc, 0, sizeof acc); /* secrets no longer needed */
-    if (rc != 0)
+    return rc;
+}
+
+static int s_register(wk_t *w, hq_err_t *err)
+{
+    char host[300];
+    if (s_open(w, host, sizeof host, err) != 0)
         return -1;
 
     hq_msg_t reg;
@@ -437,6 +457,8 @@ static int s_register(wk_t *w, hq_err_t *err)
 
 static void s_goodbye(wk_t *w, enum hq_goodbye_reason reason)
 {
+    if (!w->sock || w->lost)
+        return; /* nobody to say it to */
     wk_link_flush(w);
     hq_msg_t bye;
     memset(&bye, 0, sizeof bye);
@@ -502,6 +524,120 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* ---- reconnecting (finish-running) ---- */
+
+static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg);
+
+/* One attempt: a fresh connection to whatever the access file names now, and a
+ * REGISTER that reports our tasks. The answer arrives in s_on_msg. */
+static void s_reconnect_attempt(wk_t *w)
+{
+    if (w->sock) {
+        zloop_reader_end(w->loop, w->sock);
+        zsock_destroy(&w->sock);
+        w->handle = NULL;
+    }
+    char host[300];
+    hq_err_t err;
+    if (s_open(w, host, sizeof host, &err) != 0) {
+        hq_debug("Reconnect attempt failed: %s", err.text);
+        if (w->sock) {
+            zsock_destroy(&w->sock);
+            w->handle = NULL;
+        }
+        return;
+    }
+    zloop_reader(w->loop, w->sock, s_on_msg, w);
+    zloop_reader_set_tolerant(w->loop, w->sock);
+    w->epoch = 0;
+    w->seq = 0;
+    w->ack = 0;
+    w->peer_ack = 0;
+    hq_msg_t reg;
+    memset(&reg, 0, sizeof reg);
+    reg.u.reg.conf = w->conf;
+    reg.u.reg.prefetch = w->prefetch;
+    reg.u.reg.n_running = w->n_running;
+    reg.u.reg.old_worker_id = w->worker_id;
+    reg.u.reg.reports = wk_link_reports(w, &reg.u.reg.n_reports);
+    hq_debug("Registering again at %s with %u task report%s", host, reg.u.reg.n_reports,
+             reg.u.reg.n_reports == 1 ? "" : "s");
+    wk_link_send(w, HQ_MSG_REGISTER, &reg);
+    free(reg.u.reg.reports);
+}
+
+/* The window closed: finish the running tasks (s_on_signal exits after the last). */
+static int s_reconnect_give_up(wk_t *w)
+{
+    w->reconnecting = false;
+    wk_link_events_clear(w);
+    wk_link_kept_clear(w);
+    if (w->n_running == 0) {
+        hq_error("Could not reconnect to the server; exiting");
+        w->exit_code = 1;
+        return -1;
+    }
+    hq_warn("Could not reconnect to the server; waiting for %u running task%s to finish, "
+            "then exiting",
+            w->n_running, w->n_running == 1 ? "" : "s");
+    return 0;
+}
+
+static int s_on_reconnect(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)timer_id;
+    wk_t *w = arg;
+    w->reconnect_timer = -1;
+    if (!w->reconnecting)
+        return 0;
+    uint64_t now = hq_mono_ns();
+    if (now >= w->reconnect_end)
+        return s_reconnect_give_up(w);
+    s_reconnect_attempt(w);
+    uint64_t delay = w->backoff_ns;
+    w->backoff_ns = w->backoff_ns * 2 > WK_BACKOFF_MAX_NS ? WK_BACKOFF_MAX_NS : w->backoff_ns * 2;
+    if (now + delay > w->reconnect_end)
+        delay = w->reconnect_end - now;
+    uint64_t ms = delay / HQ_NS_PER_MS;
+    w->reconnect_timer = zloop_timer(loop, ms ? (size_t)ms : 1, 1, s_on_reconnect, w);
+    return 0;
+}
+
+static void s_reconnect_start(wk_t *w)
+{
+    w->reconnecting = true;
+    w->reconnect_end = hq_mono_ns() + w->reconnect_window_ns;
+    w->backoff_ns = WK_BACKOFF_START_NS;
+    uint64_t ms = w->backoff_ns / HQ_NS_PER_MS;
+    w->reconnect_timer = zloop_timer(w->loop, (size_t)ms, 1, s_on_reconnect, w);
+}
+
+static void s_reregistered(wk_t *w, const hq_msg_t *msg)
+{
+    w->worker_id = msg->u.registered.worker_id;
+    w->epoch = msg->hdr.epoch;
+    free(w->server_uid);
+    w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
+    w->tctx.server_uid = w->server_uid;
+    w->lost = false;
+    w->draining = false;
+    w->reconnecting = false;
+    if (w->reconnect_timer >= 0) {
+        zloop_timer_end(w->loop, w->reconnect_timer);
+        w->reconnect_timer = -1;
+    }
+    /* The new session's scheduler does not count what runs already. */
+    for (wk_task_t *t = w->running; t; t = t->next)
+        if (!t->carried) {
+            t->carried = true;
+            w->n_carried++;
+        }
+    w->last_credit = UINT32_MAX;
+    hq_info("Reconnected to the server as worker %u; %u running task%s reported", w->worker_id,
+            w->n_running, w->n_running == 1 ? "" : "s");
+    wk_link_resend_ends(w);
+}
+
 static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -515,7 +651,15 @@ static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
     w->lost = true;
     w->draining = true;
     wk_tasks_drop_queued(w, false);
+    if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING && w->reconnect_window_ns > 0) {
+        hq_warn("Server lost; keeping %u running task%s and trying to reconnect for %.0f s",
+                w->n_running, w->n_running == 1 ? "" : "s",
+                (double)w->reconnect_window_ns / 1e9);
+        s_reconnect_start(w);
+        return 0;
+    }
     wk_link_events_clear(w);
+    wk_link_kept_clear(w);
     if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING && w->n_running > 0) {
         hq_warn("Server lost; waiting for %u running task%s to finish, then exiting", w->n_running,
                 w->n_running == 1 ? "" : "s");
@@ -549,7 +693,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (child) {
         wk_tasks_reap(w);
         s_idle_update(w);
-        if (w->lost) {
+        if (w->lost && !w->reconnecting) {
             wk_link_events_clear(w); /* nobody to send them to */
             if (w->n_running == 0) {
                 hq_info("All running tasks finished; exiting");
@@ -581,6 +725,11 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         if (!msg)
             break;
         if (w->lost) {
+            if (w->reconnecting && msg->hdr.type == HQ_MSG_REGISTERED)
+                s_reregistered(w, msg);
+            else if (w->reconnecting && msg->hdr.type == HQ_MSG_ERROR)
+                hq_warn("The server refused the registration: %s",
+                        msg->u.error.message ? msg->u.error.message : "");
             hq_msg_destroy(&msg);
             continue;
         }
@@ -642,6 +791,7 @@ static int s_run_loop(wk_t *w)
         zloop_timer(w->loop, ms ? (size_t)ms : 1, 1, s_on_time_limit, w);
     }
     w->idle_timer = -1;
+    w->reconnect_timer = -1;
     w->last_recv = hq_mono_ns();
     w->last_credit = UINT32_MAX;
     wk_link_credit_changed(w);
@@ -690,6 +840,10 @@ static void s_cleanup(wk_t *w)
         close(w->sigfd);
     wk_alloc_destroy(&w->alloc);
     free(w->ev);
+    wk_link_kept_clear(w);
+    free(w->kept);
+    free(w->kept_seq);
+    free(w->kept_at);
     free(w->server_uid);
     free(w->hq_path);
     hq_worker_conf_t *c = &w->conf;
@@ -773,6 +927,12 @@ int hq_worker_main(int argc, char **argv)
     w->alloc = wk_alloc_new(&w->conf.resources);
     wk_alloc_set_coupling(w->alloc, w->conf.coupling, w->conf.n_coupling);
     w->hq_path = wk_find_hq_binary();
+    w->reconnect_window_ns = WK_RECONNECT_WINDOW_NS;
+    const char *rw = getenv("HQ_RECONNECT_WINDOW");
+    if (rw && *rw && hq_duration_parse(rw, &w->reconnect_window_ns, &err) != 0) {
+        hq_warn("Ignoring HQ_RECONNECT_WINDOW=%s: %s", rw, err.text);
+        w->reconnect_window_ns = WK_RECONNECT_WINDOW_NS;
+    }
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w->sigfd < 0) {
         rc = hq_output_error(&w->g, "Cannot create a signalfd");

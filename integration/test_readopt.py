@@ -1,0 +1,114 @@
+"""Broker restart with live workers (RELIABILITY.md G5, test 15): workers started with
+--on-server-lost finish-running keep their tasks while the broker is down, register
+again and report them; the restarted broker re-adopts the instances its journal knows
+instead of running them again. A task whose worker does not come back runs again
+under a higher instance id once the grace period (HQ_READOPT_GRACE) is over."""
+
+import signal
+
+from conftest import wait_until
+
+# Each run leaves a marker named after its task and instance, then sleeps.
+MARKER_SCRIPT = 'touch "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'
+
+
+def journal_dir(env):
+    return env.tmp / "journal"
+
+
+def start(env, *extra, wait=True):
+    return env.start_server("--journal", journal_dir(env), *extra, wait=wait)
+
+
+def kill9_server(env):
+    env.server.popen.kill()
+    env.server.popen.wait()
+
+
+def markers(env):
+    """{task id: [instance ids]} of the marker files."""
+    out = {}
+    for p in env.work.glob("marker.*"):
+        _, task, inst = p.name.split(".")
+        out.setdefault(int(task), []).append(int(inst))
+    return out
+
+
+def start_workers(env, n, cpus, *extra):
+    return [env.start_worker("--on-server-lost", "finish-running", *extra, cpus=cpus,
+                             heartbeat="1s")
+            for _ in range(n)]
+
+
+def test_restart_readopts_running_tasks_without_rerunning_them(hq_env):
+    env = hq_env
+    env.env["HQ_READOPT_GRACE"] = "20s"
+    start(env)
+    workers = start_workers(env, 2, 5)
+    job = env.submit("--array", "0-9", "--", "bash", "-c", MARKER_SCRIPT.format(secs=8))
+    wait_until(lambda: len(markers(env)) == 10, 20, "all 10 tasks to start")
+    wait_until(lambda: env.job_state_counts(job)["running"] == 10, 20, "10 running tasks")
+    kill9_server(env)
+    start(env)
+    env.wait_job(job, timeout=60)
+    counts = env.job_state_counts(job)
+    assert counts["finished"] == 10, counts
+    m = markers(env)
+    adopted = sum(1 for insts in m.values() if insts == [0])
+    assert adopted >= 10 * 0.95, m
+    for t in env.tasks(job).values():
+        assert t["state"] == "finished"
+    # the workers stay usable in their new sessions
+    assert all(w.proc.poll() is None for w in workers)
+    live = env.worker_list()
+    assert len(live) == 2
+    nxt = env.submit("--", "true")
+    env.wait_job(nxt)
+
+
+def test_task_of_a_worker_that_does_not_come_back_reruns_after_the_grace(hq_env):
+    env = hq_env
+    env.env["HQ_READOPT_GRACE"] = "4s"
+    start(env)
+    stays, goes = start_workers(env, 2, 1)
+    job = env.submit("--array", "0-1", "--", "bash", "-c", MARKER_SCRIPT.format(secs=6))
+    wait_until(lambda: len(markers(env)) == 2, 20, "both tasks to start")
+    wait_until(lambda: env.job_state_counts(job)["running"] == 2, 20, "2 running tasks")
+    on_goes = [t["id"] for t in env.tasks(job).values() if t["worker"] == goes.id]
+    assert len(on_goes) == 1
+    lost_task = on_goes[0]
+    kill9_server(env)
+    goes.proc.popen.send_signal(signal.SIGKILL)
+    goes.proc.popen.wait()
+    start(env)
+    env.wait_job(job, timeout=60)
+    m = markers(env)
+    kept = [t for t in m if t != lost_task][0]
+    assert m[kept] == [0], m
+    assert sorted(m[lost_task]) == [0, 1], m
+    tasks = env.tasks(job)
+    assert tasks[lost_task]["state"] == "finished"
+    assert tasks[kept]["state"] == "finished"
+    assert stays.proc.poll() is None
+
+
+def test_reconnect_window_ends_and_worker_exits_1(hq_env):
+    env = hq_env
+    env.env["HQ_RECONNECT_WINDOW"] = "2s"
+    start(env)
+    (w,) = start_workers(env, 1, 1)
+    kill9_server(env)
+    assert w.proc.wait_exit(timeout=30) == 1
+
+
+def test_stop_policy_worker_still_exits_1_on_broker_loss(hq_env):
+    env = hq_env
+    start(env)
+    w = env.start_worker("--on-server-lost", "stop", cpus=1, heartbeat="1s")
+    job = env.submit("--", "bash", "-c", MARKER_SCRIPT.format(secs=100))
+    wait_until(lambda: len(markers(env)) == 1, 20, "the task to start")
+    kill9_server(env)
+    assert w.proc.wait_exit(timeout=30) == 1
+    start(env)
+    # the stop worker cannot come back: its task waits again at once (no grace)
+    env.wait_task_state(job, 0, "waiting", timeout=10)
