@@ -11,6 +11,8 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "jstream.h"
+#include "snapshot.h"
 #include "zap.h"
 
 #define HQ_RECV_BATCH 512      /* messages read per reader callback */
@@ -37,6 +39,8 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_WORKER_LIST] = hq_h_worker_list, [HQ_MSG_WORKER_INFO] = hq_h_worker_info,
     [HQ_MSG_WORKER_STOP] = hq_h_worker_stop, [HQ_MSG_JOB_SUMMARY] = hq_h_job_summary,
     [HQ_MSG_TASK_IDS] = hq_h_task_ids,       [HQ_MSG_TASK_EXPLAIN] = hq_h_task_explain,
+    [HQ_MSG_JOURNAL_READ] = hq_h_journal_read, [HQ_MSG_JOURNAL_FLUSH] = hq_h_journal_flush,
+    [HQ_MSG_JOURNAL_PRUNE] = hq_h_journal_prune,
 };
 
 char *hq_rid_hex(const uint8_t *rid, size_t len)

@@ -468,6 +468,11 @@ static int s_snap_durable(hq_journal_t *j, hq_jsnap_t *s)
         return errno;
     if (stop == 4)
         return 0;
+    /* Later records go to a fresh segment: the segments up to this snapshot then hold
+     * nothing newer and can go once the next snapshot makes this one the fallback. A
+     * failed roll only keeps the current segment in use. */
+    if (j->seg_fd >= 0 && j->seg_off > HQ_JHEADER_SIZE)
+        (void)s_roll(j);
     uint64_t prev = j->snap_lsn;
     s_delete_old(j, prev);
     j->n_snaps = 0;
@@ -713,9 +718,17 @@ uint64_t hq_journal_append(hq_journal_t *j, const hq_jrec_t *rec, hq_journal_don
         }
         b->cbs[b->n_cbs++] = (hq_jcb_t){cb, arg, r.lsn};
     }
+    if (j->tap_fn)
+        j->tap_fn(&r, j->tap_arg);
     if (b->len >= S_KICK_BYTES || b->n_records >= S_KICK_RECORDS)
         hq_journal_kick(j);
     return r.lsn;
+}
+
+void hq_journal_on_append(hq_journal_t *j, hq_journal_tap_fn *fn, void *arg)
+{
+    j->tap_fn = fn;
+    j->tap_arg = arg;
 }
 
 int hq_journal_fd(const hq_journal_t *j)

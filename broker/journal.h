@@ -110,6 +110,11 @@ void hq_journal_detach(hq_journal_t *j);
 void hq_journal_flush_async(hq_journal_t *j, hq_journal_done_fn *cb, void *arg);
 int hq_journal_flush(hq_journal_t *j, hq_err_t *err);
 
+/* Sees each record appended from now on (lsn and wall_ns set; pointers valid only
+ * during the call), on the appending thread. fn NULL turns it off. */
+typedef void(hq_journal_tap_fn)(const hq_jrec_t *rec, void *arg);
+void hq_journal_on_append(hq_journal_t *j, hq_journal_tap_fn *fn, void *arg);
+
 enum hq_journal_state {
     HQ_JOURNAL_OK = 0,      /* writing normally (again) */
     HQ_JOURNAL_UNAVAILABLE, /* writes fail (no space...); retried with back-off */

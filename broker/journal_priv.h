@@ -82,6 +82,8 @@ struct hq_journal {
     bool available; /* last state report */
     hq_journal_state_fn *state_fn;
     void *state_arg;
+    hq_journal_tap_fn *tap_fn; /* sees every appended record (stream), or NULL */
+    void *tap_arg;
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;                /* writer waits here for input */

@@ -105,6 +105,7 @@ int hq_cmd_journal_stream(int argc, char **argv);
 int hq_cmd_journal_replay(int argc, char **argv);
 int hq_cmd_journal_flush(int argc, char **argv);
 int hq_cmd_journal_prune(int argc, char **argv);
+int hq_cmd_journal_verify(int argc, char **argv);
 
 /* Waits for the selected jobs (shared by `job wait`, `job progress`, `submit
  * --wait/--progress`). progress draws the progress line. Returns the exit code. */

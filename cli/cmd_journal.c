@@ -1,13 +1,16 @@
-/* `hq journal`: export (offline: the journal directory as NDJSON events on stdout).
- * stream / replay / flush / prune / report need the running server and are not
- * supported yet: they say so and exit 1. */
+/* `hq journal`: export (offline: the journal directory as NDJSON events on stdout),
+ * verify (offline: CRC and schema walk), and through the running server: stream (past
+ * and live events, until the server stops), replay (past events), flush, prune. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../broker/journal.h"
+#include "../broker/jstream.h"
+#include "client.h"
 #include "cli.h"
 #include "hq_log.h"
+#include "hq_output.h"
 #include "hq_util.h"
 
 static const hq_opt_t s_none[] = {{0}};
@@ -16,111 +19,19 @@ typedef struct s_export {
     uint64_t n; /* events printed */
 } s_export_t;
 
-static void s_print(s_export_t *x, json_t *ev, uint64_t wall_ns)
+static void s_print_line(const char *line, void *arg)
 {
-    char *t = hq_time_rfc3339(wall_ns, 6);
-    json_t *line = json_pack("{s:o,s:s}", "event", ev, "time", t);
-    free(t);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(line);
-    if (text) {
-        fputs(text, stdout);
-        fputc('\n', stdout);
-        free(text);
-        x->n++;
-    }
-}
-
-static json_t *s_task_ev(const char *type, uint32_t job, uint32_t task)
-{
-    return json_pack("{s:s,s:I,s:I}", "type", type, "job", (json_int_t)job, "task",
-                     (json_int_t)task);
+    s_export_t *x = arg;
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    x->n++;
 }
 
 static int s_export_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
 {
     (void)from_snapshot;
     (void)err;
-    s_export_t *x = arg;
-    json_t *ev = NULL;
-    switch (rec->type) {
-    case HQ_JR_SERVER_START:
-        ev = json_pack("{s:s,s:s,s:I}", "type", "server-start", "server_uid",
-                       rec->u.server_start.uid ? rec->u.server_start.uid : "", "epoch",
-                       (json_int_t)rec->u.server_start.epoch);
-        break;
-    case HQ_JR_SERVER_STOP:
-        ev = json_pack("{s:s}", "type", "server-stop");
-        break;
-    case HQ_JR_JOB_SUBMIT: {
-        const hq_msg_t *m = rec->u.job_submit.msg;
-        ev =
-            json_pack("{s:s,s:I}", "type", "job-created", "job", (json_int_t)rec->u.job_submit.job);
-        if (m && m->u.submit.name)
-            json_object_set_new(ev, "name", json_string(m->u.submit.name));
-        if (m)
-            json_object_set_new(ev, "attached", json_boolean(m->u.submit.job_id != 0));
-        break;
-    }
-    case HQ_JR_JOB_OPEN:
-        ev = json_pack("{s:s,s:I,s:s}", "type", "job-open", "job", (json_int_t)rec->u.job_open.job,
-                       "name", rec->u.job_open.name ? rec->u.job_open.name : "job");
-        break;
-    case HQ_JR_JOB_CLOSE:
-        ev = json_pack("{s:s,s:I}", "type", "job-close", "job", (json_int_t)rec->u.job.job);
-        break;
-    case HQ_JR_JOB_FORGET:
-        ev = json_pack("{s:s,s:I}", "type", "job-forget", "job", (json_int_t)rec->u.job.job);
-        break;
-    case HQ_JR_JOB_CANCEL:
-        ev = json_pack("{s:s,s:I}", "type", "job-cancel", "job", (json_int_t)rec->u.job_cancel.job);
-        if (rec->u.job_cancel.reason)
-            json_object_set_new(ev, "reason", json_string(rec->u.job_cancel.reason));
-        break;
-    case HQ_JR_TASK_STARTED:
-        ev = s_task_ev("task-started", rec->u.task.job, rec->u.task.task);
-        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
-        json_object_set_new(ev, "worker", json_integer(rec->u.task.worker));
-        break;
-    case HQ_JR_TASK_FINISHED:
-        ev = s_task_ev("task-finished", rec->u.task.job, rec->u.task.task);
-        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
-        break;
-    case HQ_JR_TASK_FAILED:
-        ev = s_task_ev("task-failed", rec->u.task.job, rec->u.task.task);
-        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
-        json_object_set_new(ev, "error", json_string(rec->u.task.error ? rec->u.task.error : ""));
-        break;
-    case HQ_JR_TASKS_CANCELED:
-    case HQ_JR_TASKS_ABORTED: {
-        const char *type = rec->type == HQ_JR_TASKS_CANCELED ? "task-canceled" : "task-aborted";
-        for (uint32_t r = 0; r < rec->u.tasks.n; r++)
-            for (uint64_t id = rec->u.tasks.ranges[r].first; id <= rec->u.tasks.ranges[r].last;
-                 id++)
-                s_print(x, s_task_ev(type, rec->u.tasks.job, (uint32_t)id), rec->wall_ns);
-        return 0;
-    }
-    case HQ_JR_WORKER_UP: {
-        json_t *conf = json_object();
-        const hq_msg_t *m = rec->u.worker_up.msg;
-        if (m && m->u.reg.conf.hostname)
-            json_object_set_new(conf, "hostname", json_string(m->u.reg.conf.hostname));
-        if (m && m->u.reg.conf.group)
-            json_object_set_new(conf, "group", json_string(m->u.reg.conf.group));
-        ev = json_pack("{s:s,s:I,s:o}", "type", "worker-connected", "id",
-                       (json_int_t)rec->u.worker_up.worker, "configuration", conf);
-        break;
-    }
-    case HQ_JR_WORKER_LOST:
-        ev = json_pack("{s:s,s:I,s:s}", "type", "worker-lost", "id",
-                       (json_int_t)rec->u.worker_lost.worker, "reason",
-                       rec->u.worker_lost.text ? rec->u.worker_lost.text : "");
-        break;
-    default:
-        return 0; /* bookkeeping records (high-waters, snapshot internals) */
-    }
-    if (ev)
-        s_print(x, ev, rec->wall_ns);
+    hq_jrec_ndjson(rec, s_print_line, arg);
     return 0;
 }
 
@@ -155,15 +66,126 @@ static int s_export(int argc, char **argv)
     return rc;
 }
 
-static int s_unsupported(int argc, char **argv, const char *what)
+/* Pages of events from the server until the past is printed (replay) or the server
+ * stops (stream). */
+static int s_read(int argc, char **argv, bool live)
 {
     hq_cli_t c;
-    char usage[64];
-    snprintf(usage, sizeof usage, "hq journal %s", what);
-    int rc = hq_cli_begin(&c, s_none, argc, argv, 3, true, usage, "Not supported yet");
+    int rc = hq_cli_begin(&c, s_none, argc, argv, 0, false,
+                          live ? "hq journal stream" : "hq journal replay",
+                          live ? "Stream past and live events of a running server"
+                               : "Print the past events of a running server");
     if (rc >= 0)
         return rc;
-    rc = hq_cli_error(&c, "`hq journal %s` is not supported yet", what);
+    hq_err_t err;
+    hq_client_t *client = hq_client_new(&c.g, &err);
+    if (!client) {
+        rc = hq_output_error(&c.g, err.text);
+        hq_cli_end(&c);
+        return rc;
+    }
+    uint64_t cursor = 0;
+    rc = 0;
+    for (;;) {
+        hq_msg_t req;
+        memset(&req, 0, sizeof req);
+        req.hdr.type = HQ_MSG_JOURNAL_READ;
+        req.u.query.number = cursor;
+        req.u.query.flag = live;
+        hq_msg_t *reply = hq_client_call(client, &req, 5000, &err);
+        if (!reply) {
+            fflush(stdout);
+            rc = hq_output_error(&c.g, err.text);
+            break;
+        }
+        json_error_t jerr;
+        json_t *root =
+            reply->u.reply.json ? json_loads(reply->u.reply.json, 0, &jerr) : NULL;
+        hq_msg_destroy(&reply);
+        json_t *res = root ? json_object_get(root, "result") : NULL;
+        json_t *lines = res ? json_object_get(res, "lines") : NULL;
+        if (!json_is_array(lines)) {
+            json_decref(root);
+            rc = hq_output_error(&c.g, "The server sent a reply that is not an event page");
+            break;
+        }
+        size_t i;
+        json_t *l;
+        json_array_foreach(lines, i, l)
+        {
+            const char *text = json_string_value(l);
+            if (text) {
+                fputs(text, stdout);
+                fputc('\n', stdout);
+            }
+        }
+        fflush(stdout);
+        json_int_t next = json_integer_value(json_object_get(res, "next"));
+        bool more = json_is_true(json_object_get(res, "more"));
+        bool end = json_is_true(json_object_get(res, "end"));
+        json_decref(root);
+        if (next > 0 && (uint64_t)next > cursor)
+            cursor = (uint64_t)next;
+        if (end || (!live && !more))
+            break;
+    }
+    hq_client_destroy(&client);
+    hq_cli_end(&c);
+    return rc;
+}
+
+/* A body-less request whose success prints nothing ({} in JSON mode). */
+static int s_simple(int argc, char **argv, uint8_t type, const char *usage, const char *about)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, s_none, argc, argv, 0, false, usage, about);
+    if (rc >= 0)
+        return rc;
+    json_t *root = NULL;
+    rc = hq_cli_query(&c, type, NULL, type == HQ_MSG_JOURNAL_PRUNE ? 600000 : 60000, &root, NULL);
+    json_decref(root);
+    if (rc == 0 && c.g.output == HQ_OUTPUT_JSON)
+        hq_cli_print_json(NULL);
+    hq_cli_end(&c);
+    return rc;
+}
+
+/* ---- verify ---- */
+
+static int s_verify(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, s_none, argc, argv, 1, false, "hq journal verify",
+                          "Check a journal offline (CRC and schema of every record)");
+    if (rc >= 0)
+        return rc;
+    const char *path = hq_args_pos(c.args, 0);
+    if (!path) {
+        rc = hq_cli_missing("<JOURNAL>");
+        hq_cli_end(&c);
+        return rc;
+    }
+    hq_journal_opts_t o = {.read_only = true};
+    hq_err_t err;
+    hq_journal_report_t rep;
+    memset(&rep, 0, sizeof rep);
+    hq_journal_t *j = hq_journal_open(path, &o, &err);
+    rc = 0;
+    if (!j || hq_journal_replay(j, NULL, NULL, &rep, &err) != 0) {
+        fprintf(stderr, "Journal %s is damaged: %s\n", path, err.text);
+        rc = 1;
+    } else if (rep.torn_bytes > 0) {
+        /* Read-only: a torn tail is reported, not repaired (a start would truncate it). */
+        printf("Journal %s: torn tail of %llu bytes after lsn %llu (a start drops it)\n", path,
+               (unsigned long long)rep.torn_bytes, (unsigned long long)rep.last_lsn);
+    } else {
+        printf("Journal %s is valid: %llu records in %u segments, last lsn %llu, snapshot at "
+               "lsn %llu with %llu records%s%s\n",
+               path, (unsigned long long)rep.records, rep.segments,
+               (unsigned long long)rep.last_lsn, (unsigned long long)rep.snapshot_lsn,
+               (unsigned long long)rep.snap_records, rep.note[0] ? "; " : "", rep.note);
+    }
+    hq_journal_close(&j);
     hq_cli_end(&c);
     return rc;
 }
@@ -173,22 +195,29 @@ int hq_cmd_journal_export(int argc, char **argv)
     return s_export(argc, argv);
 }
 
+int hq_cmd_journal_verify(int argc, char **argv)
+{
+    return s_verify(argc, argv);
+}
+
 int hq_cmd_journal_stream(int argc, char **argv)
 {
-    return s_unsupported(argc, argv, "stream");
+    return s_read(argc, argv, true);
 }
 
 int hq_cmd_journal_replay(int argc, char **argv)
 {
-    return s_unsupported(argc, argv, "replay");
+    return s_read(argc, argv, false);
 }
 
 int hq_cmd_journal_flush(int argc, char **argv)
 {
-    return s_unsupported(argc, argv, "flush");
+    return s_simple(argc, argv, HQ_MSG_JOURNAL_FLUSH, "hq journal flush",
+                    "Force the journal of the running server to disk and wait");
 }
 
 int hq_cmd_journal_prune(int argc, char **argv)
 {
-    return s_unsupported(argc, argv, "prune");
+    return s_simple(argc, argv, HQ_MSG_JOURNAL_PRUNE, "hq journal prune",
+                    "Compact the journal without completed jobs and lost workers");
 }

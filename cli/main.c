@@ -69,6 +69,7 @@ static const s_cmd_t s_cmds[] = {
     {"journal", "replay", hq_cmd_journal_replay, "Print past events of a running server"},
     {"journal", "flush", hq_cmd_journal_flush, "Force the journal of a running server to disk"},
     {"journal", "prune", hq_cmd_journal_prune, "Remove completed jobs from the journal"},
+    {"journal", "verify", hq_cmd_journal_verify, "Check a journal offline (CRC and schema)"},
 };
 #define S_NCMDS (sizeof s_cmds / sizeof s_cmds[0])
 

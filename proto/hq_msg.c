@@ -54,6 +54,12 @@ const char *hq_msg_type_name(uint8_t type)
         return "TASK_IDS";
     case HQ_MSG_TASK_EXPLAIN:
         return "TASK_EXPLAIN";
+    case HQ_MSG_JOURNAL_READ:
+        return "JOURNAL_READ";
+    case HQ_MSG_JOURNAL_FLUSH:
+        return "JOURNAL_FLUSH";
+    case HQ_MSG_JOURNAL_PRUNE:
+        return "JOURNAL_PRUNE";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -96,6 +102,8 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_SERVER_STOP:
     case HQ_MSG_JOB_SUMMARY:
     case HQ_MSG_HEARTBEAT:
+    case HQ_MSG_JOURNAL_FLUSH:
+    case HQ_MSG_JOURNAL_PRUNE:
         return HQ_BODY_NONE;
     case HQ_MSG_SUBMIT:
         return HQ_BODY_SUBMIT;
@@ -113,6 +121,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_WORKER_STOP:
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
+    case HQ_MSG_JOURNAL_READ:
         return HQ_BODY_QUERY;
     case HQ_MSG_REPLY:
         return HQ_BODY_REPLY;

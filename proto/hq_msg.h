@@ -44,6 +44,10 @@ enum hq_msg_type {
     HQ_MSG_JOB_SUMMARY = 16,  /* no body */
     HQ_MSG_TASK_IDS = 17,     /* hq_query_t: selector + states */
     HQ_MSG_TASK_EXPLAIN = 18, /* hq_query_t: selector (single job), tasks (one id) */
+    HQ_MSG_JOURNAL_READ = 19,  /* hq_query_t: number (cursor: next lsn), flag (wait for
+                                  new events: stream); long poll */
+    HQ_MSG_JOURNAL_FLUSH = 20, /* no body */
+    HQ_MSG_JOURNAL_PRUNE = 21, /* no body */
     /* broker -> client */
     HQ_MSG_REPLY = 40, /* hq_reply_t: JSON document and/or an id */
     HQ_MSG_ERROR = 41, /* hq_error_msg_t */

@@ -159,6 +159,7 @@ static void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_WORKER_STOP:
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
+    case HQ_MSG_JOURNAL_READ:
         m->u.query = (hq_query_t){
             .sel = {type % 3 == 0   ? HQ_SEL_IDS
                     : type % 3 == 1 ? HQ_SEL_LAST
@@ -246,6 +247,7 @@ static const uint8_t s_types[] = {
     HQ_MSG_TASK_IDS,    HQ_MSG_REPLY,       HQ_MSG_ERROR,       HQ_MSG_REGISTER,
     HQ_MSG_RESULTS,     HQ_MSG_HEARTBEAT,   HQ_MSG_GOODBYE,     HQ_MSG_REGISTERED,
     HQ_MSG_ASSIGN,      HQ_MSG_CANCEL,      HQ_MSG_STOP,        HQ_MSG_TASK_EXPLAIN,
+    HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 
@@ -479,6 +481,8 @@ static void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
     case HQ_MSG_SERVER_STOP:
     case HQ_MSG_JOB_SUMMARY:
     case HQ_MSG_HEARTBEAT:
+    case HQ_MSG_JOURNAL_FLUSH:
+    case HQ_MSG_JOURNAL_PRUNE:
         break;
     default: {
         const hq_query_t *x = &a->u.query, *y = &b->u.query;
@@ -586,6 +590,9 @@ ROUNDTRIP(worker_stop_query, HQ_MSG_WORKER_STOP)
 ROUNDTRIP(job_summary_without_body, HQ_MSG_JOB_SUMMARY)
 ROUNDTRIP(task_ids_query, HQ_MSG_TASK_IDS)
 ROUNDTRIP(task_explain_query, HQ_MSG_TASK_EXPLAIN)
+ROUNDTRIP(journal_read_query, HQ_MSG_JOURNAL_READ)
+ROUNDTRIP(journal_flush_without_body, HQ_MSG_JOURNAL_FLUSH)
+ROUNDTRIP(journal_prune_without_body, HQ_MSG_JOURNAL_PRUNE)
 ROUNDTRIP(reply_with_json_and_log, HQ_MSG_REPLY)
 ROUNDTRIP(error_with_code_and_message, HQ_MSG_ERROR)
 ROUNDTRIP(register_with_all_resource_kinds, HQ_MSG_REGISTER)
@@ -1055,7 +1062,7 @@ Test(msg_reject, wrong_magic_version_and_unknown_types)
     buf[2] = 2;
     s_reject(buf, len, "unsupported protocol version 2");
     buf[2] = HQ_PROTO_VERSION;
-    const uint8_t unknown[] = {0, 19, 39, 42, 59, 64, 79, 84, 99, 255};
+    const uint8_t unknown[] = {0, 22, 39, 42, 59, 64, 79, 84, 99, 255};
     for (size_t k = 0; k < sizeof unknown; k++) {
         buf[3] = unknown[k];
         char want[64];

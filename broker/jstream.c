@@ -1,0 +1,588 @@
+/* Journal events for clients (see jstream.h): NDJSON formatting, JOURNAL_READ over the
+ * journal files plus a ring of live events, JOURNAL_FLUSH. */
+#define HQ_LOG_MODULE "hq::server::journal"
+#include "jstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hq_duration.h"
+#include "hq_log.h"
+#include "hq_util.h"
+#include "jglue.h"
+
+#define S_RING_MAX 262144       /* live event lines kept */
+#define S_PAGE_LINES 50000      /* lines per reply (a record's lines are never split) */
+#define S_HOLD_MS 1000          /* longest hold of an empty live read */
+#define S_BATCH_MS 5            /* held readers are answered this long after new events */
+
+/* ---- NDJSON ---- */
+
+static void s_emit(json_t *ev, uint64_t wall_ns, hq_jline_fn *fn, void *arg, uint64_t *n)
+{
+    char *t = hq_time_rfc3339(wall_ns, 6);
+    json_t *line = json_pack("{s:o,s:s}", "event", ev, "time", t);
+    free(t);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(line);
+    if (text) {
+        fn(text, arg);
+        free(text);
+        (*n)++;
+    }
+}
+
+static json_t *s_task_ev(const char *type, uint32_t job, uint32_t task)
+{
+    return json_pack("{s:s,s:I,s:I}", "type", type, "job", (json_int_t)job, "task",
+                     (json_int_t)task);
+}
+
+/* The event of a task_state record (snapshots): the state it reached, if any. */
+static json_t *s_task_state_ev(const hq_jrec_t *rec)
+{
+    const char *type = NULL;
+    switch (rec->u.task_state.state) {
+    case 2: /* HQ_TS_RUNNING */
+        type = "task-started";
+        break;
+    case 3:
+        type = "task-finished";
+        break;
+    case 4:
+        type = "task-failed";
+        break;
+    case 5:
+        type = "task-canceled";
+        break;
+    case 6:
+        type = "task-aborted";
+        break;
+    default:
+        return NULL;
+    }
+    json_t *ev = s_task_ev(type, rec->u.task_state.job, rec->u.task_state.task);
+    json_object_set_new(ev, "instance", json_integer(rec->u.task_state.instance));
+    if (rec->u.task_state.state == 2)
+        json_object_set_new(ev, "worker", json_integer(rec->u.task_state.worker));
+    if (rec->u.task_state.state == 4)
+        json_object_set_new(ev, "error", json_string(rec->u.task_state.error
+                                                         ? rec->u.task_state.error
+                                                         : ""));
+    return ev;
+}
+
+uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
+{
+    uint64_t n = 0;
+    json_t *ev = NULL;
+    uint64_t ts = rec->wall_ns;
+    switch (rec->type) {
+    case HQ_JR_SERVER_START:
+        ev = json_pack("{s:s,s:s,s:I}", "type", "server-start", "server_uid",
+                       rec->u.server_start.uid ? rec->u.server_start.uid : "", "epoch",
+                       (json_int_t)rec->u.server_start.epoch);
+        break;
+    case HQ_JR_SERVER_STOP:
+        ev = json_pack("{s:s}", "type", "server-stop");
+        break;
+    case HQ_JR_JOB_SUBMIT: {
+        /* Replayed records carry the decoded message, appended ones the body. */
+        const hq_submit_t *sub = rec->u.job_submit.msg ? &rec->u.job_submit.msg->u.submit
+                                                        : rec->u.job_submit.submit;
+        ev =
+            json_pack("{s:s,s:I}", "type", "job-created", "job", (json_int_t)rec->u.job_submit.job);
+        if (sub && sub->name)
+            json_object_set_new(ev, "name", json_string(sub->name));
+        if (sub)
+            json_object_set_new(ev, "attached", json_boolean(sub->job_id != 0));
+        break;
+    }
+    case HQ_JR_JOB_OPEN:
+        ev = json_pack("{s:s,s:I,s:s}", "type", "job-open", "job", (json_int_t)rec->u.job_open.job,
+                       "name", rec->u.job_open.name ? rec->u.job_open.name : "job");
+        break;
+    case HQ_JR_JOB_CLOSE:
+        ev = json_pack("{s:s,s:I}", "type", "job-close", "job", (json_int_t)rec->u.job.job);
+        break;
+    case HQ_JR_JOB_FORGET:
+        ev = json_pack("{s:s,s:I}", "type", "job-forget", "job", (json_int_t)rec->u.job.job);
+        break;
+    case HQ_JR_JOB_CANCEL:
+        ev = json_pack("{s:s,s:I}", "type", "job-cancel", "job", (json_int_t)rec->u.job_cancel.job);
+        if (rec->u.job_cancel.reason)
+            json_object_set_new(ev, "reason", json_string(rec->u.job_cancel.reason));
+        break;
+    case HQ_JR_TASK_STARTED:
+        ev = s_task_ev("task-started", rec->u.task.job, rec->u.task.task);
+        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
+        json_object_set_new(ev, "worker", json_integer(rec->u.task.worker));
+        break;
+    case HQ_JR_TASK_FINISHED:
+        ev = s_task_ev("task-finished", rec->u.task.job, rec->u.task.task);
+        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
+        break;
+    case HQ_JR_TASK_FAILED:
+        ev = s_task_ev("task-failed", rec->u.task.job, rec->u.task.task);
+        json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
+        json_object_set_new(ev, "error", json_string(rec->u.task.error ? rec->u.task.error : ""));
+        break;
+    case HQ_JR_TASKS_CANCELED:
+    case HQ_JR_TASKS_ABORTED: {
+        const char *type = rec->type == HQ_JR_TASKS_CANCELED ? "task-canceled" : "task-aborted";
+        for (uint32_t r = 0; r < rec->u.tasks.n; r++)
+            for (uint64_t id = rec->u.tasks.ranges[r].first; id <= rec->u.tasks.ranges[r].last;
+                 id++)
+                s_emit(s_task_ev(type, rec->u.tasks.job, (uint32_t)id), ts, fn, arg, &n);
+        return n;
+    }
+    case HQ_JR_WORKER_UP: {
+        json_t *conf = json_object();
+        const hq_register_t *reg = rec->u.worker_up.msg ? &rec->u.worker_up.msg->u.reg
+                                                        : rec->u.worker_up.reg;
+        if (reg && reg->conf.hostname)
+            json_object_set_new(conf, "hostname", json_string(reg->conf.hostname));
+        if (reg && reg->conf.group)
+            json_object_set_new(conf, "group", json_string(reg->conf.group));
+        ev = json_pack("{s:s,s:I,s:o}", "type", "worker-connected", "id",
+                       (json_int_t)rec->u.worker_up.worker, "configuration", conf);
+        break;
+    }
+    case HQ_JR_WORKER_LOST:
+        ev = json_pack("{s:s,s:I,s:s}", "type", "worker-lost", "id",
+                       (json_int_t)rec->u.worker_lost.worker, "reason",
+                       rec->u.worker_lost.text ? rec->u.worker_lost.text : "");
+        break;
+    case HQ_JR_TASK_STATE:
+        ev = s_task_state_ev(rec);
+        if (rec->u.task_state.end_ns)
+            ts = rec->u.task_state.end_ns;
+        else if (rec->u.task_state.start_ns)
+            ts = rec->u.task_state.start_ns;
+        break;
+    default:
+        return 0; /* bookkeeping records (high-waters, snapshot end) */
+    }
+    if (ev)
+        s_emit(ev, ts, fn, arg, &n);
+    return n;
+}
+
+/* ---- stream state (one per broker) ---- */
+
+typedef struct s_line {
+    uint64_t lsn;
+    char *text; /* owned */
+} s_line_t;
+
+/* A JOURNAL_READ waiting: for live events (held) or for a flush (disk read). */
+typedef struct s_reader {
+    struct s_jx *x;
+    uint8_t rid[HQ_RID_MAX];
+    size_t rid_len;
+    uint64_t request_id;
+    uint64_t cursor;
+    uint64_t upto;     /* disk read: last lsn to deliver */
+    bool wait;         /* live: held for new events */
+    uint64_t deadline; /* held: CLOCK_MONOTONIC */
+    struct s_reader *next;
+} s_reader_t;
+
+typedef struct s_jx {
+    hq_broker_t *b;
+    bool tap;          /* the ring is filled */
+    uint64_t ring_lo;  /* the ring has every line of records with lsn >= ring_lo */
+    s_line_t *ring;    /* circular */
+    uint32_t head, n;  /* oldest entry, entries */
+    s_reader_t *held;  /* readers waiting for live events */
+    uint32_t n_flushing; /* readers waiting for a flush */
+    int hold_timer;    /* zloop timer checking held readers (-1 = none) */
+    int batch_timer;   /* zloop timer answering held readers soon (-1 = none) */
+    bool dead;         /* closed while flushes were pending: freed by the last one */
+    struct s_jx *next;
+} s_jx_t;
+
+static s_jx_t *s_all; /* brokers with stream state (normally one) */
+
+static s_jx_t *s_jx(hq_broker_t *b, bool create)
+{
+    for (s_jx_t *x = s_all; x; x = x->next)
+        if (x->b == b)
+            return x;
+    if (!create)
+        return NULL;
+    s_jx_t *x = hq_calloc(1, sizeof *x);
+    x->b = b;
+    x->hold_timer = x->batch_timer = -1;
+    x->next = s_all;
+    s_all = x;
+    return x;
+}
+
+typedef struct s_tapctx {
+    s_jx_t *x;
+    uint64_t lsn;
+} s_tapctx_t;
+
+static void s_tap_line(const char *line, void *arg)
+{
+    s_tapctx_t *c = arg;
+    s_jx_t *x = c->x;
+    if (!x->ring)
+        x->ring = hq_calloc(S_RING_MAX, sizeof *x->ring);
+    if (x->n == S_RING_MAX) {
+        /* Full: drop the oldest record's lines; readers behind it go to the files. */
+        uint64_t drop = x->ring[x->head].lsn;
+        while (x->n > 0 && x->ring[x->head].lsn == drop) {
+            free(x->ring[x->head].text);
+            x->ring[x->head].text = NULL;
+            x->head = (x->head + 1) % S_RING_MAX;
+            x->n--;
+        }
+        x->ring_lo = drop + 1;
+    }
+    uint32_t at = (x->head + x->n) % S_RING_MAX;
+    x->ring[at] = (s_line_t){.lsn = c->lsn, .text = hq_strdup(line)};
+    x->n++;
+}
+
+static int s_on_batch(zloop_t *loop, int timer_id, void *arg);
+
+static void s_tap(const hq_jrec_t *rec, void *arg)
+{
+    s_jx_t *x = arg;
+    s_tapctx_t c = {.x = x, .lsn = rec->lsn};
+    if (hq_jrec_ndjson(rec, s_tap_line, &c) > 0 && x->held && x->batch_timer < 0 && x->b->loop)
+        x->batch_timer = zloop_timer(x->b->loop, S_BATCH_MS, 1, s_on_batch, x);
+}
+
+/* ---- replies ---- */
+
+static void s_reply(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                    json_t *result)
+{
+    json_t *doc = json_pack("{s:o,s:o}", "result", result, "meta", json_object());
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    hq_reply_t r = {.json = text};
+    /* Event pages are not worth keeping in the reply cache. */
+    bool saved = b->cur_req_valid;
+    b->cur_req_valid = false;
+    hq_client_reply(b, rid, rid_len, request_id, &r);
+    b->cur_req_valid = saved;
+    free(text);
+}
+
+static json_t *s_result(json_t *lines, uint64_t next, bool more, bool end)
+{
+    return json_pack("{s:o,s:I,s:b,s:b}", "lines", lines ? lines : json_array(), "next",
+                     (json_int_t)next, "more", more, "end", end);
+}
+
+/* Lines of the ring after cursor (whole records, up to a page). */
+static json_t *s_ring_lines(s_jx_t *x, uint64_t cursor, uint64_t *next, bool *more)
+{
+    json_t *lines = json_array();
+    *next = cursor;
+    *more = false;
+    size_t count = 0;
+    for (uint32_t k = 0; k < x->n; k++) {
+        const s_line_t *l = &x->ring[(x->head + k) % S_RING_MAX];
+        if (l->lsn <= cursor)
+            continue;
+        if (count >= S_PAGE_LINES && l->lsn != *next) {
+            *more = true;
+            break;
+        }
+        json_array_append_new(lines, json_string(l->text));
+        count++;
+        *next = l->lsn;
+    }
+    return lines;
+}
+
+/* ---- reading the journal files ---- */
+
+typedef struct s_disk {
+    uint64_t cursor, upto, next;
+    json_t *lines;
+    size_t count;
+    bool more;
+    uint64_t cur_lsn;
+} s_disk_t;
+
+static void s_disk_line(const char *line, void *arg)
+{
+    s_disk_t *d = arg;
+    json_array_append_new(d->lines, json_string(line));
+    d->count++;
+}
+
+static int s_disk_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
+{
+    s_disk_t *d = arg;
+    if (from_snapshot) {
+        if (d->cursor == 0)
+            hq_jrec_ndjson(rec, s_disk_line, d);
+        return 0;
+    }
+    if (rec->lsn <= d->cursor)
+        return 0;
+    if (rec->lsn > d->upto || (d->count >= S_PAGE_LINES && rec->lsn != d->next)) {
+        d->more = rec->lsn <= d->upto;
+        return hq_err_set(err, "page complete"); /* stops the replay */
+    }
+    hq_jrec_ndjson(rec, s_disk_line, d);
+    d->next = rec->lsn;
+    return 0;
+}
+
+/* Events of the records in (cursor, upto] from the files, one page. */
+static json_t *s_disk_lines(const char *path, uint64_t cursor, uint64_t upto, uint64_t *next,
+                            bool *more, hq_err_t *err)
+{
+    for (int attempt = 0;; attempt++) {
+        s_disk_t d = {.cursor = cursor, .upto = upto, .next = cursor, .lines = json_array()};
+        hq_journal_opts_t o = {.read_only = true};
+        hq_journal_t *j = hq_journal_open(path, &o, err);
+        int rc = -1;
+        bool stopped = false;
+        if (j) {
+            rc = hq_journal_replay(j, s_disk_rec, &d, NULL, err);
+            stopped = rc != 0 && strcmp(err->text, "page complete") == 0;
+            hq_journal_close(&j);
+        }
+        if (rc == 0 || stopped) {
+            *more = d.more;
+            *next = d.more ? d.next : upto;
+            return d.lines;
+        }
+        json_decref(d.lines);
+        /* A compaction may have removed a file while we listed them: once more. */
+        if (attempt >= 2)
+            return NULL;
+    }
+}
+
+static void s_disk_answer(s_jx_t *x, s_reader_t *r)
+{
+    hq_broker_t *b = x->b;
+    const char *path = hq_jr_path(b);
+    hq_err_t err;
+    uint64_t next = r->cursor;
+    bool more = false;
+    json_t *lines = path ? s_disk_lines(path, r->cursor, r->upto, &next, &more, &err) : NULL;
+    if (!lines) {
+        hq_creq_t req = {.rid = r->rid, .rid_len = r->rid_len};
+        hq_msg_t fake = {.hdr = {.request_id = r->request_id}};
+        req.msg = &fake;
+        hq_client_error(b, &req, HQ_ERR_UNAVAILABLE, "Cannot read the journal: %s",
+                        path ? err.text : "the journal is closed");
+        return;
+    }
+    s_reply(b, r->rid, r->rid_len, r->request_id, s_result(lines, next, more, false));
+}
+
+typedef struct s_flushwait {
+    s_jx_t *x;
+    s_reader_t r;
+} s_flushwait_t;
+
+static void s_flushed(void *arg, uint64_t lsn, int errnum)
+{
+    (void)lsn;
+    s_flushwait_t *w = arg;
+    s_jx_t *x = w->x;
+    x->n_flushing--;
+    if (errnum == 0 && x->b->jr)
+        s_disk_answer(x, &w->r);
+    else if (x->b->jr) {
+        hq_creq_t req = {.rid = w->r.rid, .rid_len = w->r.rid_len};
+        hq_msg_t fake = {.hdr = {.request_id = w->r.request_id}};
+        req.msg = &fake;
+        hq_client_error(x->b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+                        strerror(errnum ? errnum : EIO));
+    }
+    free(w);
+    if (x->dead && x->n_flushing == 0)
+        free(x);
+}
+
+/* ---- held live readers ---- */
+
+static void s_answer_held(s_jx_t *x, bool all, bool end)
+{
+    uint64_t now = hq_mono_ns();
+    s_reader_t **pp = &x->held;
+    while (*pp) {
+        s_reader_t *r = *pp;
+        uint64_t next;
+        bool more;
+        json_t *lines = NULL;
+        if (r->cursor + 1 >= x->ring_lo)
+            lines = s_ring_lines(x, r->cursor, &next, &more);
+        else {
+            /* Fell behind the ring while held: let it come back for the files. */
+            lines = json_array();
+            next = r->cursor;
+            more = true;
+        }
+        if (json_array_size(lines) > 0 || more || all || end || now >= r->deadline) {
+            s_reply(x->b, r->rid, r->rid_len, r->request_id, s_result(lines, next, more, end));
+            *pp = r->next;
+            free(r);
+            continue;
+        }
+        json_decref(lines);
+        pp = &r->next;
+    }
+}
+
+static int s_on_batch(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_jx_t *x = arg;
+    x->batch_timer = -1;
+    s_answer_held(x, false, false);
+    return 0;
+}
+
+static int s_on_hold(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)timer_id;
+    s_jx_t *x = arg;
+    s_answer_held(x, false, false);
+    if (!x->held) {
+        zloop_timer_end(loop, x->hold_timer);
+        x->hold_timer = -1;
+    }
+    return 0;
+}
+
+/* ---- handlers ---- */
+
+static void s_copy_req(s_reader_t *r, const hq_creq_t *req)
+{
+    memcpy(r->rid, req->rid, req->rid_len);
+    r->rid_len = req->rid_len;
+    r->request_id = req->msg->hdr.request_id;
+}
+
+int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
+{
+    hq_journal_t *j = hq_jr_journal(b);
+    if (!j)
+        return hq_client_error(b, req, HQ_ERR_INVALID, "%s", HQ_NO_JOURNAL_TEXT);
+    const hq_query_t *q = &req->msg->u.query;
+    uint64_t cursor = q->number;
+    s_jx_t *x = s_jx(b, true);
+    hq_journal_stats_t st;
+    hq_journal_stats(j, &st);
+    if (q->flag && !x->tap) {
+        /* The first live reader: newer records' events go to the ring from now on. */
+        x->tap = true;
+        x->ring_lo = st.last_lsn + 1;
+        hq_journal_on_append(j, s_tap, x);
+    }
+    if (cursor > st.last_lsn)
+        cursor = st.last_lsn; /* a cursor of an earlier run of the server */
+    if (x->tap && cursor + 1 >= x->ring_lo) {
+        uint64_t next;
+        bool more;
+        json_t *lines = s_ring_lines(x, cursor, &next, &more);
+        if (json_array_size(lines) > 0 || !q->flag) {
+            s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
+                    s_result(lines, next, more, false));
+            return 0;
+        }
+        json_decref(lines);
+        s_reader_t *r = hq_calloc(1, sizeof *r);
+        s_copy_req(r, req);
+        r->x = x;
+        r->cursor = cursor;
+        r->wait = true;
+        r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
+        r->next = x->held;
+        x->held = r;
+        if (x->hold_timer < 0 && b->loop)
+            x->hold_timer = zloop_timer(b->loop, 100, 0, s_on_hold, x);
+        return 0;
+    }
+    /* From the files: everything up to what the ring has (or to now), once durable. */
+    s_flushwait_t *w = hq_calloc(1, sizeof *w);
+    w->x = x;
+    s_copy_req(&w->r, req);
+    w->r.cursor = cursor;
+    w->r.upto = x->tap ? x->ring_lo - 1 : st.last_lsn;
+    x->n_flushing++;
+    hq_journal_flush_async(j, s_flushed, w);
+    return 0;
+}
+
+typedef struct s_flushreq {
+    hq_broker_t *b;
+    s_reader_t r;
+} s_flushreq_t;
+
+static void s_flush_done(void *arg, uint64_t lsn, int errnum)
+{
+    (void)lsn;
+    s_flushreq_t *f = arg;
+    hq_creq_t req = {.rid = f->r.rid, .rid_len = f->r.rid_len};
+    hq_msg_t fake = {.hdr = {.request_id = f->r.request_id}};
+    req.msg = &fake;
+    if (errnum)
+        hq_client_error(f->b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+                        strerror(errnum));
+    else
+        hq_client_reply_json(f->b, &req, json_object(), NULL);
+    free(f);
+}
+
+int hq_h_journal_flush(hq_broker_t *b, hq_creq_t *req)
+{
+    hq_journal_t *j = hq_jr_journal(b);
+    if (!j)
+        return hq_client_error(b, req, HQ_ERR_INVALID,
+                               "The server was started without a journal: there is nothing to "
+                               "flush (start it with --journal <PATH>)");
+    s_flushreq_t *f = hq_calloc(1, sizeof *f);
+    f->b = b;
+    s_copy_req(&f->r, req);
+    hq_journal_flush_async(j, s_flush_done, f);
+    return 0;
+}
+
+void hq_jstream_close(hq_broker_t *b)
+{
+    s_jx_t *x = s_jx(b, false);
+    if (!x)
+        return;
+    s_answer_held(x, true, true);
+    if (b->loop) {
+        if (x->hold_timer >= 0)
+            zloop_timer_end(b->loop, x->hold_timer);
+        if (x->batch_timer >= 0)
+            zloop_timer_end(b->loop, x->batch_timer);
+    }
+    hq_journal_t *j = hq_jr_journal(b);
+    if (j && x->tap)
+        hq_journal_on_append(j, NULL, NULL);
+    x->tap = false;
+    for (uint32_t k = 0; k < x->n; k++)
+        free(x->ring[(x->head + k) % S_RING_MAX].text);
+    free(x->ring);
+    x->ring = NULL;
+    x->n = 0;
+    for (s_jx_t **pp = &s_all; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    if (x->n_flushing > 0)
+        x->dead = true; /* its reads still answer (or are dropped) as flushes complete */
+    else
+        free(x);
+}

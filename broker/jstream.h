@@ -1,0 +1,41 @@
+/* Journal events for clients: the NDJSON form of journal records (CLI.md §3.8, shared
+ * by `hq journal export` and the running server), the JOURNAL_READ long poll behind
+ * `hq journal stream` / `replay`, and JOURNAL_FLUSH. Private to broker/ and cli/.
+ *
+ * JOURNAL_READ {number = cursor, flag = wait}: the reply's result is
+ * {"lines": [NDJSON text…], "next": cursor, "more": bool, "end": bool}. A cursor is the
+ * lsn of the last record whose events were delivered (0 = nothing yet: the snapshot's
+ * events come first). Records up to the last one appended when the reader arrived come
+ * from the journal files (after a flush); once a reader waits for live events, the
+ * broker keeps the events of newer records in a bounded ring, and a reader that falls
+ * behind the ring is served from the files again. With flag, an empty answer is held
+ * up to a second for new events. "end" is set when the server is stopping. */
+#ifndef HQ_BROKER_JSTREAM_H
+#define HQ_BROKER_JSTREAM_H
+
+#include <stdint.h>
+
+#include "core.h"
+#include "journal_rec.h"
+
+/* Receives one NDJSON line (no newline; valid only during the call). */
+typedef void(hq_jline_fn)(const char *line, void *arg);
+
+/* Formats a record (decoded by replay, or as appended) as its events:
+ * {"event":{…,"type":"<kebab>"},"time":"<RFC3339>"} with sorted keys. Bookkeeping
+ * records give none, ranges give one line per task. Returns the number of lines. */
+uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg);
+
+/* Client handlers (HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH). */
+int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req);
+int hq_h_journal_flush(hq_broker_t *b, hq_creq_t *req);
+/* Answers held readers with "end" and drops the stream state (server stopping).
+ * NULL-safe, no-op without readers. */
+void hq_jstream_close(hq_broker_t *b);
+
+/* The error text when the server runs without --journal. */
+#define HQ_NO_JOURNAL_TEXT                                                                         \
+    "The server was started without a journal: there are no events to read (start it with "      \
+    "--journal <PATH>)"
+
+#endif
