@@ -43,6 +43,8 @@ void hq_jr_close(hq_broker_t *b);
 hq_journal_t *hq_jr_journal(const hq_broker_t *b);
 /* Journal path (NULL when off). */
 const char *hq_jr_path(const hq_broker_t *b);
+/* This run's server_start epoch (0 when off). */
+uint64_t hq_jr_epoch(const hq_broker_t *b);
 
 /* Applies a client mutation and replies (called when durable, or at once without a
  * journal). */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "jglue.h"
+#include "jstream.h"
+#include "snapshot.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -181,6 +183,26 @@ static void s_worker_lost(hq_jr_state_t *s, const hq_jrec_t *rec)
     s->n_run = k;
 }
 
+/* A task's state from a snapshot (snapshot.c applies it); a running one is tracked
+ * like after task_started, so a later worker_lost requeues it. */
+static void s_snapshot_task(hq_jr_state_t *s, const hq_jrec_t *rec)
+{
+    hq_job_t *j;
+    hq_task_t *t = hq_snapshot_apply_task(s->b, rec, &j);
+    if (!t || t->state != HQ_TS_RUNNING)
+        return;
+    if (s->n_run == s->cap_run) {
+        s->cap_run = s->cap_run ? s->cap_run * 2 : 256;
+        s->run = hq_realloc(s->run, s->cap_run * sizeof *s->run);
+    }
+    s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
+}
+
+uint64_t hq_jr_epoch(const hq_broker_t *b)
+{
+    return b->jr ? b->jr->epoch : 0;
+}
+
 int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
 {
     (void)from_snapshot;
@@ -294,8 +316,11 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         if (rec->u.highwater.worker > b->max_worker_id)
             b->max_worker_id = rec->u.highwater.worker;
         break;
+    case HQ_JR_TASK_STATE:
+        s_snapshot_task(s, rec);
+        break;
     default:
-        break; /* server_stop, snapshot records: nothing to rebuild */
+        break; /* server_stop, snapshot end: nothing to rebuild */
     }
     return 0;
 }
@@ -471,6 +496,7 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
         return hq_err_set(err, "Cannot attach the journal to the loop");
     hq_journal_on_state(g->j, s_on_state, g);
     hq_events_hook(b->events, s_hook, g);
+    hq_snapshot_attach(b);
     if (g->n_readopt) {
         uint64_t ms = g->grace_ns / HQ_NS_PER_MS;
         g->grace_timer = zloop_timer(b->loop, ms ? (size_t)ms : 1, 1, s_on_grace, g);
@@ -522,6 +548,8 @@ void hq_jr_close(hq_broker_t *b)
     hq_jglue_t *g = b->jr;
     if (!g)
         return;
+    hq_jstream_close(b);
+    hq_snapshot_detach(b);
     if (hq_journal_available(g->j)) {
         hq_jrec_t rec = {.type = HQ_JR_SERVER_STOP};
         hq_err_t err;
