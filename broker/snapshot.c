@@ -138,10 +138,12 @@ int hq_snapshot_write(hq_broker_t *b, bool prune, hq_journal_done_fn *cb, void *
     }
     if (hq_jsnap_commit(&s, cb, arg, err) != 0)
         return -1;
-    hq_info("Journal snapshot at lsn %llu: %llu records%s%u complete jobs dropped, written in "
-            "%.3f s",
-            (unsigned long long)lsn, (unsigned long long)n, prune ? ", " : " (",
-            prune ? dropped : 0, (double)(hq_mono_ns() - t0) / 1e9);
+    char pruned[64] = "";
+    if (prune)
+        snprintf(pruned, sizeof pruned, ", %u complete jobs dropped", dropped);
+    hq_info("Journal snapshot at lsn %llu: %llu records%s, written in %.3f s",
+            (unsigned long long)lsn, (unsigned long long)n, pruned,
+            (double)(hq_mono_ns() - t0) / 1e9);
     return 0;
 }
 
