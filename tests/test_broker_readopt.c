@@ -1,0 +1,282 @@
+/* Unit tests of re-adoption after a broker restart: the adoption rule, restore keeping
+ * running tasks of finish-running workers waiting for their workers (same instance),
+ * grace expiry requeueing the rest without counting a crash, and adoption itself. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "jglue.h"
+#include "journal.h"
+
+static char s_dir[256];
+
+static void s_setup(void)
+{
+    snprintf(s_dir, sizeof s_dir, "/tmp/hq-test-readopt-XXXXXX");
+    cr_assert_not_null(mkdtemp(s_dir));
+}
+
+static void s_teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static hq_journal_t *s_writer(void)
+{
+    hq_err_t err;
+    hq_journal_opts_t o = {.uid = "abcdef"};
+    hq_journal_t *j = hq_journal_open(s_dir, &o, &err);
+    cr_assert_not_null(j, "%s", err.text);
+    cr_assert_eq(hq_journal_replay(j, NULL, NULL, NULL, &err), 0, "%s", err.text);
+    cr_assert_eq(hq_journal_start(j, &err), 0, "%s", err.text);
+    return j;
+}
+
+static void s_put(hq_journal_t *j, hq_jrec_t rec)
+{
+    hq_err_t err;
+    cr_assert_neq(hq_journal_append(j, &rec, NULL, NULL, &err), 0, "%s", err.text);
+}
+
+/* A submit of `count` tasks 0..count-1 (array), or a graph when deps is given:
+ * task i depends on deps[i] (-1 = none). */
+static void s_submit(hq_journal_t *j, uint32_t job, uint32_t attach, uint32_t first,
+                     uint32_t count, const int *deps, enum hq_crash_kind crash, uint32_t limit)
+{
+    char *args[] = {"true"};
+    hq_rvariant_t var = {.n_nodes = 0};
+    hq_task_def_t def = {.n_args = 1, .args = args, .cwd = "%{SUBMIT_DIR}", .n_variants = 1,
+                         .out.kind = HQ_STDIO_NONE, .err.kind = HQ_STDIO_NONE,
+                         .variants = &var,
+                         .crash_kind = crash, .crash_limit = limit};
+    hq_range_t r = {.start = first, .end = first + count - 1, .step = 1};
+    hq_submit_t s = {.job_id = attach, .name = "j", .submit_dir = "/tmp", .n_defs = 1,
+                     .defs = &def};
+    hq_graph_task_t g[8];
+    uint32_t dep[8];
+    if (deps) {
+        for (uint32_t i = 0; i < count; i++) {
+            dep[i] = (uint32_t)deps[i];
+            g[i] = (hq_graph_task_t){.id = first + i, .def_idx = 0,
+                                     .n_deps = deps[i] >= 0 ? 1 : 0, .deps = &dep[i]};
+        }
+        s.n_graph = count;
+        s.graph = g;
+    } else {
+        s.ids = (hq_rangelist_t){.n = 1, .ranges = &r};
+    }
+    hq_jrec_t rec = {.type = HQ_JR_JOB_SUBMIT};
+    rec.u.job_submit.job = job;
+    rec.u.job_submit.submit = &s;
+    s_put(j, rec);
+}
+
+static void s_task(hq_journal_t *j, enum hq_jrec_type type, uint32_t job, uint32_t task,
+                   uint32_t instance, uint32_t worker)
+{
+    hq_jrec_t rec = {.type = type};
+    rec.u.task.job = job;
+    rec.u.task.task = task;
+    rec.u.task.instance = instance;
+    rec.u.task.worker = worker;
+    rec.u.task.error = type == HQ_JR_TASK_FAILED ? "exit code 3" : NULL;
+    s_put(j, rec);
+}
+
+/* A worker_up with a REGISTER saying the worker's on-server-lost policy. */
+static void s_worker_up(hq_journal_t *j, uint32_t worker, enum hq_server_lost policy)
+{
+    hq_register_t reg = {.conf = {.hostname = "h",
+                                  .group = "default",
+                                  .work_dir = "/tmp",
+                                  .listen_address = "",
+                                  .manager_job_id = "",
+                                  .version = "v",
+                                  .on_server_lost = policy}};
+    hq_jrec_t rec = {.type = HQ_JR_WORKER_UP};
+    rec.u.worker_up.worker = worker;
+    rec.u.worker_up.epoch = 1;
+    rec.u.worker_up.reg = &reg;
+    s_put(j, rec);
+}
+
+static void s_close_writer(hq_journal_t **j)
+{
+    hq_err_t err;
+    cr_assert_eq(hq_journal_flush(*j, &err), 0, "%s", err.text);
+    hq_journal_close(j);
+}
+
+/* Replays the journal into a fresh broker; returns the epoch seen. */
+static uint64_t s_restore(hq_broker_t *b)
+{
+    memset(b, 0, sizeof *b);
+    b->events = hq_events_new();
+    snprintf(b->access.server_uid, sizeof b->access.server_uid, "zzzzzz");
+    hq_err_t err;
+    hq_journal_opts_t o = {.read_only = true};
+    hq_journal_t *j = hq_journal_open(s_dir, &o, &err);
+    cr_assert_not_null(j, "%s", err.text);
+    hq_jr_state_t *st = hq_jr_state_new(b);
+    hq_jr_state_readopt(st, true);
+    cr_assert_eq(hq_journal_replay(j, hq_jr_apply_record, st, NULL, &err), 0, "%s", err.text);
+    hq_journal_close(&j);
+    return hq_jr_state_finish(&st);
+}
+
+static void s_free(hq_broker_t *b)
+{
+    for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
+        hq_job_destroy(&b->jobs[id]);
+    free(b->jobs);
+    free(b->workers);
+    free(b->requeue);
+    free(b->cancels);
+    free(b->cancel_workers);
+    free(b->cancel_instances);
+    hq_events_destroy(&b->events);
+}
+
+
+TestSuite(readopt, .init = s_setup, .fini = s_teardown);
+
+/* ---- the adoption rule ---- */
+
+static hq_task_t s_t(uint32_t instance, enum hq_tstate st, uint8_t flags, uint32_t worker)
+{
+    return (hq_task_t){.id = 4, .instance = instance, .state = (uint8_t)st, .flags = flags,
+                       .worker = worker};
+}
+
+Test(readopt, adopts_a_restored_running_task_reported_with_its_instance)
+{
+    hq_task_t t = s_t(3, HQ_TS_RUNNING, HQ_TF_READOPT, 1);
+    hq_task_ref_t r = {1, 4, 3};
+    cr_assert_eq(hq_task_adopt_check(&t, &r, 1), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&t, &r, 0), HQ_ADOPT_YES, "any session may bring it back");
+}
+
+Test(readopt, refuses_another_instance_or_an_unknown_task)
+{
+    hq_task_t t = s_t(3, HQ_TS_RUNNING, HQ_TF_READOPT, 1);
+    hq_task_ref_t older = {1, 4, 2}, newer = {1, 4, 4};
+    cr_assert_eq(hq_task_adopt_check(&t, &older, 1), HQ_ADOPT_STALE);
+    cr_assert_eq(hq_task_adopt_check(&t, &newer, 1), HQ_ADOPT_STALE);
+    cr_assert_eq(hq_task_adopt_check(NULL, &older, 1), HQ_ADOPT_STALE);
+}
+
+Test(readopt, reports_ended_tasks_as_ended)
+{
+    hq_task_ref_t r = {1, 4, 3};
+    for (int st = HQ_TS_FINISHED; st <= HQ_TS_ABORTED; st++) {
+        hq_task_t t = s_t(3, (enum hq_tstate)st, HQ_TF_READOPT, 1);
+        cr_assert_eq(hq_task_adopt_check(&t, &r, 1), HQ_ADOPT_ENDED, "state %d", st);
+    }
+}
+
+Test(readopt, moves_a_task_only_from_the_live_previous_session)
+{
+    hq_task_ref_t r = {1, 4, 3};
+    hq_task_t held = s_t(3, HQ_TS_RUNNING, HQ_TF_HOLDS, 7);
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 7), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 8), HQ_ADOPT_STALE, "another worker's task");
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 0), HQ_ADOPT_STALE, "no live previous session");
+    hq_task_t assigned = s_t(3, HQ_TS_ASSIGNED, HQ_TF_HOLDS, 7);
+    cr_assert_eq(hq_task_adopt_check(&assigned, &r, 7), HQ_ADOPT_YES);
+    hq_task_t loose = s_t(3, HQ_TS_RUNNING, 0, 7);
+    cr_assert_eq(hq_task_adopt_check(&loose, &r, 7), HQ_ADOPT_STALE, "held by nobody");
+    hq_task_t waiting = s_t(3, HQ_TS_WAITING, 0, 0);
+    cr_assert_eq(hq_task_adopt_check(&waiting, &r, 7), HQ_ADOPT_STALE, "requeued already");
+}
+
+/* ---- restore with re-adoption ---- */
+
+/* Job 1 (tasks 0-3): 0 finished, 1 running on finish-running worker 1 (instance 2),
+ * 2 running on stop worker 2, 3 waiting. */
+static void s_journal(void)
+{
+    hq_journal_t *j = s_writer();
+    s_worker_up(j, 1, HQ_LOST_FINISH_RUNNING);
+    s_worker_up(j, 2, HQ_LOST_STOP);
+    s_submit(j, 1, 0, 0, 4, NULL, HQ_CRASH_LIMIT, 5);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 0, 0, 1);
+    s_task(j, HQ_JR_TASK_FINISHED, 1, 0, 0, 1);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 1, 2, 1);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 2, 0, 2);
+    s_close_writer(&j);
+}
+
+Test(readopt, restore_keeps_tasks_of_returning_workers_running_with_their_instance)
+{
+    s_journal();
+    hq_broker_t b;
+    s_restore(&b);
+    hq_job_t *job = b.jobs[1];
+    cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
+    cr_assert_eq(job->tasks[1].instance, 2, "the instance the worker runs");
+    cr_assert(job->tasks[1].flags & HQ_TF_READOPT);
+    cr_assert_eq(job->tasks[1].worker, 1);
+    cr_assert_eq(job->tasks[2].state, HQ_TS_WAITING, "a stop worker never comes back");
+    cr_assert_eq(job->tasks[2].instance, 1);
+    cr_assert_not(job->tasks[2].flags & HQ_TF_READOPT);
+    cr_assert_eq(job->counts[HQ_TS_RUNNING], 1);
+    s_free(&b);
+}
+
+Test(readopt, grace_expiry_requeues_unadopted_tasks_without_counting_a_crash)
+{
+    s_journal();
+    hq_broker_t b;
+    s_restore(&b);
+    b.flush_timer = -1;
+    hq_job_t *job = b.jobs[1];
+    uint32_t crashes = job->tasks[1].crashes;
+    cr_assert_eq(hq_broker_readopt_expire(&b), 1);
+    cr_assert_eq(job->tasks[1].state, HQ_TS_WAITING);
+    cr_assert_eq(job->tasks[1].instance, 3, "a new, higher instance");
+    cr_assert_eq(job->tasks[1].crashes, crashes);
+    cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
+    cr_assert_eq(b.n_requeue, 1, "announced to the scheduler");
+    cr_assert_eq(b.requeue[0].task_id, 1);
+    cr_assert_eq(hq_broker_readopt_expire(&b), 0, "only once");
+    s_free(&b);
+}
+
+Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_expiry)
+{
+    s_journal();
+    hq_broker_t b;
+    s_restore(&b);
+    b.flush_timer = -1;
+    hq_worker_t w = {.id = b.max_worker_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
+    b.workers[w.id] = &w;
+    b.max_worker_id = w.id;
+    hq_job_t *job = b.jobs[1];
+    hq_task_ref_t r = {1, 1, 2};
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1), HQ_ADOPT_YES);
+    hq_broker_adopt(&b, job, &job->tasks[1], &w);
+    cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
+    cr_assert_eq(job->tasks[1].instance, 2, "same instance: not run again");
+    cr_assert_eq(job->tasks[1].worker, w.id);
+    cr_assert(job->tasks[1].flags & HQ_TF_ADOPTED);
+    cr_assert_not(job->tasks[1].flags & HQ_TF_HOLDS, "no scheduler capacity to give back");
+    cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
+    cr_assert_eq(w.n_running, 1);
+    cr_assert_eq(w.n_assigned, 1);
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1), HQ_ADOPT_STALE,
+                 "a second report of it is not adopted twice");
+    cr_assert_eq(hq_broker_readopt_expire(&b), 0);
+    cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
+    /* its end releases the worker's counters */
+    hq_broker_task_result(&b, job, &job->tasks[1], HQ_TS_FINISHED, w.id, NULL, 1);
+    cr_assert_eq(job->tasks[1].state, HQ_TS_FINISHED);
+    cr_assert_eq(w.n_running, 0);
+    cr_assert_eq(w.n_assigned, 0);
+    cr_assert_eq(job->tasks[1].flags & (HQ_TF_ADOPTED | HQ_TF_HOLDS), 0);
+    b.workers[w.id] = NULL;
+    s_free(&b);
+}
