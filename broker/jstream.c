@@ -381,6 +381,9 @@ static void s_disk_answer(s_jx_t *x, s_reader_t *r)
                         path ? err.text : "the journal is closed");
         return;
     }
+    /* Live events are on: what follows the files is in the ring, so a replay goes on. */
+    if (!more && x->tap && next + 1 >= x->ring_lo && x->n > 0)
+        more = true;
     s_reply(b, r->rid, r->rid_len, r->request_id, s_result(lines, next, more, false));
 }
 

@@ -90,6 +90,9 @@ def test_stream_shows_past_then_live_events_and_ends_with_the_server(hq_env):
         assert past[0]["type"] == "server-start"
         second = env.submit("--", "true")  # while the stream runs
         r.wait_for(created(second))
+        # a replay while the stream keeps live events in memory still sees everything
+        replayed = events(env.hq("journal", "replay").stdout)
+        assert {e["job"] for e in replayed if e["type"] == "job-created"} == {first, second}
         env.hq("server", "stop")
         assert p.wait(timeout=20) == 0, p.stderr.read()
     finally:
