@@ -237,11 +237,6 @@ def test_scancel_of_the_allocation_loses_the_worker_and_requeues_its_task(slurm)
     assert server.hq("job", "cat", "1", "stdout").stdout == "instance 1\n"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "worker/worker.c: a task killed by the allocation's SIGTERM is reaped (s_on_signal -> "
-    "wk_tasks_reap) and reported FAILED ('Received signal 15') before the worker handles "
-    "its own SIGTERM and says GOODBYE, so it is not requeued; s_on_signal also handles "
-    "SIGCHLD before SIGTERM when both are read in one batch"))
 def test_tasks_killed_by_the_allocations_sigterm_are_requeued_not_failed(slurm):
     """scancel signals every process of the job at once; a task that dies of that
     SIGTERM is a casualty of the worker's end, so it must be requeued like the tasks

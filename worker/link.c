@@ -114,6 +114,63 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
     s_arm(w);
 }
 
+static void s_release_held(wk_t *w)
+{
+    for (uint32_t i = 0; i < w->n_held; i++) {
+        if (w->n_ev == w->cap_ev) {
+            w->cap_ev = w->cap_ev ? w->cap_ev * 2 : 64;
+            w->ev = hq_realloc(w->ev, w->cap_ev * sizeof *w->ev);
+        }
+        w->ev[w->n_ev++] = w->held[i];
+    }
+    w->n_held = 0;
+    s_arm(w);
+}
+
+static int s_on_held(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    wk_t *w = arg;
+    w->held_timer = -1;
+    s_release_held(w);
+    return 0;
+}
+
+void wk_link_hold_last(wk_t *w)
+{
+    if (w->n_ev == 0 || !w->loop)
+        return;
+    if (w->n_held == w->cap_held) {
+        w->cap_held = w->cap_held ? w->cap_held * 2 : 8;
+        w->held = hq_realloc(w->held, w->cap_held * sizeof *w->held);
+    }
+    w->held[w->n_held++] = w->ev[--w->n_ev];
+    /* One timer for the group: tasks of one allocation die together. */
+    if (w->held_timer < 0)
+        w->held_timer = zloop_timer(w->loop, WK_HOLD_MS, 1, s_on_held, w);
+    if (w->held_timer < 0)
+        s_release_held(w);
+}
+
+void wk_link_reject_held(wk_t *w)
+{
+    for (uint32_t i = 0; i < w->n_held; i++) {
+        hq_task_event_t *e = &w->held[i];
+        free(e->error);
+        e->error = NULL;
+        e->kind = HQ_TEV_REJECTED;
+    }
+    if (w->n_held)
+        hq_info("%u task%s killed together with the worker will be requeued", w->n_held,
+                w->n_held == 1 ? "" : "s");
+    if (w->held_timer >= 0) {
+        zloop_timer_end(w->loop, w->held_timer);
+        w->held_timer = -1;
+    }
+    s_release_held(w);
+}
+
 void wk_link_credit_changed(wk_t *w)
 {
     w->credit_dirty = true;
@@ -127,6 +184,9 @@ void wk_link_events_clear(wk_t *w)
         wk_ralloc_free(w->ev[i].allocs, w->ev[i].n_allocs);
     }
     w->n_ev = 0;
+    for (uint32_t i = 0; i < w->n_held; i++)
+        free(w->held[i].error);
+    w->n_held = 0;
 }
 
 static bool s_is_end(uint32_t kind)

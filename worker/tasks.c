@@ -349,6 +349,9 @@ static void s_finish(wk_t *w, wk_task_t *t, int status)
         wk_link_event(w, t, HQ_TEV_FINISHED, NULL, false);
     } else {
         wk_link_event(w, t, HQ_TEV_FAILED, s_failure_text(t, status), false);
+        if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL ||
+                                    WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGHUP))
+            wk_link_hold_last(w); /* maybe killed with the whole allocation */
     }
     s_task_free(w, t);
 }

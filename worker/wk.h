@@ -221,6 +221,10 @@ struct wk {
     hq_task_event_t *ev; /* events of this loop turn */
     uint32_t n_ev;
     uint32_t cap_ev;
+    hq_task_event_t *held; /* FAILED events of tasks killed from outside, held back */
+    uint32_t n_held;
+    uint32_t cap_held;
+    int held_timer;        /* zloop timer releasing them, -1 */
     bool flush_armed;     /* the flush timer is set */
     bool flush_urgent;    /* ... with 0 ms */
     int flush_timer;      /* its zloop timer id */
@@ -254,6 +258,14 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
                    bool with_allocs);
 void wk_link_credit_changed(wk_t *w);
 void wk_link_flush(wk_t *w);
+/* Holds back the event just added (a task killed by a signal the worker did not
+ * send) for WK_HOLD_MS: when the worker's own SIGTERM follows within that time
+ * (scancel and qdel signal the whole allocation), the tasks were not at fault and
+ * wk_link_reject_held turns their failures into REJECTED (requeued without a
+ * crash); otherwise the timer reports them as they are. */
+#define WK_HOLD_MS 1000
+void wk_link_hold_last(wk_t *w);
+void wk_link_reject_held(wk_t *w);
 void wk_link_events_clear(wk_t *w);
 /* Reconnect: the task instances to report in REGISTER (running ones and the ends not
  * known to be applied). Caller frees. */

@@ -706,6 +706,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
                                                     : term == SIGTERM ? "SIGTERM"
                                                                       : "signal");
+        wk_link_reject_held(w);
         s_kill_all(w, "Worker stopping");
         s_goodbye(w, HQ_BYE_SIGNAL);
         w->exit_code = 0;
@@ -840,6 +841,9 @@ static void s_cleanup(wk_t *w)
         close(w->sigfd);
     wk_alloc_destroy(&w->alloc);
     free(w->ev);
+    for (uint32_t i = 0; i < w->n_held; i++)
+        free(w->held[i].error);
+    free(w->held);
     wk_link_kept_clear(w);
     free(w->kept);
     free(w->kept_seq);
@@ -924,6 +928,7 @@ int hq_worker_main(int argc, char **argv)
     w->slots = w->slots_long;
     w->low_water = ncpus;
     w->flush_timer = -1;
+    w->held_timer = -1;
     w->alloc = wk_alloc_new(&w->conf.resources);
     wk_alloc_set_coupling(w->alloc, w->conf.coupling, w->conf.n_coupling);
     w->hq_path = wk_find_hq_binary();
