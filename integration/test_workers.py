@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import HQ, horizontal, vertical, wait_until
+from conftest import HQ, Worker, horizontal, vertical, wait_until
 
 WORKER_INFO_KEYS = ["Worker", "State", "Hostname", "Started", "Data provider",
                     "Working directory", "Heartbeat", "Idle timeout", "Overview interval",
@@ -207,3 +207,22 @@ def test_worker_without_server_fails_clearly(hq_env):
                         "worker-noserver")
     assert proc.wait_exit(timeout=30) == 1
     assert f'No running instance of HQ found at "{empty}".' in proc.stderr()
+
+
+def test_worker_removes_its_default_work_dir_at_exit(server):
+    """Without --work-dir the worker makes its own temporary directory (with the
+    task dirs in it); it must not be left behind in $TMPDIR after the worker ends."""
+    tmpdir = server.tmp / "tmpdir"
+    tmpdir.mkdir()
+    env = dict(server.env, TMPDIR=str(tmpdir))
+    proc = server.spawn([HQ, "worker", "start", "--server-dir", server.server_dir,
+                         "--hostname", "tw", "--cpus", "1"], "worker-tw", env=env)
+    w = Worker(proc, "tw", None)
+    server.wait_worker(w)
+    work_dir = [x for x in server.worker_list() if x["id"] == w.id][0]["configuration"]["work_dir"]
+    assert work_dir.startswith(str(tmpdir) + "/hq-worker") and work_dir.endswith("/work")
+    server.hq("submit", "--task-dir", "--wait", "--", "bash", "-c", "touch $HQ_TASK_DIR/x")
+    assert list(tmpdir.iterdir()), "the worker's directory exists while it runs"
+    server.hq("worker", "stop", str(w.id))
+    assert proc.wait_exit() == 0
+    assert list(tmpdir.iterdir()) == []

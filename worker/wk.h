@@ -237,6 +237,7 @@ struct wk {
     int idle_timer;       /* zloop timer id of the idle timeout, -1 */
     wk_task_ctx_t tctx;   /* what tasks need to know about us */
     char *hq_path;        /* HQ for tasks */
+    char *temp_root;      /* the hq-worker* dir made when --work-dir was not given, or NULL */
     /* finish-running: reconnecting after the server was lost */
     uint64_t peer_ack;            /* highest seq of ours the broker acknowledged */
     hq_task_event_t *kept;        /* end events sent recently or not yet acknowledged */

@@ -14,6 +14,7 @@
 #include "wk.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -259,6 +260,12 @@ static int s_configure(wk_t *w, const hq_args_t *a, s_cfg_err_t *e)
     if (!c->work_dir) {
         e->code = 1;
         return -1;
+    }
+    if (!hq_args_get(a, "work-dir")) { /* ".../hq-workerXXXXXX/work": remove it at exit */
+        w->temp_root = hq_strdup(c->work_dir);
+        char *slash = strrchr(w->temp_root, '/');
+        if (slash)
+            *slash = '\0';
     }
     c->listen_address = hq_strdup("");
     c->pid = (uint32_t)getpid();
@@ -828,8 +835,24 @@ char *wk_find_hq_binary(void)
     return path;
 }
 
+static int s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path); /* best effort: a file a task keeps open elsewhere stays */
+    return 0;
+}
+
 static void s_cleanup(wk_t *w)
 {
+    if (w->temp_root) {
+        /* The default work dir is the worker's own temporary directory: leave
+         * nothing behind in /tmp (a --work-dir the user named is kept). */
+        nftw(w->temp_root, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(w->temp_root);
+        w->temp_root = NULL;
+    }
     zloop_destroy(&w->loop);
     if (w->sock) {
         zsock_destroy(&w->sock);
