@@ -901,15 +901,16 @@ void hq_journal_close(hq_journal_t **p)
     *p = NULL;
     hq_journal_detach(j);
     if (j->started && getenv("HQ_JOURNAL_STATS"))
-        fprintf(stderr,
-                "journal stats: appended %" PRIu64 " syncs %" PRIu64 " writes %" PRIu64
-                " records/sync %.1f latency mean %.3f ms max %.2f ms sync mean %.3f ms max %.2f ms\n",
-                (uint64_t)j->st_appended, (uint64_t)j->st_syncs, (uint64_t)j->st_writes,
-                j->st_syncs ? (double)j->st_durable / (double)j->st_syncs : 0.0,
-                j->st_lat_n ? (double)j->st_lat_ns_sum / (double)j->st_lat_n / 1e6 : 0.0,
-                (double)j->st_lat_ns_max / 1e6,
-                j->st_syncs ? (double)j->st_sync_ns_sum / (double)j->st_syncs / 1e6 : 0.0,
-                (double)j->st_sync_ns_max / 1e6);
+        fprintf(
+            stderr,
+            "journal stats: appended %" PRIu64 " syncs %" PRIu64 " writes %" PRIu64
+            " records/sync %.1f latency mean %.3f ms max %.2f ms sync mean %.3f ms max %.2f ms\n",
+            (uint64_t)j->st_appended, (uint64_t)j->st_syncs, (uint64_t)j->st_writes,
+            j->st_syncs ? (double)j->st_durable / (double)j->st_syncs : 0.0,
+            j->st_lat_n ? (double)j->st_lat_ns_sum / (double)j->st_lat_n / 1e6 : 0.0,
+            (double)j->st_lat_ns_max / 1e6,
+            j->st_syncs ? (double)j->st_sync_ns_sum / (double)j->st_syncs / 1e6 : 0.0,
+            (double)j->st_sync_ns_max / 1e6);
     if (j->started) {
         hq_journal_kick(j);
         pthread_mutex_lock(&j->mu);

@@ -12,10 +12,10 @@
 #include "hq_util.h"
 #include "jglue.h"
 
-#define S_RING_MAX 262144       /* live event lines kept */
-#define S_PAGE_LINES 50000      /* lines per reply (a record's lines are never split) */
-#define S_HOLD_MS 1000          /* longest hold of an empty live read */
-#define S_BATCH_MS 5            /* held readers are answered this long after new events */
+#define S_RING_MAX 262144  /* live event lines kept */
+#define S_PAGE_LINES 50000 /* lines per reply (a record's lines are never split) */
+#define S_HOLD_MS 1000     /* longest hold of an empty live read */
+#define S_BATCH_MS 5       /* held readers are answered this long after new events */
 
 /* ---- NDJSON ---- */
 
@@ -67,9 +67,8 @@ static json_t *s_task_state_ev(const hq_jrec_t *rec)
     if (rec->u.task_state.state == 2)
         json_object_set_new(ev, "worker", json_integer(rec->u.task_state.worker));
     if (rec->u.task_state.state == 4)
-        json_object_set_new(ev, "error", json_string(rec->u.task_state.error
-                                                         ? rec->u.task_state.error
-                                                         : ""));
+        json_object_set_new(ev, "error",
+                            json_string(rec->u.task_state.error ? rec->u.task_state.error : ""));
     return ev;
 }
 
@@ -89,8 +88,8 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         break;
     case HQ_JR_JOB_SUBMIT: {
         /* Replayed records carry the decoded message, appended ones the body. */
-        const hq_submit_t *sub = rec->u.job_submit.msg ? &rec->u.job_submit.msg->u.submit
-                                                        : rec->u.job_submit.submit;
+        const hq_submit_t *sub =
+            rec->u.job_submit.msg ? &rec->u.job_submit.msg->u.submit : rec->u.job_submit.submit;
         ev =
             json_pack("{s:s,s:I}", "type", "job-created", "job", (json_int_t)rec->u.job_submit.job);
         if (sub && sub->name)
@@ -139,8 +138,8 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
     }
     case HQ_JR_WORKER_UP: {
         json_t *conf = json_object();
-        const hq_register_t *reg = rec->u.worker_up.msg ? &rec->u.worker_up.msg->u.reg
-                                                        : rec->u.worker_up.reg;
+        const hq_register_t *reg =
+            rec->u.worker_up.msg ? &rec->u.worker_up.msg->u.reg : rec->u.worker_up.reg;
         if (reg && reg->conf.hostname)
             json_object_set_new(conf, "hostname", json_string(reg->conf.hostname));
         if (reg && reg->conf.group)
@@ -191,15 +190,15 @@ typedef struct s_reader {
 
 typedef struct s_jx {
     hq_broker_t *b;
-    bool tap;          /* the ring is filled */
-    uint64_t ring_lo;  /* the ring has every line of records with lsn >= ring_lo */
-    s_line_t *ring;    /* circular */
-    uint32_t head, n;  /* oldest entry, entries */
-    s_reader_t *held;  /* readers waiting for live events */
+    bool tap;            /* the ring is filled */
+    uint64_t ring_lo;    /* the ring has every line of records with lsn >= ring_lo */
+    s_line_t *ring;      /* circular */
+    uint32_t head, n;    /* oldest entry, entries */
+    s_reader_t *held;    /* readers waiting for live events */
     uint32_t n_flushing; /* readers waiting for a flush */
-    int hold_timer;    /* zloop timer checking held readers (-1 = none) */
-    int batch_timer;   /* zloop timer answering held readers soon (-1 = none) */
-    bool dead;         /* closed while flushes were pending: freed by the last one */
+    int hold_timer;      /* zloop timer checking held readers (-1 = none) */
+    int batch_timer;     /* zloop timer answering held readers soon (-1 = none) */
+    bool dead;           /* closed while flushes were pending: freed by the last one */
     struct s_jx *next;
 } s_jx_t;
 

@@ -35,7 +35,7 @@ void hq_jstream_close(hq_broker_t *b);
 
 /* The error text when the server runs without --journal. */
 #define HQ_NO_JOURNAL_TEXT                                                                         \
-    "The server was started without a journal: there are no events to read (start it with "      \
+    "The server was started without a journal: there are no events to read (start it with "        \
     "--journal <PATH>)"
 
 #endif

@@ -24,17 +24,17 @@ struct hq_jglue {
     hq_broker_t *b;
     hq_journal_t *j;
     char *path;
-    uint64_t epoch;         /* this run's server_start epoch */
-    bool quiet;             /* task events not recorded */
-    zhashx_t *inflight;     /* "<rid hex>:<request id>" of requests waiting for durability */
-    uint64_t last_finish;   /* lsn of the last task_finished appended */
+    uint64_t epoch;          /* this run's server_start epoch */
+    bool quiet;              /* task events not recorded */
+    zhashx_t *inflight;      /* "<rid hex>:<request id>" of requests waiting for durability */
+    uint64_t last_finish;    /* lsn of the last task_finished appended */
     uint64_t durable_finish; /* highest task_finished lsn known durable */
-    s_held_t *held;         /* dependants waiting, in lsn order */
+    s_held_t *held;          /* dependants waiting, in lsn order */
     uint32_t n_held, cap_held, head_held;
-    bool warned;            /* an append failure was logged */
-    uint64_t grace_ns;      /* re-adoption grace period after the restart (0 = off) */
-    uint32_t n_readopt;     /* tasks restored as running, waiting for re-adoption */
-    int grace_timer;        /* zloop timer id of the grace period, -1 */
+    bool warned;        /* an append failure was logged */
+    uint64_t grace_ns;  /* re-adoption grace period after the restart (0 = off) */
+    uint32_t n_readopt; /* tasks restored as running, waiting for re-adoption */
+    int grace_timer;    /* zloop timer id of the grace period, -1 */
 };
 
 hq_journal_t *hq_jr_journal(const hq_broker_t *b)
@@ -75,9 +75,9 @@ typedef struct s_run {
 
 struct hq_jr_state {
     hq_broker_t *b;
-    uint64_t epoch;  /* last server_start epoch */
-    char uid[17];    /* its uid */
-    s_run_t *run;    /* dispatched tasks (entries may be stale; checked on use) */
+    uint64_t epoch; /* last server_start epoch */
+    char uid[17];   /* its uid */
+    s_run_t *run;   /* dispatched tasks (entries may be stale; checked on use) */
     uint32_t n_run, cap_run;
     uint64_t records;
     bool readopt;       /* running tasks wait for re-adoption */
@@ -576,7 +576,7 @@ typedef struct s_op {
     hq_msg_t *msg;
     bool cacheable; /* the reply may go to the reply cache */
     uint64_t req_id, req_hash;
-    char *key;      /* in g->inflight */
+    char *key; /* in g->inflight */
     uint32_t pending;
     int errnum;
     hq_jr_apply_fn *apply;

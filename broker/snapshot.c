@@ -11,8 +11,8 @@
 #include "hq_util.h"
 #include "jglue.h"
 
-#define S_CHECK_MS 1000                        /* compaction check period */
-#define S_MIN_ESTIMATE (8ull * 1024 * 1024)    /* smallest snapshot size assumed */
+#define S_CHECK_MS 1000                       /* compaction check period */
+#define S_MIN_ESTIMATE (8ull * 1024 * 1024)   /* smallest snapshot size assumed */
 #define S_DEFAULT_MAX (1024ull * 1024 * 1024) /* journal bytes that always compact */
 
 /* ---- writing ---- */
@@ -174,12 +174,12 @@ hq_task_t *hq_snapshot_apply_task(hq_broker_t *b, const hq_jrec_t *rec, hq_job_t
 
 typedef struct s_cx {
     hq_broker_t *b;
-    int timer;            /* check timer (-1 = none) */
-    bool busy;            /* a snapshot is being committed */
-    bool detached;        /* detached while busy: freed by the commit's callback */
-    uint64_t base_bytes;  /* segment bytes written when the last snapshot began */
-    uint64_t last_size;   /* records in the last snapshot x 48 (estimate of its bytes) */
-    uint64_t max_bytes;   /* compact at least past this many bytes */
+    int timer;           /* check timer (-1 = none) */
+    bool busy;           /* a snapshot is being committed */
+    bool detached;       /* detached while busy: freed by the commit's callback */
+    uint64_t base_bytes; /* segment bytes written when the last snapshot began */
+    uint64_t last_size;  /* records in the last snapshot x 48 (estimate of its bytes) */
+    uint64_t max_bytes;  /* compact at least past this many bytes */
     struct s_cx *next;
 } s_cx_t;
 

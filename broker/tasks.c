@@ -84,7 +84,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
         if (t->state == HQ_TS_RUNNING && w->n_running > 0)
             w->n_running--;
     }
-    t->flags &= (uint8_t)~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
+    t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
 }
 
 static void s_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
@@ -253,8 +253,7 @@ enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
     if ((t->flags & HQ_TF_READOPT) && t->state == HQ_TS_RUNNING)
         return HQ_ADOPT_YES;
     if ((t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) && old_worker_id != 0 &&
-        t->worker == old_worker_id &&
-        (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED))
+        t->worker == old_worker_id && (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED))
         return HQ_ADOPT_YES;
     return HQ_ADOPT_STALE;
 }

@@ -213,7 +213,7 @@ void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
                 if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) || t->worker != w->id)
                     continue;
                 if (hq_tstate_final(t->state))
-                    t->flags &= (uint8_t)~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
+                    t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
                 else
                     hq_broker_requeue(b, j, t, crash);
             }

@@ -99,8 +99,7 @@ static int s_read(int argc, char **argv, bool live)
             break;
         }
         json_error_t jerr;
-        json_t *root =
-            reply->u.reply.json ? json_loads(reply->u.reply.json, 0, &jerr) : NULL;
+        json_t *root = reply->u.reply.json ? json_loads(reply->u.reply.json, 0, &jerr) : NULL;
         hq_msg_destroy(&reply);
         json_t *res = root ? json_object_get(root, "result") : NULL;
         json_t *lines = res ? json_object_get(res, "lines") : NULL;

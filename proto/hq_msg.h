@@ -26,24 +26,24 @@
 
 enum hq_msg_type {
     /* client -> broker */
-    HQ_MSG_SERVER_INFO = 1,   /* no body */
-    HQ_MSG_SERVER_STOP = 2,   /* no body */
-    HQ_MSG_SUBMIT = 3,        /* hq_submit_t */
-    HQ_MSG_JOB_LIST = 4,      /* hq_query_t: states filter */
-    HQ_MSG_JOB_INFO = 5,      /* hq_query_t: selector (+ with_tasks) */
-    HQ_MSG_JOB_CANCEL = 6,    /* hq_query_t: selector + text (reason) */
-    HQ_MSG_JOB_FORGET = 7,    /* hq_query_t: selector + states filter */
-    HQ_MSG_JOB_WAIT = 8,      /* hq_query_t: selector + flag (without_close); long poll */
-    HQ_MSG_JOB_OPEN = 9,      /* hq_query_t: text (name), number (max_fails+1, 0 = none) */
-    HQ_MSG_JOB_CLOSE = 10,    /* hq_query_t: selector */
-    HQ_MSG_TASK_LIST = 11,    /* hq_query_t: selector, tasks, states */
-    HQ_MSG_TASK_INFO = 12,    /* hq_query_t: selector (single job), tasks */
-    HQ_MSG_WORKER_LIST = 13,  /* hq_query_t: flag (include offline) */
-    HQ_MSG_WORKER_INFO = 14,  /* hq_query_t: selector */
-    HQ_MSG_WORKER_STOP = 15,  /* hq_query_t: selector */
-    HQ_MSG_JOB_SUMMARY = 16,  /* no body */
-    HQ_MSG_TASK_IDS = 17,     /* hq_query_t: selector + states */
-    HQ_MSG_TASK_EXPLAIN = 18, /* hq_query_t: selector (single job), tasks (one id) */
+    HQ_MSG_SERVER_INFO = 1,    /* no body */
+    HQ_MSG_SERVER_STOP = 2,    /* no body */
+    HQ_MSG_SUBMIT = 3,         /* hq_submit_t */
+    HQ_MSG_JOB_LIST = 4,       /* hq_query_t: states filter */
+    HQ_MSG_JOB_INFO = 5,       /* hq_query_t: selector (+ with_tasks) */
+    HQ_MSG_JOB_CANCEL = 6,     /* hq_query_t: selector + text (reason) */
+    HQ_MSG_JOB_FORGET = 7,     /* hq_query_t: selector + states filter */
+    HQ_MSG_JOB_WAIT = 8,       /* hq_query_t: selector + flag (without_close); long poll */
+    HQ_MSG_JOB_OPEN = 9,       /* hq_query_t: text (name), number (max_fails+1, 0 = none) */
+    HQ_MSG_JOB_CLOSE = 10,     /* hq_query_t: selector */
+    HQ_MSG_TASK_LIST = 11,     /* hq_query_t: selector, tasks, states */
+    HQ_MSG_TASK_INFO = 12,     /* hq_query_t: selector (single job), tasks */
+    HQ_MSG_WORKER_LIST = 13,   /* hq_query_t: flag (include offline) */
+    HQ_MSG_WORKER_INFO = 14,   /* hq_query_t: selector */
+    HQ_MSG_WORKER_STOP = 15,   /* hq_query_t: selector */
+    HQ_MSG_JOB_SUMMARY = 16,   /* no body */
+    HQ_MSG_TASK_IDS = 17,      /* hq_query_t: selector + states */
+    HQ_MSG_TASK_EXPLAIN = 18,  /* hq_query_t: selector (single job), tasks (one id) */
     HQ_MSG_JOURNAL_READ = 19,  /* hq_query_t: number (cursor: next lsn), flag (wait for
                                   new events: stream); long poll */
     HQ_MSG_JOURNAL_FLUSH = 20, /* no body */

@@ -69,12 +69,12 @@ json_t *hq_wres_json_coupled(const hq_wres_list_t *l, const hq_coupling_t *w, ui
         json_array_append_new(arr, s_wres_one(&l->res[i]));
     json_t *weights = json_array();
     for (uint32_t k = 0; k < n; k++)
-        json_array_append_new(
-            weights, json_pack("{s:I, s:I, s:I, s:I, s:I}", "resource1_idx",
-                               (json_int_t)w[k].resource1_idx, "group1_idx",
-                               (json_int_t)w[k].group1_idx, "resource2_idx",
-                               (json_int_t)w[k].resource2_idx, "group2_idx",
-                               (json_int_t)w[k].group2_idx, "weight", (json_int_t)w[k].weight));
+        json_array_append_new(weights, json_pack("{s:I, s:I, s:I, s:I, s:I}", "resource1_idx",
+                                                 (json_int_t)w[k].resource1_idx, "group1_idx",
+                                                 (json_int_t)w[k].group1_idx, "resource2_idx",
+                                                 (json_int_t)w[k].resource2_idx, "group2_idx",
+                                                 (json_int_t)w[k].group2_idx, "weight",
+                                                 (json_int_t)w[k].weight));
     return json_pack("{s:o, s:{s:o}}", "resources", arr, "coupling", "weights", weights);
 }
 
@@ -359,8 +359,8 @@ static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
     hq_wres_list_t res;
     char *summary = NULL;
     if (hq_wres_from_json(json_object_get(cfg, "resources"), &res) == 0) {
-        summary = hq_wres_summary_ex(
-            &res, true, hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
+        summary = hq_wres_summary_ex(&res, true,
+                                     hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
         hq_wres_list_clear(&res);
     }
     hq_table_add_kv(t, "Resources", summary ? summary : "");

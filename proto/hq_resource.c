@@ -788,8 +788,8 @@ static int s_coupling_side(const char *s, const char *e, const hq_wres_list_t *l
     return hq_err_set(err, "Resource not found: %.*s", (int)(ne - ns), ns);
 }
 
-int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out,
-                      uint32_t *n, hq_err_t *err)
+int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out, uint32_t *n,
+                      hq_err_t *err)
 {
     *out = NULL;
     *n = 0;

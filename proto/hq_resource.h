@@ -85,8 +85,8 @@ uint32_t hq_wres_coupling_groups(const hq_wres_t *r);
  * new array (*out, *n; caller frees *out). Errors (err.text): "Missing ':'",
  * "Missing '['", "Missing ']'", "Resource not found: <name>", "Invalid group
  * index: <x>", "Invalid weight: <w>". */
-int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out,
-                      uint32_t *n, hq_err_t *err);
+int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out, uint32_t *n,
+                      hq_err_t *err);
 
 /* ---- task side: what a task asks for ---- */
 

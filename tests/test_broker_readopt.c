@@ -44,25 +44,30 @@ static void s_put(hq_journal_t *j, hq_jrec_t rec)
 
 /* A submit of `count` tasks 0..count-1 (array), or a graph when deps is given:
  * task i depends on deps[i] (-1 = none). */
-static void s_submit(hq_journal_t *j, uint32_t job, uint32_t attach, uint32_t first,
-                     uint32_t count, const int *deps, enum hq_crash_kind crash, uint32_t limit)
+static void s_submit(hq_journal_t *j, uint32_t job, uint32_t attach, uint32_t first, uint32_t count,
+                     const int *deps, enum hq_crash_kind crash, uint32_t limit)
 {
     char *args[] = {"true"};
     hq_rvariant_t var = {.n_nodes = 0};
-    hq_task_def_t def = {.n_args = 1, .args = args, .cwd = "%{SUBMIT_DIR}", .n_variants = 1,
-                         .out.kind = HQ_STDIO_NONE, .err.kind = HQ_STDIO_NONE,
+    hq_task_def_t def = {.n_args = 1,
+                         .args = args,
+                         .cwd = "%{SUBMIT_DIR}",
+                         .n_variants = 1,
+                         .out.kind = HQ_STDIO_NONE,
+                         .err.kind = HQ_STDIO_NONE,
                          .variants = &var,
-                         .crash_kind = crash, .crash_limit = limit};
+                         .crash_kind = crash,
+                         .crash_limit = limit};
     hq_range_t r = {.start = first, .end = first + count - 1, .step = 1};
-    hq_submit_t s = {.job_id = attach, .name = "j", .submit_dir = "/tmp", .n_defs = 1,
-                     .defs = &def};
+    hq_submit_t s = {
+        .job_id = attach, .name = "j", .submit_dir = "/tmp", .n_defs = 1, .defs = &def};
     hq_graph_task_t g[8];
     uint32_t dep[8];
     if (deps) {
         for (uint32_t i = 0; i < count; i++) {
             dep[i] = (uint32_t)deps[i];
-            g[i] = (hq_graph_task_t){.id = first + i, .def_idx = 0,
-                                     .n_deps = deps[i] >= 0 ? 1 : 0, .deps = &dep[i]};
+            g[i] = (hq_graph_task_t){
+                .id = first + i, .def_idx = 0, .n_deps = deps[i] >= 0 ? 1 : 0, .deps = &dep[i]};
         }
         s.n_graph = count;
         s.graph = g;
@@ -141,15 +146,14 @@ static void s_free(hq_broker_t *b)
     hq_events_destroy(&b->events);
 }
 
-
 TestSuite(readopt, .init = s_setup, .fini = s_teardown);
 
 /* ---- the adoption rule ---- */
 
 static hq_task_t s_t(uint32_t instance, enum hq_tstate st, uint8_t flags, uint32_t worker)
 {
-    return (hq_task_t){.id = 4, .instance = instance, .state = (uint8_t)st, .flags = flags,
-                       .worker = worker};
+    return (hq_task_t){
+        .id = 4, .instance = instance, .state = (uint8_t)st, .flags = flags, .worker = worker};
 }
 
 Test(readopt, adopts_a_restored_running_task_reported_with_its_instance)

@@ -527,8 +527,7 @@ Test(journal, records_appended_during_a_commit_form_the_next_group)
     hq_journal_stats_t st;
     hq_journal_stats(j, &st);
     cr_assert_eq(st.durable, 20000);
-    cr_assert_leq(st.syncs, kicks / 4, "%" PRIu64 " fdatasyncs for %u hand-overs", st.syncs,
-                  kicks);
+    cr_assert_leq(st.syncs, kicks / 4, "%" PRIu64 " fdatasyncs for %u hand-overs", st.syncs, kicks);
     hq_journal_close(&j);
 }
 

@@ -91,7 +91,7 @@ static hq_wres_t s_wres[] = {
 };
 static hq_task_ref_t s_reports[] = {{3, 0, 1}, {7, 8, 3}};
 static hq_coupling_t s_coupling[] = {
-    {0, 1, 1, 0, 256}, /* cpus[1]:gpus/nvidia[0] */
+    {0, 1, 1, 0, 256},   /* cpus[1]:gpus/nvidia[0] */
     {3, 0, 0, 0, 65535}, /* ports[0]:cpus[0]=65535 */
 };
 static char *s_alabels[] = {"0", "3"};
@@ -240,13 +240,13 @@ static void s_sample(uint8_t type, hq_msg_t *m)
 
 /* Every known type, in protocol order. */
 static const uint8_t s_types[] = {
-    HQ_MSG_SERVER_INFO, HQ_MSG_SERVER_STOP, HQ_MSG_SUBMIT,      HQ_MSG_JOB_LIST,
-    HQ_MSG_JOB_INFO,    HQ_MSG_JOB_CANCEL,  HQ_MSG_JOB_FORGET,  HQ_MSG_JOB_WAIT,
-    HQ_MSG_JOB_OPEN,    HQ_MSG_JOB_CLOSE,   HQ_MSG_TASK_LIST,   HQ_MSG_TASK_INFO,
-    HQ_MSG_WORKER_LIST, HQ_MSG_WORKER_INFO, HQ_MSG_WORKER_STOP, HQ_MSG_JOB_SUMMARY,
-    HQ_MSG_TASK_IDS,    HQ_MSG_REPLY,       HQ_MSG_ERROR,       HQ_MSG_REGISTER,
-    HQ_MSG_RESULTS,     HQ_MSG_HEARTBEAT,   HQ_MSG_GOODBYE,     HQ_MSG_REGISTERED,
-    HQ_MSG_ASSIGN,      HQ_MSG_CANCEL,      HQ_MSG_STOP,        HQ_MSG_TASK_EXPLAIN,
+    HQ_MSG_SERVER_INFO,  HQ_MSG_SERVER_STOP,   HQ_MSG_SUBMIT,        HQ_MSG_JOB_LIST,
+    HQ_MSG_JOB_INFO,     HQ_MSG_JOB_CANCEL,    HQ_MSG_JOB_FORGET,    HQ_MSG_JOB_WAIT,
+    HQ_MSG_JOB_OPEN,     HQ_MSG_JOB_CLOSE,     HQ_MSG_TASK_LIST,     HQ_MSG_TASK_INFO,
+    HQ_MSG_WORKER_LIST,  HQ_MSG_WORKER_INFO,   HQ_MSG_WORKER_STOP,   HQ_MSG_JOB_SUMMARY,
+    HQ_MSG_TASK_IDS,     HQ_MSG_REPLY,         HQ_MSG_ERROR,         HQ_MSG_REGISTER,
+    HQ_MSG_RESULTS,      HQ_MSG_HEARTBEAT,     HQ_MSG_GOODBYE,       HQ_MSG_REGISTERED,
+    HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
     HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
@@ -411,9 +411,9 @@ static void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
         cr_assert_eq(a->u.reg.old_worker_id, b->u.reg.old_worker_id);
         cr_assert_eq(a->u.reg.n_reports, b->u.reg.n_reports);
         for (uint32_t k = 0; k < a->u.reg.n_reports; k++)
-            cr_assert_eq(memcmp(&a->u.reg.reports[k], &b->u.reg.reports[k],
-                                sizeof a->u.reg.reports[k]),
-                         0, "report %u differs", k);
+            cr_assert_eq(
+                memcmp(&a->u.reg.reports[k], &b->u.reg.reports[k], sizeof a->u.reg.reports[k]), 0,
+                "report %u differs", k);
         break;
     }
     case HQ_MSG_REGISTERED:

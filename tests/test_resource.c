@@ -328,8 +328,8 @@ Test(coupling, parses_weights_into_sorted_indices)
     hq_coupling_t *c;
     uint32_t n;
     hq_err_t err = {{0}};
-    cr_assert_eq(hq_coupling_parse("cpus[0]:gpus[0], gpus[1] : cpus[1]=1000,x[0]:cpus[1]=0", &l,
-                                   &c, &n, &err),
+    cr_assert_eq(hq_coupling_parse("cpus[0]:gpus[0], gpus[1] : cpus[1]=1000,x[0]:cpus[1]=0", &l, &c,
+                                   &n, &err),
                  0, "%s", err.text);
     cr_assert_eq(n, 3);
     cr_assert_eq(c[0].resource1_idx, 0);

@@ -310,8 +310,7 @@ Test(worker_alloc, coupled_cpus_and_gpu_come_from_coupled_groups)
     cr_assert_eq(wk_alloc_try(a, &v, &t2), 0);
     cr_assert_str_eq(t2[1].labels[0], "1");
     cr_assert_eq(t2[0].n_labels, 2);
-    cr_assert(s_in_group(&t2[0], s_numa1, 4), "got cpus %s,%s", t2[0].labels[0],
-              t2[0].labels[1]);
+    cr_assert(s_in_group(&t2[0], s_numa1, 4), "got cpus %s,%s", t2[0].labels[0], t2[0].labels[1]);
     wk_alloc_release(a, t1, 2);
     cr_assert_eq(wk_alloc_try(a, &v, &t3), 0);
     cr_assert_str_eq(t3[1].labels[0], "0");

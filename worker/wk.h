@@ -224,7 +224,7 @@ struct wk {
     hq_task_event_t *held; /* FAILED events of tasks killed from outside, held back */
     uint32_t n_held;
     uint32_t cap_held;
-    int held_timer;        /* zloop timer releasing them, -1 */
+    int held_timer;       /* zloop timer releasing them, -1 */
     bool flush_armed;     /* the flush timer is set */
     bool flush_urgent;    /* ... with 0 ms */
     int flush_timer;      /* its zloop timer id */
@@ -239,10 +239,10 @@ struct wk {
     char *hq_path;        /* HQ for tasks */
     char *temp_root;      /* the hq-worker* dir made when --work-dir was not given, or NULL */
     /* finish-running: reconnecting after the server was lost */
-    uint64_t peer_ack;            /* highest seq of ours the broker acknowledged */
-    hq_task_event_t *kept;        /* end events sent recently or not yet acknowledged */
-    uint64_t *kept_seq;           /* seq of the RESULTS that carried each */
-    uint64_t *kept_at;            /* CLOCK_MONOTONIC ns it was sent */
+    uint64_t peer_ack;     /* highest seq of ours the broker acknowledged */
+    hq_task_event_t *kept; /* end events sent recently or not yet acknowledged */
+    uint64_t *kept_seq;    /* seq of the RESULTS that carried each */
+    uint64_t *kept_at;     /* CLOCK_MONOTONIC ns it was sent */
     uint32_t n_kept, cap_kept;
     uint32_t n_carried;           /* running tasks started before the last reconnect */
     bool reconnecting;            /* trying to register again */

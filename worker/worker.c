@@ -660,8 +660,7 @@ static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
     wk_tasks_drop_queued(w, false);
     if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING && w->reconnect_window_ns > 0) {
         hq_warn("Server lost; keeping %u running task%s and trying to reconnect for %.0f s",
-                w->n_running, w->n_running == 1 ? "" : "s",
-                (double)w->reconnect_window_ns / 1e9);
+                w->n_running, w->n_running == 1 ? "" : "s", (double)w->reconnect_window_ns / 1e9);
         s_reconnect_start(w);
         return 0;
     }

@@ -205,8 +205,8 @@ static int s_load_frames(const char *path, s_buf_t **frames, size_t *n, size_t *
         size_t got = fread(lb, 1, 4, f);
         if (got == 0)
             break;
-        uint32_t len = (uint32_t)lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 |
-                       (uint32_t)lb[3] << 24;
+        uint32_t len =
+            (uint32_t)lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 | (uint32_t)lb[3] << 24;
         if (got != 4 || len > (1u << 30)) {
             fprintf(stderr, "hq_rawpeer: %s: bad record length\n", path);
             rc = -1;
