@@ -27,6 +27,16 @@ CORPUS = REPO / "tests" / "fuzz" / "corpus"
 STOPPING_TYPES = {2, 15}  # SERVER_STOP, WORKER_STOP
 
 
+# ASan keeps freed memory in quarantine, so RSS bounds only mean something in the
+# normal build (ARCHITECTURE.md, "Sanitizers"); the sanitizer run checks the rest.
+SANITIZED = os.environ.get("HQ_SANITIZED") == "1"
+
+
+def assert_rss_growth(rss0, rss1, limit_kib, detail=None):
+    if not SANITIZED:
+        assert rss1 - rss0 < limit_kib, detail if detail is not None else (rss0, rss1)
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -160,7 +170,7 @@ def test_authenticated_request_flood_leaves_other_clients_served(cluster):
     # other clients keep working: generous bound on a shared 2-core machine
     assert lat[len(lat) // 2] < max(1.0, 5 * base), (base, lat)
     assert max(lat) < 5, lat
-    assert rss1 - rss0 < 32 * 1024, (rss0, rss1)
+    assert_rss_growth(rss0, rss1, 32 * 1024)
     still_serves(env)
 
 
@@ -206,7 +216,7 @@ def test_amplification_frames_are_rejected_without_allocating(cluster, role):
     rss1 = rss_kib(pid)
     print(f"amplification ({role}): {s['sent']:.0f} frames, RSS {rss0} -> {rss1} KiB "
           f"(+{rss1 - rss0} KiB)")
-    assert rss1 - rss0 < 4 * 1024, (rss0, rss1)
+    assert_rss_growth(rss0, rss1, 4 * 1024)
     assert [x["id"] for x in env.worker_list()] == [env.w1.id]
     still_serves(env)
 
@@ -310,7 +320,7 @@ def test_live_fuzz_20k_frames_per_socket(cluster):
     assert env.server.poll() is None, env.server.stderr()[-3000:]
     # still answering, with bounded latency and memory
     assert p99 < max(2.0, 10 * r["base_s"]), (r["base_s"], lat)
-    assert r["rss1"] - r["rss0"] < max(16 * 1024, r["rss0"] // 2), r
+    assert_rss_growth(r["rss0"], r["rss1"], max(16 * 1024, r["rss0"] // 2), r)
     hs, lines = rawpeer(env.access_path(), "client", "valid:server-info")
     assert hs == "ok" and "type=40" in lines[0], lines
     assert env.w1.id in [x["id"] for x in env.worker_list()]
