@@ -405,6 +405,20 @@ static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
     hq_journal_opts_t o = {.flush_period_ns = flush_ns, .uid = b->access.server_uid};
+    /* Segment preallocation size; small values let tests put a journal on a tiny
+     * filesystem. Accepts a plain byte count of at least 4096. */
+    const char *sv = getenv("HQ_JOURNAL_SEGMENT_BYTES");
+    if (sv && *sv) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(sv, &end, 10);
+        if (errno || !end || *end || v < 4096 || v > (1ULL << 40))
+            hq_warn("Ignoring HQ_JOURNAL_SEGMENT_BYTES=%s: expected a byte count between 4096 "
+                    "and 1099511627776",
+                    sv);
+        else
+            o.segment_size = v;
+    }
     hq_journal_t *j = hq_journal_open(path, &o, err);
     if (!j)
         return -1;
