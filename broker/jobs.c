@@ -91,6 +91,12 @@ bool hq_tstate_final(uint8_t st)
 
 hq_task_t *hq_job_task(const hq_job_t *j, uint32_t task_id)
 {
+    /* Tasks are sorted by id and usually dense (arrays a-b): try the direct index. */
+    if (j->n_tasks > 0 && task_id >= j->tasks[0].id) {
+        uint32_t k = task_id - j->tasks[0].id;
+        if (k < j->n_tasks && j->tasks[k].id == task_id)
+            return &j->tasks[k];
+    }
     uint32_t lo = 0, hi = j->n_tasks;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;

@@ -98,9 +98,12 @@ typedef struct s_worker {
     char *group;           /* owned */
     hq_amount_t *cap;      /* per resource index, [names_cap] */
     hq_amount_t *free;     /* per resource index, [names_cap] */
-    pf_t *pf;              /* waiting prefetched tasks, FIFO */
+    pf_t *pf;              /* waiting prefetched tasks, FIFO: pf[pf_off .. pf_off+n_pf) */
     uint32_t n_pf;         /* waiting count */
+    uint32_t pf_off;       /* entries consumed at the front (compacted lazily) */
     uint32_t pf_cap;       /* allocated */
+    uint64_t *pf_keys;     /* open-addressing set of job<<32|task of pf entries (0 = empty) */
+    uint32_t pf_keys_cap;  /* slots, a power of two (0 = none yet) */
     uint64_t closed_round; /* reserved in this round */
     uint32_t pf_variant;   /* scratch: variant chosen for prefetch this queue */
     grp_t *grp;            /* per resource index [grp_len] */
@@ -260,6 +263,7 @@ static void s_worker_free(worker_t *w)
     free(w->cap);
     free(w->free);
     free(w->pf);
+    free(w->pf_keys);
     for (uint32_t i = 0; w->grp && i < w->grp_len; i++) {
         free(w->grp[i].cap);
         free(w->grp[i].free);
@@ -1048,22 +1052,120 @@ static void s_give(worker_t *w, const variant_t *v, uint32_t job, uint32_t task)
         s_give_groups(w, job, task);
 }
 
+/* ---- the prefetch FIFO: releases look tasks up in O(1), starts pop from the front ---- */
+
+static inline uint64_t s_pf_key(uint32_t job, uint32_t task)
+{
+    return ((uint64_t)job << 32 | task) + 1; /* never 0 (0 marks an empty slot) */
+}
+
+static inline uint32_t s_pf_slot(uint64_t key, uint32_t mask)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (uint32_t)key & mask;
+}
+
+static void s_pf_keys_put(worker_t *w, uint64_t key);
+
+/* Keeps the set at most half full. */
+static void s_pf_keys_grow(worker_t *w)
+{
+    if (w->pf_keys_cap && (w->n_pf + 1) * 2 <= w->pf_keys_cap)
+        return;
+    uint64_t *old = w->pf_keys;
+    uint32_t old_cap = w->pf_keys_cap;
+    w->pf_keys_cap = old_cap ? old_cap * 2 : 64;
+    w->pf_keys = hq_calloc(w->pf_keys_cap, sizeof *w->pf_keys);
+    for (uint32_t i = 0; i < old_cap; i++)
+        if (old[i])
+            s_pf_keys_put(w, old[i]);
+    free(old);
+}
+
+static void s_pf_keys_put(worker_t *w, uint64_t key)
+{
+    uint32_t mask = w->pf_keys_cap - 1, i = s_pf_slot(key, mask);
+    while (w->pf_keys[i] && w->pf_keys[i] != key)
+        i = (i + 1) & mask;
+    w->pf_keys[i] = key;
+}
+
+static bool s_pf_keys_has(const worker_t *w, uint64_t key)
+{
+    if (!w->pf_keys_cap)
+        return false;
+    uint32_t mask = w->pf_keys_cap - 1, i = s_pf_slot(key, mask);
+    while (w->pf_keys[i]) {
+        if (w->pf_keys[i] == key)
+            return true;
+        i = (i + 1) & mask;
+    }
+    return false;
+}
+
+/* Linear probing with backward-shift deletion: no tombstones. */
+static void s_pf_keys_del(worker_t *w, uint64_t key)
+{
+    if (!w->pf_keys_cap)
+        return;
+    uint32_t mask = w->pf_keys_cap - 1, i = s_pf_slot(key, mask);
+    while (w->pf_keys[i] != key) {
+        if (!w->pf_keys[i])
+            return;
+        i = (i + 1) & mask;
+    }
+    for (uint32_t j = (i + 1) & mask; w->pf_keys[j]; j = (j + 1) & mask) {
+        uint32_t home = s_pf_slot(w->pf_keys[j], mask);
+        /* move j into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            w->pf_keys[i] = w->pf_keys[j];
+            i = j;
+        }
+    }
+    w->pf_keys[i] = 0;
+}
+
+static inline pf_t *s_pf_at(worker_t *w, uint32_t k)
+{
+    return &w->pf[w->pf_off + k];
+}
+
+static void s_pf_push(worker_t *w, pf_t t)
+{
+    if (w->pf_off + w->n_pf == w->pf_cap) {
+        if (w->pf_off > 0 && w->pf_off >= w->n_pf) {
+            memmove(w->pf, w->pf + w->pf_off, (size_t)w->n_pf * sizeof *w->pf);
+            w->pf_off = 0;
+        } else {
+            w->pf_cap = w->pf_cap ? w->pf_cap * 2 : 4;
+            w->pf = hq_realloc(w->pf, (size_t)w->pf_cap * sizeof *w->pf);
+        }
+    }
+    s_pf_keys_grow(w);
+    s_pf_keys_put(w, s_pf_key(t.job, t.task));
+    w->pf[w->pf_off + w->n_pf++] = t;
+}
+
 /* Starts waiting prefetched tasks, in order, while the head fits free capacity. */
 static void s_promote(worker_t *w)
 {
     uint32_t k = 0;
     while (k < w->n_pf) {
-        const pf_t *t = &w->pf[k];
+        const pf_t *t = s_pf_at(w, k);
         const variant_t *v = &t->cls->variants[t->variant];
         if (!s_fits_amounts(w, v, false))
             break;
         s_take(w, v, t->job, t->task);
+        s_pf_keys_del(w, s_pf_key(t->job, t->task));
         k++;
     }
-    if (k > 0) {
-        memmove(w->pf, w->pf + k, (w->n_pf - k) * sizeof *w->pf);
-        w->n_pf -= k;
-    }
+    w->pf_off += k;
+    w->n_pf -= k;
+    if (w->n_pf == 0)
+        w->pf_off = 0;
 }
 
 void hq_place_release(hq_place_t *p, const hq_sched_slot_t *slots, uint32_t n)
@@ -1085,12 +1187,18 @@ void hq_place_release(hq_place_t *p, const hq_sched_slot_t *slots, uint32_t n)
         worker_t *w = s_worker_find(p, s->worker_id);
         if (!w || w->in_mn)
             continue;
-        uint32_t k = 0;
-        while (k < w->n_pf && !(w->pf[k].job == s->job_id && w->pf[k].task == s->task_id))
-            k++;
-        if (k < w->n_pf) {
-            memmove(w->pf + k, w->pf + k + 1, (w->n_pf - k - 1) * sizeof *w->pf);
-            w->n_pf--;
+        uint64_t key = s_pf_key(s->job_id, s->task_id);
+        if (s_pf_keys_has(w, key)) {
+            /* released before it started (canceled, lost): rare, so a scan is fine */
+            uint32_t k = 0;
+            while (k < w->n_pf &&
+                   !(s_pf_at(w, k)->job == s->job_id && s_pf_at(w, k)->task == s->task_id))
+                k++;
+            if (k < w->n_pf) {
+                memmove(s_pf_at(w, k), s_pf_at(w, k + 1), (w->n_pf - k - 1) * sizeof *w->pf);
+                w->n_pf--;
+            }
+            s_pf_keys_del(w, key);
         } else {
             const class_t *c = s_class_find(p, s->rq_id);
             if (!c || s->variant >= c->n_variants || c->variants[s->variant].n_nodes > 0)
@@ -1303,11 +1411,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
         worker_t *w = h[0];
         uint32_t task = s_queue_pop(q);
         s_emit(p, o, q, w->id, task, w->pf_variant);
-        if (w->n_pf == w->pf_cap) {
-            w->pf_cap = w->pf_cap ? w->pf_cap * 2 : 4;
-            w->pf = hq_realloc(w->pf, (size_t)w->pf_cap * sizeof *w->pf);
-        }
-        w->pf[w->n_pf++] = (pf_t){.job = q->job, .task = task, .cls = c, .variant = w->pf_variant};
+        s_pf_push(w, (pf_t){.job = q->job, .task = task, .cls = c, .variant = w->pf_variant});
         s_took_one(p, w);
         if (w->held < w->credit && w->n_pf < w->prefetch)
             s_sift_down(h, n, 0, HEAP_PREFETCH);
