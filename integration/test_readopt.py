@@ -4,7 +4,10 @@ again and report them; the restarted broker re-adopts the instances its journal 
 instead of running them again. A task whose worker does not come back runs again
 under a higher instance id once the grace period (HQ_READOPT_GRACE) is over."""
 
+import json
 import signal
+import time
+from collections import Counter
 
 from conftest import wait_until
 
@@ -112,3 +115,69 @@ def test_stop_policy_worker_still_exits_1_on_broker_loss(hq_env):
     start(env)
     # the stop worker cannot come back: its task waits again at once (no grace)
     env.wait_task_state(job, 0, "waiting", timeout=10)
+
+
+# Each run appends a line to a marker named after its task and instance, so a reused
+# instance id shows as a file with two lines.
+APPEND_MARKER_SCRIPT = 'echo x >> "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'
+
+
+def marker_lines(env):
+    """{(task id, instance id): number of executions} of the marker files."""
+    return {tuple(int(x) for x in p.name.split(".")[1:]): len(p.read_text().splitlines())
+            for p in env.work.glob("marker.*")}
+
+
+def test_full_size_100_tasks_readopted_across_kill9_and_5s_outage(hq_env):
+    """Test 15 at the spec's size: 100 tasks of `sleep 30` on 2 finish-running workers,
+    the broker SIGKILLed once all of them run (the spec's t=10 s) and restarted on
+    the same journal after 5 s of downtime (t=15 s)."""
+    env = hq_env
+    env.env["HQ_READOPT_GRACE"] = "20s"  # bounds the run if a worker did not come back
+    start(env)
+    workers = start_workers(env, 2, 50)
+    job = env.submit("--array", "0-99", "--", "bash", "-c",
+                     APPEND_MARKER_SCRIPT.format(secs=30))
+    wait_until(lambda: len(marker_lines(env)) == 100, 30, "all 100 tasks to start")
+    wait_until(lambda: env.job_state_counts(job)["running"] == 100, 30, "100 running tasks")
+    placed = {t["id"]: t["worker"] for t in env.tasks(job).values()}
+    assert sorted(set(placed.values())) == sorted(w.id for w in workers), placed
+    kill9_server(env)
+    # 5 s of broker downtime; the workers keep their tasks meanwhile
+    down_until = time.monotonic() + 5.0
+    while time.monotonic() < down_until:
+        assert all(w.proc.poll() is None for w in workers)
+        time.sleep(0.1)
+    restarted = time.monotonic()
+    start(env)
+    wait_until(lambda: len(env.worker_list()) == 2, 70, "both workers to register again")
+    reconnect_s = time.monotonic() - restarted
+    env.wait_job(job, timeout=120)
+    counts = env.job_state_counts(job)
+    assert counts["finished"] == 100, counts
+    runs = marker_lines(env)
+    assert all(n == 1 for n in runs.values()), runs  # no instance id ran twice
+    by_task = {}
+    for task, inst in runs:
+        by_task.setdefault(task, []).append(inst)
+    assert sorted(by_task) == list(range(100)), by_task
+    adopted = [t for t, insts in by_task.items() if insts == [0]]
+    rerun = {t: sorted(insts) for t, insts in by_task.items() if insts != [0]}
+    print(f"readopt-100: workers back {reconnect_s:.1f}s after the restart, "
+          f"{len(adopted)} re-adopted, {len(rerun)} rerun {rerun}")
+    assert len(adopted) >= 95, rerun
+    for insts in rerun.values():
+        assert insts[0] == 0 and len(insts) >= 2, insts  # rerun under higher instances
+    tasks = env.tasks(job)
+    assert all(t["state"] == "finished" for t in tasks.values())
+    assert all(w.proc.poll() is None for w in workers)
+    # the journal records every task as finished exactly once
+    env.hq("server", "stop")
+    env.server.wait_exit()
+    out = env.hq("journal", "export", journal_dir(env)).stdout
+    finished = Counter()
+    for line in out.splitlines():
+        e = json.loads(line)["event"]
+        if e["type"] == "task-finished" and e["job"] == job:
+            finished[e["task"]] += 1
+    assert finished == Counter({t: 1 for t in range(100)}), finished
