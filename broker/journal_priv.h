@@ -96,6 +96,8 @@ struct hq_journal {
     int seg_fd;           /* current segment (-1 = none: must roll) */
     uint64_t seg_seq;     /* its seq */
     uint64_t seg_off;     /* next write offset */
+    uint64_t seg_zeroed;  /* bytes of the segment overwritten with zeros (and synced with
+                           * the next group), so syncs of records there need no metadata */
     uint64_t durable_lsn; /* last lsn known synced */
     bool unavailable;     /* the last attempt failed */
     int fail_errno;       /* why */
