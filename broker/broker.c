@@ -120,6 +120,7 @@ static void s_broker_free(hq_broker_t *b)
     for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
         hq_job_destroy(&b->jobs[id]);
     free(b->jobs);
+    hq_submit_keys_destroy(b);
     hq_workers_destroy_all(b);
     free(b->requeue);
     free(b->cancels);

@@ -99,11 +99,12 @@ typedef struct hq_broker {
     zloop_t *loop;            /* the core loop */
     hq_events_t *events;      /* the single event point */
     /* jobs */
-    hq_job_t **jobs;     /* indexed by id; NULL if forgotten / unused */
-    uint32_t cap_jobs;   /* size of jobs */
-    uint32_t max_job_id; /* highest id handed out */
-    uint32_t n_jobs;     /* live (not forgotten) jobs */
-    uint32_t next_rq_id; /* next scheduler request class id */
+    hq_job_t **jobs;       /* indexed by id; NULL if forgotten / unused */
+    uint32_t cap_jobs;     /* size of jobs */
+    uint32_t max_job_id;   /* highest id handed out */
+    uint32_t n_jobs;       /* live (not forgotten) jobs */
+    uint32_t next_rq_id;   /* next scheduler request class id */
+    zhashx_t *submit_keys; /* SUBMIT idempotency key (hex) -> job id (submit.c); lazy */
     /* workers */
     hq_worker_t **workers; /* indexed by id (offline ones kept) */
     uint32_t cap_workers;
@@ -183,6 +184,10 @@ char *hq_rid_hex(const uint8_t *rid, size_t len);
 
 /* ---- jobs in the broker ---- */
 hq_job_t *hq_broker_job(hq_broker_t *b, uint32_t id);
+/* SUBMIT idempotency keys (submit.c, PROTOCOL.md): forget the keys of job j (it is
+ * being forgotten); free the whole index (at broker teardown). */
+void hq_submit_keys_forget(hq_broker_t *b, const hq_job_t *j);
+void hq_submit_keys_destroy(hq_broker_t *b);
 /* Resolves a selector to existing job ids (ascending); unknown explicit ids go to
  * missing (if not NULL). Caller frees both arrays. */
 uint32_t *hq_broker_select_jobs(hq_broker_t *b, const hq_selector_t *sel, uint32_t *n,

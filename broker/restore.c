@@ -265,6 +265,7 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
     case HQ_JR_JOB_FORGET:
         j = hq_broker_job(b, rec->u.job.job);
         if (j && hq_job_is_complete(j) && !j->open) {
+            hq_submit_keys_forget(b, j);
             b->jobs[j->id] = NULL;
             b->n_jobs--;
             hq_job_destroy(&j);

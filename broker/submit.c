@@ -1,5 +1,10 @@
 /* Requests that change jobs: submit (new job or attach to an open one), open, close,
- * cancel and forget. Each handler: validate -> check meaning -> act -> reply. */
+ * cancel and forget. Each handler: validate -> check meaning -> act -> reply.
+ *
+ * SUBMIT idempotency keys (PROTOCOL.md): b->submit_keys maps the hex of each keyed
+ * submit's key to its job id, with a pending bit while the submit waits for its
+ * journal record. An entry lives exactly as long as its job (forget drops it), so
+ * the index costs one entry per keyed submit of a live job. */
 #define HQ_LOG_MODULE "hq::server::job"
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +13,69 @@
 #include "jglue.h"
 #include "hq_log.h"
 #include "hq_util.h"
+
+/* ---- idempotency keys ---- */
+
+/* An index value: job id << 1 | pending (never NULL: job ids start at 1). */
+#define S_KEY_VAL(id, pending) ((void *)(uintptr_t)(((uintptr_t)(id) << 1) | ((pending) ? 1 : 0)))
+
+static void s_key_hex(const uint8_t key[HQ_SUBMIT_KEY_LEN], char out[2 * HQ_SUBMIT_KEY_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < HQ_SUBMIT_KEY_LEN; i++) {
+        out[2 * i] = digits[key[i] >> 4];
+        out[2 * i + 1] = digits[key[i] & 15];
+    }
+    out[2 * HQ_SUBMIT_KEY_LEN] = 0;
+}
+
+/* The job id the key belongs to (0: unknown); *pending tells whether that submit
+ * still waits for its journal record. */
+static uint32_t s_key_find(hq_broker_t *b, const uint8_t *key, bool *pending)
+{
+    *pending = false;
+    if (!b->submit_keys)
+        return 0;
+    char hex[2 * HQ_SUBMIT_KEY_LEN + 1];
+    s_key_hex(key, hex);
+    uintptr_t v = (uintptr_t)zhashx_lookup(b->submit_keys, hex);
+    *pending = v & 1;
+    return (uint32_t)(v >> 1);
+}
+
+static void s_key_put(hq_broker_t *b, const uint8_t *key, uint32_t job_id, bool pending)
+{
+    if (!b->submit_keys)
+        b->submit_keys = zhashx_new(); /* string keys (copied), values are plain ids */
+    char hex[2 * HQ_SUBMIT_KEY_LEN + 1];
+    s_key_hex(key, hex);
+    zhashx_update(b->submit_keys, hex, S_KEY_VAL(job_id, pending));
+}
+
+/* Drops the key if it still names job_id (pending_only: only a pending entry). */
+static void s_key_drop(hq_broker_t *b, const uint8_t *key, uint32_t job_id, bool pending_only)
+{
+    bool pending;
+    if (s_key_find(b, key, &pending) != job_id || (pending_only && !pending))
+        return;
+    char hex[2 * HQ_SUBMIT_KEY_LEN + 1];
+    s_key_hex(key, hex);
+    zhashx_delete(b->submit_keys, hex);
+}
+
+void hq_submit_keys_forget(hq_broker_t *b, const hq_job_t *j)
+{
+    for (uint32_t k = 0; k < j->n_submits && b->submit_keys; k++) {
+        const hq_submit_t *s = &j->submits[k].msg->u.submit;
+        if (s->has_key)
+            s_key_drop(b, s->key, j->id, false);
+    }
+}
+
+void hq_submit_keys_destroy(hq_broker_t *b)
+{
+    zhashx_destroy(&b->submit_keys);
+}
 
 void hq_jobs_reserve_slot(hq_broker_t *b, uint32_t id)
 {
@@ -240,13 +308,52 @@ int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wal
     } else {
         s_graph_ready(b, j, s);
     }
+    if (s->has_key)
+        s_key_put(b, s->key, j->id, false);
     hq_core_dirty(b);
     return 0;
 }
 
+/* What a submit waiting for durability carries to its completion. */
+typedef struct s_subctx {
+    hq_broker_t *b;
+    uint32_t job_id; /* reserved (new job) or attached job; 0 without a journal */
+    bool has_key;    /* the key was entered as pending under job_id */
+    uint8_t key[HQ_SUBMIT_KEY_LEN];
+} s_subctx_t;
+
+/* Runs after the completion (applied or not): a key still pending means the submit
+ * was refused or its record failed, so a retry must be handled as new. */
+static void s_subctx_free(void *p)
+{
+    s_subctx_t *ctx = p;
+    if (ctx && ctx->has_key)
+        s_key_drop(ctx->b, ctx->key, ctx->job_id, true);
+    free(ctx);
+}
+
+/* Test hook (integration/test_submit_retry.py): HQ_TEST_SUBMIT_LOSE_REPLY=N makes the
+ * broker apply its N-th successful submit (counted from 1 in this run) but send no
+ * reply, as if the reply were lost, and log a line saying so. Unset: no effect. */
+static bool s_lose_reply(uint32_t job_id)
+{
+    static uint64_t s_applied;
+    const char *v = getenv("HQ_TEST_SUBMIT_LOSE_REPLY");
+    s_applied++;
+    if (!v || !*v)
+        return false;
+    char *end = NULL;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end != 0 || n != s_applied)
+        return false;
+    hq_warn("Test hook HQ_TEST_SUBMIT_LOSE_REPLY: the reply to the submit of job %u is not sent",
+            job_id);
+    return true;
+}
+
 static void s_submit_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
 {
-    uint32_t job_id = *(uint32_t *)ctx;
+    uint32_t job_id = ((s_subctx_t *)ctx)->job_id;
     hq_err_t err;
     int rc = hq_submit_apply(b, job_id, req->msg, 0, &err);
     if (rc != 0) {
@@ -257,6 +364,8 @@ static void s_submit_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
     uint32_t id = req->msg->u.submit.job_id;
     if (id == 0)
         id = job_id ? job_id : b->max_job_id;
+    if (s_lose_reply(id))
+        return;
     hq_client_reply_log(b, req, id, NULL, 0);
 }
 
@@ -266,6 +375,20 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         return 0;
     hq_submit_t *s = &req->msg->u.submit;
     hq_err_t err;
+    /* a retry of a submit this broker knows (maybe from the journal): same answer */
+    if (s->has_key) {
+        bool pending;
+        uint32_t known = s_key_find(b, s->key, &pending);
+        if (known && pending) {
+            hq_debug("Submit retry for job %u still waits for the journal; repeat dropped", known);
+            return 0;
+        }
+        if (known) {
+            hq_debug("Submit retry for job %u answered again (idempotency key)", known);
+            hq_client_reply_log(b, req, known, NULL, 0);
+            return 0;
+        }
+    }
     /* validate */
     if (!s->submit_dir || s->submit_dir[0] != '/')
         return hq_client_error(b, req, HQ_ERR_BAD_REQUEST, "The submit directory must be absolute");
@@ -285,15 +408,20 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
         if (!j->open)
             return hq_client_error(b, req, HQ_ERR_INVALID, "Job %u is not opened.", s->job_id);
     }
-    uint32_t *ctx = hq_malloc(sizeof *ctx);
-    *ctx = 0;
+    s_subctx_t *ctx = hq_calloc(1, sizeof *ctx);
+    ctx->b = b;
     if (!b->jr)
-        return hq_jr_commit(b, req, NULL, 0, s_submit_done, ctx, free);
-    *ctx = s->job_id ? s->job_id : hq_job_id_reserve(b);
+        return hq_jr_commit(b, req, NULL, 0, s_submit_done, ctx, s_subctx_free);
+    ctx->job_id = s->job_id ? s->job_id : hq_job_id_reserve(b);
+    if (s->has_key) {
+        ctx->has_key = true;
+        memcpy(ctx->key, s->key, HQ_SUBMIT_KEY_LEN);
+        s_key_put(b, s->key, ctx->job_id, true);
+    }
     hq_jrec_t rec = {.type = HQ_JR_JOB_SUBMIT};
-    rec.u.job_submit.job = *ctx;
+    rec.u.job_submit.job = ctx->job_id;
     rec.u.job_submit.submit = s;
-    return hq_jr_commit(b, req, &rec, 1, s_submit_done, ctx, free);
+    return hq_jr_commit(b, req, &rec, 1, s_submit_done, ctx, s_subctx_free);
 }
 
 hq_job_t *hq_open_apply(hq_broker_t *b, uint32_t job_id, const char *name, bool has_max_fails,
@@ -575,6 +703,7 @@ static bool s_keep_forget(hq_broker_t *b, const hq_job_t *j, const hq_query_t *q
 void hq_job_forget_one(hq_broker_t *b, hq_job_t *j)
 {
     s_release_held(b, j);
+    hq_submit_keys_forget(b, j);
     b->jobs[j->id] = NULL;
     b->n_jobs--;
     hq_job_destroy(&j);

@@ -1,7 +1,12 @@
 /* The connection to the broker (see client.h). A request is sent at most a few
  * times with the same request id, so that the broker can answer a retry instead of
  * executing it twice. Before using ZeroMQ, a plain TCP probe tells a stopped server
- * apart at once (libzmq would retry connecting silently). */
+ * apart at once (libzmq would retry connecting silently).
+ *
+ * A SUBMIT carrying an idempotency key is retried the Lazy Pirate way (PROTOCOL.md,
+ * "SUBMIT idempotency key and retries"): after a broken connection or a reply
+ * timeout the access file is read again (a restarted broker has new ports and keys)
+ * and the same frame is resent with back-off until HQ_SUBMIT_RETRY has passed. */
 #include "client.h"
 
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <sodium.h>
 
 #include "hq_access.h"
+#include "hq_duration.h"
 #define HQ_LOG_MODULE "hq_client"
 #include "hq_log.h"
 #include "hq_output.h"
@@ -27,8 +33,19 @@
 #define HQ_CLIENT_PROBE_MS 3000
 #define HQ_CLIENT_REPLY_MS 15000
 #define HQ_CLIENT_ATTEMPTS 3
+#define HQ_SUBMIT_RETRY_NS (30 * HQ_NS_PER_SEC) /* default HQ_SUBMIT_RETRY */
+#define HQ_RETRY_BACKOFF_MIN_MS 100
+#define HQ_RETRY_BACKOFF_MAX_MS 2000
+
+/* What the socket monitor saw. */
+enum s_mon_event {
+    S_MON_NONE = 0, /* nothing that matters */
+    S_MON_REFUSED,  /* the broker refused our keys (twice in a row) */
+    S_MON_BROKEN,   /* the connection went away or could not be made */
+};
 
 struct hq_client {
+    char *server_dir;   /* the server dir as given (re-read on a keyed retry) */
     hq_access_t access; /* the access file's contents */
     char *endpoint;     /* tcp://host:port of the client socket */
     char *hint_dir;     /* " --server-dir X" or "" for the messages */
@@ -36,6 +53,7 @@ struct hq_client {
     zsock_t *mon;       /* PAIR receiving sock's handshake events */
     int refusals;       /* handshakes refused in a row */
     bool probed;        /* the TCP probe succeeded once */
+    bool watch_breaks;  /* a keyed submit is in flight: report disconnects */
 };
 
 /* " --server-dir X" when X is not the default $HOME/.hq-server. */
@@ -86,6 +104,7 @@ hq_client_t *hq_client_new(const hq_global_t *g, hq_err_t *err)
         return NULL;
     }
     hq_client_t *c = hq_calloc(1, sizeof *c);
+    c->server_dir = g->server_dir ? hq_strdup(g->server_dir) : NULL;
     c->hint_dir = s_dir_hint(g);
     char *path = hq_asprintf("%s/access.json", resolved);
     struct stat st;
@@ -133,6 +152,7 @@ void hq_client_destroy(hq_client_t **cp)
     zsock_destroy(&c->sock);
     free(c->endpoint);
     free(c->hint_dir);
+    free(c->server_dir);
     sodium_memzero(&c->access, sizeof c->access);
     free(c);
     *cp = NULL;
@@ -198,7 +218,8 @@ static int s_open_monitor(hq_client_t *c, hq_err_t *err)
     snprintf(endpoint, sizeof endpoint, "inproc://hq-client-monitor-%p-%u", (void *)c,
              ++s_monitor_seq);
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED;
     if (zmq_socket_monitor(zsock_resolve(c->sock), endpoint, events) != 0)
         return hq_err_set(err, "Cannot monitor the server connection: %s",
                           zmq_strerror(zmq_errno()));
@@ -209,15 +230,17 @@ static int s_open_monitor(hq_client_t *c, hq_err_t *err)
     return 0;
 }
 
-/* Reads one monitor event; returns true once the broker has refused our
+/* Reads one monitor event. S_MON_REFUSED once the broker has refused our
  * handshake twice in a row (libzmq 4.3 reports a ZAP denial as a handshake that
- * failed without detail, so one failure alone could be a network hiccup), and
- * fills err with the message for the user. */
-static bool s_monitor_refused(hq_client_t *c, hq_err_t *err)
+ * failed without detail, so one failure alone could be a network hiccup), with err
+ * filled with the message for the user. S_MON_BROKEN when a keyed submit is in
+ * flight (watch_breaks) and the connection dropped or could not be made: the
+ * request or its reply is lost with it. */
+static enum s_mon_event s_monitor_event(hq_client_t *c, hq_err_t *err)
 {
     zmsg_t *ev = zmsg_recv(c->mon);
     if (!ev)
-        return false;
+        return S_MON_NONE;
     zframe_t *head = zmsg_first(ev);
     uint16_t event = 0;
     if (head && zframe_size(head) >= 6)
@@ -225,13 +248,16 @@ static bool s_monitor_refused(hq_client_t *c, hq_err_t *err)
     zmsg_destroy(&ev);
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         c->refusals = 0;
-        return false;
+        return S_MON_NONE;
     }
+    if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
+        /* after a failed handshake, wait for the second one: wrong keys fail fast */
+        return c->watch_breaks && c->refusals == 0 ? S_MON_BROKEN : S_MON_NONE;
     if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && event != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
         event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-        return false;
+        return S_MON_NONE;
     if (++c->refusals < 2)
-        return false;
+        return S_MON_NONE;
     char top[512];
     snprintf(top, sizeof top, "HQ server %s:%u refused the connection.", c->access.client.host,
              (unsigned)c->access.client.port);
@@ -239,7 +265,7 @@ static bool s_monitor_refused(hq_client_t *c, hq_err_t *err)
                  "Authentication failed during the encryption handshake: the access file's "
                  "client key is not accepted by this server (the file may belong to another "
                  "server run, or be a worker access file)");
-    return true;
+    return S_MON_REFUSED;
 }
 
 static int s_open_socket(hq_client_t *c, hq_err_t *err)
@@ -259,9 +285,10 @@ static int s_open_socket(hq_client_t *c, hq_err_t *err)
 }
 
 /* Waits for the reply to request_id until deadline (monotonic ns). Returns the
- * decoded reply, NULL on timeout (err untouched) or with err set on a bad reply. */
+ * decoded reply, or NULL: on timeout (err untouched), on a broken connection while
+ * watch_breaks (*broken set, err untouched), or with *failed and err set. */
 static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t deadline, bool *failed,
-                              hq_err_t *err)
+                              bool *broken, hq_err_t *err)
 {
     void *raw = zsock_resolve(c->sock);
     for (;;) {
@@ -280,8 +307,13 @@ static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t dead
             return NULL;
         }
         if (items[1].revents & ZMQ_POLLIN) {
-            if (s_monitor_refused(c, err)) {
+            enum s_mon_event mev = s_monitor_event(c, err);
+            if (mev == S_MON_REFUSED) {
                 *failed = true;
+                return NULL;
+            }
+            if (mev == S_MON_BROKEN) {
+                *broken = true;
                 return NULL;
             }
         }
@@ -316,6 +348,121 @@ static hq_msg_t *s_recv_reply(hq_client_t *c, uint64_t request_id, uint64_t dead
         }
         return m;
     }
+}
+
+/* Reads a duration from the environment (unset or invalid: dflt, with a warning). */
+static uint64_t s_env_duration(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    uint64_t ns = dflt;
+    hq_err_t err;
+    if (v && *v && hq_duration_parse(v, &ns, &err) != 0) {
+        hq_warn("Ignoring %s=%s: %s", name, v, err.text);
+        ns = dflt;
+    }
+    return ns;
+}
+
+/* Reads the server dir's current access file again. Returns 1 when it names another
+ * endpoint or keys than before (c updated), 0 when unchanged, -1 when unreadable
+ * (a restarting broker may not have written it yet). */
+static int s_reread_access(hq_client_t *c)
+{
+    hq_err_t err;
+    char *resolved = hq_server_dir_resolve(c->server_dir ? c->server_dir : ".", &err);
+    if (!resolved)
+        return -1;
+    char *path = hq_asprintf("%s/access.json", resolved);
+    free(resolved);
+    hq_access_t a;
+    int rc = hq_access_read(path, &a, true, &err);
+    free(path);
+    if (rc != 0 || !a.client.present) {
+        sodium_memzero(&a, sizeof a);
+        return -1;
+    }
+    bool same = memcmp(&a.client, &c->access.client, sizeof a.client) == 0;
+    if (!same) {
+        c->access = a;
+        free(c->endpoint);
+        c->endpoint = hq_access_endpoint(&c->access.client);
+        c->refusals = 0;
+    }
+    sodium_memzero(&a, sizeof a);
+    return same ? 0 : 1;
+}
+
+/* One attempt: a fresh socket, the frame, the reply. Returns the reply, or NULL with
+ * *failed (err set: give up) or not (timeout or, when watching, a broken link). */
+static hq_msg_t *s_attempt(hq_client_t *c, const uint8_t *buf, size_t len, uint64_t request_id,
+                           uint64_t wait_ns, bool *failed, bool *broken, hq_err_t *err)
+{
+    *failed = *broken = false;
+    if (s_open_socket(c, err) != 0) {
+        *failed = true;
+        return NULL;
+    }
+    if (zmq_send(zsock_resolve(c->sock), buf, len, 0) < 0) {
+        hq_err_set(err, "Cannot send the request: %s", zmq_strerror(zmq_errno()));
+        *failed = true;
+        return NULL;
+    }
+    return s_recv_reply(c, request_id, hq_mono_ns() + wait_ns, failed, broken, err);
+}
+
+/* The Lazy Pirate loop of a keyed SUBMIT after its first attempt failed (why: for
+ * the log): re-read the access file, probe, resend the same frame, with back-off,
+ * until the retry window has passed. */
+static hq_msg_t *s_retry_submit(hq_client_t *c, const uint8_t *buf, size_t len, uint64_t request_id,
+                                uint64_t wait_ns, const char *why, hq_err_t *err)
+{
+    uint64_t window = s_env_duration("HQ_SUBMIT_RETRY", HQ_SUBMIT_RETRY_NS);
+    uint64_t end = hq_mono_ns() + window;
+    uint64_t backoff_ms = HQ_RETRY_BACKOFF_MIN_MS;
+    int attempt = 1;
+    const char *last = why;
+    while (hq_mono_ns() < end) {
+        zsock_destroy(&c->mon);
+        zsock_destroy(&c->sock);
+        s_reread_access(c);
+        int e = s_probe(c->access.client.host, c->access.client.port);
+        if (e == 0) {
+            attempt++;
+            hq_warn("Resending the submit to %s:%u (attempt %d, same idempotency key): %s",
+                    c->access.client.host, (unsigned)c->access.client.port, attempt, last);
+            bool failed, broken;
+            hq_msg_t *reply = s_attempt(c, buf, len, request_id, wait_ns, &failed, &broken, err);
+            if (reply)
+                return reply;
+            if (failed) {
+                /* refused keys: only worth another try if the access file changed */
+                if (s_reread_access(c) != 1)
+                    return NULL;
+                last = "the server refused the old keys; the access file changed";
+                continue;
+            }
+            last = broken ? "the connection to the server broke" : "no reply in time";
+        } else {
+            last = "the server is not reachable";
+        }
+        uint64_t now = hq_mono_ns();
+        if (now >= end)
+            break;
+        uint64_t nap = backoff_ms * HQ_NS_PER_MS;
+        if (nap > end - now)
+            nap = end - now;
+        zclock_sleep((int)(nap / HQ_NS_PER_MS) + 1);
+        backoff_ms =
+            backoff_ms * 2 > HQ_RETRY_BACKOFF_MAX_MS ? HQ_RETRY_BACKOFF_MAX_MS : backoff_ms * 2;
+    }
+    char *w = hq_duration_format(window);
+    hq_err_set(err,
+               "The submit may or may not have been accepted: the HQ server did not answer it "
+               "within the retry window (HQ_SUBMIT_RETRY=%s; last: %s). Check with `hq job "
+               "list` whether the job exists before submitting it again.",
+               w, last);
+    free(w);
+    return NULL;
 }
 
 hq_msg_t *hq_client_call(hq_client_t *c, hq_msg_t *req, uint64_t extra_wait_ms, hq_err_t *err)
@@ -356,18 +503,26 @@ hq_msg_t *hq_client_call(hq_client_t *c, hq_msg_t *req, uint64_t extra_wait_ms, 
         return NULL;
     }
     hq_msg_t *reply = NULL;
-    for (int attempt = 0; attempt < HQ_CLIENT_ATTEMPTS && !reply; attempt++) {
+    bool keyed = req->hdr.type == HQ_MSG_SUBMIT && req->u.submit.has_key;
+    if (keyed) {
+        /* Lazy Pirate: the key makes every resend safe, so keep trying for a window */
+        c->watch_breaks = true;
+        uint64_t wait_ns = s_env_duration("HQ_SUBMIT_TIMEOUT", HQ_CLIENT_REPLY_MS * HQ_NS_PER_MS) +
+                           extra_wait_ms * HQ_NS_PER_MS;
+        bool failed, broken;
+        reply = s_attempt(c, buf, len, request_id, wait_ns, &failed, &broken, err);
+        if (!reply && !failed)
+            reply = s_retry_submit(
+                c, buf, len, request_id, wait_ns,
+                broken ? "the connection to the server broke" : "no reply in time", err);
+    }
+    for (int attempt = 0; !keyed && attempt < HQ_CLIENT_ATTEMPTS && !reply; attempt++) {
         if (attempt > 0)
             hq_debug("no reply from the server, retrying the request");
-        if (s_open_socket(c, err) != 0)
-            break;
-        if (zmq_send(zsock_resolve(c->sock), buf, len, 0) < 0) {
-            hq_err_set(err, "Cannot send the request: %s", zmq_strerror(zmq_errno()));
-            break;
-        }
-        bool failed = false;
-        uint64_t deadline = hq_mono_ns() + (HQ_CLIENT_REPLY_MS + extra_wait_ms) * 1000000ULL;
-        reply = s_recv_reply(c, request_id, deadline, &failed, err);
+        bool failed = false, broken = false;
+        reply =
+            s_attempt(c, buf, len, request_id, (HQ_CLIENT_REPLY_MS + extra_wait_ms) * HQ_NS_PER_MS,
+                      &failed, &broken, err);
         if (failed)
             break;
         if (!reply && attempt == HQ_CLIENT_ATTEMPTS - 1)
@@ -387,4 +542,13 @@ hq_msg_t *hq_client_call(hq_client_t *c, hq_msg_t *req, uint64_t extra_wait_ms, 
         return NULL;
     }
     return reply;
+}
+
+int hq_client_key_submit(hq_submit_t *s)
+{
+    if (sodium_init() < 0)
+        return -1;
+    randombytes_buf(s->key, sizeof s->key);
+    s->has_key = true;
+    return 0;
 }

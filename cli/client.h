@@ -23,4 +23,10 @@ void hq_client_destroy(hq_client_t **c);
  * ERROR reply's message, an oversized request, or the unreachable-server text. */
 hq_msg_t *hq_client_call(hq_client_t *c, hq_msg_t *req, uint64_t extra_wait_ms, hq_err_t *err);
 
+/* Gives s a fresh idempotency key: 16 random bytes from libsodium, drawn once per
+ * `hq` invocation. hq_client_call then retries that SUBMIT the Lazy Pirate way
+ * (PROTOCOL.md: HQ_SUBMIT_RETRY, HQ_SUBMIT_TIMEOUT). Returns 0, or -1 when
+ * libsodium cannot be initialised (s unchanged). */
+int hq_client_key_submit(hq_submit_t *s);
+
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_output.h"
@@ -572,6 +573,10 @@ int hq_cmd_submit(int argc, char **argv)
                   hq_args_get(c.args, "from-json");
     if ((rc = s_build(&c, &v, &b)) >= 0)
         goto out;
+    if (hq_client_key_submit(&b.s) != 0) {
+        rc = hq_cli_error(&c, "Cannot initialise libsodium");
+        goto out;
+    }
     uint64_t id = 0;
     rc = hq_cli_submit(&c, &b.s, &id);
     if (rc != 0)

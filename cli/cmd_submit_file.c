@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_output.h"
@@ -715,6 +716,10 @@ int hq_cmd_job_submit_file(int argc, char **argv)
         goto out;
     }
     s.submit_dir = hq_strdup(cwdbuf);
+    if (hq_client_key_submit(&s) != 0) {
+        rc = hq_cli_error(&c, "Cannot initialise libsodium");
+        goto out;
+    }
     uint64_t id = 0;
     rc = hq_cli_submit(&c, &s, &id);
     if (rc != 0)

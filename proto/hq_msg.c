@@ -440,7 +440,8 @@ static int s_task_def(s_enc_t *e, const hq_task_def_t *d)
 
 static int s_submit(s_enc_t *e, const hq_submit_t *s)
 {
-    s_fields(e, HQ_NF_SUBMIT);
+    /* Keyless submits keep the 10-field form, byte for byte what older senders wrote. */
+    s_fields(e, s->has_key ? HQ_NF_SUBMIT : HQ_NF_SUBMIT_V0);
     msgpack_pack_uint32(&e->pk, s->job_id);
     TRY(s_str(e, "name", s->name, HQ_MAX_STR, true));
     s_bool(e, s->has_max_fails);
@@ -465,6 +466,10 @@ static int s_submit(s_enc_t *e, const hq_submit_t *s)
         TRY(s_count(e, "deps", g->n_deps, g->deps, 0, HQ_MSG_MAX_ITEMS));
         for (uint32_t j = 0; j < g->n_deps; j++)
             msgpack_pack_uint32(&e->pk, g->deps[j]);
+    }
+    if (s->has_key) {
+        msgpack_pack_bin(&e->pk, HQ_SUBMIT_KEY_LEN);
+        msgpack_pack_bin_body(&e->pk, s->key, HQ_SUBMIT_KEY_LEN);
     }
     return 0;
 }

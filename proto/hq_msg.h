@@ -23,6 +23,7 @@
 #define HQ_WORKER_MAXMSG (64LL * 1024 * 1024)
 #define HQ_MAX_STR (1024 * 1024)        /* one string / bytes field, except entries */
 #define HQ_MAX_ENTRY (16 * 1024 * 1024) /* one task entry / stdin blob */
+#define HQ_SUBMIT_KEY_LEN 16            /* bytes of a SUBMIT idempotency key */
 
 enum hq_msg_type {
     /* client -> broker */
@@ -140,6 +141,10 @@ typedef struct hq_submit {
     /* graph form (job files) */
     uint32_t n_graph;
     hq_graph_task_t *graph;
+    /* idempotency key (PROTOCOL.md, SUBMIT): random per `hq` invocation, the same in
+     * every retry; a submit whose key the broker knows is answered, not applied */
+    bool has_key;                   /* false: sent without a key (older senders) */
+    uint8_t key[HQ_SUBMIT_KEY_LEN]; /* the key when has_key */
 } hq_submit_t;
 
 /* Bit mask of task/job states for filters. */

@@ -308,7 +308,12 @@ static int s_task_def(s_dec_t *d, hq_task_def_t *t)
 
 static int s_submit(s_dec_t *d, hq_submit_t *s)
 {
-    TRY(s_struct(d, "body", HQ_NF_SUBMIT));
+    uint32_t nbody;
+    int brc = hq_mpr_array(&d->r, &nbody);
+    if (brc)
+        return s_rdfail(d, "body", brc, "array");
+    if (nbody != HQ_NF_SUBMIT && nbody != HQ_NF_SUBMIT_V0)
+        return s_fail(d, "body", "has %u fields, expected %u", nbody, HQ_NF_SUBMIT);
     TRY(s_u32(d, "job_id", &s->job_id));
     TRY(s_str(d, "name", HQ_MAX_STR, true, &s->name));
     TRY(s_bool(d, "has_max_fails", &s->has_max_fails));
@@ -345,6 +350,17 @@ static int s_submit(s_dec_t *d, hq_submit_t *s)
             }
         }
     }
+    if (nbody == HQ_NF_SUBMIT_V0)
+        return 0; /* an older sender: no idempotency key */
+    const uint8_t *key;
+    uint32_t klen;
+    int krc = hq_mpr_bin(&d->r, &key, &klen);
+    if (krc)
+        return s_rdfail(d, "key", krc, "bin");
+    if (klen != HQ_SUBMIT_KEY_LEN)
+        return s_fail(d, "key", "length %u is not %u", klen, HQ_SUBMIT_KEY_LEN);
+    memcpy(s->key, key, HQ_SUBMIT_KEY_LEN);
+    s->has_key = true;
     return 0;
 }
 

@@ -28,7 +28,8 @@ enum {
     HQ_NF_RVARIANT = 4,
     HQ_NF_TASK_DEF = 13,
     HQ_NF_GRAPH_TASK = 3,
-    HQ_NF_SUBMIT = 10,
+    HQ_NF_SUBMIT = 11,    /* the last field (key) was added later: */
+    HQ_NF_SUBMIT_V0 = 10, /* a SUBMIT without it is still accepted (and sent when keyless) */
     HQ_NF_QUERY = 6,
     HQ_NF_REPLY = 3,
     HQ_NF_ERROR = 2,

@@ -1182,7 +1182,7 @@ Test(msg_reject, deep_nesting)
     f[HQ_HEADER_SIZE + depth] = 0x00;
     s_reject(f, HQ_HEADER_SIZE + depth + 1, "field 'reason' expected integer, got array");
     s_frame(f, HQ_MSG_SUBMIT, NULL, 0);
-    s_reject(f, HQ_HEADER_SIZE + depth + 1, "SUBMIT: field 'body' has 1 fields, expected 10");
+    s_reject(f, HQ_HEADER_SIZE + depth + 1, "SUBMIT: field 'body' has 1 fields, expected 11");
     free(f);
 }
 
