@@ -194,11 +194,26 @@ void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lin
     hq_client_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id, &r);
 }
 
+/* Sends [rid][copy of buf] on a ROUTER (buf stays the caller's). 0, -1, -2 as above. */
+static int s_router_send_copy(zsock_t *sock, const uint8_t *rid, size_t rid_len, const uint8_t *buf,
+                              size_t len)
+{
+    void *h = zsock_resolve(sock);
+    if (zmq_send(h, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? -1 : -2;
+    if (zmq_send(h, buf, len, ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? -1 : -2;
+    return 0;
+}
+
 int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m)
 {
+    bool reliable = hq_msg_is_reliable(m->hdr.type);
     m->hdr.version = HQ_PROTO_VERSION;
     m->hdr.epoch = w->epoch;
-    m->hdr.seq = w->seq_out + 1;
+    /* Only reliable messages take a new seq; the others repeat the last one, which
+     * tells the peer what it should have received. */
+    m->hdr.seq = reliable ? w->seq_out + 1 : w->seq_out;
     m->hdr.ack = w->ack_in;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -208,10 +223,45 @@ int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m)
                  err.text);
         return -3;
     }
-    int rc = s_router_send(b->worker, w->rid, w->rid_len, buf, len);
-    if (rc == 0)
-        w->seq_out++;
-    return rc;
+    if (!reliable) {
+        int rc = s_router_send(b->worker, w->rid, w->rid_len, buf, len);
+        if (rc == -2)
+            hq_workers_unreachable(b, w);
+        return rc;
+    }
+    int rc = s_router_send_copy(b->worker, w->rid, w->rid_len, buf, len);
+    if (rc == -1) {
+        free(buf);
+        return -1;
+    }
+    w->seq_out++;
+    uint32_t dropped = hq_outbox_push(&w->outbox, w->seq_out, buf, len, rc == 0 ? hq_mono_ns() : 0);
+    if (dropped)
+        hq_warn("Worker %u acknowledges nothing: %u unacknowledged messages dropped", w->id,
+                dropped);
+    if (rc == -2)
+        hq_workers_unreachable(b, w);
+    return 0;
+}
+
+void hq_worker_retransmit(hq_broker_t *b, hq_worker_t *w, uint64_t now)
+{
+    uint32_t k = 0;
+    int rc = 0;
+    for (; k < w->outbox.n; k++) {
+        hq_outbox_entry_t *e = hq_outbox_at(&w->outbox, k);
+        rc = s_router_send_copy(b->worker, w->rid, w->rid_len, e->buf, e->len);
+        if (rc != 0)
+            break;
+        e->sent_ns = now;
+    }
+    w->outbox.last_retx_ns = now;
+    w->n_retx += k;
+    if (k)
+        hq_debug("Retransmitted %u message%s (seq %llu..) to worker %u", k, k == 1 ? "" : "s",
+                 (unsigned long long)hq_outbox_at(&w->outbox, 0)->seq, w->id);
+    if (rc == -2)
+        hq_workers_unreachable(b, w);
 }
 
 void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
@@ -575,6 +625,9 @@ int hq_core_start(hq_broker_t *b, hq_err_t *err)
                          &b->access.worker.port, err);
     if (!b->worker)
         return -1;
+    /* A worker keeps its routing id across reconnects of its socket (a reset link):
+     * the new connection takes over the old one's id at once. */
+    zsock_set_router_handover(b->worker, 1);
     b->sched = hq_sched_new();
     if (!b->sched)
         return hq_err_set(err, "Cannot start the scheduler");

@@ -13,6 +13,7 @@
 #include "hq_access.h"
 #include "hq_args.h"
 #include "hq_msg.h"
+#include "hq_outbox.h"
 #include "jobs.h"
 #include "sched.h"
 
@@ -46,8 +47,13 @@ typedef struct hq_worker {
     uint64_t last_recv;           /* CLOCK_MONOTONIC of its last message */
     uint64_t last_sent_hb;        /* CLOCK_MONOTONIC of our last heartbeat to it */
     uint64_t hb_ns;               /* heartbeat interval */
-    uint64_t seq_out;             /* our sequence number towards it */
-    uint64_t ack_in;              /* highest seq received from it */
+    uint64_t seq_out;             /* seq of our last reliable message to it */
+    uint64_t ack_in;              /* its last reliable seq we processed (in order) */
+    hq_outbox_t outbox;           /* our reliable messages it has not acknowledged */
+    uint64_t unreach_since;       /* CLOCK_MONOTONIC of the first EHOSTUNREACH (0 = none) */
+    uint64_t last_nack;           /* CLOCK_MONOTONIC of our last out-of-order heartbeat */
+    uint64_t n_retx;              /* messages retransmitted to it */
+    uint64_t n_dups;              /* duplicates from it dropped */
     uint32_t n_assigned;          /* tasks assigned (incl. running) */
     uint32_t n_running;           /* tasks started */
     bool has_last;                /* last_* valid */
@@ -113,6 +119,7 @@ typedef struct hq_broker {
     uint64_t next_epoch;     /* epoch of the next registration */
     zhashx_t *mn_nodes;      /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
     int hb_timer;            /* zloop timer id of the liveness check */
+    bool unreach_armed;      /* the one-shot unreachable-peer check is set */
     uint64_t hb_tick_ns;     /* its period */
     /* batching */
     bool dirty;              /* something to flush at the end of this turn */
@@ -169,12 +176,19 @@ void hq_client_reply_log(hq_broker_t *b, hq_creq_t *req, uint64_t id, char **lin
 /* Sends a typed ERROR reply; always returns 0 (the request was answered). */
 int hq_client_error(hq_broker_t *b, hq_creq_t *req, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Sends a message to a worker. 0 ok, -1 EAGAIN (try later), -2 peer gone. */
 /* Sends an ERROR (code, text) to any peer of the worker socket, registered or
  * not: the typed answer to a message that has no business there. */
 void hq_worker_socket_error(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                             uint32_t code, const char *text);
+/* Sends a message to a worker with its session epoch, seq and ack. A reliable one
+ * (ASSIGN, CANCEL) is numbered and kept in w->outbox until acknowledged, even when the
+ * peer is unreachable at the moment. 0 ok (or kept), -1 EAGAIN (not numbered, try
+ * later), -2 an unreliable message to an unreachable peer (dropped), -3 not encodable.
+ * An unreachable peer (EHOSTUNREACH) is declared lost unless it speaks again within
+ * a short grace (hq_workers_unreachable). */
 int hq_worker_send(hq_broker_t *b, hq_worker_t *w, hq_msg_t *m);
+/* Retransmits w's unacknowledged messages in order. */
+void hq_worker_retransmit(hq_broker_t *b, hq_worker_t *w, uint64_t now);
 /* Sends a command to the scheduler (takes ownership). */
 void hq_sched_post(hq_broker_t *b, hq_sched_cmd_t *cmd);
 /* Copies variants for a scheduler request class. */
@@ -210,6 +224,9 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, c
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd);
 void hq_workers_flush(hq_broker_t *b);
 void hq_workers_tick(hq_broker_t *b);
+/* A send to w failed with EHOSTUNREACH: its connection broke. It is lost unless it
+ * speaks again within min(heartbeat, 1 s) (a reconnect after a reset link). */
+void hq_workers_unreachable(hq_broker_t *b, hq_worker_t *w);
 /* The worker is gone (state says why): requeue its tasks, tell the scheduler. */
 void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why);
 /* Sends STOP to every live worker. */

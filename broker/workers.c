@@ -94,6 +94,7 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
         w->hb_ns = HQ_MIN_HB_NS;
     w->last_recv = hq_mono_ns();
     w->last_sent_hb = w->last_recv;
+    w->ack_in = msg->hdr.seq; /* its reliable messages continue from here */
     b->workers[w->id] = w;
     zhashx_insert(b->worker_by_rid, key, w);
     s_send_registered(b, w);
@@ -193,6 +194,9 @@ void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
     w->state = why;
     w->ended_ns = hq_wall_ns();
     zhashx_delete(b->worker_by_rid, w->rid_key);
+    /* Nothing of this session is sent again: a later session starts a new outbox. */
+    hq_outbox_clear(&w->outbox);
+    w->unreach_since = 0;
     const char *reason = hq_wstate_word(why);
     if (why == HQ_WS_HEARTBEAT_LOST || why == HQ_WS_CONNECTION_LOST)
         hq_info("Worker %u lost (%s)", w->id, reason);
@@ -339,6 +343,91 @@ static void s_on_goodbye(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
     hq_worker_lost(b, w, st);
 }
 
+/* ---- seq / ack ---- */
+
+/* How old an unacknowledged message must be before a stale ack from the peer
+ * counts as evidence of its loss: half a heartbeat (acks flow at least once per
+ * heartbeat both ways), at least 50 ms. */
+static uint64_t s_retx_age(const hq_worker_t *w)
+{
+    uint64_t age = w->hb_ns / 2;
+    return age < 50 * HQ_NS_PER_MS ? 50 * HQ_NS_PER_MS : age;
+}
+
+/* The peer's ack (highest of our reliable seqs it processed) drops what it covers;
+ * what it does not cover although it left long enough ago was lost on the way
+ * (e.g. with a connection that broke) and goes out again, in order. */
+static void s_peer_ack(hq_broker_t *b, hq_worker_t *w, uint64_t ack, uint64_t now)
+{
+    if (ack > w->seq_out)
+        ack = w->seq_out; /* acknowledges what we never sent: believe only the rest */
+    hq_outbox_ack(&w->outbox, ack);
+    if (hq_outbox_due(&w->outbox, now, s_retx_age(w), false))
+        hq_worker_retransmit(b, w, now);
+}
+
+/* A gap in the peer's seqs: answer at once with a heartbeat carrying our ack, so it
+ * retransmits without waiting for our next heartbeat. */
+static void s_nack(hq_broker_t *b, hq_worker_t *w, uint64_t now)
+{
+    if (w->last_nack && now - w->last_nack < s_retx_age(w) / 2)
+        return;
+    w->last_nack = now;
+    hq_msg_t m = {0};
+    m.hdr.type = HQ_MSG_HEARTBEAT;
+    hq_worker_send(b, w, &m);
+}
+
+static uint64_t s_unreach_grace(const hq_worker_t *w)
+{
+    return w->hb_ns < HQ_NS_PER_SEC ? w->hb_ns : HQ_NS_PER_SEC;
+}
+
+static int s_on_unreach_check(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    hq_broker_t *b = arg;
+    b->unreach_armed = false;
+    uint64_t now = hq_mono_ns(), next = 0;
+    for (uint32_t wid = 1; wid <= b->max_worker_id; wid++) {
+        hq_worker_t *w = b->workers[wid];
+        if (!w || w->state != HQ_WS_RUNNING || !w->unreach_since)
+            continue;
+        uint64_t end = w->unreach_since + s_unreach_grace(w);
+        if (now >= end) {
+            hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+            continue;
+        }
+        if (!next || end < next)
+            next = end;
+    }
+    if (next && b->loop) {
+        size_t ms = (size_t)((next - now) / HQ_NS_PER_MS) + 1;
+        b->unreach_armed = zloop_timer(b->loop, ms, 1, s_on_unreach_check, b) >= 0;
+    }
+    return 0;
+}
+
+void hq_workers_unreachable(hq_broker_t *b, hq_worker_t *w)
+{
+    if (w->state != HQ_WS_RUNNING || w->unreach_since)
+        return;
+    if (!b->loop) {
+        hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+        return;
+    }
+    w->unreach_since = hq_mono_ns();
+    hq_debug("Worker %u is unreachable; lost unless it reconnects within %llu ms", w->id,
+             (unsigned long long)(s_unreach_grace(w) / HQ_NS_PER_MS));
+    if (!b->unreach_armed) {
+        size_t ms = (size_t)(s_unreach_grace(w) / HQ_NS_PER_MS) + 1;
+        b->unreach_armed = zloop_timer(b->loop, ms, 1, s_on_unreach_check, b) >= 0;
+    }
+    if (!b->unreach_armed)
+        hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+}
+
 /* ---- the worker socket's handler table ---- */
 
 typedef void(s_worker_fn)(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg);
@@ -391,9 +480,30 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, c
                  (unsigned long long)hdr.epoch, w->id, (unsigned long long)w->epoch);
         return;
     }
-    w->last_recv = hq_mono_ns();
-    if (hdr.seq > w->ack_in)
-        w->ack_in = hdr.seq;
+    uint64_t now = hq_mono_ns();
+    w->last_recv = now;
+    w->unreach_since = 0; /* it speaks: reconnected, if its link had broken */
+    s_peer_ack(b, w, hdr.ack, now);
+    if (hq_msg_is_reliable(hdr.type)) {
+        switch (hq_seq_check(w->ack_in, hdr.seq)) {
+        case HQ_SEQ_DUP:
+            w->n_dups++;
+            hq_debug("Dropped a duplicate %s (seq %llu) from worker %u", hq_msg_type_name(hdr.type),
+                     (unsigned long long)hdr.seq, w->id);
+            return;
+        case HQ_SEQ_GAP:
+            hq_debug("Dropped %s seq %llu from worker %u: seq %llu is missing",
+                     hq_msg_type_name(hdr.type), (unsigned long long)hdr.seq, w->id,
+                     (unsigned long long)w->ack_in + 1);
+            s_nack(b, w, now);
+            return;
+        case HQ_SEQ_DELIVER:
+            w->ack_in = hdr.seq;
+            break;
+        }
+    } else if (hdr.seq > w->ack_in) {
+        s_nack(b, w, now); /* it sent something we have not received */
+    }
     s_worker_fn *fn = s_worker_table[hdr.type];
     if (!fn)
         return; /* HEARTBEAT: liveness is all it carries */
@@ -673,8 +783,7 @@ static void s_flush_cancels(hq_broker_t *b)
         m.hdr.type = HQ_MSG_CANCEL;
         m.u.cancel.n_tasks = n;
         m.u.cancel.tasks = refs;
-        if (hq_worker_send(b, w, &m) == -2)
-            hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+        hq_worker_send(b, w, &m); /* kept until acknowledged, even when unreachable */
         free(refs);
     }
     b->n_cancels = 0;
@@ -736,8 +845,7 @@ void hq_workers_tick(hq_broker_t *b)
             w->last_sent_hb = now;
             hq_msg_t m = {0};
             m.hdr.type = HQ_MSG_HEARTBEAT;
-            if (hq_worker_send(b, w, &m) == -2)
-                hq_worker_lost(b, w, HQ_WS_CONNECTION_LOST);
+            hq_worker_send(b, w, &m); /* unreachable: lost after a grace */
         }
     }
 }
@@ -759,6 +867,7 @@ void hq_workers_destroy_all(hq_broker_t *b)
             continue;
         free(w->rid_key);
         free(w->pending);
+        hq_outbox_clear(&w->outbox);
         hq_msg_destroy(&w->reg);
         free(w);
     }

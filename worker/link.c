@@ -21,14 +21,16 @@ int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body)
         msg = *body;
     else
         memset(&msg, 0, sizeof msg);
+    if (!w->handle)
+        return -1;
+    bool reliable = hq_msg_is_reliable(type);
     msg.hdr.version = HQ_PROTO_VERSION;
     msg.hdr.type = type;
     msg.hdr.request_id = 0;
     msg.hdr.epoch = w->epoch;
-    msg.hdr.seq = ++w->seq;
+    /* Only reliable messages take a new seq; the others repeat the last one. */
+    msg.hdr.seq = reliable ? w->seq + 1 : w->seq;
     msg.hdr.ack = w->ack;
-    if (!w->handle)
-        return -1;
     uint8_t *buf = NULL;
     size_t len = 0;
     hq_err_t err;
@@ -37,12 +39,88 @@ int wk_link_send(wk_t *w, uint8_t type, const hq_msg_t *body)
         return -1;
     }
     int rc = zmq_send(w->handle, buf, len, ZMQ_DONTWAIT);
-    free(buf);
-    if (rc < 0) {
+    if (rc < 0)
         hq_debug("Sending %s failed: %s", hq_msg_type_name(type), zmq_strerror(zmq_errno()));
-        return -1;
+    if (!reliable) {
+        free(buf);
+        return rc < 0 ? -1 : 0;
     }
+    /* Kept until acknowledged, also when it could not leave now. */
+    w->seq++;
+    uint32_t dropped = hq_outbox_push(&w->outbox, w->seq, buf, len, rc < 0 ? 0 : hq_mono_ns());
+    if (dropped)
+        hq_warn("The server acknowledges nothing: %u unacknowledged messages dropped", dropped);
     return 0;
+}
+
+/* Half a heartbeat: the broker acknowledges at least once per heartbeat. */
+static uint64_t s_retx_age(const wk_t *w)
+{
+    uint64_t age = w->conf.heartbeat_ns / 2;
+    return age < 50 * HQ_NS_PER_MS ? 50 * HQ_NS_PER_MS : age;
+}
+
+void wk_link_retransmit(wk_t *w, bool force)
+{
+    uint64_t now = hq_mono_ns();
+    if (!w->handle || w->lost || !hq_outbox_due(&w->outbox, now, s_retx_age(w), force))
+        return;
+    uint32_t k = 0;
+    for (; k < w->outbox.n; k++) {
+        hq_outbox_entry_t *e = hq_outbox_at(&w->outbox, k);
+        if (zmq_send(w->handle, e->buf, e->len, ZMQ_DONTWAIT) < 0)
+            break;
+        e->sent_ns = now;
+    }
+    w->outbox.last_retx_ns = now;
+    if (k)
+        hq_debug("Retransmitted %u RESULTS message%s from seq %llu", k, k == 1 ? "" : "s",
+                 (unsigned long long)hq_outbox_at(&w->outbox, 0)->seq);
+}
+
+static void s_nack(wk_t *w)
+{
+    uint64_t now = hq_mono_ns();
+    if (w->last_nack && now - w->last_nack < s_retx_age(w) / 2)
+        return;
+    w->last_nack = now;
+    wk_link_send(w, HQ_MSG_HEARTBEAT, NULL);
+}
+
+bool wk_link_accept(wk_t *w, const hq_msg_t *msg)
+{
+    uint64_t ack = msg->hdr.ack < w->seq ? msg->hdr.ack : w->seq;
+    if (ack > w->peer_ack)
+        w->peer_ack = ack;
+    hq_outbox_ack(&w->outbox, w->peer_ack);
+    wk_link_retransmit(w, false);
+    if (!hq_msg_is_reliable(msg->hdr.type)) {
+        if (msg->hdr.seq > w->ack)
+            s_nack(w); /* the broker sent something we have not received */
+        return true;
+    }
+    switch (hq_seq_check(w->ack, msg->hdr.seq)) {
+    case HQ_SEQ_DELIVER:
+        w->ack = msg->hdr.seq;
+        return true;
+    case HQ_SEQ_DUP:
+        hq_debug("Dropped a duplicate %s (seq %llu)", hq_msg_type_name(msg->hdr.type),
+                 (unsigned long long)msg->hdr.seq);
+        return false;
+    default:
+        hq_debug("Dropped %s seq %llu: seq %llu is missing", hq_msg_type_name(msg->hdr.type),
+                 (unsigned long long)msg->hdr.seq, (unsigned long long)w->ack + 1);
+        s_nack(w);
+        return false;
+    }
+}
+
+void wk_link_session_reset(wk_t *w, uint64_t peer_seq)
+{
+    hq_outbox_clear(&w->outbox);
+    w->ack = peer_seq;
+    w->peer_ack = 0;
+    w->last_nack = 0;
 }
 
 static hq_ralloc_t *s_copy_allocs(const hq_ralloc_t *src, uint32_t n)

@@ -13,6 +13,7 @@
 #include "hq_args.h"
 #include "hq_err.h"
 #include "hq_msg.h"
+#include "hq_outbox.h"
 #include "hq_resource.h"
 
 /* ---- paths.c: placeholders (CLI.md §1.6) ---- */
@@ -208,8 +209,12 @@ struct wk {
     int sigfd;                /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
     uint32_t worker_id;       /* from REGISTERED */
     uint64_t epoch;           /* session epoch from REGISTERED */
-    uint64_t seq;             /* our last sequence number */
-    uint64_t ack;             /* highest broker seq received */
+    uint64_t seq;             /* seq of our last reliable message (RESULTS) */
+    uint64_t ack;             /* the broker's last reliable seq we processed (in order) */
+    hq_outbox_t outbox;       /* our RESULTS the broker has not acknowledged */
+    zsock_t *mon;             /* PAIR reading the DEALER's monitor events, or NULL */
+    uint32_t n_handshakes;    /* handshakes of the current socket (> 1: it reconnected) */
+    uint64_t last_nack;       /* CLOCK_MONOTONIC of our last out-of-order heartbeat */
     char *server_uid;         /* for %{SERVER_UID} */
     uint64_t last_recv;       /* CLOCK_MONOTONIC ns of the last broker message */
     uint64_t idle_timeout_ns; /* effective idle timeout (0 = none) */
@@ -259,6 +264,16 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
                    bool with_allocs);
 void wk_link_credit_changed(wk_t *w);
 void wk_link_flush(wk_t *w);
+/* seq / ack (PROTOCOL.md): a broker message of the current session arrived. Its ack
+ * drops the RESULTS it covers and retransmits those it should cover by now; returns
+ * whether to process the message (false for a duplicate or out-of-order ASSIGN or
+ * CANCEL, which the broker sends again). */
+bool wk_link_accept(wk_t *w, const hq_msg_t *msg);
+/* Sends the unacknowledged RESULTS again, in order (force: the connection was
+ * re-established, so whatever was in flight may be gone). */
+void wk_link_retransmit(wk_t *w, bool force);
+/* A new session (REGISTERED with its seq) or none: forgets the outbox. */
+void wk_link_session_reset(wk_t *w, uint64_t peer_seq);
 /* Holds back the event just added (a task killed by a signal the worker did not
  * send) for WK_HOLD_MS: when the worker's own SIGTERM follows within that time
  * (scancel and qdel signal the whole allocation), the tasks were not at fault and

@@ -376,11 +376,63 @@ static hq_msg_t *s_recv(wk_t *w)
         return NULL;
     }
     w->last_recv = hq_mono_ns();
-    if (msg->hdr.seq > w->ack)
-        w->ack = msg->hdr.seq;
-    if (msg->hdr.epoch == w->epoch && msg->hdr.ack > w->peer_ack)
-        w->peer_ack = msg->hdr.ack;
     return msg;
+}
+
+/* The DEALER's connection events. libzmq reconnects a broken connection by itself
+ * (same routing id, so the broker keeps the session); what was in flight on the old
+ * one may be lost, so after a reconnect the unacknowledged RESULTS go out again and a
+ * heartbeat tells the broker at once how far we got. */
+static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    wk_t *w = arg;
+    zmsg_t *ev = zmsg_recv(sock);
+    if (!ev)
+        return 0;
+    zframe_t *head = zmsg_first(ev);
+    uint16_t event = 0;
+    if (head && zframe_size(head) >= 6)
+        memcpy(&event, zframe_data(head), sizeof event);
+    zmsg_destroy(&ev);
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+        hq_debug("The connection to the server broke; reconnecting");
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && ++w->n_handshakes > 1 && !w->lost &&
+               w->epoch) {
+        hq_debug("Reconnected to the server; %u unacknowledged message%s sent again", w->outbox.n,
+                 w->outbox.n == 1 ? "" : "s");
+        wk_link_retransmit(w, true);
+        wk_link_send(w, HQ_MSG_HEARTBEAT, NULL);
+    }
+    return 0;
+}
+
+/* Watches w->sock's connection (w->mon). Without a monitor the worker still works;
+ * a lost message is then found from the broker's acks alone. */
+static void s_monitor_open(wk_t *w)
+{
+    static unsigned s_mon_seq;
+    char endpoint[96];
+    snprintf(endpoint, sizeof endpoint, "inproc://hq-worker-monitor-%ld-%u", (long)getpid(),
+             ++s_mon_seq);
+    w->n_handshakes = 0;
+    if (zmq_socket_monitor(w->handle, endpoint,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        hq_debug("Cannot monitor the server connection: %s", zmq_strerror(zmq_errno()));
+        return;
+    }
+    w->mon = zsock_new_pair(endpoint);
+    if (w->mon && w->loop)
+        zloop_reader(w->loop, w->mon, s_on_monitor, w);
+}
+
+static void s_monitor_close(wk_t *w)
+{
+    if (!w->mon)
+        return;
+    if (w->loop)
+        zloop_reader_end(w->loop, w->mon);
+    zsock_destroy(&w->mon);
 }
 
 /* Reads the access file and connects a new DEALER (w->sock). host gets "host:port". */
@@ -396,6 +448,15 @@ static int s_open(wk_t *w, char *host, size_t host_len, hq_err_t *err)
         return -1;
     }
     w->handle = zsock_resolve(w->sock);
+    /* A routing id of our own, kept when libzmq reconnects this socket: the broker
+     * then still knows the session. A new socket gets a new one. */
+    zuuid_t *uuid = zuuid_new();
+    uint8_t rid[16];
+    memcpy(rid, zuuid_data(uuid), sizeof rid);
+    zuuid_destroy(&uuid);
+    rid[0] |= 0x80; /* an id starting with 0 is reserved */
+    zmq_setsockopt(w->handle, ZMQ_ROUTING_ID, rid, sizeof rid);
+    s_monitor_open(w);
     char *endpoint = hq_access_endpoint(&acc.worker);
     int rc = hq_access_setup_socket_role(w->sock, &acc.worker, HQ_ROLE_WORKER, err);
     if (rc == 0 && zsock_connect(w->sock, "%s", endpoint) != 0)
@@ -444,6 +505,7 @@ static int s_register(wk_t *w, hq_err_t *err)
         }
         w->worker_id = msg->u.registered.worker_id;
         w->epoch = msg->hdr.epoch;
+        wk_link_session_reset(w, msg->hdr.seq);
         w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
         w->idle_timeout_ns =
             w->conf.idle_timeout_ns ? w->conf.idle_timeout_ns : msg->u.registered.idle_timeout_ns;
@@ -539,6 +601,7 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg);
  * REGISTER that reports our tasks. The answer arrives in s_on_msg. */
 static void s_reconnect_attempt(wk_t *w)
 {
+    s_monitor_close(w);
     if (w->sock) {
         zloop_reader_end(w->loop, w->sock);
         zsock_destroy(&w->sock);
@@ -548,6 +611,7 @@ static void s_reconnect_attempt(wk_t *w)
     hq_err_t err;
     if (s_open(w, host, sizeof host, &err) != 0) {
         hq_debug("Reconnect attempt failed: %s", err.text);
+        s_monitor_close(w);
         if (w->sock) {
             zsock_destroy(&w->sock);
             w->handle = NULL;
@@ -558,8 +622,7 @@ static void s_reconnect_attempt(wk_t *w)
     zloop_reader_set_tolerant(w->loop, w->sock);
     w->epoch = 0;
     w->seq = 0;
-    w->ack = 0;
-    w->peer_ack = 0;
+    wk_link_session_reset(w, 0);
     hq_msg_t reg;
     memset(&reg, 0, sizeof reg);
     reg.u.reg.conf = w->conf;
@@ -623,6 +686,7 @@ static void s_reregistered(wk_t *w, const hq_msg_t *msg)
 {
     w->worker_id = msg->u.registered.worker_id;
     w->epoch = msg->hdr.epoch;
+    wk_link_session_reset(w, msg->hdr.seq);
     free(w->server_uid);
     w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
     w->tctx.server_uid = w->server_uid;
@@ -657,6 +721,9 @@ static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
         return 0;
     w->lost = true;
     w->draining = true;
+    /* The session is over: its unacknowledged RESULTS are never sent again (the ends
+     * among them are kept for a reconnect, see wk_link_reports). */
+    hq_outbox_clear(&w->outbox);
     wk_tasks_drop_queued(w, false);
     if (w->conf.on_server_lost == HQ_LOST_FINISH_RUNNING && w->reconnect_window_ns > 0) {
         hq_warn("Server lost; keeping %u running task%s and trying to reconnect for %.0f s",
@@ -746,6 +813,10 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             hq_msg_destroy(&msg);
             continue;
         }
+        if (msg->hdr.epoch == w->epoch && !wk_link_accept(w, msg)) {
+            hq_msg_destroy(&msg);
+            continue;
+        }
         switch (msg->hdr.type) {
         case HQ_MSG_ASSIGN:
             wk_tasks_assign(w, &msg);
@@ -786,6 +857,8 @@ static int s_run_loop(wk_t *w)
 {
     w->loop = zloop_new();
     zloop_reader(w->loop, w->sock, s_on_msg, w);
+    if (w->mon)
+        zloop_reader(w->loop, w->mon, s_on_monitor, w);
     zloop_reader_set_tolerant(w->loop, w->sock);
     zmq_pollitem_t sig = {.socket = NULL, .fd = w->sigfd, .events = ZMQ_POLLIN};
     zloop_poller(w->loop, &sig, s_on_signal, w);
@@ -852,7 +925,9 @@ static void s_cleanup(wk_t *w)
         free(w->temp_root);
         w->temp_root = NULL;
     }
+    s_monitor_close(w);
     zloop_destroy(&w->loop);
+    hq_outbox_clear(&w->outbox);
     if (w->sock) {
         zsock_destroy(&w->sock);
         /* Terminating the context waits (up to the linger) until a GOODBYE has

@@ -132,7 +132,8 @@ static int s_send(s_worker_t *w, hq_msg_t *msg)
     msg->hdr.version = HQ_PROTO_VERSION;
     msg->hdr.request_id = 0;
     msg->hdr.epoch = w->epoch;
-    msg->hdr.seq = ++w->seq;
+    /* Only RESULTS (reliable) take a new seq; the others repeat the last one. */
+    msg->hdr.seq = msg->hdr.type == HQ_MSG_RESULTS ? ++w->seq : w->seq;
     msg->hdr.ack = w->ack;
     if (hq_msg_encode(msg, &buf, &len, &err) != 0) {
         fprintf(stderr, "synth_worker: cannot encode %s: %s\n", hq_msg_type_name(msg->hdr.type),

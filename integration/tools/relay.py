@@ -10,7 +10,8 @@ As a module:
     relay.resume()
     relay.drop("both")       # discard traffic in transit ("up", "down", "both", None)
     relay.delay(0.2)         # add 200 ms to every chunk (per direction optional)
-    relay.reset()            # close every relayed connection now
+    relay.reset()            # close every relayed connection now; what it held is lost
+    relay.reset_every(0.3)   # reset mode: reset every 0.3 s (None/0 = off)
     relay.refuse(True)       # close new connections at once
     relay.stats()            # bytes and chunks forwarded / dropped per direction
     relay.stop()
@@ -25,7 +26,10 @@ From the command line, controlled through a line protocol on a control port:
 
 prints "relay LISTEN_PORT CONTROL_PORT" (and writes it to F); each control line is
 one of: pause | resume | drop up|down|both|off | delay SECONDS [up|down|both] |
-reset | refuse on|off | stats | quit; the reply is one JSON line.
+reset | reset-every SECONDS|off | refuse on|off | stats | quit; the reply is one JSON
+line. A reset closes both sockets of every relayed connection (the peers see it
+break and connect anew, the relay accepts as usual); the bytes it still held (paused
+or delayed) are counted as "reset_bytes" and never delivered.
 """
 
 import json
@@ -50,6 +54,16 @@ class _Pipe:
         self.queue = deque()
         self.cv = threading.Condition()
         self.closed = False
+        self.discarded = False
+
+    def discard(self):
+        """Forgets what is queued (the connection is being reset); returns its size."""
+        with self.cv:
+            self.discarded = True
+            n = sum(len(d) for _, d in self.queue)
+            self.queue.clear()
+            self.cv.notify()
+        return n
 
     def start(self):
         threading.Thread(target=self._read, daemon=True).start()
@@ -75,6 +89,8 @@ class _Pipe:
             if dropping:
                 continue
             with self.cv:
+                if self.discarded:
+                    break
                 self.queue.append((time.monotonic() + delay, data))
                 self.cv.notify()
         with self.cv:
@@ -95,6 +111,8 @@ class _Pipe:
                 time.sleep(min(max(due - now, 0.001), 0.01))
                 continue
             with self.cv:
+                if self.discarded or not self.queue:
+                    break
                 self.queue.popleft()
             try:
                 self.dst.sendall(data)
@@ -121,8 +139,10 @@ class Relay:
         self.capture = capture
         self.captures = {"up": bytearray(), "down": bytearray()}
         self.counts = {
-            d: {"bytes": 0, "chunks": 0, "dropped_bytes": 0, "dropped_chunks": 0} for d in DIRS
+            d: {"bytes": 0, "chunks": 0, "dropped_bytes": 0, "dropped_chunks": 0,
+                "reset_bytes": 0, "resets": 0} for d in DIRS
         }
+        self._reset_timer = None
         self.connections = 0
         self.conns = []
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -153,11 +173,12 @@ class Relay:
                 continue
             for s in (client, upstream):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pipes = (_Pipe(self, "up", client, upstream), _Pipe(self, "down", upstream, client))
             with self.lock:
                 self.connections += 1
-                self.conns.append((client, upstream))
-            _Pipe(self, "up", client, upstream).start()
-            _Pipe(self, "down", upstream, client).start()
+                self.conns.append((client, upstream, pipes))
+            for p in pipes:
+                p.start()
 
     @staticmethod
     def _dirs(direction):
@@ -188,11 +209,17 @@ class Relay:
         self.refusing = bool(on)
 
     def reset(self):
-        """Closes every relayed connection (both ends see the connection die)."""
+        """Closes every relayed connection (both ends see the connection die); the
+        bytes the relay still held for them are lost."""
         with self.lock:
             conns, self.conns = self.conns, []
-        for pair in conns:
-            for s in pair:
+        for client, upstream, pipes in conns:
+            for p in pipes:
+                n = p.discard()
+                with self.lock:
+                    self.counts[p.direction]["reset_bytes"] += n
+                    self.counts[p.direction]["resets"] += 1
+            for s in (client, upstream):
                 # shutdown() first: close() alone would not wake the pump thread blocked
                 # in recv() on it, and the kernel would keep the connection open.
                 for op in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
@@ -200,6 +227,23 @@ class Relay:
                         op()
                     except OSError:
                         pass
+
+    def reset_every(self, seconds):
+        """Reset mode: resets all connections every `seconds` (None or 0: off); new
+        connections are accepted as usual in between."""
+        if self._reset_timer:
+            self._reset_timer.set()
+            self._reset_timer = None
+        if not seconds:
+            return
+        stop = threading.Event()
+        self._reset_timer = stop
+
+        def run():
+            while not stop.wait(float(seconds)):
+                self.reset()
+
+        threading.Thread(target=run, daemon=True).start()
 
     def stats(self):
         with self.lock:
@@ -216,6 +260,7 @@ class Relay:
 
     def stop(self):
         self._stopped = True
+        self.reset_every(None)
         try:
             self.listener.close()
         except OSError:
@@ -248,6 +293,8 @@ def _control(relay, conn):
                 relay.delay(float(args[0]), args[1] if len(args) > 1 else "both")
             elif cmd == "reset":
                 relay.reset()
+            elif cmd == "reset-every":
+                relay.reset_every(None if not args or args[0] == "off" else float(args[0]))
             elif cmd == "refuse":
                 relay.refuse(not args or args[0] == "on")
             elif cmd == "stats":
