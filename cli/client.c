@@ -421,6 +421,10 @@ static hq_msg_t *s_retry_submit(hq_client_t *c, const uint8_t *buf, size_t len, 
     uint64_t backoff_ms = HQ_RETRY_BACKOFF_MIN_MS;
     int attempt = 1;
     const char *last = why;
+    char *w = hq_duration_format(window);
+    hq_warn("The submit was not answered (%s); retrying it with the same idempotency key "
+            "for up to %s",
+            why, w);
     while (hq_mono_ns() < end) {
         zsock_destroy(&c->mon);
         zsock_destroy(&c->sock);
@@ -432,12 +436,16 @@ static hq_msg_t *s_retry_submit(hq_client_t *c, const uint8_t *buf, size_t len, 
                     c->access.client.host, (unsigned)c->access.client.port, attempt, last);
             bool failed, broken;
             hq_msg_t *reply = s_attempt(c, buf, len, request_id, wait_ns, &failed, &broken, err);
-            if (reply)
+            if (reply) {
+                free(w);
                 return reply;
+            }
             if (failed) {
                 /* refused keys: only worth another try if the access file changed */
-                if (s_reread_access(c) != 1)
+                if (s_reread_access(c) != 1) {
+                    free(w);
                     return NULL;
+                }
                 last = "the server refused the old keys; the access file changed";
                 continue;
             }
@@ -455,7 +463,6 @@ static hq_msg_t *s_retry_submit(hq_client_t *c, const uint8_t *buf, size_t len, 
         backoff_ms =
             backoff_ms * 2 > HQ_RETRY_BACKOFF_MAX_MS ? HQ_RETRY_BACKOFF_MAX_MS : backoff_ms * 2;
     }
-    char *w = hq_duration_format(window);
     hq_err_set(err,
                "The submit may or may not have been accepted: the HQ server did not answer it "
                "within the retry window (HQ_SUBMIT_RETRY=%s; last: %s). Check with `hq job "
