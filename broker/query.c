@@ -442,6 +442,11 @@ int hq_h_task_ids(hq_broker_t *b, hq_creq_t *req)
 
 /* ---- JOB_WAIT ---- */
 
+/* Long polls one client connection may hold at once. `hq job wait` holds one; a peer
+ * that sends more (each up to a day long) gets its oldest answered early instead, with
+ * the current status, so the waiters a peer can pin stay bounded. */
+#define S_WAITS_PER_PEER 16
+
 /* Current progress of a waiter's jobs; returns true when all are done. */
 static json_t *s_wait_status(hq_broker_t *b, const uint32_t *job_ids, uint32_t n,
                              bool without_close, bool *done)
@@ -467,6 +472,43 @@ static json_t *s_wait_status(hq_broker_t *b, const uint32_t *job_ids, uint32_t n
                      (json_int_t)c[HQ_TS_CANCELED], "aborted", (json_int_t)c[HQ_TS_ABORTED]);
 }
 
+/* Answers waiter w with its current status and removes it (the cursor is on w). */
+static void s_answer_waiter(hq_broker_t *b, hq_waiter_t *w, json_t *st)
+{
+    json_t *doc = json_pack("{s:o,s:o}", "result", st, "meta", json_object());
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    hq_reply_t r = {.json = text};
+    hq_client_reply(b, w->rid, w->rid_len, w->request_id, &r);
+    free(text);
+    free(w->job_ids);
+    free(w);
+    zlistx_delete(b->waiters, zlistx_cursor(b->waiters));
+}
+
+/* Makes room for one more waiter of this peer (S_WAITS_PER_PEER). */
+static void s_limit_waiters(hq_broker_t *b, const uint8_t *rid, size_t rid_len)
+{
+    if (!b->waiters)
+        return;
+    uint32_t n = 0;
+    hq_waiter_t *oldest = NULL;
+    for (hq_waiter_t *w = zlistx_first(b->waiters); w; w = zlistx_next(b->waiters)) {
+        if (w->rid_len == rid_len && memcmp(w->rid, rid, rid_len) == 0) {
+            if (!oldest)
+                oldest = w;
+            n++;
+        }
+    }
+    if (n < S_WAITS_PER_PEER)
+        return;
+    hq_warn("A client holds %u job waits; answering its oldest early", n);
+    zlistx_find(b->waiters, oldest);
+    bool done;
+    json_t *st = s_wait_status(b, oldest->job_ids, oldest->n_jobs, oldest->without_close, &done);
+    s_answer_waiter(b, oldest, st);
+}
+
 int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
@@ -481,6 +523,7 @@ int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
         return 0;
     }
     json_decref(st);
+    s_limit_waiters(b, req->rid, req->rid_len);
     hq_waiter_t *w = hq_calloc(1, sizeof *w);
     memcpy(w->rid, req->rid, req->rid_len);
     w->rid_len = req->rid_len;
@@ -505,15 +548,7 @@ void hq_broker_check_waiters(hq_broker_t *b, bool timeout_only)
         bool done;
         json_t *st = s_wait_status(b, w->job_ids, w->n_jobs, w->without_close, &done);
         if (done || now >= w->deadline) {
-            json_t *doc = json_pack("{s:o,s:o}", "result", st, "meta", json_object());
-            char *text = json_dumps(doc, JSON_COMPACT);
-            json_decref(doc);
-            hq_reply_t r = {.json = text};
-            hq_client_reply(b, w->rid, w->rid_len, w->request_id, &r);
-            free(text);
-            free(w->job_ids);
-            free(w);
-            zlistx_delete(b->waiters, zlistx_cursor(b->waiters));
+            s_answer_waiter(b, w, st);
             w = zlistx_first(b->waiters);
             continue;
         }
