@@ -655,6 +655,7 @@ int hq_journal_start(hq_journal_t *j, hq_err_t *err)
         prev_max = s_max(prev_max, j->segs[k].prev_lsn);
     j->durable_lsn = s_max(s_max(j->last_lsn, j->snap_lsn), prev_max);
     j->next_lsn = j->durable_lsn + 1;
+    j->settled_lsn = j->durable_lsn;
     int e = s_reopen_tail(j) == 0 ? 0 : s_roll(j);
     if (e)
         return hq_err_set(err, "cannot create a journal segment in %s: %s", j->path, strerror(e));
@@ -805,6 +806,8 @@ void hq_journal_dispatch(hq_journal_t *j)
             }
             for (uint32_t k = 0; k < b->n_cbs; k++)
                 b->cbs[k].fn(b->cbs[k].arg, b->cbs[k].lsn, b->status);
+            if (b->n_records && b->last_lsn > j->settled_lsn)
+                j->settled_lsn = b->last_lsn;
             s_recycle(j, b);
             break;
         case HQ_JB_SNAP: {
@@ -1023,7 +1026,11 @@ hq_jsnap_t *hq_journal_snapshot_begin(hq_journal_t *j, hq_err_t *err)
     }
     hq_jsnap_t *s = hq_calloc(1, sizeof *s);
     s->j = j;
-    s->lsn = j->next_lsn - 1;
+    /* Not the last lsn appended: a client mutation is applied to the state only when
+     * its record is durable, so a record appended but not yet settled may be missing
+     * from the state written now. Replay starts after the settled lsn and applies those
+     * records again (records applied at append are idempotent over the snapshot). */
+    s->lsn = j->settled_lsn;
     s->final = hq_journal_snap_path_(j, s->lsn);
     s->tmp = hq_asprintf("%s.tmp", s->final);
     s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -72,10 +72,12 @@ struct hq_journal {
     uint64_t tail_end;  /*   offset after its last record */
     uint64_t tail_last; /*   its last lsn (its prev_lsn when it has no record) */
     /* main thread */
-    bool started;       /* writer running */
-    uint64_t next_lsn;  /* lsn of the next append */
-    hq_jbatch_t *cur;   /* batch being filled */
-    hq_jbatch_t *spare; /* recycled batches */
+    bool started;         /* writer running */
+    uint64_t next_lsn;    /* lsn of the next append */
+    uint64_t settled_lsn; /* every record <= this has had its completion callback run on
+                           * the main thread (so whatever waited for it is applied) */
+    hq_jbatch_t *cur;     /* batch being filled */
+    hq_jbatch_t *spare;   /* recycled batches */
     uint32_t n_spare;
     zloop_t *loop;  /* attached loop or NULL */
     int kick_timer; /* armed zloop timer id, -1 */
