@@ -97,6 +97,13 @@ static int s_lock(hq_journal_t *j, hq_err_t *err)
         return -1;
     }
     free(p);
+    return 0;
+}
+
+/* Records our pid in LOCK for the "in use by" message; only once the journal was
+ * accepted, so a refused start changes nothing in the directory. */
+static int s_lock_note_pid(hq_journal_t *j, hq_err_t *err)
+{
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(j->lockfd, 0) < 0 || pwrite(j->lockfd, pid, (size_t)n, 0) != n)
@@ -144,6 +151,8 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
     if (!j->o.read_only && s_lock(j, err) < 0)
         goto error;
     if (hq_journal_load_dir_(j, err) < 0)
+        goto error;
+    if (!j->o.read_only && s_lock_note_pid(j, err) < 0)
         goto error;
     return j;
 error:
@@ -614,8 +623,10 @@ static void *s_writer(void *arg)
  * a gap and it has room: a restart then costs no new preallocated file. */
 static int s_reopen_tail(hq_journal_t *j)
 {
+    /* A segment of an older minor gets no records of this one: an older hq reading it
+     * would take them for a damaged tail. */
     if (!j->tail_ok || !j->n_segs || j->segs[j->n_segs - 1].seq != j->tail_seq ||
-        j->tail_last + 1 != j->next_lsn ||
+        j->segs[j->n_segs - 1].minor != HQ_JFORMAT_MINOR || j->tail_last + 1 != j->next_lsn ||
         j->tail_end + s_min(4096, j->o.segment_size / 4) > j->o.segment_size)
         return -1;
     char *p = hq_journal_seg_path_(j, j->tail_seq);

@@ -13,6 +13,7 @@
 typedef struct hq_jseg {
     uint64_t seq;      /* from its name and header */
     uint64_t prev_lsn; /* last durable lsn before it (header) */
+    uint16_t minor;    /* format minor of its header */
     bool bad_header;   /* its header did not verify (replay reports it) */
 } hq_jseg_t;
 

@@ -113,9 +113,10 @@ int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
         int r = s_read_header(p, &h, &e);
         if (r == -2)
             rc = hq_err_set(err, "%s: %s; the journal was left untouched", p, e.text);
-        else if (r == 0 && seg)
+        else if (r == 0 && seg) {
             j->segs[k].prev_lsn = h.prev_lsn;
-        else if (seg)
+            j->segs[k].minor = h.minor;
+        } else if (seg)
             j->segs[k].bad_header = true;
         /* Damaged headers are reported by replay, with the salvage option. */
         free(p);

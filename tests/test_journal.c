@@ -838,6 +838,32 @@ Test(journal, newer_minor_or_other_major_is_refused_and_files_left_untouched)
     free(seg);
 }
 
+Test(journal, a_segment_of_an_older_minor_is_replayed_but_not_continued)
+{
+    hq_journal_opts_t o = s_opts();
+    hq_journal_t *j = s_open_started(&o);
+    s_finished(j, 1, 1);
+    hq_journal_close(&j);
+    char *seg1 = s_seg(1), *seg2 = s_seg(2);
+    s_rewrite_header_version(seg1, HQ_JFORMAT_MAJOR, HQ_JFORMAT_MINOR - 1);
+    struct stat before, after;
+    cr_assert_eq(stat(seg1, &before), 0);
+    j = s_open_started(&o);
+    s_finished(j, 1, 2);
+    hq_journal_close(&j);
+    cr_assert_eq(access(seg2, F_OK), 0, "new records go to a segment of this minor");
+    cr_assert_eq(stat(seg1, &after), 0);
+    cr_assert_eq(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    cr_assert_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec, "the old segment is not written");
+    s_seen_t seen;
+    hq_journal_report_t rep;
+    hq_err_t err = {{0}};
+    cr_assert_eq(s_replay(&o, &seen, &rep, &err), 0, "%s", err.text);
+    cr_assert_eq(seen.n, 2, "both records replay");
+    free(seg1);
+    free(seg2);
+}
+
 /* ---- disk errors ---- */
 
 typedef struct s_states {
