@@ -25,6 +25,12 @@ typedef struct hq_jglue hq_jglue_t;
 /* Task flag bits beyond HQ_TF_HOLDS (jobs.h). */
 #define HQ_TF_READOPT 2u /* restored as running: waits for its worker to come back */
 #define HQ_TF_ADOPTED 4u /* held by t->worker without scheduler capacity (re-adopted) */
+#define HQ_TF_SENT 8u    /* an ASSIGN of this instance went to t->worker: it may have started */
+
+/* Whether t, leaving its worker (lost, stopped or rejecting it), may have started
+ * there: RUNNING, or ASSIGNED with HQ_TF_SENT. This is what the crash counter and
+ * never-restart go by (the rule and why: hq_broker_requeue in tasks.c). */
+bool hq_task_maybe_started(const hq_task_t *t);
 
 /* Default grace period for re-adoption after a restart: 2 x the worker's reconnect
  * back-off cap (32 s). HQ_READOPT_GRACE (a duration, "0s" = off) overrides it. */
@@ -66,6 +72,11 @@ void hq_jr_quiet(hq_broker_t *b, bool on);
 void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id);
 /* Appends one record (journal on); cb may be NULL. Returns the lsn or 0. */
 uint64_t hq_jr_append(hq_broker_t *b, const hq_jrec_t *rec, hq_journal_done_fn *cb, void *arg);
+/* Records t's whole state (a task_state record, as in snapshots) when the live broker
+ * decided something replay would not derive from the records alone: a task requeued
+ * from a lost worker without counting a crash (its ASSIGN never left), or rejected by
+ * its worker. Held and appended again if the write fails, like task results. */
+void hq_jr_task_state(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t);
 
 /* ---- apply functions shared by live requests and replay (submit.c) ---- */
 /* A SUBMIT into job_id (a new job when msg's job_id is 0; job_id then is the reserved

@@ -13,6 +13,23 @@
 #include "hq_log.h"
 #include "hq_util.h"
 
+/* A record of the event hook (task results, task states, worker losses) between its
+ * append and its completion, or held after its write failed (ENOSPC, EIO): held records
+ * are appended again once the journal is writable (G8: tasks keep running while the
+ * journal is unavailable, and their results are held in memory until they are
+ * durable). Compact: texts are taken again from the live state. */
+typedef struct s_prec {
+    uint64_t lsn;     /* of its current append (0 while held) */
+    uint64_t wall_ns; /* of the event */
+    uint32_t type;    /* enum hq_jrec_type */
+    uint32_t a, b, c; /* task records: job, task, instance; worker_lost: worker, reason */
+} s_prec_t;
+
+typedef struct s_precs {
+    s_prec_t *v;
+    uint32_t head, n, cap;
+} s_precs_t;
+
 /* A dependant waiting for the durability of the finish that made it ready. */
 typedef struct s_held {
     uint64_t lsn;    /* the finish record */
@@ -31,10 +48,16 @@ struct hq_jglue {
     uint64_t durable_finish; /* highest task_finished lsn known durable */
     s_held_t *held;          /* dependants waiting, in lsn order */
     uint32_t n_held, cap_held, head_held;
-    bool warned;        /* an append failure was logged */
-    uint64_t grace_ns;  /* re-adoption grace period after the restart (0 = off) */
-    uint32_t n_readopt; /* tasks restored as running, waiting for re-adoption */
-    int grace_timer;    /* zloop timer id of the grace period, -1 */
+    bool warned;                  /* an append failure was logged */
+    uint64_t grace_ns;            /* re-adoption grace period after the restart (0 = off) */
+    uint32_t n_readopt;           /* tasks restored as running, waiting for re-adoption */
+    int grace_timer;              /* zloop timer id of the grace period, -1 */
+    s_precs_t pend;               /* hook records appended, completion not seen yet (lsn order) */
+    s_precs_t failed;             /* hook records whose write failed, to append again */
+    uint64_t first_failed_finish; /* lowest failed task_finished lsn not appended again */
+    int retry_timer;              /* zloop timer id of a retry of failed records, -1 */
+    bool closing;                 /* hq_jr_close runs: no new timers */
+    bool warned_held;             /* holding records was logged */
 };
 
 hq_journal_t *hq_jr_journal(const hq_broker_t *b)
@@ -467,6 +490,7 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     g->grace_ns = grace_ns;
     g->n_readopt = n_readopt;
     g->grace_timer = -1;
+    g->retry_timer = -1;
     b->jr = g;
     hq_jrec_t rec = {.type = HQ_JR_SERVER_START};
     rec.u.server_start.epoch = g->epoch;
@@ -563,6 +587,7 @@ void hq_jr_close(hq_broker_t *b)
     hq_jglue_t *g = b->jr;
     if (!g)
         return;
+    g->closing = true;
     hq_jstream_close(b);
     hq_snapshot_detach(b);
     if (hq_journal_available(g->j)) {
@@ -573,9 +598,17 @@ void hq_jr_close(hq_broker_t *b)
     }
     if (g->grace_timer >= 0 && b->loop)
         zloop_timer_end(b->loop, g->grace_timer);
+    if (g->retry_timer >= 0 && b->loop)
+        zloop_timer_end(b->loop, g->retry_timer);
+    if (g->failed.n > g->failed.head)
+        hq_warn("Journal: %u held record%s (task results, worker losses) could not be "
+                "written before the stop",
+                g->failed.n - g->failed.head, g->failed.n - g->failed.head == 1 ? "" : "s");
     hq_journal_detach(g->j);
     hq_journal_close(&g->j);
     zhashx_destroy(&g->inflight);
+    free(g->pend.v);
+    free(g->failed.v);
     free(g->held);
     free(g->path);
     free(g);
@@ -753,18 +786,187 @@ void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id)
     g->held[g->n_held++] = (s_held_t){.lsn = g->last_finish, .job_id = job_id, .task_id = task_id};
 }
 
-static void s_finish_done(void *arg, uint64_t lsn, int errnum)
+/* ---- the event hook and held records ---- */
+
+static void s_precs_push(s_precs_t *q, const s_prec_t *p)
+{
+    if (q->head > 0 && q->head == q->n)
+        q->head = q->n = 0;
+    if (q->n == q->cap) {
+        if (q->head > 0) { /* reuse the consumed front */
+            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
+            q->n -= q->head;
+            q->head = 0;
+        }
+        if (q->n == q->cap) {
+            q->cap = q->cap ? q->cap * 2 : 64;
+            q->v = hq_realloc(q->v, q->cap * sizeof *q->v);
+        }
+    }
+    q->v[q->n++] = *p;
+}
+
+/* The record of p; false when it no longer applies (its job was forgotten). Texts
+ * and a task_state's fields come from the live task. */
+static bool s_prec_rec(hq_broker_t *b, const s_prec_t *p, hq_jrec_t *rec, hq_jrange_t *one)
+{
+    *rec = (hq_jrec_t){.type = (enum hq_jrec_type)p->type, .wall_ns = p->wall_ns};
+    if (p->type == HQ_JR_WORKER_LOST) {
+        rec->u.worker_lost.worker = p->a;
+        rec->u.worker_lost.reason = p->b;
+        rec->u.worker_lost.text = hq_wstate_word((enum hq_wstate)p->b);
+        return true;
+    }
+    hq_job_t *j;
+    hq_task_t *t = s_task(b, p->a, p->b, &j);
+    if (!t)
+        return false;
+    switch (p->type) {
+    case HQ_JR_TASK_FINISHED:
+    case HQ_JR_TASK_FAILED:
+        rec->u.task.job = p->a;
+        rec->u.task.task = p->b;
+        rec->u.task.instance = p->c;
+        rec->u.task.error = p->type == HQ_JR_TASK_FAILED ? t->error : NULL;
+        return true;
+    case HQ_JR_TASKS_CANCELED:
+    case HQ_JR_TASKS_ABORTED:
+        *one = (hq_jrange_t){.first = p->b, .last = p->b};
+        rec->u.tasks.job = p->a;
+        rec->u.tasks.n = 1;
+        rec->u.tasks.ranges = one;
+        return true;
+    case HQ_JR_TASK_STATE:
+        /* The task's state now: later changes of it are recorded after this. */
+        rec->u.task_state.job = p->a;
+        rec->u.task_state.task = p->b;
+        rec->u.task_state.state = t->state;
+        rec->u.task_state.instance = t->instance;
+        rec->u.task_state.worker = t->worker;
+        rec->u.task_state.crashes = t->crashes;
+        rec->u.task_state.start_ns = t->start_ns;
+        rec->u.task_state.end_ns = t->end_ns;
+        rec->u.task_state.error = t->state == HQ_TS_FAILED ? t->error : NULL;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void s_rec_done(void *arg, uint64_t lsn, int errnum);
+
+/* Appends rec for the hook record p (tracked until its completion). Returns the lsn
+ * or 0 (a record the journal refuses; logged by hq_jr_append). */
+static uint64_t s_track(hq_jglue_t *g, const hq_jrec_t *rec, s_prec_t p)
+{
+    uint64_t lsn = hq_jr_append(g->b, rec, s_rec_done, g);
+    if (!lsn)
+        return 0;
+    p.lsn = lsn;
+    s_precs_push(&g->pend, &p);
+    if (p.type == HQ_JR_TASK_FINISHED)
+        g->last_finish = lsn;
+    return lsn;
+}
+
+/* Appends the held records again, in their original order. Dependants held behind a
+ * failed finish now wait for its new record. */
+static void s_retry_failed(hq_jglue_t *g)
+{
+    if (g->failed.n == g->failed.head)
+        return;
+    s_precs_t q = g->failed;
+    g->failed = (s_precs_t){0};
+    uint32_t n = 0;
+    uint64_t last_finish = 0;
+    for (uint32_t i = q.head; i < q.n; i++) {
+        hq_jrec_t rec;
+        hq_jrange_t one;
+        if (!s_prec_rec(g->b, &q.v[i], &rec, &one))
+            continue;
+        uint64_t lsn = s_track(g, &rec, q.v[i]);
+        if (lsn && q.v[i].type == HQ_JR_TASK_FINISHED)
+            last_finish = lsn;
+        n += lsn != 0;
+    }
+    free(q.v);
+    if (g->first_failed_finish && last_finish) {
+        for (uint32_t i = g->head_held; i < g->n_held; i++)
+            if (g->held[i].lsn >= g->first_failed_finish)
+                g->held[i].lsn = last_finish;
+    }
+    g->first_failed_finish = 0;
+    g->warned_held = false;
+    hq_info("Journal: %u held record%s (task results, worker losses) appended again", n,
+            n == 1 ? "" : "s");
+}
+
+static int s_on_retry(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    hq_jglue_t *g = arg;
+    g->retry_timer = -1;
+    if (hq_journal_available(g->j))
+        s_retry_failed(g);
+    return 0;
+}
+
+/* Completion of a hook record (callbacks come in lsn order). A failed one is held;
+ * it goes out again when the journal says it is writable (s_on_state), or after a
+ * short pause when the journal never said it was not (a failed write it recovered
+ * from at once). */
+static void s_rec_done(void *arg, uint64_t lsn, int errnum)
 {
     hq_jglue_t *g = arg;
-    /* A failed write still releases the dependants of later durable finishes only;
-     * those of this one wait for the next durable finish. */
-    if (errnum == 0 && lsn > g->durable_finish)
-        g->durable_finish = lsn;
+    s_precs_t *q = &g->pend;
+    while (q->head < q->n && q->v[q->head].lsn < lsn)
+        q->head++; /* not expected: every tracked append completes */
+    if (q->head == q->n || q->v[q->head].lsn != lsn)
+        return;
+    s_prec_t p = q->v[q->head++];
+    if (q->head == q->n)
+        q->head = q->n = 0;
+    if (errnum) {
+        if (p.type == HQ_JR_TASK_FINISHED &&
+            (!g->first_failed_finish || lsn < g->first_failed_finish))
+            g->first_failed_finish = lsn;
+        p.lsn = 0;
+        s_precs_push(&g->failed, &p);
+        if (!g->warned_held) {
+            g->warned_held = true;
+            hq_warn("Journal: a %s record could not be written (%s); task results are held "
+                    "in memory until the journal is writable again",
+                    hq_jrec_name(p.type), strerror(errnum));
+        }
+        if (hq_journal_available(g->j) && g->retry_timer < 0 && g->b->loop && !g->closing)
+            g->retry_timer = zloop_timer(g->b->loop, 100, 1, s_on_retry, g);
+        return;
+    }
+    if (p.type != HQ_JR_TASK_FINISHED)
+        return;
+    /* Dependants of a finish wait until every finish up to it is durable: a later
+     * durable finish does not stand in for a failed one that is not yet written. */
+    uint64_t upto =
+        g->first_failed_finish && lsn >= g->first_failed_finish ? g->first_failed_finish - 1 : lsn;
+    if (upto > g->durable_finish)
+        g->durable_finish = upto;
     if (g->n_held > g->head_held)
         s_release_held(g);
 }
 
-/* ---- the event hook ---- */
+void hq_jr_task_state(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
+{
+    hq_jglue_t *g = b->jr;
+    if (!g || !j || !t)
+        return;
+    s_prec_t p = {
+        .wall_ns = hq_wall_ns(), .type = HQ_JR_TASK_STATE, .a = j->id, .b = t->id, .c = 0};
+    hq_jrec_t rec;
+    hq_jrange_t one;
+    if (s_prec_rec(b, &p, &rec, &one))
+        s_track(g, &rec, p);
+}
 
 static void s_hook(const hq_event_t *ev, void *arg)
 {
@@ -772,25 +974,15 @@ static void s_hook(const hq_event_t *ev, void *arg)
     hq_broker_t *b = g->b;
     hq_jrec_t rec = {.wall_ns = ev->time_ns};
     hq_jrange_t one = {.first = ev->task_id, .last = ev->task_id};
+    s_prec_t p = {.wall_ns = ev->time_ns, .a = ev->job_id, .b = ev->task_id, .c = ev->instance};
     switch (ev->type) {
-    case HQ_EV_TASK_FINISHED: {
-        rec.type = HQ_JR_TASK_FINISHED;
-        rec.u.task.job = ev->job_id;
-        rec.u.task.task = ev->task_id;
-        rec.u.task.instance = ev->instance;
-        if (g->quiet)
-            return;
-        uint64_t lsn = hq_jr_append(b, &rec, s_finish_done, g);
-        if (lsn)
-            g->last_finish = lsn;
-        return;
-    }
+    case HQ_EV_TASK_FINISHED:
     case HQ_EV_TASK_FAILED:
-        rec.type = HQ_JR_TASK_FAILED;
+        rec.type = ev->type == HQ_EV_TASK_FINISHED ? HQ_JR_TASK_FINISHED : HQ_JR_TASK_FAILED;
         rec.u.task.job = ev->job_id;
         rec.u.task.task = ev->task_id;
         rec.u.task.instance = ev->instance;
-        rec.u.task.error = ev->text;
+        rec.u.task.error = ev->type == HQ_EV_TASK_FAILED ? ev->text : NULL;
         break;
     case HQ_EV_TASK_CANCELED:
     case HQ_EV_TASK_ABORTED:
@@ -805,7 +997,8 @@ static void s_hook(const hq_event_t *ev, void *arg)
         rec.u.worker_up.worker = ev->worker_id;
         rec.u.worker_up.epoch = w ? w->epoch : 0;
         rec.u.worker_up.reg = w && w->reg ? &w->reg->u.reg : NULL;
-        break;
+        hq_jr_append(b, &rec, NULL, NULL);
+        return;
     }
     case HQ_EV_WORKER_LOST: {
         const hq_worker_t *w = ev->obj;
@@ -813,14 +1006,18 @@ static void s_hook(const hq_event_t *ev, void *arg)
         rec.u.worker_lost.worker = ev->worker_id;
         rec.u.worker_lost.reason = w ? (uint32_t)w->state : 0;
         rec.u.worker_lost.text = ev->text;
+        p.a = ev->worker_id;
+        p.b = rec.u.worker_lost.reason;
+        p.c = 0;
         break;
     }
     default:
         return;
     }
-    if (g->quiet && ev->type != HQ_EV_WORKER_CONNECTED && ev->type != HQ_EV_WORKER_LOST)
+    if (g->quiet && ev->type != HQ_EV_WORKER_LOST)
         return;
-    hq_jr_append(b, &rec, NULL, NULL);
+    p.type = rec.type;
+    s_track(g, &rec, p);
 }
 
 static void s_on_state(void *arg, enum hq_journal_state st, int errnum)
@@ -830,6 +1027,7 @@ static void s_on_state(void *arg, enum hq_journal_state st, int errnum)
     case HQ_JOURNAL_OK:
         hq_info("Journal %s is writable again", g->path);
         g->warned = false;
+        s_retry_failed(g);
         break;
     case HQ_JOURNAL_UNAVAILABLE:
         hq_error("Journal %s is unavailable (%s): changes are refused until it can be "
@@ -839,6 +1037,7 @@ static void s_on_state(void *arg, enum hq_journal_state st, int errnum)
     case HQ_JOURNAL_POISONED:
         hq_error("Journal %s: a sync failed (%s); continuing in a fresh segment", g->path,
                  strerror(errnum));
+        s_retry_failed(g);
         break;
     }
 }

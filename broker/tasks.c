@@ -84,7 +84,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
         if (t->state == HQ_TS_RUNNING && w->n_running > 0)
             w->n_running--;
     }
-    t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED);
+    t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED | HQ_TF_SENT);
 }
 
 static void s_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
@@ -164,27 +164,51 @@ static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
     }
 }
 
+/* What a worker that left could have started. The worker starts a task as soon as its
+ * resources allow and reports STARTED only in its next RESULTS batch, so a task that
+ * kills its worker at once (or a worker killed right after a start) leaves the broker
+ * with an ASSIGNED task that nevertheless ran. The rule: an ASSIGN of the task's current
+ * instance handed to the worker link (HQ_TF_SENT: in the outbox, delivered now or by a
+ * retransmission; with the journal on its task_started record is durable first) means
+ * the worker may have started it, exactly like a reported start. The broker cannot tell
+ * a started task from one the worker only queued (prefetch beyond its free resources),
+ * so a prefetched task is counted too: this errs towards charging a crash a task did
+ * not cause, never towards running a never-restart task twice or any task more than
+ * crash-limit times. A task still ASSIGNED without HQ_TF_SENT (its task_started record
+ * not yet durable, or kept back by a full socket) never reached the worker and is
+ * requeued uncounted, as is one the worker rejected (it says it did not start it).
+ * HyperQueue counts only tasks the worker reported running, and has this race. */
+bool hq_task_maybe_started(const hq_task_t *t)
+{
+    return t->state == HQ_TS_RUNNING ||
+           (t->state == HQ_TS_ASSIGNED && (t->flags & HQ_TF_SENT) != 0);
+}
+
 void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
 {
     const hq_jdef_t *jd = &j->defs[t->def];
     const hq_task_def_t *def = jd->def;
-    bool was_running = t->state == HQ_TS_RUNNING;
+    bool started = hq_task_maybe_started(t);
     s_detach(b, t);
-    t->worker = was_running ? t->worker : 0;
-    if (was_running && crash)
+    t->worker = started ? t->worker : 0;
+    bool counted = started && crash;
+    if (counted)
         t->crashes++;
     bool fail = false;
-    if (was_running && def->crash_kind == HQ_CRASH_NEVER_RESTART)
+    if (started && def->crash_kind == HQ_CRASH_NEVER_RESTART)
         fail = true; /* also on a graceful stop: the task must not run twice */
-    else if (crash && was_running && def->crash_kind == HQ_CRASH_LIMIT &&
-             t->crashes >= def->crash_limit)
+    else if (counted && def->crash_kind == HQ_CRASH_LIMIT && t->crashes >= def->crash_limit)
         fail = true;
     if (fail) {
+        /* A task sent but not reported started may have run: said as such. */
+        const char *where = t->state == HQ_TS_RUNNING
+                                ? "running on a worker that was lost"
+                                : "sent to a worker that was lost before it reported the start";
         char *msg = def->crash_kind == HQ_CRASH_NEVER_RESTART
-                        ? hq_strdup("Task was running on a worker that was lost, and it "
-                                    "must never be restarted (crash limit: never-restart)")
-                        : hq_asprintf("Task was running on a worker that was lost; it crashed "
-                                      "%u times (crash limit %u)",
+                        ? hq_asprintf("Task was %s, and it must never be restarted (crash "
+                                      "limit: never-restart)",
+                                      where)
+                        : hq_asprintf("Task was %s; it crashed %u times (crash limit %u)", where,
                                       t->crashes, def->crash_limit);
         hq_events_task_state(b->events, j, t, HQ_TS_FAILED, t->worker, msg, hq_wall_ns());
         free(msg);
@@ -195,6 +219,11 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
     }
     t->instance++;
     hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, hq_wall_ns());
+    /* Replay counts a crash for every task with a task_started record on a worker
+     * lost by a crash (restore.c): when no crash was counted here, the journal is told
+     * the task's state before the worker_lost record that follows. */
+    if (!counted)
+        hq_jr_task_state(b, j, t);
     s_push_ready(b, j, t);
     hq_core_dirty(b);
 }

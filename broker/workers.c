@@ -134,6 +134,23 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
 
 /* ---- re-adoption ---- */
 
+/* The worker's report lists every task it still runs or finished while cut off: a
+ * task of its previous session that is still ASSIGNED and not in it was never started
+ * there (only queued, or the ASSIGN never arrived), so its loss is no crash. */
+static void s_unsend_unreported(hq_broker_t *b, hq_worker_t *old)
+{
+    if (old->n_assigned == old->n_running)
+        return;
+    for (uint32_t jid = 1; jid <= b->max_job_id; jid++) {
+        hq_job_t *j = b->jobs[jid];
+        for (uint32_t i = 0; j && i < j->n_tasks; i++) {
+            hq_task_t *t = &j->tasks[i];
+            if (t->worker == old->id && t->state == HQ_TS_ASSIGNED)
+                t->flags &= (uint8_t)~HQ_TF_SENT;
+        }
+    }
+}
+
 /* A reconnecting worker reported the task instances it still runs or finished while
  * cut off: adopt the ones the broker expects (restored as running after a restart, or
  * still held by the worker's previous session), kill the rest. Its end events follow
@@ -173,8 +190,10 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
                 "ended, %u stale",
                 w->id, reg->old_worker_id, n_adopted, n_adopted == 1 ? "" : "s", n_ended,
                 n_kill - n_ended);
-    if (old) /* the rest of the previous session's tasks are not coming back */
+    if (old) { /* the rest of the previous session's tasks are not coming back */
+        s_unsend_unreported(b, old);
         hq_worker_lost(b, old, HQ_WS_CONNECTION_LOST);
+    }
     if (n_kill) {
         hq_msg_t m = {0};
         m.hdr.type = HQ_MSG_CANCEL;
@@ -311,6 +330,7 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
                 if (t->state == HQ_TS_RUNNING)
                     hq_events_task_state(b->events, j, t, HQ_TS_ASSIGNED, w->id, NULL,
                                          hq_wall_ns());
+                t->flags &= (uint8_t)~HQ_TF_SENT; /* the worker did not start it */
                 hq_broker_requeue(b, j, t, false);
             }
             break;
@@ -639,7 +659,7 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
         hq_events_task_state(b->events, j, t, HQ_TS_ASSIGNED, w->id, NULL, 0);
         t->worker = w->id;
         t->variant = (uint8_t)s->variant;
-        t->flags |= HQ_TF_HOLDS;
+        t->flags = (uint8_t)((t->flags & ~HQ_TF_SENT) | HQ_TF_HOLDS);
         w->n_assigned++;
         if (!d) {
             s_pend(w, j->id, t->id);
@@ -672,6 +692,7 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
     if (n > HQ_ASSIGN_CHUNK)
         n = HQ_ASSIGN_CHUNK;
     hq_assign_task_t *tasks = hq_calloc(n, sizeof *tasks);
+    hq_task_t **sent = hq_calloc(n, sizeof *sent);
     hq_assign_def_t *defs = NULL;
     uint32_t *def_job = NULL, *def_idx = NULL;
     uint32_t n_defs = 0, n_tasks = 0;
@@ -709,6 +730,7 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
             def_idx[n_defs] = t->def;
             n_defs++;
         }
+        sent[n_tasks] = t;
         hq_assign_task_t *at = &tasks[n_tasks++];
         at->job_id = j->id;
         at->task_id = t->id;
@@ -744,6 +766,10 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
             rc = s;
         else if (s == -3)
             hq_error("Could not send %u tasks to worker %u", n_tasks, w->id);
+        /* In the outbox (delivered now or retransmitted): the worker may start them, so
+         * from here their loss with the worker counts as a crash (tasks.c). */
+        for (uint32_t k = 0; k < n_tasks && s == 0; k++)
+            sent[k]->flags |= HQ_TF_SENT;
         for (uint32_t k = 0; k < n_tasks && rc >= 0; k++) {
             if (tasks[k].n_nodes == 0)
                 continue;
@@ -753,6 +779,7 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
         }
     }
     free(tasks);
+    free(sent);
     free(defs);
     free(def_job);
     free(def_idx);
