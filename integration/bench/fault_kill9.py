@@ -228,7 +228,9 @@ def main(argv):
                            kill_workers=a.kill_workers, readopt_grace=a.readopt_grace)
             rep["wall_s"] = round(time.monotonic() - t0, 1)
             try:
-                assert_report(rep)
+                # G2: <= 0.1 % of the tasks rerun per crash (by design every running
+                # task reruns when the workers die with the broker)
+                assert_report(rep, None if a.kill_workers else 0.1)
                 rep["ok"] = True
             except AssertionError:
                 rep["ok"] = False
