@@ -444,6 +444,10 @@ int main(int argc, char **argv)
     s_report(&w, start_ns, exit_code == 0);
 
 done:
+    /* The last RESULTS and the GOODBYE may still be queued: closing with linger 0
+     * would drop them and leave the broker with tasks it never hears back about. */
+    if (w.sock)
+        zsock_set_linger(w.sock, 5000);
     zsock_destroy(&w.sock);
     for (uint32_t i = 0; i < w.opts.cpus; i++)
         free(w.labels[i]);
