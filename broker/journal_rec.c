@@ -112,17 +112,19 @@ static const char *s_names[] = {
     [HQ_JR_TASKS_CANCELED] = "tasks-canceled", [HQ_JR_TASKS_ABORTED] = "tasks-aborted",
     [HQ_JR_WORKER_UP] = "worker-up",           [HQ_JR_WORKER_LOST] = "worker-lost",
     [HQ_JR_ID_HIGHWATER] = "id-highwater",     [HQ_JR_TASK_STATE] = "task-state",
-    [HQ_JR_SNAP_END] = "snapshot-end",
+    [HQ_JR_SNAP_END] = "snapshot-end",         [HQ_JR_TASKS_STARTED] = "tasks-started",
+    [HQ_JR_TASKS_FINISHED] = "tasks-finished",
 };
 
 /* Elements of each payload array: type, lsn, wall_ns + the body fields. */
 static const uint8_t s_nfields[] = {
-    [HQ_JR_SERVER_START] = 5, [HQ_JR_SERVER_STOP] = 3,    [HQ_JR_JOB_SUBMIT] = 5,
-    [HQ_JR_JOB_OPEN] = 6,     [HQ_JR_JOB_CLOSE] = 4,      [HQ_JR_JOB_CANCEL] = 5,
-    [HQ_JR_JOB_FORGET] = 4,   [HQ_JR_TASK_STARTED] = 8,   [HQ_JR_TASK_FINISHED] = 6,
-    [HQ_JR_TASK_FAILED] = 7,  [HQ_JR_TASKS_CANCELED] = 5, [HQ_JR_TASKS_ABORTED] = 5,
-    [HQ_JR_WORKER_UP] = 6,    [HQ_JR_WORKER_LOST] = 6,    [HQ_JR_ID_HIGHWATER] = 5,
-    [HQ_JR_TASK_STATE] = 12,  [HQ_JR_SNAP_END] = 4,
+    [HQ_JR_SERVER_START] = 5,   [HQ_JR_SERVER_STOP] = 3,    [HQ_JR_JOB_SUBMIT] = 5,
+    [HQ_JR_JOB_OPEN] = 6,       [HQ_JR_JOB_CLOSE] = 4,      [HQ_JR_JOB_CANCEL] = 5,
+    [HQ_JR_JOB_FORGET] = 4,     [HQ_JR_TASK_STARTED] = 8,   [HQ_JR_TASK_FINISHED] = 6,
+    [HQ_JR_TASK_FAILED] = 7,    [HQ_JR_TASKS_CANCELED] = 5, [HQ_JR_TASKS_ABORTED] = 5,
+    [HQ_JR_WORKER_UP] = 6,      [HQ_JR_WORKER_LOST] = 6,    [HQ_JR_ID_HIGHWATER] = 5,
+    [HQ_JR_TASK_STATE] = 12,    [HQ_JR_SNAP_END] = 4,       [HQ_JR_TASKS_STARTED] = 7,
+    [HQ_JR_TASKS_FINISHED] = 5,
 };
 
 const char *hq_jrec_name(uint32_t type)
@@ -328,6 +330,23 @@ static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
             return s_pstr(o, r->u.task.error, "error", err);
         }
         return 0;
+    case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_FINISHED: {
+        uint32_t n = r->u.batch.n;
+        if (n == 0 || n > HQ_JMAX_INSTS || !r->u.batch.insts)
+            return hq_err_set(err, "journal: %u task instances (1 to %u)", n, HQ_JMAX_INSTS);
+        s_pu(o, r->u.batch.job);
+        if (r->type == HQ_JR_TASKS_STARTED) {
+            s_pu(o, r->u.batch.worker);
+            s_pu(o, r->u.batch.epoch);
+        }
+        s_parr(o, 2 * n);
+        for (uint32_t k = 0; k < n; k++) {
+            s_pu(o, r->u.batch.insts[k].task);
+            s_pu(o, r->u.batch.insts[k].instance);
+        }
+        return 0;
+    }
     case HQ_JR_TASKS_CANCELED:
     case HQ_JR_TASKS_ABORTED: {
         uint32_t n = r->u.tasks.n;
@@ -557,6 +576,31 @@ static int s_ranges(s_dec_t *d, hq_jrec_t *r)
     return 0;
 }
 
+static int s_insts(s_dec_t *d, hq_jrec_t *r)
+{
+    uint32_t n;
+    if (hq_mpr_array(&d->r, &n) != HQ_MPR_OK)
+        return s_fail(d, "tasks", "an array");
+    if (n == 0 || n % 2)
+        return hq_err_set(d->err, "%s record: field 'tasks' has count %u (a positive even one)",
+                          d->tname, n);
+    if (n / 2 > HQ_JMAX_INSTS)
+        return hq_err_set(d->err, "%s record: field 'tasks': %u instances (max %u)", d->tname,
+                          n / 2, HQ_JMAX_INSTS);
+    if (n > hq_mpr_left(&d->r))
+        return hq_err_set(d->err, "%s record: field 'tasks' count %u exceeds bytes left (%zu)",
+                          d->tname, n, hq_mpr_left(&d->r));
+    hq_jinst_t *g = s_scratch(d, (size_t)(n / 2) * sizeof *g);
+    if (!g)
+        return hq_err_set(d->err, "%s record: out of scratch", d->tname);
+    for (uint32_t k = 0; k < n / 2; k++)
+        if (s_u32(d, "tasks", &g[k].task) < 0 || s_u32(d, "tasks", &g[k].instance) < 0)
+            return -1;
+    r->u.batch.n = n / 2;
+    r->u.batch.insts = g;
+    return 0;
+}
+
 static int s_dbody(s_dec_t *d, hq_jrec_t *r)
 {
     switch (r->type) {
@@ -603,6 +647,14 @@ static int s_dbody(s_dec_t *d, hq_jrec_t *r)
         if (s_u32(d, "job", &r->u.tasks.job) < 0)
             return -1;
         return s_ranges(d, r);
+    case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_FINISHED:
+        if (s_u32(d, "job", &r->u.batch.job) < 0)
+            return -1;
+        if (r->type == HQ_JR_TASKS_STARTED && (s_u32(d, "worker", &r->u.batch.worker) < 0 ||
+                                               s_u64(d, "epoch", &r->u.batch.epoch) < 0))
+            return -1;
+        return s_insts(d, r);
     case HQ_JR_WORKER_UP:
         if (s_u32(d, "worker", &r->u.worker_up.worker) < 0 ||
             s_u64(d, "epoch", &r->u.worker_up.epoch) < 0)

@@ -22,6 +22,7 @@
 #define HQ_JFRAME_SIZE 8                /* u32 len | u32 crc */
 #define HQ_JREC_MAX (16u * 1024 * 1024) /* payload cap */
 #define HQ_JMAX_RANGES (1u << 24)       /* ranges in one tasks_* record */
+#define HQ_JMAX_INSTS (1u << 20)        /* instances in one tasks_started/finished record */
 
 /* CRC32C (Castagnoli), as in iSCSI/ext4: crc32c("123456789") == 0xE3069283.
  * Chain calls with the previous result (start with 0). Uses SSE4.2 when the CPU has it. */
@@ -48,8 +49,16 @@ enum hq_jrec_type {
     HQ_JR_ID_HIGHWATER = 15,   /* id_highwater{job, worker} */
     HQ_JR_TASK_STATE = 16,     /* task_state{...}: a task's full state (snapshots) */
     HQ_JR_SNAP_END = 17,       /* internal: last record of a snapshot{count} */
-    HQ_JR_TYPE_MAX = 17
+    HQ_JR_TASKS_STARTED = 18,  /* tasks_started{job, worker, epoch, [task, instance]...} */
+    HQ_JR_TASKS_FINISHED = 19, /* tasks_finished{job, [task, instance]...} */
+    HQ_JR_TYPE_MAX = 19
 };
+
+/* One task instance of tasks_started / tasks_finished. */
+typedef struct hq_jinst {
+    uint32_t task;     /* task id */
+    uint32_t instance; /* its instance id */
+} hq_jinst_t;
 
 /* Inclusive id range of tasks_canceled / tasks_aborted. */
 typedef struct hq_jrange {
@@ -99,6 +108,13 @@ typedef struct hq_jrec {
             uint32_t n;                /* ranges */
             const hq_jrange_t *ranges; /* sorted, non-overlapping */
         } tasks;
+        struct {
+            uint32_t job;            /* job id */
+            uint32_t worker;         /* tasks_started: worker id */
+            uint64_t epoch;          /* tasks_started: worker session epoch */
+            uint32_t n;              /* instances (1..HQ_JMAX_INSTS) */
+            const hq_jinst_t *insts; /* in the order they happened */
+        } batch;
         struct {
             uint32_t worker;          /* worker id */
             uint64_t epoch;           /* session epoch */

@@ -127,6 +127,21 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
         json_object_set_new(ev, "error", json_string(rec->u.task.error ? rec->u.task.error : ""));
         break;
+    case HQ_JR_TASKS_STARTED:
+        for (uint32_t k = 0; k < rec->u.batch.n; k++) {
+            json_t *e = s_task_ev("task-started", rec->u.batch.job, rec->u.batch.insts[k].task);
+            json_object_set_new(e, "instance", json_integer(rec->u.batch.insts[k].instance));
+            json_object_set_new(e, "worker", json_integer(rec->u.batch.worker));
+            s_emit(e, ts, fn, arg, &n);
+        }
+        return n;
+    case HQ_JR_TASKS_FINISHED:
+        for (uint32_t k = 0; k < rec->u.batch.n; k++) {
+            json_t *e = s_task_ev("task-finished", rec->u.batch.job, rec->u.batch.insts[k].task);
+            json_object_set_new(e, "instance", json_integer(rec->u.batch.insts[k].instance));
+            s_emit(e, ts, fn, arg, &n);
+        }
+        return n;
     case HQ_JR_TASKS_CANCELED:
     case HQ_JR_TASKS_ABORTED: {
         const char *type = rec->type == HQ_JR_TASKS_CANCELED ? "task-canceled" : "task-aborted";

@@ -206,6 +206,29 @@ static void s_worker_lost(hq_jr_state_t *s, const hq_jrec_t *rec)
     s->n_run = k;
 }
 
+/* task_started (or one instance of tasks_started): the task runs on worker. */
+static void s_started(hq_jr_state_t *s, uint32_t job_id, uint32_t task_id, uint32_t instance,
+                      uint32_t worker, uint64_t wall_ns)
+{
+    hq_broker_t *b = s->b;
+    hq_job_t *j;
+    hq_task_t *t = s_task(b, job_id, task_id, &j);
+    if (!t || hq_tstate_final(t->state))
+        return;
+    if (instance > t->instance)
+        t->instance = instance;
+    t->worker = worker;
+    if (t->state != HQ_TS_RUNNING)
+        hq_events_task_state(NULL, j, t, HQ_TS_RUNNING, t->worker, NULL, wall_ns);
+    if (s->n_run == s->cap_run) {
+        s->cap_run = s->cap_run ? s->cap_run * 2 : 256;
+        s->run = hq_realloc(s->run, s->cap_run * sizeof *s->run);
+    }
+    s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
+    if (worker > b->max_worker_id)
+        b->max_worker_id = worker;
+}
+
 /* A task's state from a snapshot (snapshot.c applies it); a running one is tracked
  * like after task_started, so a later worker_lost requeues it. */
 static void s_snapshot_task(hq_jr_state_t *s, const hq_jrec_t *rec)
@@ -295,21 +318,13 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         }
         break;
     case HQ_JR_TASK_STARTED:
-        t = s_task(b, rec->u.task.job, rec->u.task.task, &j);
-        if (!t || hq_tstate_final(t->state))
-            break;
-        if (rec->u.task.instance > t->instance)
-            t->instance = rec->u.task.instance;
-        t->worker = rec->u.task.worker;
-        if (t->state != HQ_TS_RUNNING)
-            hq_events_task_state(NULL, j, t, HQ_TS_RUNNING, t->worker, NULL, rec->wall_ns);
-        if (s->n_run == s->cap_run) {
-            s->cap_run = s->cap_run ? s->cap_run * 2 : 256;
-            s->run = hq_realloc(s->run, s->cap_run * sizeof *s->run);
-        }
-        s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
-        if (rec->u.task.worker > b->max_worker_id)
-            b->max_worker_id = rec->u.task.worker;
+        s_started(s, rec->u.task.job, rec->u.task.task, rec->u.task.instance, rec->u.task.worker,
+                  rec->wall_ns);
+        break;
+    case HQ_JR_TASKS_STARTED:
+        for (uint32_t k = 0; k < rec->u.batch.n; k++)
+            s_started(s, rec->u.batch.job, rec->u.batch.insts[k].task,
+                      rec->u.batch.insts[k].instance, rec->u.batch.worker, rec->wall_ns);
         break;
     case HQ_JR_TASK_FINISHED:
     case HQ_JR_TASK_FAILED:
@@ -317,6 +332,13 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         if (t)
             s_end(j, t, rec->type == HQ_JR_TASK_FINISHED ? HQ_TS_FINISHED : HQ_TS_FAILED,
                   rec->u.task.error, rec->wall_ns);
+        break;
+    case HQ_JR_TASKS_FINISHED:
+        for (uint32_t k = 0; k < rec->u.batch.n; k++) {
+            t = s_task(b, rec->u.batch.job, rec->u.batch.insts[k].task, &j);
+            if (t)
+                s_end(j, t, HQ_TS_FINISHED, NULL, rec->wall_ns);
+        }
         break;
     case HQ_JR_TASKS_CANCELED:
         s_ranges(b, rec, HQ_TS_CANCELED);

@@ -634,18 +634,55 @@ static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
     hq_core_dirty(b);
 }
 
+/* Dispatches are recorded in chunks of at most S_DISPATCH_CHUNK tasks, one
+ * tasks_started record per run of the same job and worker: a chunk's ASSIGNs go out
+ * as soon as its records are durable while later chunks are still being written, and
+ * a task costs the journal a few bytes instead of a record of its own. */
+#define S_DISPATCH_CHUNK 256
+
+typedef struct s_started_acc {
+    uint32_t job, worker; /* the run being collected */
+    uint64_t epoch;       /* the worker's session epoch */
+    uint32_t n;           /* collected */
+    hq_jinst_t insts[S_DISPATCH_CHUNK];
+} s_started_acc_t;
+
+static s_dispatch_t *s_dispatch_new(hq_broker_t *b, uint32_t left)
+{
+    uint32_t n = left < S_DISPATCH_CHUNK ? left : S_DISPATCH_CHUNK;
+    s_dispatch_t *d = hq_calloc(1, sizeof *d);
+    d->b = b;
+    d->pending = 1;
+    d->slots = hq_malloc((n ? n : 1) * sizeof *d->slots);
+    d->instances = hq_malloc((n ? n : 1) * sizeof(uint32_t));
+    return d;
+}
+
+/* Appends the collected run as one tasks_started record that d waits for. */
+static void s_started_flush(hq_broker_t *b, s_started_acc_t *a, s_dispatch_t *d)
+{
+    if (a->n == 0)
+        return;
+    hq_jrec_t rec = {.type = HQ_JR_TASKS_STARTED};
+    rec.u.batch.job = a->job;
+    rec.u.batch.worker = a->worker;
+    rec.u.batch.epoch = a->epoch;
+    rec.u.batch.n = a->n;
+    rec.u.batch.insts = a->insts;
+    d->pending++;
+    if (hq_jr_append(b, &rec, s_dispatch_done, d) == 0)
+        s_dispatch_done(d, 0, EIO);
+    a->n = 0;
+}
+
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
 {
     s_release_t rel = {0};
     hq_journal_t *jn = hq_jr_journal(b);
-    s_dispatch_t *d = NULL;
-    if (jn) {
-        d = hq_calloc(1, sizeof *d);
-        d->b = b;
-        d->pending = 1;
-        d->slots = hq_malloc((cmd->slots.n ? cmd->slots.n : 1) * sizeof *d->slots);
-        d->instances = hq_malloc((cmd->slots.n ? cmd->slots.n : 1) * sizeof(uint32_t));
-    }
+    s_dispatch_t *d = jn ? s_dispatch_new(b, cmd->slots.n) : NULL;
+    s_started_acc_t *acc = jn ? hq_malloc(sizeof *acc) : NULL;
+    if (acc)
+        acc->n = 0;
     for (uint32_t i = 0; i < cmd->slots.n; i++) {
         const hq_sched_slot_t *s = &cmd->slots.slots[i];
         i += s_mn_collect(b, &cmd->slots, i); /* secondary nodes: held by the scheduler */
@@ -665,22 +702,29 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
             s_pend(w, j->id, t->id);
             continue;
         }
-        hq_jrec_t rec = {.type = HQ_JR_TASK_STARTED};
-        rec.u.task.job = j->id;
-        rec.u.task.task = t->id;
-        rec.u.task.instance = t->instance;
-        rec.u.task.worker = w->id;
-        rec.u.task.epoch = w->epoch;
+        if (d->n == S_DISPATCH_CHUNK) {
+            s_started_flush(b, acc, d);
+            s_dispatch_done(d, 0, 0); /* drops the chunk's own hold */
+            d = s_dispatch_new(b, cmd->slots.n - i);
+        }
+        if (acc->n && (acc->job != j->id || acc->worker != w->id || acc->epoch != w->epoch))
+            s_started_flush(b, acc, d);
+        if (acc->n == 0) {
+            acc->job = j->id;
+            acc->worker = w->id;
+            acc->epoch = w->epoch;
+        }
+        acc->insts[acc->n++] = (hq_jinst_t){.task = t->id, .instance = t->instance};
         d->slots[d->n] = *s;
         d->instances[d->n] = t->instance;
         d->n++;
-        d->pending++;
-        if (hq_jr_append(b, &rec, s_dispatch_done, d) == 0)
-            s_dispatch_done(d, 0, EIO);
     }
     s_release_post(b, &rel);
-    if (d)
+    if (d) {
+        s_started_flush(b, acc, d);
         s_dispatch_done(d, 0, 0);
+    }
+    free(acc);
     hq_core_dirty(b);
 }
 

@@ -90,6 +90,43 @@ Test(restore, counts_crashes_from_lost_workers_and_keeps_instances_ascending)
     s_free(&b);
 }
 
+Test(restore, a_tasks_started_record_counts_like_one_task_started_per_instance)
+{
+    hq_journal_t *j = s_writer();
+    s_worker(j, HQ_JR_WORKER_UP, 1, 0);
+    s_worker(j, HQ_JR_WORKER_UP, 2, 0);
+    s_submit(j, 1, 0, 0, 4, NULL, HQ_CRASH_LIMIT, 5);
+    hq_jinst_t insts[] = {{0, 0}, {2, 0}, {3, 0}};
+    hq_jrec_t rec = {.type = HQ_JR_TASKS_STARTED};
+    rec.u.batch.job = 1;
+    rec.u.batch.worker = 1;
+    rec.u.batch.epoch = 77;
+    rec.u.batch.n = 3;
+    rec.u.batch.insts = insts;
+    s_put(j, rec);
+    s_task(j, HQ_JR_TASK_FINISHED, 1, 2, 0, 1);
+    hq_jinst_t again[] = {{1, 0}};
+    rec.u.batch.worker = 2;
+    rec.u.batch.n = 1;
+    rec.u.batch.insts = again;
+    s_put(j, rec);
+    s_worker(j, HQ_JR_WORKER_LOST, 1, HQ_WS_HEARTBEAT_LOST); /* crash of 0 and 3 */
+    s_close_writer(&j);
+
+    hq_broker_t b;
+    s_restore(&b);
+    hq_job_t *job = b.jobs[1];
+    cr_assert_eq(b.max_worker_id, 2);
+    cr_assert_eq(job->tasks[2].state, HQ_TS_FINISHED);
+    cr_assert_eq(job->tasks[0].crashes, 1);
+    cr_assert_eq(job->tasks[3].crashes, 1);
+    cr_assert_eq(job->tasks[0].instance, 1, "rerun under a higher instance");
+    cr_assert_eq(job->tasks[1].crashes, 0, "worker 2 was not lost");
+    cr_assert_eq(job->counts[HQ_TS_FINISHED], 1);
+    cr_assert_eq(job->counts[HQ_TS_WAITING] + job->counts[HQ_TS_RUNNING], 3);
+    s_free(&b);
+}
+
 Test(restore, keeps_open_jobs_attached_submits_and_dependency_counts)
 {
     hq_journal_t *j = s_writer();

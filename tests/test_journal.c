@@ -162,6 +162,7 @@ static hq_task_def_t s_def = {
 };
 static hq_range_t s_ids = {0, 999999, 1};
 static hq_jrange_t s_ranges[] = {{1, 5}, {7, 7}, {100, 200000}};
+static hq_jinst_t s_insts[] = {{4000000000u, 0}, {1, 7}, {2, 300}};
 
 static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_register_t *reg)
 {
@@ -254,6 +255,16 @@ static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_reg
     case HQ_JR_SNAP_END:
         r->u.snap_end.count = 3;
         break;
+    case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_FINISHED:
+        r->u.batch.job = 19;
+        if (t == HQ_JR_TASKS_STARTED) {
+            r->u.batch.worker = 8;
+            r->u.batch.epoch = 1ull << 41;
+        }
+        r->u.batch.n = 3;
+        r->u.batch.insts = s_insts;
+        break;
     }
 }
 
@@ -301,6 +312,17 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
             cr_assert_str_eq(b->u.task.error, a->u.task.error);
         else
             cr_assert_null(b->u.task.error);
+        break;
+    case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_FINISHED:
+        cr_assert_eq(b->u.batch.job, 19);
+        cr_assert_eq(b->u.batch.worker, a->u.batch.worker);
+        cr_assert_eq(b->u.batch.epoch, a->u.batch.epoch);
+        cr_assert_eq(b->u.batch.n, 3);
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(b->u.batch.insts[k].task, s_insts[k].task);
+            cr_assert_eq(b->u.batch.insts[k].instance, s_insts[k].instance);
+        }
         break;
     case HQ_JR_TASKS_CANCELED:
     case HQ_JR_TASKS_ABORTED:
