@@ -723,8 +723,11 @@ static void s_send(hq_journal_t *j, hq_jbatch_t *b)
     pthread_mutex_unlock(&j->mu);
 }
 
+static void s_run_close(hq_journal_t *j);
+
 void hq_journal_kick(hq_journal_t *j)
 {
+    s_run_close(j);
     if (!j->cur)
         return;
     hq_jbatch_t *b = j->cur;
@@ -740,6 +743,59 @@ static int s_on_kick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static void s_cur(hq_journal_t *j)
+{
+    if (!j->cur) {
+        j->cur = s_batch(j);
+        if (j->loop && j->kick_timer < 0)
+            j->kick_timer = zloop_timer(j->loop, 0, 1, s_on_kick, j);
+    }
+}
+
+static void s_add_cb(hq_jbatch_t *b, hq_journal_done_fn *cb, void *arg, uint64_t lsn)
+{
+    if (!cb)
+        return;
+    /* the same callback for the same record (a run of finishes) is called once */
+    if (b->n_cbs && b->cbs[b->n_cbs - 1].fn == cb && b->cbs[b->n_cbs - 1].arg == arg &&
+        b->cbs[b->n_cbs - 1].lsn == lsn)
+        return;
+    if (b->n_cbs == b->cap_cbs) {
+        b->cap_cbs = b->cap_cbs ? 2 * b->cap_cbs : 16;
+        b->cbs = hq_realloc(b->cbs, b->cap_cbs * sizeof *b->cbs);
+    }
+    b->cbs[b->n_cbs++] = (hq_jcb_t){cb, arg, lsn};
+}
+
+/* Frames the open run of finishes into the current batch: one task_finished or one
+ * tasks_finished record, at the lsn its members were given. */
+static void s_run_close(hq_journal_t *j)
+{
+    if (!j->run_n)
+        return;
+    hq_jbatch_t *b = j->cur; /* the run's callbacks are in it: it was not handed over */
+    hq_jrec_t r = {.lsn = j->run_lsn, .wall_ns = j->run_wall};
+    if (j->run_n == 1) {
+        r.type = HQ_JR_TASK_FINISHED;
+        r.u.task.job = j->run_job;
+        r.u.task.task = j->run[0].task;
+        r.u.task.instance = j->run[0].instance;
+    } else {
+        r.type = HQ_JR_TASKS_FINISHED;
+        r.u.batch.job = j->run_job;
+        r.u.batch.n = j->run_n;
+        r.u.batch.insts = j->run;
+    }
+    /* Cannot fail: 1 to 256 ids, no strings (hq_jrec_frame's limits are far away). */
+    j->run_n = 0;
+    if (hq_jrec_frame(&r, &b->buf, &b->len, &b->cap, NULL) < 0)
+        return;
+    if (!b->n_records)
+        b->first_lsn = r.lsn;
+    b->last_lsn = r.lsn;
+    b->n_records++;
+}
+
 uint64_t hq_journal_append(hq_journal_t *j, const hq_jrec_t *rec, hq_journal_done_fn *cb, void *arg,
                            hq_err_t *err)
 {
@@ -747,11 +803,37 @@ uint64_t hq_journal_append(hq_journal_t *j, const hq_jrec_t *rec, hq_journal_don
         hq_err_set(err, "journal %s is not started", j->path);
         return 0;
     }
-    if (!j->cur) {
-        j->cur = s_batch(j);
-        if (j->loop && j->kick_timer < 0)
-            j->kick_timer = zloop_timer(j->loop, 0, 1, s_on_kick, j);
+    if (j->o.coalesce_finished && rec->type == HQ_JR_TASK_FINISHED) {
+        if (j->run_n &&
+            (j->run_job != rec->u.task.job || j->run_n == sizeof j->run / sizeof *j->run))
+            s_run_close(j);
+        s_cur(j);
+        if (!j->run_n) {
+            j->run_job = rec->u.task.job;
+            j->run_lsn = j->next_lsn++;
+            j->run_wall = rec->wall_ns ? rec->wall_ns : hq_wall_ns();
+        }
+        j->run[j->run_n++] =
+            (hq_jinst_t){.task = rec->u.task.task, .instance = rec->u.task.instance};
+        j->st_appended++;
+        s_add_cb(j->cur, cb, arg, j->run_lsn);
+        if (j->tap_fn) {
+            hq_jrec_t r = *rec;
+            r.lsn = j->run_lsn;
+            if (!r.wall_ns)
+                r.wall_ns = j->run_wall;
+            j->tap_fn(&r, j->tap_arg);
+        }
+        if (j->run_n == sizeof j->run / sizeof *j->run) {
+            s_run_close(j);
+            hq_jbatch_t *b = j->cur;
+            if (b->len >= S_KICK_BYTES || b->n_records >= S_KICK_RECORDS)
+                hq_journal_kick(j);
+        }
+        return j->run_lsn;
     }
+    s_run_close(j);
+    s_cur(j);
     hq_jbatch_t *b = j->cur;
     hq_jrec_t r = *rec;
     r.lsn = j->next_lsn;
@@ -765,13 +847,7 @@ uint64_t hq_journal_append(hq_journal_t *j, const hq_jrec_t *rec, hq_journal_don
     b->last_lsn = r.lsn;
     b->n_records++;
     j->st_appended++;
-    if (cb) {
-        if (b->n_cbs == b->cap_cbs) {
-            b->cap_cbs = b->cap_cbs ? 2 * b->cap_cbs : 16;
-            b->cbs = hq_realloc(b->cbs, b->cap_cbs * sizeof *b->cbs);
-        }
-        b->cbs[b->n_cbs++] = (hq_jcb_t){cb, arg, r.lsn};
-    }
+    s_add_cb(b, cb, arg, r.lsn);
     if (j->tap_fn)
         j->tap_fn(&r, j->tap_arg);
     if (b->len >= S_KICK_BYTES || b->n_records >= S_KICK_RECORDS)

@@ -36,6 +36,8 @@ typedef struct hq_journal_opts {
     uint32_t group_records;   /* most records per group commit (0 = 4096) */
     bool salvage;             /* replay keeps the valid prefix of a corrupted journal */
     bool read_only;           /* no lock, no repair, no writer (export, verify) */
+    bool coalesce_finished;   /* consecutive task_finished appends of one job are written
+                               * as one tasks_finished record (same lsn for all of them) */
     const char *uid;          /* server uid for file headers (nullable, <= 16 chars) */
 } hq_journal_opts_t;
 

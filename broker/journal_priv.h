@@ -73,8 +73,16 @@ struct hq_journal {
     uint64_t tail_end;  /*   offset after its last record */
     uint64_t tail_last; /*   its last lsn (its prev_lsn when it has no record) */
     /* main thread */
-    bool started;         /* writer running */
-    uint64_t next_lsn;    /* lsn of the next append */
+    bool started;      /* writer running */
+    uint64_t next_lsn; /* lsn of the next append */
+    /* Open run of task_finished appends (opts.coalesce_finished): framed as one
+     * record when another record comes, at S_RUN_MAX, or when the batch is handed
+     * over. */
+    uint32_t run_n;       /* instances collected (0 = no run) */
+    uint32_t run_job;     /* their job */
+    uint64_t run_lsn;     /* the lsn every one of them got */
+    uint64_t run_wall;    /* wall time of the first */
+    hq_jinst_t run[256];  /* the instances */
     uint64_t settled_lsn; /* every record <= this has had its completion callback run on
                            * the main thread (so whatever waited for it is applied) */
     hq_jbatch_t *cur;     /* batch being filled */

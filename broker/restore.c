@@ -450,7 +450,8 @@ static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
 
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
-    hq_journal_opts_t o = {.flush_period_ns = flush_ns, .uid = b->access.server_uid};
+    hq_journal_opts_t o = {
+        .flush_period_ns = flush_ns, .uid = b->access.server_uid, .coalesce_finished = true};
     /* Segment preallocation size; small values let tests put a journal on a tiny
      * filesystem. Accepts a plain byte count of at least 4096. */
     const char *sv = getenv("HQ_JOURNAL_SEGMENT_BYTES");
