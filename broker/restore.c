@@ -938,19 +938,21 @@ static int s_on_retry(zloop_t *loop, int timer_id, void *arg)
 /* Completion of a hook record (callbacks come in lsn order). A failed one is held;
  * it goes out again when the journal says it is writable (s_on_state), or after a
  * short pause when the journal never said it was not (a failed write it recovered
- * from at once). */
+ * from at once). Consecutive finishes of one job share one record, one lsn and one
+ * callback (the journal's coalesce_finished): every entry with that lsn completes. */
 static void s_rec_done(void *arg, uint64_t lsn, int errnum)
 {
     hq_jglue_t *g = arg;
     s_precs_t *q = &g->pend;
     while (q->head < q->n && q->v[q->head].lsn < lsn)
         q->head++; /* not expected: every tracked append completes */
-    if (q->head == q->n || q->v[q->head].lsn != lsn)
-        return;
-    s_prec_t p = q->v[q->head++];
-    if (q->head == q->n)
-        q->head = q->n = 0;
-    if (errnum) {
+    bool finish = false;
+    while (q->head < q->n && q->v[q->head].lsn == lsn) {
+        s_prec_t p = q->v[q->head++];
+        if (p.type == HQ_JR_TASK_FINISHED)
+            finish = true;
+        if (!errnum)
+            continue;
         if (p.type == HQ_JR_TASK_FINISHED &&
             (!g->first_failed_finish || lsn < g->first_failed_finish))
             g->first_failed_finish = lsn;
@@ -962,11 +964,15 @@ static void s_rec_done(void *arg, uint64_t lsn, int errnum)
                     "in memory until the journal is writable again",
                     hq_jrec_name(p.type), strerror(errnum));
         }
+    }
+    if (q->head == q->n)
+        q->head = q->n = 0;
+    if (errnum) {
         if (hq_journal_available(g->j) && g->retry_timer < 0 && g->b->loop && !g->closing)
             g->retry_timer = zloop_timer(g->b->loop, 100, 1, s_on_retry, g);
         return;
     }
-    if (p.type != HQ_JR_TASK_FINISHED)
+    if (!finish)
         return;
     /* Dependants of a finish wait until every finish up to it is durable: a later
      * durable finish does not stand in for a failed one that is not yet written. */
