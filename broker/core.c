@@ -106,7 +106,8 @@ static uint64_t s_hash(const uint8_t *p, size_t n)
 static void s_cache_put(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                         const uint8_t *buf, size_t len)
 {
-    if (request_id == 0 || !b->cur_req_valid || b->cur_req_id != request_id)
+    if (request_id == 0 || !b->cur_req_valid || b->cur_req_id != request_id ||
+        len > HQ_REPLY_CACHE_MAX_REPLY)
         return;
     char *hex = hq_rid_hex(rid, rid_len);
     char *key = hq_asprintf("%s:%llu", hex, (unsigned long long)request_id);
@@ -558,8 +559,18 @@ static void s_flush(hq_broker_t *b)
 
 /* ---- sockets ---- */
 
+/* Messages queued per peer. Inbound, a small queue makes libzmq stop reading a peer
+ * that sends faster than the broker answers (TCP back-pressure) instead of buffering
+ * its flood in the broker's memory: 100k queued requests cost ~200 MiB. Outbound, a
+ * client waits for each reply, so 1000 is far more than a well-behaved one needs;
+ * workers keep a deep queue for ASSIGN bursts (their outbox resends what EAGAIN kept
+ * back). */
+#define S_RCVHWM 1000
+#define S_CLIENT_SNDHWM 1000
+#define S_WORKER_SNDHWM 100000
+
 static zsock_t *s_router(const char *domain, const hq_access_role_t *role, int64_t maxmsg,
-                         uint16_t *port, hq_err_t *err)
+                         int sndhwm, uint16_t *port, hq_err_t *err)
 {
     zsock_t *s = zsock_new(ZMQ_ROUTER);
     if (!s) {
@@ -568,8 +579,8 @@ static zsock_t *s_router(const char *domain, const hq_access_role_t *role, int64
     }
     zsock_set_router_mandatory(s, 1);
     zsock_set_linger(s, 0);
-    zsock_set_sndhwm(s, 100000);
-    zsock_set_rcvhwm(s, 100000);
+    zsock_set_sndhwm(s, sndhwm);
+    zsock_set_rcvhwm(s, S_RCVHWM);
     void *h = zsock_resolve(s);
     zmq_setsockopt(h, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     int v = HQ_HANDSHAKE_MS;
@@ -617,11 +628,11 @@ int hq_core_start(hq_broker_t *b, hq_err_t *err)
     b->zap = hq_zap_new(&policy);
     if (!b->zap)
         return hq_err_set(err, "Cannot start the ZAP handler");
-    b->client = s_router(HQ_ZAP_DOMAIN_CLIENT, &b->access.client, HQ_CLIENT_MAXMSG,
+    b->client = s_router(HQ_ZAP_DOMAIN_CLIENT, &b->access.client, HQ_CLIENT_MAXMSG, S_CLIENT_SNDHWM,
                          &b->access.client.port, err);
     if (!b->client)
         return -1;
-    b->worker = s_router(HQ_ZAP_DOMAIN_WORKER, &b->access.worker, HQ_WORKER_MAXMSG,
+    b->worker = s_router(HQ_ZAP_DOMAIN_WORKER, &b->access.worker, HQ_WORKER_MAXMSG, S_WORKER_SNDHWM,
                          &b->access.worker.port, err);
     if (!b->worker)
         return -1;

@@ -89,6 +89,9 @@ typedef struct hq_ready_ref {
 } hq_ready_ref_t;
 
 #define HQ_REPLY_CACHE 1024
+/* Replies larger than this are not cached (listings: a repeat is answered anew), so
+ * the cache holds at most 1024 x 16 KiB; replies to changes are far smaller. */
+#define HQ_REPLY_CACHE_MAX_REPLY (16 * 1024)
 
 typedef struct hq_broker {
     hq_global_t g;            /* global flags */
