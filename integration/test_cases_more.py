@@ -162,8 +162,8 @@ def via(env, cap, name, role="client", data=None):
 # Instances below LAST kill their own worker (the task's parent) once the file
 # go.<instance> exists, then hang; instance LAST finishes. Every start appends its
 # instance id to "instances". The gate lets the test wait until the broker knows the
-# task is running: a task that kills its worker before the worker's STARTED report
-# left is seen by the broker as never started (see the report of this change).
+# task is running, so each loss is one of a running task (test_crash_race.py covers
+# tasks that kill their worker before their STARTED report left).
 SELF_KILL = ('echo "$HQ_INSTANCE_ID" >> instances; echo $$ > "pid.$HQ_INSTANCE_ID"; '
              'if [ "$HQ_INSTANCE_ID" -lt "$LAST" ]; then '
              'while [ ! -e "go.$HQ_INSTANCE_ID" ]; do sleep 0.02; done; '
