@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -483,6 +484,11 @@ static int s_on_flush_timer(zloop_t *loop, int timer_id, void *arg)
     return b->stopping ? -1 : 0;
 }
 
+/* How often freed heap memory is handed back to the system. A burst of requests
+ * (a flood, a large listing, a finished million-task job) leaves freed memory in
+ * malloc's arenas, which would otherwise stay resident on a shared login node. */
+#define S_TRIM_NS (2 * HQ_NS_PER_SEC)
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     hq_broker_t *b = arg;
@@ -492,6 +498,11 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     hq_broker_check_waiters(b, true);
     if (b->dirty)
         s_flush(b);
+    uint64_t now = hq_mono_ns();
+    if (now - b->trim_ns >= S_TRIM_NS) {
+        b->trim_ns = now;
+        malloc_trim(0);
+    }
     return b->stopping ? -1 : 0;
 }
 

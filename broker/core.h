@@ -124,6 +124,7 @@ typedef struct hq_broker {
     int hb_timer;            /* zloop timer id of the liveness check */
     bool unreach_armed;      /* the one-shot unreachable-peer check is set */
     uint64_t hb_tick_ns;     /* its period */
+    uint64_t trim_ns;        /* monotonic time of the last malloc_trim */
     /* batching */
     bool dirty;              /* something to flush at the end of this turn */
     int flush_timer;         /* 0 ms timer armed while dirty (or -1) */
