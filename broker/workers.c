@@ -705,6 +705,7 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
         if (d->n == S_DISPATCH_CHUNK) {
             s_started_flush(b, acc, d);
             s_dispatch_done(d, 0, 0); /* drops the chunk's own hold */
+            hq_journal_kick(jn);      /* its sync starts while later chunks are made */
             d = s_dispatch_new(b, cmd->slots.n - i);
         }
         if (acc->n && (acc->job != j->id || acc->worker != w->id || acc->epoch != w->epoch))
