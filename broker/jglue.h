@@ -130,5 +130,9 @@ void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w);
 /* Grace period over: restored running tasks nobody adopted wait again with a new
  * instance (crash counter unchanged). Returns how many. */
 uint32_t hq_broker_readopt_expire(hq_broker_t *b);
+/* The worker that held old_worker_id before the restart registered again and its
+ * report (adopted at once) did not include these: restored running tasks recorded on
+ * it wait again at once, as at the grace expiry. Returns how many. */
+uint32_t hq_broker_readopt_unreported(hq_broker_t *b, uint32_t old_worker_id);
 
 #endif

@@ -545,7 +545,7 @@ static int s_on_grace(zloop_t *loop, int timer_id, void *arg)
                 "again under a new instance",
                 n, n == 1 ? "" : "s");
     else
-        hq_info("Re-adoption grace period over: every running task was re-adopted");
+        hq_info("Re-adoption grace period over: no task left waiting for its worker");
     return 0;
 }
 

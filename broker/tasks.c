@@ -307,7 +307,9 @@ void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w)
     hq_core_dirty(b);
 }
 
-uint32_t hq_broker_readopt_expire(hq_broker_t *b)
+/* Requeues the tasks restored as running and not adopted: all of them (worker_id 0)
+ * or those the journal records on worker_id. */
+static uint32_t s_readopt_requeue(hq_broker_t *b, uint32_t worker_id)
 {
     uint32_t n = 0;
     uint64_t now = hq_wall_ns();
@@ -317,7 +319,7 @@ uint32_t hq_broker_readopt_expire(hq_broker_t *b)
             continue;
         for (uint32_t i = 0; i < j->n_tasks; i++) {
             hq_task_t *t = &j->tasks[i];
-            if (!(t->flags & HQ_TF_READOPT))
+            if (!(t->flags & HQ_TF_READOPT) || (worker_id && t->worker != worker_id))
                 continue;
             t->flags &= (uint8_t)~HQ_TF_READOPT;
             if (t->state != HQ_TS_RUNNING)
@@ -333,4 +335,14 @@ uint32_t hq_broker_readopt_expire(hq_broker_t *b)
     if (n)
         hq_core_dirty(b);
     return n;
+}
+
+uint32_t hq_broker_readopt_expire(hq_broker_t *b)
+{
+    return s_readopt_requeue(b, 0);
+}
+
+uint32_t hq_broker_readopt_unreported(hq_broker_t *b, uint32_t old_worker_id)
+{
+    return old_worker_id ? s_readopt_requeue(b, old_worker_id) : 0;
 }

@@ -151,6 +151,24 @@ static void s_unsend_unreported(hq_broker_t *b, hq_worker_t *old)
     }
 }
 
+/* After a restart, the tasks the journal records as running on the worker's previous
+ * session and that it did not report never reached it (the broker stopped between
+ * recording a dispatch and the ASSIGN arriving) or were only queued there: they need
+ * not wait for the grace period. Its report lists every instance it still runs, so a
+ * REGISTER claiming more running tasks than reports (an older worker without them) is
+ * left to the grace period. Runs after the reports were adopted (those moved to the
+ * new session). */
+static void s_readopt_unreported(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
+{
+    if (reg->old_worker_id == 0 || !hq_jr_journal(b) || reg->n_running > reg->n_reports)
+        return;
+    uint32_t n = hq_broker_readopt_unreported(b, reg->old_worker_id);
+    if (n)
+        hq_info("Worker %u (previously %u) did not report %u task%s the journal recorded "
+                "on it: waiting again at once",
+                w->id, reg->old_worker_id, n, n == 1 ? "" : "s");
+}
+
 /* A reconnecting worker reported the task instances it still runs or finished while
  * cut off: adopt the ones the broker expects (restored as running after a restart, or
  * still held by the worker's previous session), kill the rest. Its end events follow
@@ -160,8 +178,6 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
     hq_worker_t *old = hq_broker_worker(b, reg->old_worker_id);
     if (old && (old == w || old->state != HQ_WS_RUNNING))
         old = NULL;
-    if (reg->n_reports == 0 && !old)
-        return;
     hq_task_ref_t *kill = NULL;
     uint32_t n_kill = 0, n_adopted = 0, n_ended = 0;
     for (uint32_t i = 0; i < reg->n_reports; i++) {
@@ -190,6 +206,7 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
                 "ended, %u stale",
                 w->id, reg->old_worker_id, n_adopted, n_adopted == 1 ? "" : "s", n_ended,
                 n_kill - n_ended);
+    s_readopt_unreported(b, w, reg);
     if (old) { /* the rest of the previous session's tasks are not coming back */
         s_unsend_unreported(b, old);
         hq_worker_lost(b, old, HQ_WS_CONNECTION_LOST);

@@ -6,10 +6,15 @@ under a higher instance id once the grace period (HQ_READOPT_GRACE) is over."""
 
 import json
 import signal
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 
-from conftest import wait_until
+from conftest import HQ, Worker, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+from relay import Relay  # noqa: E402
 
 # Each run leaves a marker named after its task and instance, then sleeps.
 MARKER_SCRIPT = 'touch "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'
@@ -181,3 +186,81 @@ def test_full_size_100_tasks_readopted_across_kill9_and_5s_outage(hq_env):
         if e["type"] == "task-finished" and e["job"] == job:
             finished[e["task"]] += 1
     assert finished == Counter({t: 1 for t in range(100)}), finished
+
+
+def journal_events(env):
+    """The events of the journal (readable while the broker writes it)."""
+    out = env.hq("journal", "export", journal_dir(env)).stdout
+    return [json.loads(line)["event"] for line in out.splitlines()]
+
+
+def write_access(d, data):
+    p = d / "access.json"
+    if p.exists():
+        p.chmod(0o600)
+        p.unlink()
+    p.write_text(json.dumps(data, indent=2))
+    p.chmod(0o400)
+
+
+def test_task_whose_assign_never_arrived_runs_again_without_the_grace(hq_env):
+    """The broker records a dispatch and dies before the ASSIGN reaches the worker (a
+    relay drops broker -> worker traffic). The worker registers again without that
+    task in its report: the restarted broker runs it again at once under a new
+    instance instead of waiting the grace period, and still re-adopts the task the
+    worker does run."""
+    env = hq_env
+    env.env["HQ_READOPT_GRACE"] = "600s"  # far beyond every timeout below
+    env.env["HQ_RECONNECT_WINDOW"] = "120s"
+    start(env)
+    relay = Relay(("127.0.0.1", env.server_info()["worker_port"])).start()
+    try:
+        via = env.tmp / "via-relay"
+        via.mkdir(mode=0o700)
+        data = json.loads(env.access_path().read_text())
+        data["worker"]["host"] = "127.0.0.1"
+        data["worker"]["port"] = relay.port
+        write_access(via, data)
+        # heartbeat 4 s: the worker notices the silence after 8 s, the broker is
+        # killed well before that
+        proc = env.spawn([HQ, "worker", "start", "--server-dir", via, "--hostname", "rw",
+                          "--work-dir", env.tmp / "wd-rw", "--cpus", "2", "--heartbeat",
+                          "4s", "--on-server-lost", "finish-running"], "worker-rw")
+        w = env.wait_worker(Worker(proc, "rw", None))
+        kept = env.submit("--", "bash", "-c", 'touch "kept.$HQ_INSTANCE_ID"; '
+                          'while [ ! -e go ]; do sleep 0.05; done')
+        wait_until(lambda: (env.work / "kept.0").exists(), 20, "the kept task to start")
+        relay.drop("down")
+        late = env.submit("--", "bash", "-c", 'touch "late.$HQ_INSTANCE_ID"')
+
+        def recorded():
+            return any(e["type"] == "task-started" and e["job"] == late
+                       and e["worker"] == w.id for e in journal_events(env))
+        wait_until(recorded, 6, "the dispatch of the late task to be journaled")
+        kill9_server(env)
+        assert w.proc.poll() is None
+        assert not (env.work / "late.0").exists()
+        start(env)
+        restarted = time.monotonic()
+        data = json.loads(env.access_path().read_text())
+        data["worker"]["host"] = "127.0.0.1"
+        write_access(via, data)  # straight to the new broker from now on
+        wait_until(lambda: len(env.worker_list()) == 1, 60, "the worker to register again")
+        back = time.monotonic()
+        wait_until(lambda: (env.work / "late.1").exists(), 30,
+                   "the late task to run again before the grace period is over")
+        rerun = time.monotonic()
+        env.wait_job(late, timeout=30)
+        t = env.tasks(late)[0]
+        assert t["state"] == "finished", t
+        assert not (env.work / "late.0").exists(), "instance 0 never reached the worker"
+        # the task the worker does run was re-adopted, not run again
+        assert env.tasks(kept)[0]["state"] == "running"
+        (env.work / "go").touch()
+        env.wait_job(kept, timeout=30)
+        assert sorted(p.name for p in env.work.glob("kept.*")) == ["kept.0"]
+        assert w.proc.poll() is None
+        print(f"unreported task: worker back {back - restarted:.1f}s after the restart, "
+              f"task rerun {rerun - back:.2f}s later (grace 600 s)")
+    finally:
+        relay.stop()

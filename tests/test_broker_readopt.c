@@ -164,3 +164,58 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     b.workers[w.id] = NULL;
     s_free(&b);
 }
+
+/* ---- a worker back without some of its recorded tasks ---- */
+
+/* Job 1 (tasks 0-3): 0 and 1 running on finish-running worker 1 (instances 2 and 0),
+ * 2 running on finish-running worker 3, 3 waiting. */
+static void s_journal_two_finish_workers(void)
+{
+    hq_journal_t *j = s_writer();
+    s_worker_up(j, 1, HQ_LOST_FINISH_RUNNING);
+    s_worker_up(j, 3, HQ_LOST_FINISH_RUNNING);
+    s_submit(j, 1, 0, 0, 4, NULL, HQ_CRASH_LIMIT, 5);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 0, 2, 1);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 1, 0, 1);
+    s_task(j, HQ_JR_TASK_STARTED, 1, 2, 0, 3);
+    s_close_writer(&j);
+}
+
+Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
+{
+    s_journal_two_finish_workers();
+    hq_broker_t b;
+    s_restore(&b);
+    b.flush_timer = -1;
+    hq_job_t *job = b.jobs[1];
+    for (uint32_t i = 0; i < 3; i++)
+        cr_assert(job->tasks[i].flags & HQ_TF_READOPT, "task %u", i);
+    job->tasks[1].crashes = 2;
+    /* worker 1 registers again reporting task 0 only: task 1 never reached it */
+    hq_worker_t w = {.id = b.max_worker_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
+    b.workers[w.id] = &w;
+    b.max_worker_id = w.id;
+    hq_task_ref_t r = {1, 0, 2};
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[0], &r, 0), HQ_ADOPT_YES);
+    hq_broker_adopt(&b, job, &job->tasks[0], &w);
+    cr_assert_eq(hq_broker_readopt_unreported(&b, 1), 1);
+    cr_assert_eq(job->tasks[1].state, HQ_TS_WAITING, "no grace period for it");
+    cr_assert_eq(job->tasks[1].instance, 1, "a new, higher instance");
+    cr_assert_eq(job->tasks[1].crashes, 2, "not the task's fault");
+    cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
+    cr_assert_eq(b.n_requeue, 1, "announced to the scheduler");
+    cr_assert_eq(b.requeue[0].task_id, 1);
+    cr_assert_eq(job->tasks[0].state, HQ_TS_RUNNING, "the reported one stays adopted");
+    cr_assert_eq(job->tasks[0].instance, 2);
+    cr_assert_eq(job->tasks[0].worker, w.id);
+    cr_assert_eq(job->tasks[2].state, HQ_TS_RUNNING, "worker 3 may still come back");
+    cr_assert_eq(job->tasks[2].instance, 0);
+    cr_assert(job->tasks[2].flags & HQ_TF_READOPT);
+    cr_assert_eq(hq_broker_readopt_unreported(&b, 1), 0, "only once");
+    cr_assert_eq(hq_broker_readopt_unreported(&b, 0), 0, "a first registration moves nothing");
+    cr_assert_eq(job->tasks[2].state, HQ_TS_RUNNING);
+    cr_assert_eq(hq_broker_readopt_expire(&b), 1, "the grace expiry requeues the rest");
+    cr_assert_eq(job->tasks[2].instance, 1);
+    b.workers[w.id] = NULL;
+    s_free(&b);
+}
