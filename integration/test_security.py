@@ -144,6 +144,26 @@ def test_client_secret_cannot_register_a_worker(cluster):
     assert "intruder" not in names
 
 
+def test_worker_with_a_wrong_key_says_so_at_once(cluster):
+    """A worker whose access file has another worker secret than the server's fails
+    within seconds (not after the 15 s registration timeout) and says the server
+    refused its key, rather than calling the server unreachable."""
+    data = load_access(cluster)
+    secret = data["worker"]["secret_key"]
+    data["worker"]["secret_key"] = ("1" if secret[0] != "1" else "2") + secret[1:]
+    d = fake_dir(cluster, "wrong-worker-key", data)
+    proc = cluster.spawn([HQ, "worker", "start", "--server-dir", d, "--cpus", "1",
+                          "--hostname", "wrongkey"], "worker-wrongkey")
+    rc = proc.wait_exit(timeout=10)
+    err = proc.stderr()
+    assert rc == 1, err
+    assert "refused the worker's connection" in err, err
+    assert "worker key is not accepted by this server" in err, err
+    assert "unreachable" not in err, err
+    names = [x["configuration"]["hostname"] for x in cluster.worker_list(all_=True)]
+    assert "wrongkey" not in names
+
+
 # --- permissions -----------------------------------------------------------------------
 
 @pytest.fixture

@@ -379,15 +379,10 @@ static hq_msg_t *s_recv(wk_t *w)
     return msg;
 }
 
-/* The DEALER's connection events. libzmq reconnects a broken connection by itself
- * (same routing id, so the broker keeps the session); what was in flight on the old
- * one may be lost, so after a reconnect the unacknowledged RESULTS go out again and a
- * heartbeat tells the broker at once how far we got. */
-static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+/* Reads one event of the socket monitor (0 = none). */
+static uint16_t s_monitor_read(wk_t *w)
 {
-    (void)loop;
-    wk_t *w = arg;
-    zmsg_t *ev = zmsg_recv(sock);
+    zmsg_t *ev = zmsg_recv(w->mon);
     if (!ev)
         return 0;
     zframe_t *head = zmsg_first(ev);
@@ -395,8 +390,30 @@ static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
     if (head && zframe_size(head) >= 6)
         memcpy(&event, zframe_data(head), sizeof event);
     zmsg_destroy(&ev);
+    return event;
+}
+
+static bool s_handshake_failed(uint16_t event)
+{
+    return event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+           event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+           event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+}
+
+/* The DEALER's connection events. libzmq reconnects a broken connection by itself
+ * (same routing id, so the broker keeps the session); what was in flight on the old
+ * one may be lost, so after a reconnect the unacknowledged RESULTS go out again and a
+ * heartbeat tells the broker at once how far we got. */
+static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    (void)sock;
+    wk_t *w = arg;
+    uint16_t event = s_monitor_read(w);
     if (event == ZMQ_EVENT_DISCONNECTED) {
         hq_debug("The connection to the server broke; reconnecting");
+    } else if (s_handshake_failed(event)) {
+        hq_debug("The server refused a connection handshake (event %u)", (unsigned)event);
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && ++w->n_handshakes > 1 && !w->lost &&
                w->epoch) {
         hq_debug("Reconnected to the server; %u unacknowledged message%s sent again", w->outbox.n,
@@ -416,8 +433,10 @@ static void s_monitor_open(wk_t *w)
     snprintf(endpoint, sizeof endpoint, "inproc://hq-worker-monitor-%ld-%u", (long)getpid(),
              ++s_mon_seq);
     w->n_handshakes = 0;
-    if (zmq_socket_monitor(w->handle, endpoint,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(w->handle, endpoint, events) != 0) {
         hq_debug("Cannot monitor the server connection: %s", zmq_strerror(zmq_errno()));
         return;
     }
@@ -480,15 +499,37 @@ static int s_register(wk_t *w, hq_err_t *err)
     if (wk_link_send(w, HQ_MSG_REGISTER, &reg) != 0)
         return hq_err_set(err, "Cannot send the registration to %s", host);
     uint64_t deadline = hq_mono_ns() + WK_REGISTER_TIMEOUT_MS * HQ_NS_PER_MS;
+    uint32_t refusals = 0;
     for (;;) {
         uint64_t now = hq_mono_ns();
         if (now >= deadline)
             break;
-        zmq_pollitem_t item = {.socket = w->handle, .events = ZMQ_POLLIN};
-        int prc = zmq_poll(&item, 1, (long)((deadline - now) / HQ_NS_PER_MS) + 1);
+        zmq_pollitem_t items[2] = {
+            {.socket = w->handle, .events = ZMQ_POLLIN},
+            {.socket = w->mon ? zsock_resolve(w->mon) : NULL, .events = ZMQ_POLLIN}};
+        int prc = zmq_poll(items, w->mon ? 2 : 1, (long)((deadline - now) / HQ_NS_PER_MS) + 1);
         if (prc < 0 && zmq_errno() == EINTR)
             continue;
         if (prc <= 0)
+            continue;
+        if (w->mon && (items[1].revents & ZMQ_POLLIN)) {
+            /* A broker that refuses our keys makes libzmq retry silently forever: two
+             * failed handshakes in a row (one could be a network hiccup) end it now. */
+            uint16_t event = s_monitor_read(w);
+            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                w->n_handshakes++;
+                refusals = 0;
+            } else if (s_handshake_failed(event) && ++refusals >= 2) {
+                char *top = hq_asprintf("HQ server %s refused the worker's connection.", host);
+                s_set_caused(err, top,
+                             "Authentication failed during the encryption handshake: the access "
+                             "file's worker key is not accepted by this server (the file may "
+                             "belong to another server run, or be a client access file)");
+                free(top);
+                return -1;
+            }
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         hq_msg_t *msg = s_recv(w);
         if (!msg)
