@@ -212,6 +212,8 @@ uint32_t *hq_broker_select_jobs(hq_broker_t *b, const hq_selector_t *sel, uint32
                                 uint32_t **missing, uint32_t *n_missing);
 /* Task to waiting again (new instance); queued for the scheduler at the next flush. */
 void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash);
+/* Queues t for the scheduler at the next flush (b->requeue). */
+void hq_broker_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t);
 /* Ends a task that is not final: frees capacity, tells its worker, sets the state. */
 void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
                         const char *error);

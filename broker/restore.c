@@ -531,7 +531,6 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
 
 static void s_hook(const hq_event_t *ev, void *arg);
 static void s_on_state(void *arg, enum hq_journal_state st, int errnum);
-static void s_push_ready(hq_broker_t *b, hq_job_t *j, hq_task_t *t);
 
 static int s_on_grace(zloop_t *loop, int timer_id, void *arg)
 {
@@ -598,7 +597,7 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
             if (bad)
                 hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
             else if (!node || node->n_wait == 0)
-                s_push_ready(b, j, t);
+                hq_broker_push_ready(b, j, t);
         }
     }
     hq_core_dirty(b);
@@ -761,17 +760,6 @@ int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t
 
 /* ---- dependants ---- */
 
-static void s_push_ready(hq_broker_t *b, hq_job_t *j, hq_task_t *t)
-{
-    const hq_jdef_t *jd = &j->defs[t->def];
-    if (b->n_requeue == b->cap_requeue) {
-        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
-        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
-    }
-    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
-        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
-}
-
 static void s_release_held(hq_jglue_t *g)
 {
     hq_broker_t *b = g->b;
@@ -781,7 +769,7 @@ static void s_release_held(hq_jglue_t *g)
         hq_job_t *j;
         hq_task_t *t = s_task(b, h.job_id, h.task_id, &j);
         if (t && t->state == HQ_TS_WAITING) {
-            s_push_ready(b, j, t);
+            hq_broker_push_ready(b, j, t);
             any = true;
         }
     }
@@ -799,7 +787,7 @@ void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id)
     if (!t)
         return;
     if (!g || g->last_finish <= g->durable_finish) {
-        s_push_ready(b, j, t);
+        hq_broker_push_ready(b, j, t);
         return;
     }
     if (g->n_held == g->cap_held) {

@@ -87,7 +87,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
     t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED | HQ_TF_SENT);
 }
 
-static void s_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
+void hq_broker_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
 {
     const hq_jdef_t *jd = &j->defs[t->def];
     if (b->n_requeue == b->cap_requeue) {
@@ -132,7 +132,7 @@ static void s_settle(hq_broker_t *b, hq_job_t *j, const hq_task_t *done)
                     if (b->jr)
                         hq_jr_ready_after_parent(b, j->id, dt->id);
                     else
-                        s_push_ready(b, j, dt);
+                        hq_broker_push_ready(b, j, dt);
                 }
                 continue;
             }
@@ -224,7 +224,7 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
      * the task's state before the worker_lost record that follows. */
     if (!counted)
         hq_jr_task_state(b, j, t);
-    s_push_ready(b, j, t);
+    hq_broker_push_ready(b, j, t);
     hq_core_dirty(b);
 }
 
@@ -328,7 +328,7 @@ static uint32_t s_readopt_requeue(hq_broker_t *b, uint32_t worker_id)
             t->instance++;
             t->worker = 0;
             hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, now);
-            s_push_ready(b, j, t);
+            hq_broker_push_ready(b, j, t);
             n++;
         }
     }
