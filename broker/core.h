@@ -15,7 +15,7 @@
 #include "hq_msg.h"
 #include "hq_outbox.h"
 #include "jobs.h"
-#include "sched.h"
+#include "sched/actor.h"
 
 #define HQ_RID_MAX 256
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "hq_util.h"
-#include "place.h"
+#include "sched/place.h"
 
 #define ONE HQ_AMOUNT_ONE
 #define HOUR (3600ULL * 1000000000ULL)

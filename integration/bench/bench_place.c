@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "hq_util.h"
-#include "place.h"
+#include "sched/place.h"
 
 #define ONE HQ_AMOUNT_ONE
 

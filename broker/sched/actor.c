@@ -2,7 +2,7 @@
  * Each loop turn it drains every pending command from the core, runs placement
  * once, and sends at most one HQ_SCHED_ASSIGNED batch back. Commands travel as
  * pointers ("p" frames); the receiver owns them. */
-#include "sched.h"
+#include "actor.h"
 
 #include <errno.h>
 #include <stdlib.h>

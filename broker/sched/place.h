@@ -48,7 +48,7 @@
 #include <stdint.h>
 
 #include "hq_resource.h"
-#include "sched.h"
+#include "actor.h"
 
 typedef struct hq_place hq_place_t;
 

@@ -1,4 +1,4 @@
-/* Tests for the scheduler actor (broker/sched.h) end to end in-process: commands
+/* Tests for the scheduler actor (broker/sched/actor.h) end to end in-process: commands
  * in by pointer, HQ_SCHED_ASSIGNED batches out, clean shutdown with output still
  * pending. */
 #include <criterion/criterion.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "hq_util.h"
-#include "sched.h"
+#include "sched/actor.h"
 
 static hq_sched_t *g_s;
 
