@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "core.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 typedef struct hq_jglue hq_jglue_t;
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "core.h"
-#include "journal_rec.h"
+#include "journal/journal_rec.h"
 
 /* Receives one NDJSON line (no newline; valid only during the call). */
 typedef void(hq_jline_fn)(const char *line, void *arg);

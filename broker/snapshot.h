@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "core.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 /* Writes b's state as a snapshot (prune: without complete, closed jobs); cb (nullable)
  * runs on the loop when it is durable or failed. Returns 0, or -1 with err (nothing

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../broker/journal.h"
-#include "../broker/jstream.h"
+#include "journal/journal.h"
+#include "jstream.h"
 #include "client.h"
 #include "cli.h"
 #include "hq_log.h"

@@ -13,7 +13,7 @@
 
 #include "core.h"
 #include "jglue.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 static char s_dir[256];
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "hq_util.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 /* ---- helpers ---- */
 

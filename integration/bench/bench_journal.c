@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "hq_util.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 static int s_count(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
 {

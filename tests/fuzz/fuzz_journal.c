@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal_rec.h"
+#include "journal/journal_rec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
