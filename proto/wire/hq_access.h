@@ -1,5 +1,5 @@
-/* Server directory and access file (CLI.md §2) and the CURVE keys derived from each
- * role's secret. The access file is the trust boundary: whoever holds a role's
+/* The access file (cli/REFERENCE.md §2) and the CURVE keys derived from each role's
+ * secret. The access file is the trust boundary: whoever holds a role's
  * secret can connect as that role. */
 #ifndef HQ_ACCESS_H
 #define HQ_ACCESS_H
@@ -10,6 +10,7 @@
 #include <czmq.h>
 
 #include "hq_err.h"
+#include "hq_serverdir.h" /* the directory the access file lives in */
 
 #define HQ_SECRET_BYTES 32
 
@@ -58,25 +59,6 @@ int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t 
  * differs from HQ_VERSION when check_version is true with the two-line message of
  * CLI.md §0.2. */
 int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err);
-
-/* Resolves the server directory (CLI.md §0.1): --server-dir value or HQ_SERVER_DIR
- * or $HOME/.hq-server, made absolute. Caller frees. */
-char *hq_server_dir_default(const char *flag_value);
-
-/* The directory clients open: <dir>/hq-current if it resolves to a directory, else
- * <dir> itself. Fails with "\"<path>\" is not a directory" when it is not one.
- * Caller frees. */
-char *hq_server_dir_resolve(const char *server_dir, hq_err_t *err);
-
-/* Creates <server_dir> (0700) if missing and the next numbered run dir NNN (0700).
- * Returns the run dir path (caller frees) or NULL. */
-char *hq_server_dir_new_run(const char *server_dir, hq_err_t *err);
-
-/* Points <server_dir>/hq-current at run_dir (atomically replaced). */
-int hq_server_dir_set_current(const char *server_dir, const char *run_dir, hq_err_t *err);
-
-/* Removes hq-current if it still points at run_dir. */
-void hq_server_dir_clear_current(const char *server_dir, const char *run_dir);
 
 /* Configures a DEALER socket to connect as role to the broker described by r:
  * CURVE client keys when r->has_secret, ZMQ_MAXMSGSIZE, linger, heartbeats.

@@ -10,7 +10,8 @@
 #include <jansson.h>
 
 #include "hq_args.h"
-#include "hq_msg.h"
+#include "hq_resource.h"
+#include "hq_worker_conf.h"
 
 /* The CLI.md §6 worker object for a worker configuration: id, configuration,
  * allocation, runtime_info (null), last_task_started (null), started, ended (null).

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hq_access.h"
+#include "hq_serverdir.h"
 #include "hq_util.h"
 
 const hq_opt_t hq_global_opts[] = {
