@@ -1,5 +1,5 @@
 /* The outbox of reliable worker-socket messages and the receiver's in-order rule
- * (proto/hq_outbox.h). */
+ * (proto/wire/hq_outbox.h). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>

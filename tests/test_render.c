@@ -1,4 +1,4 @@
-/* proto/hq_render: the worker JSON object and the server/worker info tables. */
+/* proto/util/hq_render: the worker JSON object and the server/worker info tables. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <stdio.h>

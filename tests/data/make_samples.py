@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the malformed wire frames in this directory (tests/test_msg.c checks that
+"""Writes the malformed wire frames in this directory (tests/test_msg_reject.c checks that
 hq_msg_decode rejects each one with the expected error). Run from anywhere:
 python3 tests/data/make_samples.py"""
 import os

@@ -1,7 +1,7 @@
 /* libFuzzer target for the wire decoder: any byte string either fails to decode with
  * an error text, or decodes into a message that re-encodes and decodes again to the
  * same bytes. Seed corpus: tests/fuzz/corpus (one sample of every message type,
- * written by test_msg with HQ_FUZZ_CORPUS_OUT=tests/fuzz/corpus). */
+ * written by test_msg_roundtrip with HQ_FUZZ_CORPUS_OUT=tests/fuzz/corpus). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
