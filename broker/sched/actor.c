@@ -36,36 +36,16 @@ hq_sched_cmd_t *hq_sched_cmd_new(enum hq_sched_cmd_type type)
     return c;
 }
 
-static void s_rvariant_free(hq_rvariant_t *v)
-{
-    for (uint32_t e = 0; e < v->n_entries && v->entries; e++)
-        free(v->entries[e].name);
-    free(v->entries);
-}
-
-static void s_wres_free(hq_wres_t *r)
-{
-    free(r->name);
-    for (uint32_t g = 0; g < r->n_groups && r->groups; g++) {
-        for (uint32_t l = 0; l < r->groups[g].n && r->groups[g].labels; l++)
-            free(r->groups[g].labels[l]);
-        free(r->groups[g].labels);
-    }
-    free(r->groups);
-}
-
 void hq_sched_cmd_destroy(hq_sched_cmd_t **p)
 {
     if (!p || !*p)
         return;
     hq_sched_cmd_t *c = *p;
     for (uint32_t v = 0; v < c->rq.n_variants && c->rq.variants; v++)
-        s_rvariant_free(&c->rq.variants[v]);
+        hq_rvariant_clear(&c->rq.variants[v]);
     free(c->rq.variants);
     free(c->ready.ids.ranges);
-    for (uint32_t i = 0; i < c->worker.resources.n && c->worker.resources.res; i++)
-        s_wres_free(&c->worker.resources.res[i]);
-    free(c->worker.resources.res);
+    hq_wres_list_clear(&c->worker.resources);
     free(c->worker.group);
     free(c->slots.slots);
     free(c);

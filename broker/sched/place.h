@@ -1,6 +1,8 @@
 /* Pure placement for the scheduler actor: ready-task queues (kept as id ranges),
  * request classes, each worker's capacity in amounts, and the placement round.
- * No sockets, no clock, no logging: state in, assignments out.
+ * No sockets, no clock, no logging: state in, assignments out. Implemented by
+ * place*.c (one concern each, listed in place_priv.h); this is their only public
+ * header.
  *
  * The rules (what a round does):
  * - Order: queues are visited by priority (higher first), then job id (lower
@@ -48,7 +50,7 @@
 #include <stdint.h>
 
 #include "hq_resource.h"
-#include "actor.h"
+#include "types.h"
 
 typedef struct hq_place hq_place_t;
 
