@@ -1,4 +1,4 @@
-/* Tests for hq_table: layouts compared to literal text (CLI.md §4). */
+/* Tests for hq_table: layouts compared to literal text (cli/REFERENCE.md §4). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>

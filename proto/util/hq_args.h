@@ -26,7 +26,7 @@ typedef struct hq_opt {
 
 typedef struct hq_args hq_args_t;
 
-/* The global flags of CLI.md §0.1 (--server-dir, --output-mode, --colors, --debug),
+/* The global flags of cli/REFERENCE.md §0.1 (--server-dir, --output-mode, --colors, --debug),
  * which every command accepts. */
 extern const hq_opt_t hq_global_opts[];
 
@@ -62,7 +62,7 @@ void hq_args_print_help(const hq_opt_t *opts, const char *usage, const char *abo
 int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag, const char *value,
                           const char *detail);
 
-/* Global settings shared by all commands (CLI.md §0.1). */
+/* Global settings shared by all commands (cli/REFERENCE.md §0.1). */
 enum hq_output_mode { HQ_OUTPUT_CLI = 0, HQ_OUTPUT_JSON = 1, HQ_OUTPUT_QUIET = 2 };
 enum hq_colors { HQ_COLORS_AUTO = 0, HQ_COLORS_ALWAYS = 1, HQ_COLORS_NEVER = 2 };
 

@@ -1,4 +1,4 @@
-/* Durations (CLI.md §1.1): "[[HH:]MM:]SS" or human text ("1h 30m", "4.2s") into
+/* Durations (cli/REFERENCE.md §1.1): "[[HH:]MM:]SS" or human text ("1h 30m", "4.2s") into
  * nanoseconds, and the human printing used in tables. */
 #include "hq_duration.h"
 

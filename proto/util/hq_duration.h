@@ -1,4 +1,4 @@
-/* Durations (CLI.md §1.1): parsing "[[HH:]MM:]SS" and human forms, printing the
+/* Durations (cli/REFERENCE.md §1.1): parsing "[[HH:]MM:]SS" and human forms, printing the
  * human form used in tables. Durations are nanoseconds in a uint64_t. */
 #ifndef HQ_DURATION_H
 #define HQ_DURATION_H

@@ -1,4 +1,4 @@
-/* ID range lists (CLI.md §1.2): parsing "1,3-5,0-9:3", membership, canonical
+/* ID range lists (cli/REFERENCE.md §1.2): parsing "1,3-5,0-9:3", membership, canonical
  * printing, merged printing of id sets, and the last|all|ranges selectors. */
 #include "hq_idrange.h"
 

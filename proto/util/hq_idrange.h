@@ -1,4 +1,4 @@
-/* ID range lists (CLI.md §1.2): "1,3-5,0-9:3", selectors last|all|<ranges>, and the
+/* ID range lists (cli/REFERENCE.md §1.2): "1,3-5,0-9:3", selectors last|all|<ranges>, and the
  * merged printing of id sets ("1-3,5,7-9"). */
 #ifndef HQ_IDRANGE_H
 #define HQ_IDRANGE_H

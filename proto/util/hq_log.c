@@ -1,4 +1,4 @@
-/* Logging to stderr in HyperQueue's formats (CLI.md §0.1). The level comes from
+/* Logging to stderr in HyperQueue's formats (cli/REFERENCE.md §0.1). The level comes from
  * --debug/HQ_DEBUG and RUST_LOG; CZMQ's own log lines and signal handlers are
  * switched off so nothing but hq's lines reaches stderr. */
 #include "hq_log.h"

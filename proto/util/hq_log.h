@@ -1,4 +1,4 @@
-/* Logging in the format of CLI.md §0.1, to stderr. Also silences CZMQ's own log
+/* Logging in the format of cli/REFERENCE.md §0.1, to stderr. Also silences CZMQ's own log
  * lines and signal handlers so they never leak into hq's output. */
 #ifndef HQ_LOG_H
 #define HQ_LOG_H

@@ -1,4 +1,4 @@
-/* Output modes (CLI.md §0.2, §6): error printing, JSON documents with sorted keys,
+/* Output modes (cli/REFERENCE.md §0.2, §6): error printing, JSON documents with sorted keys,
  * and the "{}" printed in JSON mode by commands that printed nothing else. */
 #include "hq_output.h"
 

@@ -1,4 +1,4 @@
-/* Output modes (CLI.md §0.2, §6, §7): printing errors, JSON documents, and the "{}"
+/* Output modes (cli/REFERENCE.md §0.2, §6, §7): printing errors, JSON documents, and the "{}"
  * a JSON-mode command prints when it printed nothing else. */
 #ifndef HQ_OUTPUT_H
 #define HQ_OUTPUT_H
@@ -15,7 +15,7 @@
 int hq_output_error(const hq_global_t *g, const char *text);
 
 /* Builds "<top>\n\nCaused by:\n    <cause>" (one cause) or numbered causes as
- * CLI.md §0.2. Caller frees. */
+ * cli/REFERENCE.md §0.2. Caller frees. */
 char *hq_error_with_causes(const char *top, const char *const *causes, int n);
 
 /* Prints a JSON value pretty (2-space indent, keys sorted, reals with 15 digits)

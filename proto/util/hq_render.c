@@ -1,5 +1,5 @@
 /* Renderings shared by hq, hq-broker and hq-worker: the worker JSON object, the
- * server-info and worker-info tables (CLI.md §5, §6, §7). */
+ * server-info and worker-info tables (cli/REFERENCE.md §5, §6, §7). */
 #include "hq_render.h"
 
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #include "hq_resource.h"
 #include "hq_worker_conf.h"
 
-/* The CLI.md §6 worker object for a worker configuration: id, configuration,
+/* The cli/REFERENCE.md §6 worker object for a worker configuration: id, configuration,
  * allocation, runtime_info (null), last_task_started (null), started, ended (null).
  * Also the private keys `_pid` and `_overview_interval` (null or float seconds) that
  * the worker-info table shows. The broker adds runtime_info/ended/_state/_runtime_text.
@@ -34,7 +34,7 @@ bool hq_wres_json_is_coupled(const json_t *v);
 void hq_render_server_info(const hq_global_t *g, json_t *info, const char *server_dir);
 
 /* Prints worker objects (array) in the output mode: cli -> one vertical table per
- * worker (CLI.md §5 `hq worker info`), blank line between; runtime adds the
+ * worker (cli/REFERENCE.md §5 `hq worker info`), blank line between; runtime adds the
  * "Runtime Info" row (false for the table `worker start` prints). */
 void hq_render_worker_info(const hq_global_t *g, json_t *workers, bool runtime);
 

@@ -1,4 +1,4 @@
-/* Resource syntax shared by all three programs (CLI.md §1.3, §1.4): worker resource
+/* Resource syntax shared by all three programs (cli/REFERENCE.md §1.3, §1.4): worker resource
  * definitions, task resource requests, their display and summary forms. Amounts
  * are fixed-point: 1 unit = HQ_AMOUNT_ONE. */
 #ifndef HQ_RESOURCE_H
@@ -56,7 +56,7 @@ int hq_wres_copy(hq_wres_t *dst, const hq_wres_t *src);
 /* Number of indices (list/range/groups) or the sum size in units (sum). */
 hq_amount_t hq_wres_capacity(const hq_wres_t *r);
 
-/* One-line summary of a list (CLI.md §1.4): "cpus 4; mem 1.50 GiB". Caller frees. */
+/* One-line summary of a list (cli/REFERENCE.md §1.4): "cpus 4; mem 1.50 GiB". Caller frees. */
 char *hq_wres_summary(const hq_wres_list_t *l, bool multiline);
 
 /* Same, with the suffix " [coupled]" at the end when coupled. Caller frees. */
@@ -126,7 +126,7 @@ char *hq_rreq_format(const hq_rreq_t *r);
 /* Prints an amount without trailing zeros: "0.5", "2", "1.25". Caller frees. */
 char *hq_amount_format(hq_amount_t a);
 
-/* Display form of a task's variants (CLI.md §1.3) for tables. Caller frees. */
+/* Display form of a task's variants (cli/REFERENCE.md §1.3) for tables. Caller frees. */
 char *hq_rvariants_display(const hq_rvariant_t *v, uint32_t n);
 
 /* Environment-variable form of a resource name: chars outside [A-Za-z0-9] -> '_'. */

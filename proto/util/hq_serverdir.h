@@ -6,7 +6,7 @@
 
 #include "hq_err.h"
 
-/* Resolves the server directory (CLI.md §0.1): --server-dir value or HQ_SERVER_DIR
+/* Resolves the server directory (cli/REFERENCE.md §0.1): --server-dir value or HQ_SERVER_DIR
  * or $HOME/.hq-server, made absolute. Caller frees. */
 char *hq_server_dir_default(const char *flag_value);
 

@@ -1,4 +1,4 @@
-/* Tables exactly as CLI.md §4: rules of '+'/'-', cells padded by one space,
+/* Tables exactly as cli/REFERENCE.md §4: rules of '+'/'-', cells padded by one space,
  * multi-line cells aligned to the top, display width that ignores ANSI escapes and
  * counts wide characters twice. */
 #include "hq_table.h"

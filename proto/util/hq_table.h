@@ -1,4 +1,4 @@
-/* Tables exactly as CLI.md §4: horizontal (title row + data rows) and vertical
+/* Tables exactly as cli/REFERENCE.md §4: horizontal (title row + data rows) and vertical
  * (key/value rows), multi-line cells, right-justified columns, optional colours. */
 #ifndef HQ_TABLE_H
 #define HQ_TABLE_H
@@ -29,7 +29,7 @@ void hq_table_add_kv(hq_table_t *t, const char *key, const char *value);
 /* Prints the table to out; colours (bold titles/keys) when colors is true. */
 void hq_table_print(const hq_table_t *t, FILE *out, bool colors);
 
-/* Wraps text in the ANSI colour used for a state word (CLI.md §4 item 5) when
+/* Wraps text in the ANSI colour used for a state word (cli/REFERENCE.md §4 item 5) when
  * colors is true; returns a copy otherwise. kind: "task" (WAITING, RUNNING, ...),
  * "worker" (RUNNING, CONNECTION LOST, ...). Caller frees. */
 char *hq_color_state(const char *word, const char *kind, bool colors);

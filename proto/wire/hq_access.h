@@ -48,7 +48,7 @@ void hq_access_derive(const uint8_t secret[HQ_SECRET_BYTES], hq_curve_pair_t *br
 void hq_access_generate(hq_access_t *a, const char *client_host, uint16_t client_port,
                         const char *worker_host, uint16_t worker_port);
 
-/* Writes the file exactly as CLI.md §2 (pretty JSON, fixed key order, no trailing
+/* Writes the file exactly as cli/REFERENCE.md §2 (pretty JSON, fixed key order, no trailing
  * newline) with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0400 regardless of umask.
  * which: bit 1 = client object, bit 2 = worker object (3 = both). */
 int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t *err);
@@ -57,7 +57,7 @@ int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t 
  * or owned by another uid ("... has permissions 0644; it must be readable only by
  * its owner (chmod 600)"), a file that is not valid, and reports a version that
  * differs from HQ_VERSION when check_version is true with the two-line message of
- * CLI.md §0.2. */
+ * cli/REFERENCE.md §0.2. */
 int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err);
 
 /* Configures a DEALER socket to connect as role to the broker described by r:

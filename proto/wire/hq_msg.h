@@ -261,7 +261,7 @@ typedef struct hq_task_event {
     uint32_t instance;
     uint32_t kind;     /* enum hq_tev_kind */
     uint64_t time_ns;  /* wall time of the event */
-    char *error;       /* FAILED: the error text (CLI.md §0.2); else NULL */
+    char *error;       /* FAILED: the error text (cli/REFERENCE.md §0.2); else NULL */
     uint32_t n_allocs; /* STARTED: resources the worker chose */
     hq_ralloc_t *allocs;
 } hq_task_event_t;
