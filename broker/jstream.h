@@ -18,14 +18,6 @@
 #include "core.h"
 #include "journal/journal_rec.h"
 
-/* Receives one NDJSON line (no newline; valid only during the call). */
-typedef void(hq_jline_fn)(const char *line, void *arg);
-
-/* Formats a record (decoded by replay, or as appended) as its events:
- * {"event":{…,"type":"<kebab>"},"time":"<RFC3339>"} with sorted keys. Bookkeeping
- * records give none, ranges give one line per task. Returns the number of lines. */
-uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg);
-
 /* Client handlers (HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH). */
 int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req);
 int hq_h_journal_flush(hq_broker_t *b, hq_creq_t *req);

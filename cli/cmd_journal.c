@@ -5,13 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal/journal.h"
-#include "jstream.h"
-#include "client.h"
 #include "cli.h"
+#include "client.h"
 #include "hq_log.h"
 #include "hq_output.h"
 #include "hq_util.h"
+#include "journal/hq_journal.h"
 
 static const hq_opt_t s_none[] = {{0}};
 

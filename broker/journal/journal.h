@@ -3,7 +3,9 @@
  * cheaply; a writer thread owns the segment fd and commits them in groups (one
  * pwritev + one fdatasync), then reports each record's durability back on the main
  * loop. Replay yields the newest valid snapshot's records and then every later record
- * in lsn order, repairs a torn tail and refuses corruption. Format: JOURNAL.md.
+ * in lsn order, repairs a torn tail and refuses corruption. Format: broker/JOURNAL.md.
+ * This is the broker's side; the record type and the read-only part (open, replay,
+ * close) are in hq_journal.h, which readers outside the broker use alone.
  *
  * Life of a broker's journal:
  *   j = hq_journal_open(path, &opts, &err);        lock, read headers, refuse versions
@@ -23,58 +25,10 @@
 #include <czmq.h>
 
 #include "hq_err.h"
+#include "hq_journal.h"
 #include "journal_rec.h"
 
-typedef struct hq_journal hq_journal_t;
 typedef struct hq_jsnap hq_jsnap_t;
-
-typedef struct hq_journal_opts {
-    uint64_t segment_size;    /* bytes preallocated per segment (0 = 64 MiB) */
-    uint64_t flush_period_ns; /* hard deadline for any record to be synced (0 = 100 ms) */
-    uint64_t group_window_ns; /* unused (groups no longer wait for a quiet window) */
-    size_t group_bytes;       /* most bytes per group commit (0 = 1 MiB) */
-    uint32_t group_records;   /* most records per group commit (0 = 4096) */
-    bool salvage;             /* replay keeps the valid prefix of a corrupted journal */
-    bool read_only;           /* no lock, no repair, no writer (export, verify) */
-    bool coalesce_finished;   /* consecutive task_finished appends of one job are written
-                               * as one tasks_finished record (same lsn for all of them) */
-    const char *uid;          /* server uid for file headers (nullable, <= 16 chars) */
-} hq_journal_opts_t;
-
-/* What replay found. */
-typedef struct hq_journal_report {
-    uint64_t snapshot_lsn; /* lsn of the snapshot loaded (0 = none) */
-    uint64_t snap_records; /* records yielded from it */
-    uint64_t records;      /* records yielded from segments */
-    uint64_t last_lsn;     /* last lsn of the journal (0 = empty) */
-    uint64_t torn_bytes;   /* bytes of a torn tail truncated (0 = none) */
-    uint64_t discarded;    /* bytes of never-acked records after a failed write */
-    uint32_t segments;     /* segments read */
-    bool salvaged;         /* corruption was found and the prefix kept (opts.salvage) */
-    char note[1024];       /* human summary of anything unusual ("" = clean) */
-} hq_journal_report_t;
-
-/* Opens PATH (a directory, created 0700 if missing): takes flock(LOCK_EX) on PATH/LOCK
- * (unless read_only), records our pid there, and checks every file header. Fails with
- * "journal PATH is in use by another broker (pid N)" when locked, with a precise
- * version message for files of another format (changing nothing), or on I/O errors.
- * opts may be NULL (defaults). Returns NULL on failure. */
-hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, hq_err_t *err);
-
-/* Called for each record in replay order: first the snapshot's (from_snapshot), then
- * the segments' with lsn > the snapshot's lsn. Return 0 to go on, -1 (with err) to
- * abort the replay. The record's pointers are valid until return, except the owned
- * job_submit.msg / worker_up.msg, which fn may take (set the field to NULL). */
-typedef int(hq_journal_replay_fn)(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err);
-
-/* Replays the journal once (fn may be NULL to only validate). A torn tail of the final
- * segment is truncated (unless read_only) and reported. Corruption anywhere else fails
- * with "segment seg-N.hqj offset O: why" after the records before it were yielded;
- * with opts.salvage it instead keeps that prefix (truncates the damaged segment, sets
- * later ones aside as *.salvaged) and says what was lost in report->note. report may
- * be NULL. Returns 0 or -1. */
-int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
-                      hq_journal_report_t *report, hq_err_t *err);
 
 /* Starts writing: creates a fresh segment after the replayed ones (replaying first,
  * without a callback, if that was not done) and the writer thread. */
@@ -141,9 +95,6 @@ typedef struct hq_journal_stats {
     uint64_t sync_ns_max; /* slowest fdatasync */
 } hq_journal_stats_t;
 void hq_journal_stats(const hq_journal_t *j, hq_journal_stats_t *st);
-
-/* Stops the writer after committing what was appended, closes files, unlocks. NULL-safe. */
-void hq_journal_close(hq_journal_t **p);
 
 /* ---- snapshots ----
  * The core writes its live state as records into a snapshot taken at the current lsn

@@ -1,6 +1,9 @@
-/* Private to journal.c and journal_read.c: the journal object and the batches that
- * travel between the main loop and the writer thread (a batch is owned by exactly one
- * thread at a time; only the queue heads are shared, under the mutex). */
+/* Private to the C files of broker/journal/ (except the record codec): the
+ * journal object, the batches that travel between the main loop and the writer thread
+ * (a batch is owned by exactly one thread at a time; only the queue heads are shared,
+ * under the mutex), and the functions the files share, by file. A file calls only
+ * files later in this list: journal.c, snap_write.c, append.c, writer.c, errors.c,
+ * compact.c, segment.c, queue.c, faults.c, journal_read.c (then the record codec). */
 #ifndef HQ_BROKER_JOURNAL_PRIV_H
 #define HQ_BROKER_JOURNAL_PRIV_H
 
@@ -8,6 +11,8 @@
 #include <stdatomic.h>
 
 #include "journal.h"
+
+#define HQ_JDEF_GROUP_BYTES (1024 * 1024) /* opts.group_bytes when 0 */
 
 /* One segment file. */
 typedef struct hq_jseg {
@@ -121,11 +126,52 @@ struct hq_journal {
         st_sync_ns_max;
 };
 
+/* Batches of records the writer commits together (one pwritev + one fdatasync). */
+typedef struct hq_jgroup {
+    hq_jbatch_t *head, *tail; /* batches waiting for the commit */
+    size_t bytes;
+    uint32_t records;
+} hq_jgroup_t;
+
 /* journal_read.c: lists the directory into j->segs / j->snaps and checks every
  * header (version refusal). Removes *.tmp files unless read_only. */
 int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err);
 /* Paths of segment seq / snapshot lsn (caller frees). */
 char *hq_journal_seg_path_(const hq_journal_t *j, uint64_t seq);
 char *hq_journal_snap_path_(const hq_journal_t *j, uint64_t lsn);
+
+/* faults.c: the injected errno for op (consuming one), or 0; the snapshot step after
+ * which the writer stops (0 = off). */
+int hq_journal_fault_(enum hq_jfault_op op);
+int hq_journal_snap_stop_(void);
+
+/* queue.c: main -> writer (wakes the writer). */
+void hq_journal_send_(hq_journal_t *j, hq_jbatch_t *b);
+/* queue.c: writer -> main (wakes the main loop through the pipe). */
+void hq_journal_post_(hq_journal_t *j, hq_jbatch_t *b);
+void hq_journal_post_state_(hq_journal_t *j, int state, int errnum);
+/* queue.c: posts every batch of g back with status (flushes get the unavailability
+ * error when status is 0 but the journal is unavailable) and empties g. */
+void hq_journal_group_done_(hq_journal_t *j, hq_jgroup_t *g, int status);
+
+/* segment.c (writer thread): creates the next segment and makes it current (0 or an
+ * errno); continues the final segment replay found clean (0, or -1: roll instead). */
+int hq_journal_roll_(hq_journal_t *j);
+int hq_journal_reopen_tail_(hq_journal_t *j);
+
+/* errors.c (writer thread): enters or stays in UNAVAILABLE (back-off doubles);
+ * tries to get a writable segment back; the handling of a group whose write (start =
+ * the group's offset) or fdatasync failed with e. */
+void hq_journal_set_unavailable_(hq_journal_t *j, int e, uint64_t now);
+void hq_journal_recover_(hq_journal_t *j, uint64_t now);
+void hq_journal_write_failed_(hq_journal_t *j, hq_jgroup_t *g, int e, uint64_t start, uint64_t now);
+void hq_journal_sync_failed_(hq_journal_t *j, hq_jgroup_t *g, int e, uint64_t now);
+
+/* compact.c: the writer's snapshot commit steps (0 or an errno); frees a snapshot. */
+int hq_journal_snap_durable_(hq_journal_t *j, hq_jsnap_t *s);
+void hq_jsnap_free_(hq_jsnap_t *s);
+
+/* writer.c: the writer thread (arg = the journal). */
+void *hq_journal_writer_(void *arg);
 
 #endif

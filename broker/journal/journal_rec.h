@@ -1,8 +1,10 @@
-/* Journal records without I/O: CRC32C, the record frame, the typed records and their
- * msgpack payload (encoded by hand, decoded through the bounded hq_mpr reader), the
- * segment/snapshot file header and a scanner over one file image in memory. The file
- * layer (journal.c, journal_read.c) and the fuzz target share this code, so what is
- * fuzzed is exactly what replay runs. Format: broker/JOURNAL.md. */
+/* Journal records without I/O: CRC32C, the record frame, the records' msgpack payload
+ * (encoded by hand, decoded through the bounded hq_mpr reader), the segment/snapshot
+ * file header and a scanner over one file image in memory. The record type itself is
+ * in hq_journal.h. The file layer (journal_read.c, segment.c, ...) and the fuzz target
+ * share this code, so what is fuzzed is exactly what replay runs. Implemented by
+ * crc32c.c, journal_rec.c (encoder), rec_decode.c and scan.c (header and scanner).
+ * Format: broker/JOURNAL.md. */
 #ifndef HQ_BROKER_JOURNAL_REC_H
 #define HQ_BROKER_JOURNAL_REC_H
 
@@ -11,6 +13,7 @@
 #include <stdint.h>
 
 #include "hq_err.h"
+#include "hq_journal.h"
 #include "hq_msg.h"
 
 #define HQ_JFORMAT_MAJOR 1
@@ -30,123 +33,6 @@
 uint32_t hq_crc32c(uint32_t crc, const void *data, size_t len);
 /* The portable table version (tests compare both). */
 uint32_t hq_crc32c_sw(uint32_t crc, const void *data, size_t len);
-
-/* Record types (the u8 at the head of every payload). Never renumber. */
-enum hq_jrec_type {
-    HQ_JR_SERVER_START = 1,    /* server_start{epoch, uid} */
-    HQ_JR_SERVER_STOP = 2,     /* server_stop{} */
-    HQ_JR_JOB_SUBMIT = 3,      /* job_submit{job, SUBMIT frame} */
-    HQ_JR_JOB_OPEN = 4,        /* job_open{job, name, max_fails} */
-    HQ_JR_JOB_CLOSE = 5,       /* job_close{job} */
-    HQ_JR_JOB_CANCEL = 6,      /* job_cancel{job, reason} */
-    HQ_JR_JOB_FORGET = 7,      /* job_forget{job} */
-    HQ_JR_TASK_STARTED = 8,    /* task_started{job, task, instance, worker, epoch} */
-    HQ_JR_TASK_FINISHED = 9,   /* task_finished{job, task, instance} */
-    HQ_JR_TASK_FAILED = 10,    /* task_failed{job, task, instance, error} */
-    HQ_JR_TASKS_CANCELED = 11, /* tasks_canceled{job, ranges} */
-    HQ_JR_TASKS_ABORTED = 12,  /* tasks_aborted{job, ranges} */
-    HQ_JR_WORKER_UP = 13,      /* worker_up{worker, epoch, REGISTER frame or empty} */
-    HQ_JR_WORKER_LOST = 14,    /* worker_lost{worker, reason code, reason text} */
-    HQ_JR_ID_HIGHWATER = 15,   /* id_highwater{job, worker} */
-    HQ_JR_TASK_STATE = 16,     /* task_state{...}: a task's full state (snapshots) */
-    HQ_JR_SNAP_END = 17,       /* internal: last record of a snapshot{count} */
-    HQ_JR_TASKS_STARTED = 18,  /* tasks_started{job, worker, epoch, [task, instance]...} */
-    HQ_JR_TASKS_FINISHED = 19, /* tasks_finished{job, [task, instance]...} */
-    HQ_JR_TYPE_MAX = 19
-};
-
-/* One task instance of tasks_started / tasks_finished. */
-typedef struct hq_jinst {
-    uint32_t task;     /* task id */
-    uint32_t instance; /* its instance id */
-} hq_jinst_t;
-
-/* Inclusive id range of tasks_canceled / tasks_aborted. */
-typedef struct hq_jrange {
-    uint32_t first; /* first id */
-    uint32_t last;  /* last id, >= first */
-} hq_jrange_t;
-
-/* One record, typed. On append the caller fills type and the body member (pointers
- * borrowed); the journal sets lsn and fills wall_ns when 0. On replay every pointer
- * points into reader memory valid until the callback returns, except job_submit.msg
- * and worker_up.msg, which the callback may take by setting the field to NULL. */
-typedef struct hq_jrec {
-    enum hq_jrec_type type; /* record type */
-    uint64_t lsn;           /* log sequence number (1, 2, ...; index in snapshots) */
-    uint64_t wall_ns;       /* wall time of the event */
-    union {
-        struct {
-            uint64_t epoch;  /* broker epoch, previous + 1 */
-            const char *uid; /* server uid (nullable) */
-        } server_start;
-        struct {
-            uint32_t job;              /* job id */
-            const hq_submit_t *submit; /* append: the SUBMIT body */
-            hq_msg_t *msg;             /* replay: decoded SUBMIT (owned, may be stolen) */
-        } job_submit;
-        struct {
-            uint32_t job;       /* job id */
-            const char *name;   /* nullable */
-            bool has_max_fails; /* --max-fails given */
-            uint32_t max_fails;
-        } job_open;
-        struct {
-            uint32_t job; /* job_close, job_forget */
-        } job;
-        struct {
-            uint32_t job;       /* job id */
-            const char *reason; /* nullable */
-        } job_cancel;
-        struct {
-            uint32_t job, task, instance; /* the task instance */
-            uint32_t worker;              /* task_started: worker id */
-            uint64_t epoch;               /* task_started: worker session epoch */
-            const char *error;            /* task_failed: error text (nullable) */
-        } task;
-        struct {
-            uint32_t job;              /* job id */
-            uint32_t n;                /* ranges */
-            const hq_jrange_t *ranges; /* sorted, non-overlapping */
-        } tasks;
-        struct {
-            uint32_t job;            /* job id */
-            uint32_t worker;         /* tasks_started: worker id */
-            uint64_t epoch;          /* tasks_started: worker session epoch */
-            uint32_t n;              /* instances (1..HQ_JMAX_INSTS) */
-            const hq_jinst_t *insts; /* in the order they happened */
-        } batch;
-        struct {
-            uint32_t worker;          /* worker id */
-            uint64_t epoch;           /* session epoch */
-            const hq_register_t *reg; /* append: REGISTER body or NULL */
-            hq_msg_t *msg;            /* replay: decoded REGISTER or NULL (owned) */
-        } worker_up;
-        struct {
-            uint32_t worker;  /* worker id */
-            uint32_t reason;  /* core's code (e.g. enum hq_wstate) */
-            const char *text; /* nullable */
-        } worker_lost;
-        struct {
-            uint32_t job, worker; /* highest ids handed out */
-        } highwater;
-        struct {
-            uint32_t job, task;        /* the task */
-            uint8_t state;             /* enum hq_tstate */
-            uint32_t instance;         /* current instance id */
-            uint32_t worker;           /* last worker (0 = none) */
-            uint32_t crashes;          /* crash counter */
-            uint64_t start_ns, end_ns; /* 0 = not yet */
-            const char *error;         /* nullable */
-        } task_state;
-        struct {
-            uint64_t count; /* records before this one */
-        } snap_end;
-    } u;
-} hq_jrec_t;
-
-/* "task-finished"-style name of a type, or "unknown". */
-const char *hq_jrec_name(uint32_t type);
 
 /* Appends the framed record (frame + payload) to buf at *len, growing *buf and *cap with
  * hq_realloc. Returns 0, or -1 (nothing appended) when the record breaks a limit the

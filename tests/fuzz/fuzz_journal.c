@@ -3,7 +3,7 @@
  * CRC, schema decode, lsn continuity, the torn-tail search). It must never crash or
  * allocate out of bounds, and every record it accepts must re-encode and decode to
  * the same bytes. Seed corpus: tests/fuzz/corpus-journal (real files, written by
- * test_journal with HQ_FUZZ_CORPUS_OUT=tests/fuzz/corpus-journal). */
+ * test_journal_records with HQ_FUZZ_CORPUS_OUT=tests/fuzz/corpus-journal). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
