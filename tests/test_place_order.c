@@ -1,0 +1,102 @@
+/* Tests for the order a placement round follows (broker/sched/place.h): priority,
+ * then job, then task id; spreading over the workers with the most free cpus; a
+ * blocked task reserving a worker (no starvation) unless it fits nowhere. */
+#include "place_fixture.h"
+
+TestSuite(place, .init = setup, .fini = teardown);
+
+/* ---- ordering ---- */
+
+Test(place, higher_priority_goes_first)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 1, .credit = 10});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    ready(g_p, 2, 1, 5, 0, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+    cr_assert_eq(hq_place_ready_count(g_p), 1);
+}
+
+Test(place, older_job_goes_first_among_equal_priority)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 2, .credit = 10});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    ready(g_p, 3, 1, 2, 0, 1);
+    ready(g_p, 2, 1, 2, 7, 7);
+    cr_assert_str_eq(run(g_p), "1/2.7/0 1/3.0/0");
+}
+
+Test(place, task_ids_ascend_within_a_job)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 3, .credit = 10});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 5, 9);
+    ready(g_p, 1, 1, 0, 0, 4);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/1.2/0");
+}
+
+Test(place, a_million_task_array_is_kept_as_a_range)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 100});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    cr_assert_eq(ready(g_p, 1, 1, 0, 0, 999999), 1000000);
+    cr_assert_eq(hq_place_ready_count(g_p), 1000000);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/1.2/0 1/1.3/0");
+    cr_assert_eq(hq_place_ready_count(g_p), 999996);
+}
+
+Test(place, spreads_to_the_worker_with_most_free_cpus_then_lower_id)
+{
+    add_worker(g_p, 2, (wspec_t){.cpus = 8, .credit = 10});
+    add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 10});
+    add_rq(g_p, 1, "cpus=2", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 4);
+    /* w2 8 free -> 6 -> 4 (tie with w1: lower id w1) -> ... */
+    cr_assert_str_eq(run(g_p), "2/1.0/0 2/1.1/0 1/1.2/0 2/1.3/0 1/1.4/0");
+}
+
+Test(place, classes_with_identical_requests_are_each_placed)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 3, .credit = 10});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=1", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 1);
+    ready(g_p, 2, 2, 0, 0, 1);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/2.0/0");
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.1/0");
+}
+
+/* ---- starvation ---- */
+
+Test(place, a_blocked_higher_priority_task_reserves_a_worker)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 100});
+    add_worker(g_p, 2, (wspec_t){.cpus = 4, .credit = 100});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=4", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 999);
+    run(g_p);
+    cr_assert_eq(g_out.n, 8);
+    ready(g_p, 2, 2, 5, 0, 0);
+    /* one task ends on each worker: the small ones may refill worker 2 only */
+    release(g_p, 1, 1, 0, 1, 0);
+    release(g_p, 2, 1, 1, 1, 0);
+    cr_assert_str_eq(run(g_p), "2/1.8/0");
+    cr_assert_str_eq(run(g_p), "");
+    release(g_p, 1, 1, 2, 1, 0);
+    release(g_p, 1, 1, 4, 1, 0);
+    cr_assert_str_eq(run(g_p), "");
+    release(g_p, 1, 1, 6, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+}
+
+Test(place, a_task_that_fits_no_worker_blocks_nobody)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 100});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=64", NULL, NULL);
+    ready(g_p, 2, 2, 5, 0, 0);
+    ready(g_p, 1, 1, 0, 0, 1);
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0");
+}
