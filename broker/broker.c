@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "loop.h"
+#include "query.h"
+#include "workers.h"
 #include "jglue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
@@ -116,21 +118,21 @@ static void s_unprotected_warning(const char *side)
 static void s_broker_free(hq_broker_t *b)
 {
     hq_jr_close(b);
-    hq_core_stop(b);
-    for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
-        hq_job_destroy(&b->jobs[id]);
-    free(b->jobs);
-    hq_submit_keys_destroy(b);
+    hq_loop_stop(b);
+    for (uint32_t id = 1; id <= b->jobs.max_id && b->jobs.tab; id++)
+        hq_job_destroy(&b->jobs.tab[id]);
+    free(b->jobs.tab);
+    hq_jobtab_keys_destroy(&b->jobs);
     hq_workers_destroy_all(b);
-    free(b->requeue);
-    free(b->cancels);
-    free(b->cancel_workers);
-    free(b->cancel_instances);
+    free(b->ready.list);
+    free(b->cancels.refs);
+    free(b->cancels.workers);
+    free(b->cancels.instances);
     hq_events_destroy(&b->events);
-    free(b->server_dir);
-    free(b->run_dir);
-    free(b->access_path);
-    hq_global_clear(&b->g);
+    free(b->conf.server_dir);
+    free(b->conf.run_dir);
+    free(b->conf.access_path);
+    hq_global_clear(&b->conf.g);
 }
 
 int hq_broker_main(int argc, char **argv)
@@ -149,13 +151,13 @@ int hq_broker_main(int argc, char **argv)
     hq_broker_t b = {0};
     uint16_t client_port = 0, worker_port = 0;
     uint64_t ignored, flush_ns = 100 * HQ_NS_PER_MS;
-    int rc = hq_global_from_args(args, &b.g, &err);
+    int rc = hq_global_from_args(args, &b.conf.g, &err);
     if (rc == 0 && hq_args_get(args, "client-port"))
         rc = s_parse_port("client-port", hq_args_get(args, "client-port"), &client_port, &err);
     if (rc == 0 && hq_args_get(args, "worker-port"))
         rc = s_parse_port("worker-port", hq_args_get(args, "worker-port"), &worker_port, &err);
     if (rc == 0 && hq_args_get(args, "idle-timeout"))
-        rc = s_parse_dur("idle-timeout", hq_args_get(args, "idle-timeout"), &b.idle_timeout_ns,
+        rc = s_parse_dur("idle-timeout", hq_args_get(args, "idle-timeout"), &b.conf.idle_timeout_ns,
                          &err);
     if (rc == 0 && hq_args_get(args, "journal-flush-period"))
         rc = s_parse_dur("journal-flush-period", hq_args_get(args, "journal-flush-period"),
@@ -166,55 +168,55 @@ int hq_broker_main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "%s\n", err.text);
         hq_args_destroy(&args);
-        hq_global_clear(&b.g);
+        hq_global_clear(&b.conf.g);
         return 2;
     }
-    hq_log_init(b.g.debug);
+    hq_log_init(b.conf.g.debug);
     hq_info("HyperQueue %s", HQ_VERSION);
     int code = 1;
     const char *host_flag = hq_args_get(args, "host");
     char *host = host_flag ? hq_strdup(host_flag) : hq_hostname();
-    b.server_dir = hq_strdup(b.g.server_dir);
+    b.conf.server_dir = hq_strdup(b.conf.g.server_dir);
     b.events = hq_events_new();
-    b.start_ns = hq_wall_ns();
-    b.next_epoch = b.start_ns;
+    b.conf.start_ns = hq_wall_ns();
+    b.reg.next_epoch = b.conf.start_ns;
 
-    if (s_server_online(b.server_dir)) {
+    if (s_server_online(b.conf.server_dir)) {
         fprintf(stderr,
                 "Server at %s is already online, please stop it first using `hq server stop "
                 "--server-dir %s`\n",
-                b.server_dir, b.server_dir);
+                b.conf.server_dir, b.conf.server_dir);
         goto done;
     }
     hq_info("No online server found, starting a new server");
     const char *access_file = hq_args_get(args, "access-file");
     if (access_file) {
-        if (hq_access_read(access_file, &b.access, false, &err) != 0) {
+        if (hq_access_read(access_file, &b.conf.access, false, &err) != 0) {
             fprintf(stderr, "%s\n", err.text);
             goto done;
         }
         /* Hosts and ports from the file unless given; keys and uid always from it. */
         if (host_flag) {
-            snprintf(b.access.client.host, sizeof b.access.client.host, "%s", host);
-            snprintf(b.access.worker.host, sizeof b.access.worker.host, "%s", host);
+            snprintf(b.conf.access.client.host, sizeof b.conf.access.client.host, "%s", host);
+            snprintf(b.conf.access.worker.host, sizeof b.conf.access.worker.host, "%s", host);
         }
-        if (hq_args_get(args, "client-port") || !b.access.client.present)
-            b.access.client.port = client_port;
-        if (hq_args_get(args, "worker-port") || !b.access.worker.present)
-            b.access.worker.port = worker_port;
-        if (!b.access.client.host[0])
-            snprintf(b.access.client.host, sizeof b.access.client.host, "%s", host);
-        if (!b.access.worker.host[0])
-            snprintf(b.access.worker.host, sizeof b.access.worker.host, "%s", host);
-        b.access.client.present = b.access.worker.present = true;
+        if (hq_args_get(args, "client-port") || !b.conf.access.client.present)
+            b.conf.access.client.port = client_port;
+        if (hq_args_get(args, "worker-port") || !b.conf.access.worker.present)
+            b.conf.access.worker.port = worker_port;
+        if (!b.conf.access.client.host[0])
+            snprintf(b.conf.access.client.host, sizeof b.conf.access.client.host, "%s", host);
+        if (!b.conf.access.worker.host[0])
+            snprintf(b.conf.access.worker.host, sizeof b.conf.access.worker.host, "%s", host);
+        b.conf.access.client.present = b.conf.access.worker.present = true;
     } else {
-        hq_access_generate(&b.access, host, client_port, host, worker_port);
+        hq_access_generate(&b.conf.access, host, client_port, host, worker_port);
         if (hq_args_has(args, "disable-client-authentication-and-encryption"))
-            b.access.client.has_secret = false;
+            b.conf.access.client.has_secret = false;
         if (hq_args_has(args, "disable-worker-authentication-and-encryption"))
-            b.access.worker.has_secret = false;
+            b.conf.access.worker.has_secret = false;
     }
-    snprintf(b.access.version, sizeof b.access.version, "%s", HQ_VERSION);
+    snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
     if (hq_args_get(args, "journal")) {
         /* Restore before any socket binds; the journal's server uid wins. */
         char *jpath = s_absolute(hq_args_get(args, "journal"));
@@ -226,47 +228,47 @@ int hq_broker_main(int argc, char **argv)
             goto done;
         }
     }
-    b.run_dir = hq_server_dir_new_run(b.server_dir, &err);
-    if (!b.run_dir) {
+    b.conf.run_dir = hq_server_dir_new_run(b.conf.server_dir, &err);
+    if (!b.conf.run_dir) {
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
-    if (hq_core_start(&b, &err) != 0 || hq_jr_attach(&b, &err) != 0) {
+    if (hq_loop_start(&b, &err) != 0 || hq_jr_attach(&b, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
-    b.access_path = hq_asprintf("%s/access.json", b.run_dir);
-    hq_info("Storing access file as '%s'", b.access_path);
-    if (hq_access_write(b.access_path, &b.access, 3, &err) != 0 ||
-        hq_server_dir_set_current(b.server_dir, b.run_dir, &err) != 0) {
+    b.conf.access_path = hq_asprintf("%s/access.json", b.conf.run_dir);
+    hq_info("Storing access file as '%s'", b.conf.access_path);
+    if (hq_access_write(b.conf.access_path, &b.conf.access, 3, &err) != 0 ||
+        hq_server_dir_set_current(b.conf.server_dir, b.conf.run_dir, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
-    if (!b.access.client.has_secret)
+    if (!b.conf.access.client.has_secret)
         s_unprotected_warning("client");
-    if (!b.access.worker.has_secret)
+    if (!b.conf.access.worker.has_secret)
         s_unprotected_warning("worker");
     {
         json_t *info = hq_server_info_json(&b);
-        hq_render_server_info(&b.g, info, b.server_dir);
+        hq_render_server_info(&b.conf.g, info, b.conf.server_dir);
         json_decref(info);
         fflush(stdout);
     }
-    hq_event_t ev = {.type = HQ_EV_SERVER_START, .text = b.access.server_uid};
+    hq_event_t ev = {.type = HQ_EV_SERVER_START, .text = b.conf.access.server_uid};
     hq_events_emit(b.events, &ev);
 
-    hq_core_run(&b);
+    hq_loop_run(&b);
 
     hq_info("Stopping server");
     hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
     hq_event_t stop = {.type = HQ_EV_SERVER_STOP};
     hq_events_emit(b.events, &stop);
-    hq_server_dir_clear_current(b.server_dir, b.run_dir);
+    hq_server_dir_clear_current(b.conf.server_dir, b.conf.run_dir);
     /* Let the stop reply and the STOP messages leave before the sockets close. */
-    if (b.client)
-        zsock_set_linger(b.client, 1000);
-    if (b.worker)
-        zsock_set_linger(b.worker, 1000);
+    if (b.replies.sock)
+        zsock_set_linger(b.replies.sock, 1000);
+    if (b.wlink.sock)
+        zsock_set_linger(b.wlink.sock, 1000);
     code = 0;
 done:
     free(host);

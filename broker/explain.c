@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "explain.h"
 #include "hq_util.h"
 
 /* One check as JSON: {"kind", "ok", "provides", "request"}. */
@@ -40,8 +40,8 @@ static uint64_t s_lifetime(const hq_worker_t *w)
 static uint32_t s_group_size(hq_broker_t *b, const char *group)
 {
     uint32_t n = 0;
-    for (uint32_t id = 1; id <= b->max_worker_id; id++) {
-        const hq_worker_t *w = b->workers[id];
+    for (uint32_t id = 1; id <= b->reg.max_id; id++) {
+        const hq_worker_t *w = b->reg.tab[id];
         if (w && w->state == HQ_WS_RUNNING && w->conf->group && group &&
             strcmp(w->conf->group, group) == 0)
             n++;
@@ -93,18 +93,19 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
-    hq_job_t *j = n > 0 ? b->jobs[ids[0]] : NULL;
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
+    hq_job_t *j = n > 0 ? b->jobs.tab[ids[0]] : NULL;
     free(ids);
     free(miss);
     if (!j)
-        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Job not found");
+        return hq_client_error(&b->replies, req, HQ_ERR_NOT_FOUND, "Job not found");
     if (q->tasks.n != 1 || q->tasks.ranges[0].start != q->tasks.ranges[0].end)
-        return hq_client_error(b, req, HQ_ERR_INVALID, "Exactly one task id is expected");
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "Exactly one task id is expected");
     uint32_t tid = q->tasks.ranges[0].start;
     const hq_task_t *t = hq_job_task(j, tid);
     if (!t)
-        return hq_client_error(b, req, HQ_ERR_NOT_FOUND, "Task %u not found in job %u", tid, j->id);
+        return hq_client_error(&b->replies, req, HQ_ERR_NOT_FOUND, "Task %u not found in job %u",
+                               tid, j->id);
     const hq_dnode_t *node = hq_job_dnode(j, tid);
     uint32_t n_deps = 0, n_waiting = 0;
     for (uint32_t k = 0; node && k < node->n_deps; k++) {
@@ -115,8 +116,8 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
     }
     const hq_task_def_t *def = j->defs[t->def].def;
     json_t *workers = json_array();
-    for (uint32_t id = 1; id <= b->max_worker_id; id++) {
-        const hq_worker_t *w = b->workers[id];
+    for (uint32_t id = 1; id <= b->reg.max_id; id++) {
+        const hq_worker_t *w = b->reg.tab[id];
         if (!w || w->state != HQ_WS_RUNNING)
             continue;
         json_t *vars = json_array();
@@ -135,6 +136,6 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
                              (json_int_t)n_waiting, "workers", workers);
     json_t *res = json_pack("{s:{s:i,s:i},s:o}", "task_id", "job_id", (json_int_t)j->id,
                             "job_task_id", (json_int_t)tid, "explanation", expl);
-    hq_client_reply_json(b, req, res, json_object());
+    hq_client_reply_json(&b->replies, req, res, json_object());
     return 0;
 }

@@ -17,20 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core.h"
+#include "ctx.h"
 #include "journal/journal.h"
 
 typedef struct hq_jglue hq_jglue_t;
-
-/* Task flag bits beyond HQ_TF_HOLDS (jobs.h). */
-#define HQ_TF_READOPT 2u /* restored as running: waits for its worker to come back */
-#define HQ_TF_ADOPTED 4u /* held by t->worker without scheduler capacity (re-adopted) */
-#define HQ_TF_SENT 8u    /* an ASSIGN of this instance went to t->worker: it may have started */
-
-/* Whether t, leaving its worker (lost, stopped or rejecting it), may have started
- * there: RUNNING, or ASSIGNED with HQ_TF_SENT. This is what the crash counter and
- * never-restart go by (the rule and why: hq_broker_requeue in tasks.c). */
-bool hq_task_maybe_started(const hq_task_t *t);
 
 /* Default grace period for re-adoption after a restart: 2 x the worker's reconnect
  * back-off cap (32 s). HQ_READOPT_GRACE (a duration, "0s" = off) overrides it. */
@@ -78,23 +68,6 @@ uint64_t hq_jr_append(hq_broker_t *b, const hq_jrec_t *rec, hq_journal_done_fn *
  * its worker. Held and appended again if the write fails, like task results. */
 void hq_jr_task_state(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t);
 
-/* ---- apply functions shared by live requests and replay (submit.c) ---- */
-/* A SUBMIT into job_id (a new job when msg's job_id is 0; job_id then is the reserved
- * id). Takes msg on success (msg untouched on failure).
- * Returns 0, -1 (refused: HQ_ERR_INVALID) or -2 (no such job: HQ_ERR_NOT_FOUND) with
- * err. job_id 0 (journal off) takes the next id at apply time. */
-int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wall_ns,
-                    hq_err_t *err);
-/* Creates the open job job_id (0: the next id). */
-hq_job_t *hq_open_apply(hq_broker_t *b, uint32_t job_id, const char *name, bool has_max_fails,
-                        uint32_t max_fails, uint64_t wall_ns);
-/* Forgets a complete job (gives back capacity its canceled tasks still hold). */
-void hq_job_forget_one(hq_broker_t *b, hq_job_t *j);
-/* Reserves the next job id (ids strictly ascending, never reused). */
-uint32_t hq_job_id_reserve(hq_broker_t *b);
-/* Makes room in b->jobs for id. */
-void hq_jobs_reserve_slot(hq_broker_t *b, uint32_t id);
-
 /* ---- replay into tables (restore.c; tests use it directly) ---- */
 typedef struct hq_jr_state hq_jr_state_t;
 /* Replay context over b's tables. */
@@ -111,28 +84,5 @@ uint64_t hq_jr_state_finish(hq_jr_state_t **p);
 void hq_jr_state_readopt(hq_jr_state_t *s, bool on);
 /* The server uid of the last server_start seen ("" = none). */
 const char *hq_jr_state_uid(const hq_jr_state_t *s);
-
-/* ---- re-adoption (tasks.c) ---- */
-enum hq_adopt {
-    HQ_ADOPT_YES = 0,   /* the worker runs the instance the broker expects: adopt it */
-    HQ_ADOPT_ENDED = 1, /* the task already ended (or was canceled): kill it */
-    HQ_ADOPT_STALE = 2, /* unknown task or another instance: kill it */
-};
-/* The adoption rule for a reconnecting worker's report r about task t (NULL: unknown):
- * the instance must be the task's current one, and the task either restored as
- * running (HQ_TF_READOPT) or still held by the worker's previous session
- * old_worker_id (a short outage the broker survived). */
-enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
-                                  uint32_t old_worker_id);
-/* Adopts t (after HQ_ADOPT_YES) for w: RUNNING on w with the same instance, no
- * scheduler capacity (HQ_TF_ADOPTED); records a task_started for it. */
-void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w);
-/* Grace period over: restored running tasks nobody adopted wait again with a new
- * instance (crash counter unchanged). Returns how many. */
-uint32_t hq_broker_readopt_expire(hq_broker_t *b);
-/* The worker that held old_worker_id before the restart registered again and its
- * report (adopted at once) did not include these: restored running tasks recorded on
- * it wait again at once, as at the grace expiry. Returns how many. */
-uint32_t hq_broker_readopt_unreported(hq_broker_t *b, uint32_t old_worker_id);
 
 #endif

@@ -2,10 +2,12 @@
  * placeholder resolution. Pure: no sockets, no logging. */
 #include "jobs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hq_idrange.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 
 const char *hq_job_state_word(const hq_job_t *j)
@@ -500,49 +502,7 @@ void hq_job_destroy(hq_job_t **p)
     *p = NULL;
 }
 
-/* ---- placeholders ---- */
-
-bool hq_place_has(const char *s)
-{
-    const char *p = s ? strstr(s, "%{") : NULL;
-    return p && strchr(p, '}');
-}
-
-char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir, const char *server_uid,
-                     const char *cwd)
-{
-    hq_buf_t b = {0};
-    const char *p = s;
-    while (*p) {
-        const char *open = strstr(p, "%{");
-        if (!open) {
-            hq_buf_append(&b, p, strlen(p));
-            break;
-        }
-        const char *close = strchr(open + 2, '}');
-        if (!close) {
-            hq_buf_append(&b, p, strlen(p));
-            break;
-        }
-        hq_buf_append(&b, p, (size_t)(open - p));
-        size_t nl = (size_t)(close - open - 2);
-        const char *name = open + 2;
-        if (nl == 6 && memcmp(name, "JOB_ID", 6) == 0)
-            hq_buf_printf(&b, "%u", job_id);
-        else if (nl == 10 && memcmp(name, "SUBMIT_DIR", 10) == 0 && submit_dir)
-            hq_buf_append(&b, submit_dir, strlen(submit_dir));
-        else if (nl == 10 && memcmp(name, "SERVER_UID", 10) == 0 && server_uid)
-            hq_buf_append(&b, server_uid, strlen(server_uid));
-        else if (nl == 3 && memcmp(name, "CWD", 3) == 0 && cwd)
-            hq_buf_append(&b, cwd, strlen(cwd));
-        else
-            hq_buf_append(&b, open, (size_t)(close - open + 1));
-        p = close + 1;
-    }
-    if (!b.data)
-        return hq_strdup("");
-    return b.data;
-}
+/* ---- task paths ---- */
 
 char *hq_path_join(const char *base, const char *path)
 {
@@ -554,34 +514,23 @@ char *hq_path_join(const char *base, const char *path)
     return hq_asprintf("%s/%s", base, path);
 }
 
-static char *s_resolve_stdio(const hq_stdio_t *io, const char *dflt, uint32_t job_id,
-                             const char *submit_dir, const char *server_uid, const char *cwd)
+/* The stdout/stderr spec to resolve: the path given, or dflt for a file without one;
+ * NULL when the output goes to no file. */
+static const char *s_stdio_spec(const hq_stdio_t *io, const char *dflt)
 {
     if (io->kind != HQ_STDIO_FILE)
         return NULL;
-    const char *spec = io->path && io->path[0] ? io->path : dflt;
-    char *s = hq_place_subst(spec, job_id, submit_dir, server_uid, cwd);
-    if (!hq_place_has(s)) {
-        char *abs = hq_path_join(cwd, s);
-        free(s);
-        s = abs;
-    }
-    return s;
+    return io->path && io->path[0] ? io->path : dflt;
 }
 
 void hq_place_resolve_def(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,
                           const char *submit_dir, const char *server_uid)
 {
-    const char *cwd_spec = def->cwd && def->cwd[0] ? def->cwd : "%{SUBMIT_DIR}";
-    char *cwd = hq_place_subst(cwd_spec, job_id, submit_dir, server_uid, NULL);
-    if (!hq_place_has(cwd)) {
-        char *abs = hq_path_join(submit_dir, cwd);
-        free(cwd);
-        cwd = abs;
-    }
-    jd->cwd = cwd;
-    jd->out = s_resolve_stdio(&def->out, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout", job_id,
-                              submit_dir, server_uid, cwd);
-    jd->err = s_resolve_stdio(&def->err, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr", job_id,
-                              submit_dir, server_uid, cwd);
+    char job[16];
+    snprintf(job, sizeof job, "%u", job_id);
+    hq_placeholder_vals_t v = {.job_id = job, .submit_dir = submit_dir, .server_uid = server_uid};
+    hq_placeholder_resolve(def->cwd,
+                           s_stdio_spec(&def->out, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout"),
+                           s_stdio_spec(&def->err, "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr"), &v,
+                           &jd->cwd, &jd->out, &jd->err);
 }

@@ -26,7 +26,10 @@ enum hq_tstate {
 #define HQ_MAX_JOB_TASKS 100000000u
 
 /* Task flag bits. */
-#define HQ_TF_HOLDS 1u /* the task holds scheduler capacity on task->worker */
+#define HQ_TF_HOLDS 1u   /* the task holds scheduler capacity on task->worker */
+#define HQ_TF_READOPT 2u /* restored as running: waits for its worker to come back */
+#define HQ_TF_ADOPTED 4u /* held by t->worker without scheduler capacity (re-adopted) */
+#define HQ_TF_SENT 8u    /* an ASSIGN of this instance went to t->worker: it may have started */
 
 /* One task: 48 bytes, whatever the size of its definition. */
 typedef struct hq_task {
@@ -147,12 +150,9 @@ uint32_t hq_job_next_task_id(const hq_job_t *j);
 /* Frees a job and everything it owns. NULL-safe. */
 void hq_job_destroy(hq_job_t **p);
 
-/* Placeholder resolution of CLI.md §1.6 with the values known at submit (job id,
- * submit dir, server uid). Each returns a new string. */
-char *hq_place_subst(const char *s, uint32_t job_id, const char *submit_dir, const char *server_uid,
-                     const char *cwd);
-bool hq_place_has(const char *s);
-/* Resolves a definition's cwd/stdout/stderr into jd (cwd/out/err). */
+/* Resolves a definition's cwd/stdout/stderr into jd (cwd/out/err) with the
+ * placeholder values known at submit: job id, submit dir, server uid
+ * (hq_placeholder_resolve, cli/REFERENCE.md §1.6). */
 void hq_place_resolve_def(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,
                           const char *submit_dir, const char *server_uid);
 /* Joins a relative path to base ("base/path"); absolute paths are copied. */

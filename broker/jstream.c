@@ -102,8 +102,8 @@ static void s_tap(const hq_jrec_t *rec, void *arg)
 {
     s_jx_t *x = arg;
     s_tapctx_t c = {.x = x, .lsn = rec->lsn};
-    if (hq_jrec_ndjson(rec, s_tap_line, &c) > 0 && x->held && x->batch_timer < 0 && x->b->loop)
-        x->batch_timer = zloop_timer(x->b->loop, S_BATCH_MS, 1, s_on_batch, x);
+    if (hq_jrec_ndjson(rec, s_tap_line, &c) > 0 && x->held && x->batch_timer < 0 && x->b->turn.loop)
+        x->batch_timer = zloop_timer(x->b->turn.loop, S_BATCH_MS, 1, s_on_batch, x);
 }
 
 /* ---- replies ---- */
@@ -116,10 +116,10 @@ static void s_reply(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t
     json_decref(doc);
     hq_reply_t r = {.json = text};
     /* Event pages are not worth keeping in the reply cache. */
-    bool saved = b->cur_req_valid;
-    b->cur_req_valid = false;
-    hq_client_reply(b, rid, rid_len, request_id, &r);
-    b->cur_req_valid = saved;
+    bool saved = b->replies.cur_valid;
+    b->replies.cur_valid = false;
+    hq_client_reply(&b->replies, rid, rid_len, request_id, &r);
+    b->replies.cur_valid = saved;
     free(text);
 }
 
@@ -226,7 +226,7 @@ static void s_disk_answer(s_jx_t *x, s_reader_t *r)
         hq_creq_t req = {.rid = r->rid, .rid_len = r->rid_len};
         hq_msg_t fake = {.hdr = {.request_id = r->request_id}};
         req.msg = &fake;
-        hq_client_error(b, &req, HQ_ERR_UNAVAILABLE, "Cannot read the journal: %s",
+        hq_client_error(&b->replies, &req, HQ_ERR_UNAVAILABLE, "Cannot read the journal: %s",
                         path ? err.text : "the journal is closed");
         return;
     }
@@ -253,7 +253,7 @@ static void s_flushed(void *arg, uint64_t lsn, int errnum)
         hq_creq_t req = {.rid = w->r.rid, .rid_len = w->r.rid_len};
         hq_msg_t fake = {.hdr = {.request_id = w->r.request_id}};
         req.msg = &fake;
-        hq_client_error(x->b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+        hq_client_error(&x->b->replies, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
                         strerror(errnum ? errnum : EIO));
     }
     free(w);
@@ -326,7 +326,7 @@ int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
 {
     hq_journal_t *j = hq_jr_journal(b);
     if (!j)
-        return hq_client_error(b, req, HQ_ERR_INVALID, "%s", HQ_NO_JOURNAL_TEXT);
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", HQ_NO_JOURNAL_TEXT);
     const hq_query_t *q = &req->msg->u.query;
     uint64_t cursor = q->number;
     s_jx_t *x = s_jx(b, true);
@@ -358,8 +358,8 @@ int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
         r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
         r->next = x->held;
         x->held = r;
-        if (x->hold_timer < 0 && b->loop)
-            x->hold_timer = zloop_timer(b->loop, 100, 0, s_on_hold, x);
+        if (x->hold_timer < 0 && b->turn.loop)
+            x->hold_timer = zloop_timer(b->turn.loop, 100, 0, s_on_hold, x);
         return 0;
     }
     /* From the files: everything up to what the ring has (or to now), once durable. */
@@ -386,10 +386,10 @@ static void s_flush_done(void *arg, uint64_t lsn, int errnum)
     hq_msg_t fake = {.hdr = {.request_id = f->r.request_id}};
     req.msg = &fake;
     if (errnum)
-        hq_client_error(f->b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+        hq_client_error(&f->b->replies, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
                         strerror(errnum));
     else
-        hq_client_reply_json(f->b, &req, json_object(), NULL);
+        hq_client_reply_json(&f->b->replies, &req, json_object(), NULL);
     free(f);
 }
 
@@ -397,7 +397,7 @@ int hq_h_journal_flush(hq_broker_t *b, hq_creq_t *req)
 {
     hq_journal_t *j = hq_jr_journal(b);
     if (!j)
-        return hq_client_error(b, req, HQ_ERR_INVALID,
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID,
                                "The server was started without a journal: there is nothing to "
                                "flush (start it with --journal <PATH>)");
     s_flushreq_t *f = hq_calloc(1, sizeof *f);
@@ -413,11 +413,11 @@ void hq_jstream_close(hq_broker_t *b)
     if (!x)
         return;
     s_answer_held(x, true, true);
-    if (b->loop) {
+    if (b->turn.loop) {
         if (x->hold_timer >= 0)
-            zloop_timer_end(b->loop, x->hold_timer);
+            zloop_timer_end(b->turn.loop, x->hold_timer);
         if (x->batch_timer >= 0)
-            zloop_timer_end(b->loop, x->batch_timer);
+            zloop_timer_end(b->turn.loop, x->batch_timer);
     }
     hq_journal_t *j = hq_jr_journal(b);
     if (j && x->tap)

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "core.h"
+#include "ctx.h"
 #include "journal/journal_rec.h"
 
 /* Client handlers (HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH). */

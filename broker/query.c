@@ -1,13 +1,15 @@
 /* Read-only requests: server info, job/task queries and JOB_WAIT, answered with the
  * JSON documents of PROTOCOL.md ("Query replies"), plus server stop. */
 #define HQ_LOG_MODULE "hq::server"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "query.h"
 #include "jglue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 
 static json_t *s_time(uint64_t ns)
@@ -24,23 +26,24 @@ json_t *hq_server_info_json(hq_broker_t *b)
 {
     const char *jp = hq_jr_path(b);
     return json_pack("{s:n,s:s,s:s,s:s,s:i,s:i,s:i,s:o,s:s,s:o}", "server_dir", "server_uid",
-                     b->access.server_uid, "client_host", b->access.client.host, "worker_host",
-                     b->access.worker.host, "client_port", (json_int_t)b->access.client.port,
-                     "worker_port", (json_int_t)b->access.worker.port, "pid", (json_int_t)getpid(),
-                     "start_date", s_time(b->start_ns), "version", HQ_VERSION, "journal_path",
+                     b->conf.access.server_uid, "client_host", b->conf.access.client.host,
+                     "worker_host", b->conf.access.worker.host, "client_port",
+                     (json_int_t)b->conf.access.client.port, "worker_port",
+                     (json_int_t)b->conf.access.worker.port, "pid", (json_int_t)getpid(),
+                     "start_date", s_time(b->conf.start_ns), "version", HQ_VERSION, "journal_path",
                      jp ? json_string(jp) : json_null());
 }
 
 int hq_h_server_info(hq_broker_t *b, hq_creq_t *req)
 {
-    hq_client_reply_json(b, req, hq_server_info_json(b), NULL);
+    hq_client_reply_json(&b->replies, req, hq_server_info_json(b), NULL);
     return 0;
 }
 
 int hq_h_server_stop(hq_broker_t *b, hq_creq_t *req)
 {
     hq_info("Received Stop command from client");
-    hq_client_reply_log(b, req, 0, NULL, 0);
+    hq_client_reply_log(&b->replies, req, 0, NULL, 0);
     b->stopping = true;
     return 0;
 }
@@ -63,8 +66,8 @@ int hq_h_job_list(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     json_t *arr = json_array();
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        const hq_job_t *j = b->jobs[id];
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        const hq_job_t *j = b->jobs.tab[id];
         if (!j)
             continue;
         bool show;
@@ -77,7 +80,8 @@ int hq_h_job_list(hq_broker_t *b, hq_creq_t *req)
         if (show)
             json_array_append_new(arr, s_job_info(j));
     }
-    hq_client_reply_json(b, req, arr, json_pack("{s:i}", "total", (json_int_t)b->n_jobs));
+    hq_client_reply_json(&b->replies, req, arr,
+                         json_pack("{s:i}", "total", (json_int_t)b->jobs.n_live));
     return 0;
 }
 
@@ -155,36 +159,13 @@ static json_t *s_td_json(const hq_jdef_t *jd)
 static char *s_task_path(const char *p, const hq_job_t *j, const hq_task_t *t, const char *cwd,
                          const char *uid)
 {
-    hq_buf_t b = {0};
-    const char *s = p;
-    while (*s) {
-        const char *o = strstr(s, "%{");
-        const char *c = o ? strchr(o, '}') : NULL;
-        if (!o || !c) {
-            hq_buf_append(&b, s, strlen(s));
-            break;
-        }
-        hq_buf_append(&b, s, (size_t)(o - s));
-        size_t nl = (size_t)(c - o - 2);
-        if (nl == 7 && memcmp(o + 2, "TASK_ID", 7) == 0)
-            hq_buf_printf(&b, "%u", t->id);
-        else if (nl == 11 && memcmp(o + 2, "INSTANCE_ID", 11) == 0)
-            hq_buf_printf(&b, "%u", t->instance);
-        else if (nl == 6 && memcmp(o + 2, "JOB_ID", 6) == 0)
-            hq_buf_printf(&b, "%u", j->id);
-        else if (nl == 10 && memcmp(o + 2, "SERVER_UID", 10) == 0)
-            hq_buf_append(&b, uid, strlen(uid));
-        else
-            hq_buf_append(&b, o, (size_t)(c - o + 1));
-        s = c + 1;
-    }
-    char *out = b.data ? b.data : hq_strdup("");
-    if (cwd && !hq_place_has(out)) {
-        char *abs = hq_path_join(cwd, out);
-        free(out);
-        out = abs;
-    }
-    return out;
+    char job[16], task[16], inst[16];
+    snprintf(job, sizeof job, "%u", j->id);
+    snprintf(task, sizeof task, "%u", t->id);
+    snprintf(inst, sizeof inst, "%u", t->instance);
+    hq_placeholder_vals_t v = {
+        .job_id = job, .task_id = task, .instance_id = inst, .server_uid = uid};
+    return hq_placeholder_path(p, &v, cwd);
 }
 
 static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
@@ -192,14 +173,14 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
     json_t *o = json_pack("{s:i,s:s}", "id", (json_int_t)t->id, "state", hq_tstate_json(t->state));
     if (t->start_ns != 0) {
         const hq_jdef_t *jd = &j->defs[t->def];
-        char *cwd = s_task_path(jd->cwd, j, t, NULL, b->access.server_uid);
+        char *cwd = s_task_path(jd->cwd, j, t, NULL, b->conf.access.server_uid);
         json_object_set_new(o, "cwd", json_string(cwd));
         for (int k = 0; k < 2; k++) {
             const hq_stdio_t *io = k ? &jd->def->err : &jd->def->out;
             const char *path = k ? jd->err : jd->out;
             json_t *v;
             if (io->kind == HQ_STDIO_FILE && path) {
-                char *p = s_task_path(path, j, t, cwd, b->access.server_uid);
+                char *p = s_task_path(path, j, t, cwd, b->conf.access.server_uid);
                 v = json_string(p);
                 free(p);
             } else {
@@ -216,7 +197,7 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
     if (t->state == HQ_TS_FAILED)
         json_object_set_new(o, "error", json_string(t->error ? t->error : ""));
     json_t *hosts = json_array();
-    hq_worker_t *w = t->start_ns ? hq_broker_worker(b, t->worker) : NULL;
+    hq_worker_t *w = t->start_ns ? hq_registry_get(&b->reg, t->worker) : NULL;
     if (w)
         json_array_append_new(hosts, json_string(w->conf->hostname ? w->conf->hostname : ""));
     json_object_set_new(o, "_hosts", hosts);
@@ -246,12 +227,12 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
     }
     json_t *tasks = json_array();
     uint32_t failed_shown = 0;
-    uint8_t *seen = hq_calloc((size_t)b->max_worker_id + 1, 1);
+    uint8_t *seen = hq_calloc((size_t)b->reg.max_id + 1, 1);
     uint32_t *ids = hq_malloc(((size_t)j->n_tasks + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < j->n_tasks; i++) {
         const hq_task_t *t = &j->tasks[i];
         ids[i] = t->id;
-        if (t->start_ns && t->worker && t->worker <= b->max_worker_id)
+        if (t->start_ns && t->worker && t->worker <= b->reg.max_id)
             seen[t->worker] = 1;
         bool include = all_tasks || t->state == HQ_TS_RUNNING ||
                        (t->state == HQ_TS_FAILED && failed_shown < 5);
@@ -261,11 +242,11 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
             json_array_append_new(tasks, s_task_json(b, j, t));
     }
     json_t *hosts = json_array();
-    for (uint32_t w = 1; w <= b->max_worker_id; w++)
+    for (uint32_t w = 1; w <= b->reg.max_id; w++)
         if (seen[w])
             json_array_append_new(
-                hosts, json_string(b->workers[w] && b->workers[w]->conf->hostname
-                                       ? b->workers[w]->conf->hostname
+                hosts, json_string(b->reg.tab[w] && b->reg.tab[w]->conf->hostname
+                                       ? b->reg.tab[w]->conf->hostname
                                        : "N/A")); /* unknown: a worker of before a restart */
     free(seen);
     char *ids_text = NULL;
@@ -300,11 +281,12 @@ int hq_h_job_info(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
     json_t *arr = json_array();
     for (uint32_t i = 0; i < n; i++)
-        json_array_append_new(arr, s_job_detail(b, b->jobs[ids[i]], q->flag));
-    hq_client_reply_json(b, req, arr, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+        json_array_append_new(arr, s_job_detail(b, b->jobs.tab[ids[i]], q->flag));
+    hq_client_reply_json(&b->replies, req, arr,
+                         json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
     free(ids);
     free(miss);
     return 0;
@@ -313,8 +295,8 @@ int hq_h_job_info(hq_broker_t *b, hq_creq_t *req)
 int hq_h_job_summary(hq_broker_t *b, hq_creq_t *req)
 {
     json_int_t c[7] = {0}; /* RUNNING WAITING FINISHED FAILED ABORTED CANCELED OPENED */
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        const hq_job_t *j = b->jobs[id];
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        const hq_job_t *j = b->jobs.tab[id];
         if (!j)
             continue;
         switch (hq_job_state_bit(j)) {
@@ -345,7 +327,7 @@ int hq_h_job_summary(hq_broker_t *b, hq_creq_t *req)
                           c[2], "Failed", c[3], "Aborted", c[4], "Canceled", c[5]);
     if (c[6] > 0)
         json_object_set_new(o, "Opened", json_integer(c[6]));
-    hq_client_reply_json(b, req, o, NULL);
+    hq_client_reply_json(&b->replies, req, o, NULL);
     return 0;
 }
 
@@ -362,10 +344,10 @@ int hq_h_task_list(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
     json_t *res = json_object();
     for (uint32_t i = 0; i < n; i++) {
-        const hq_job_t *j = b->jobs[ids[i]];
+        const hq_job_t *j = b->jobs.tab[ids[i]];
         json_t *arr = json_array();
         for (uint32_t k = 0; k < j->n_tasks; k++)
             if (s_task_selected(&j->tasks[k], q))
@@ -374,7 +356,8 @@ int hq_h_task_list(hq_broker_t *b, hq_creq_t *req)
         snprintf(key, sizeof key, "%u", j->id);
         json_object_set_new(res, key, arr);
     }
-    hq_client_reply_json(b, req, res, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+    hq_client_reply_json(&b->replies, req, res,
+                         json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
     free(ids);
     free(miss);
     return 0;
@@ -384,10 +367,10 @@ int hq_h_task_info(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
     json_t *arr = json_array();
     json_t *nf = json_array();
-    const hq_job_t *j = n > 0 ? b->jobs[ids[0]] : NULL;
+    const hq_job_t *j = n > 0 ? b->jobs.tab[ids[0]] : NULL;
     if (j) {
         uint64_t total = hq_rangelist_count(&q->tasks);
         for (uint32_t r = 0; r < q->tasks.n && total <= 1000000; r++) {
@@ -411,7 +394,7 @@ int hq_h_task_info(hq_broker_t *b, hq_creq_t *req)
             }
         }
     }
-    hq_client_reply_json(b, req, arr,
+    hq_client_reply_json(&b->replies, req, arr,
                          json_pack("{s:b,s:o}", "job_not_found", j == NULL, "tasks_not_found", nf));
     free(ids);
     free(miss);
@@ -422,10 +405,10 @@ int hq_h_task_ids(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
     json_t *res = json_object();
     for (uint32_t i = 0; i < n; i++) {
-        const hq_job_t *j = b->jobs[ids[i]];
+        const hq_job_t *j = b->jobs.tab[ids[i]];
         json_t *arr = json_array();
         for (uint32_t k = 0; k < j->n_tasks; k++)
             if (q->states == 0 || (hq_tstate_bit(j->tasks[k].state) & q->states))
@@ -434,7 +417,8 @@ int hq_h_task_ids(hq_broker_t *b, hq_creq_t *req)
         snprintf(key, sizeof key, "%u", j->id);
         json_object_set_new(res, key, arr);
     }
-    hq_client_reply_json(b, req, res, json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
+    hq_client_reply_json(&b->replies, req, res,
+                         json_pack("{s:o}", "not_found", s_ids_json(miss, nm)));
     free(ids);
     free(miss);
     return 0;
@@ -454,7 +438,7 @@ static json_t *s_wait_status(hq_broker_t *b, const uint32_t *job_ids, uint32_t n
     uint64_t c[HQ_TS_COUNT] = {0};
     uint32_t jobs = 0, jobs_done = 0;
     for (uint32_t i = 0; i < n; i++) {
-        const hq_job_t *j = hq_broker_job(b, job_ids[i]);
+        const hq_job_t *j = hq_jobtab_get(&b->jobs, job_ids[i]);
         if (!j)
             continue; /* forgotten meanwhile: nothing to wait for */
         jobs++;
@@ -479,7 +463,7 @@ static void s_answer_waiter(hq_broker_t *b, hq_waiter_t *w, json_t *st)
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     hq_reply_t r = {.json = text};
-    hq_client_reply(b, w->rid, w->rid_len, w->request_id, &r);
+    hq_client_reply(&b->replies, w->rid, w->rid_len, w->request_id, &r);
     free(text);
     free(w->job_ids);
     free(w);
@@ -513,12 +497,12 @@ int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
     uint32_t n, nm, *miss;
-    uint32_t *ids = hq_broker_select_jobs(b, &q->sel, &n, &miss, &nm);
+    uint32_t *ids = hq_jobtab_select(&b->jobs, &q->sel, &n, &miss, &nm);
     free(miss);
     bool done;
     json_t *st = s_wait_status(b, ids, n, q->flag, &done);
     if (done || q->number == 0) {
-        hq_client_reply_json(b, req, st, NULL);
+        hq_client_reply_json(&b->replies, req, st, NULL);
         free(ids);
         return 0;
     }

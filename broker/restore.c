@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "jglue.h"
+#include "jobops.h"
+#include "tasks.h"
 #include "jstream.h"
 #include "snapshot.h"
 #include "hq_duration.h"
@@ -150,7 +152,7 @@ const char *hq_jr_state_uid(const hq_jr_state_t *s)
 
 static hq_task_t *s_task(hq_broker_t *b, uint32_t job_id, uint32_t task_id, hq_job_t **jp)
 {
-    hq_job_t *j = hq_broker_job(b, job_id);
+    hq_job_t *j = hq_jobtab_get(&b->jobs, job_id);
     *jp = j;
     return j ? hq_job_task(j, task_id) : NULL;
 }
@@ -168,7 +170,7 @@ static void s_end(hq_job_t *j, hq_task_t *t, enum hq_tstate st, const char *erro
 
 static void s_ranges(hq_broker_t *b, const hq_jrec_t *rec, enum hq_tstate st)
 {
-    hq_job_t *j = hq_broker_job(b, rec->u.tasks.job);
+    hq_job_t *j = hq_jobtab_get(&b->jobs, rec->u.tasks.job);
     if (!j)
         return;
     for (uint32_t r = 0; r < rec->u.tasks.n; r++) {
@@ -225,8 +227,8 @@ static void s_started(hq_jr_state_t *s, uint32_t job_id, uint32_t task_id, uint3
         s->run = hq_realloc(s->run, s->cap_run * sizeof *s->run);
     }
     s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
-    if (worker > b->max_worker_id)
-        b->max_worker_id = worker;
+    if (worker > b->reg.max_id)
+        b->reg.max_id = worker;
 }
 
 /* A task's state from a snapshot (snapshot.c applies it); a running one is tracked
@@ -263,17 +265,17 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         s->epoch = rec->u.server_start.epoch;
         if (rec->u.server_start.uid)
             snprintf(s->uid, sizeof s->uid, "%s", rec->u.server_start.uid);
-        if (s->uid[0] && strlen(s->uid) < sizeof b->access.server_uid)
-            memcpy(b->access.server_uid, s->uid, strlen(s->uid) + 1);
+        if (s->uid[0] && strlen(s->uid) < sizeof b->conf.access.server_uid)
+            memcpy(b->conf.access.server_uid, s->uid, strlen(s->uid) + 1);
         break;
     case HQ_JR_JOB_SUBMIT: {
         hq_msg_t *msg = rec->u.job_submit.msg;
         uint32_t id = rec->u.job_submit.job;
         if (!msg || id == 0)
             break;
-        if (id > b->max_job_id) {
-            hq_jobs_reserve_slot(b, id);
-            b->max_job_id = id;
+        if (id > b->jobs.max_id) {
+            hq_jobtab_reserve(&b->jobs, id);
+            b->jobs.max_id = id;
         }
         hq_err_t e;
         if (hq_submit_apply(b, id, msg, rec->wall_ns, &e) == 0)
@@ -283,20 +285,20 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         break;
     }
     case HQ_JR_JOB_OPEN:
-        if (rec->u.job_open.job > b->max_job_id) {
-            hq_jobs_reserve_slot(b, rec->u.job_open.job);
-            b->max_job_id = rec->u.job_open.job;
+        if (rec->u.job_open.job > b->jobs.max_id) {
+            hq_jobtab_reserve(&b->jobs, rec->u.job_open.job);
+            b->jobs.max_id = rec->u.job_open.job;
         }
         hq_open_apply(b, rec->u.job_open.job, rec->u.job_open.name, rec->u.job_open.has_max_fails,
                       rec->u.job_open.max_fails, rec->wall_ns);
         break;
     case HQ_JR_JOB_CLOSE:
-        j = hq_broker_job(b, rec->u.job.job);
+        j = hq_jobtab_get(&b->jobs, rec->u.job.job);
         if (j)
             j->open = false;
         break;
     case HQ_JR_JOB_CANCEL:
-        j = hq_broker_job(b, rec->u.job_cancel.job);
+        j = hq_jobtab_get(&b->jobs, rec->u.job_cancel.job);
         if (!j)
             break;
         for (uint32_t k = 0; k < j->n_tasks; k++)
@@ -309,11 +311,11 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
                                : NULL;
         break;
     case HQ_JR_JOB_FORGET:
-        j = hq_broker_job(b, rec->u.job.job);
+        j = hq_jobtab_get(&b->jobs, rec->u.job.job);
         if (j && hq_job_is_complete(j) && !j->open) {
-            hq_submit_keys_forget(b, j);
-            b->jobs[j->id] = NULL;
-            b->n_jobs--;
+            hq_jobtab_keys_forget(&b->jobs, j);
+            b->jobs.tab[j->id] = NULL;
+            b->jobs.n_live--;
             hq_job_destroy(&j);
         }
         break;
@@ -348,19 +350,19 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         break;
     case HQ_JR_WORKER_UP:
         s_note_policy(s, rec->u.worker_up.worker, rec->u.worker_up.msg);
-        if (rec->u.worker_up.worker > b->max_worker_id)
-            b->max_worker_id = rec->u.worker_up.worker;
+        if (rec->u.worker_up.worker > b->reg.max_id)
+            b->reg.max_id = rec->u.worker_up.worker;
         break;
     case HQ_JR_WORKER_LOST:
         s_worker_lost(s, rec);
         break;
     case HQ_JR_ID_HIGHWATER:
-        if (rec->u.highwater.job > b->max_job_id) {
-            hq_jobs_reserve_slot(b, rec->u.highwater.job);
-            b->max_job_id = rec->u.highwater.job;
+        if (rec->u.highwater.job > b->jobs.max_id) {
+            hq_jobtab_reserve(&b->jobs, rec->u.highwater.job);
+            b->jobs.max_id = rec->u.highwater.job;
         }
-        if (rec->u.highwater.worker > b->max_worker_id)
-            b->max_worker_id = rec->u.highwater.worker;
+        if (rec->u.highwater.worker > b->reg.max_id)
+            b->reg.max_id = rec->u.highwater.worker;
         break;
     case HQ_JR_TASK_STATE:
         s_snapshot_task(s, rec);
@@ -384,8 +386,8 @@ static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
     hq_jr_state_t *s = *p;
     hq_broker_t *b = s->b;
     uint64_t now = hq_wall_ns();
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        hq_job_t *j = hq_broker_job(b, id);
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)
             continue;
         uint64_t last_end = 0;
@@ -423,16 +425,16 @@ static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
         }
         j->finish_ns = hq_job_is_complete(j) ? last_end : 0;
     }
-    if (b->max_worker_id + 1 >= b->cap_workers) {
-        uint32_t cap = b->cap_workers ? b->cap_workers : 64;
-        while (b->max_worker_id + 1 >= cap)
+    if (b->reg.max_id + 1 >= b->reg.cap) {
+        uint32_t cap = b->reg.cap ? b->reg.cap : 64;
+        while (b->reg.max_id + 1 >= cap)
             cap *= 2;
-        b->workers = hq_realloc(b->workers, cap * sizeof(hq_worker_t *));
-        memset(b->workers + b->cap_workers, 0, (cap - b->cap_workers) * sizeof(hq_worker_t *));
-        b->cap_workers = cap;
+        b->reg.tab = hq_realloc(b->reg.tab, cap * sizeof(hq_worker_t *));
+        memset(b->reg.tab + b->reg.cap, 0, (cap - b->reg.cap) * sizeof(hq_worker_t *));
+        b->reg.cap = cap;
     }
-    b->n_requeue = 0; /* the scheduler learns the restored tasks in hq_jr_attach */
-    b->n_cancels = 0;
+    b->ready.n = 0; /* the scheduler learns the restored tasks in hq_jr_attach */
+    b->cancels.n = 0;
     uint64_t epoch = s->epoch;
     *n_readopt = s->n_readopt;
     if (s->n_readopt)
@@ -451,7 +453,7 @@ static uint64_t s_state_finish(hq_jr_state_t **p, uint32_t *n_readopt)
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
     hq_journal_opts_t o = {
-        .flush_period_ns = flush_ns, .uid = b->access.server_uid, .coalesce_finished = true};
+        .flush_period_ns = flush_ns, .uid = b->conf.access.server_uid, .coalesce_finished = true};
     /* Segment preallocation size; small values let tests put a journal on a tiny
      * filesystem. Accepts a plain byte count of at least 4096. */
     const char *sv = getenv("HQ_JOURNAL_SEGMENT_BYTES");
@@ -495,7 +497,7 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         hq_info("Journal %s replayed: %llu records (%llu from a snapshot), %u segments, "
                 "%llu torn bytes dropped, %u jobs restored, in %.3f s",
                 path, (unsigned long long)records, (unsigned long long)rep.snap_records,
-                rep.segments, (unsigned long long)rep.torn_bytes, b->n_jobs, (double)dt / 1e9);
+                rep.segments, (unsigned long long)rep.torn_bytes, b->jobs.n_live, (double)dt / 1e9);
     else
         hq_info("Journal %s is empty: starting a new one", path);
     if (rep.note[0])
@@ -517,7 +519,7 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     b->jr = g;
     hq_jrec_t rec = {.type = HQ_JR_SERVER_START};
     rec.u.server_start.epoch = g->epoch;
-    rec.u.server_start.uid = b->access.server_uid;
+    rec.u.server_start.uid = b->conf.access.server_uid;
     if (hq_journal_append(j, &rec, NULL, NULL, err) == 0 || hq_journal_flush(j, err) != 0) {
         hq_err_t e2;
         hq_err_set(&e2, "Cannot write to the journal %s: %s", path, err->text);
@@ -553,20 +555,20 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
     hq_jglue_t *g = b->jr;
     if (!g)
         return 0;
-    if (hq_journal_attach(g->j, b->loop) != 0)
+    if (hq_journal_attach(g->j, b->turn.loop) != 0)
         return hq_err_set(err, "Cannot attach the journal to the loop");
     hq_journal_on_state(g->j, s_on_state, g);
     hq_events_hook(b->events, s_hook, g);
     hq_snapshot_attach(b);
     if (g->n_readopt) {
         uint64_t ms = g->grace_ns / HQ_NS_PER_MS;
-        g->grace_timer = zloop_timer(b->loop, ms ? (size_t)ms : 1, 1, s_on_grace, g);
+        g->grace_timer = zloop_timer(b->turn.loop, ms ? (size_t)ms : 1, 1, s_on_grace, g);
         hq_info("Waiting up to %.1f s for workers to re-adopt %u running task%s",
                 (double)g->grace_ns / 1e9, g->n_readopt, g->n_readopt == 1 ? "" : "s");
     }
     /* The scheduler learns the restored request classes and waiting tasks. */
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        hq_job_t *j = hq_broker_job(b, id);
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)
             continue;
         for (uint32_t d = 0; d < j->n_defs; d++) {
@@ -575,12 +577,7 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
                 first = j->defs[e].rq_id != j->defs[d].rq_id;
             if (!first)
                 continue;
-            hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);
-            cmd->rq.rq_id = j->defs[d].rq_id;
-            cmd->rq.n_variants = j->defs[d].def->n_variants;
-            hq_rvariants_copy(&cmd->rq.variants, j->defs[d].def->variants,
-                              j->defs[d].def->n_variants);
-            hq_sched_post(b, cmd);
+            hq_readyq_add_class(&b->ready, j->defs[d].rq_id, j->defs[d].def);
         }
         if (j->counts[HQ_TS_WAITING] == 0)
             continue;
@@ -597,10 +594,10 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
             if (bad)
                 hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
             else if (!node || node->n_wait == 0)
-                hq_broker_push_ready(b, j, t);
+                hq_readyq_push(&b->ready, j, t);
         }
     }
-    hq_core_dirty(b);
+    hq_turn_dirty(&b->turn);
     return 0;
 }
 
@@ -618,10 +615,10 @@ void hq_jr_close(hq_broker_t *b)
         if (hq_journal_append(g->j, &rec, NULL, NULL, &err) != 0)
             hq_journal_flush(g->j, &err);
     }
-    if (g->grace_timer >= 0 && b->loop)
-        zloop_timer_end(b->loop, g->grace_timer);
-    if (g->retry_timer >= 0 && b->loop)
-        zloop_timer_end(b->loop, g->retry_timer);
+    if (g->grace_timer >= 0 && b->turn.loop)
+        zloop_timer_end(b->turn.loop, g->grace_timer);
+    if (g->retry_timer >= 0 && b->turn.loop)
+        zloop_timer_end(b->turn.loop, g->retry_timer);
     if (g->failed.n > g->failed.head)
         hq_warn("Journal: %u held record%s (task results, worker losses) could not be "
                 "written before the stop",
@@ -679,21 +676,21 @@ static void s_op_finish(s_op_t *op)
 {
     hq_broker_t *b = op->b;
     hq_creq_t req = {.rid = op->rid, .rid_len = op->rid_len, .msg = op->msg};
-    bool saved_valid = b->cur_req_valid;
-    uint64_t saved_id = b->cur_req_id, saved_hash = b->cur_req_hash;
+    bool saved_valid = b->replies.cur_valid;
+    uint64_t saved_id = b->replies.cur_id, saved_hash = b->replies.cur_hash;
     if (op->errnum) {
-        b->cur_req_valid = false; /* a retry after recovery must not get this error */
-        hq_client_error(b, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
+        b->replies.cur_valid = false; /* a retry after recovery must not get this error */
+        hq_client_error(&b->replies, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
                         strerror(op->errnum));
     } else {
-        b->cur_req_valid = op->cacheable;
-        b->cur_req_id = op->req_id;
-        b->cur_req_hash = op->req_hash;
+        b->replies.cur_valid = op->cacheable;
+        b->replies.cur_id = op->req_id;
+        b->replies.cur_hash = op->req_hash;
         op->apply(b, &req, op->ctx);
     }
-    b->cur_req_valid = saved_valid;
-    b->cur_req_id = saved_id;
-    b->cur_req_hash = saved_hash;
+    b->replies.cur_valid = saved_valid;
+    b->replies.cur_id = saved_id;
+    b->replies.cur_hash = saved_hash;
     if (!req.stolen)
         hq_msg_destroy(&op->msg);
     if (op->key && b->jr) {
@@ -733,9 +730,9 @@ int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t
     op->rid_len = req->rid_len;
     op->msg = req->msg;
     req->stolen = true;
-    op->cacheable = b->cur_req_valid && b->cur_req_id == req->msg->hdr.request_id;
-    op->req_id = b->cur_req_id;
-    op->req_hash = b->cur_req_hash;
+    op->cacheable = b->replies.cur_valid && b->replies.cur_id == req->msg->hdr.request_id;
+    op->req_id = b->replies.cur_id;
+    op->req_hash = b->replies.cur_hash;
     op->apply = apply;
     op->ctx = ctx;
     op->free_fn = free_fn;
@@ -769,14 +766,14 @@ static void s_release_held(hq_jglue_t *g)
         hq_job_t *j;
         hq_task_t *t = s_task(b, h.job_id, h.task_id, &j);
         if (t && t->state == HQ_TS_WAITING) {
-            hq_broker_push_ready(b, j, t);
+            hq_readyq_push(&b->ready, j, t);
             any = true;
         }
     }
     if (g->head_held == g->n_held)
         g->head_held = g->n_held = 0;
     if (any)
-        hq_core_dirty(b);
+        hq_turn_dirty(&b->turn);
 }
 
 void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id)
@@ -787,7 +784,7 @@ void hq_jr_ready_after_parent(hq_broker_t *b, uint32_t job_id, uint32_t task_id)
     if (!t)
         return;
     if (!g || g->last_finish <= g->durable_finish) {
-        hq_broker_push_ready(b, j, t);
+        hq_readyq_push(&b->ready, j, t);
         return;
     }
     if (g->n_held == g->cap_held) {
@@ -956,8 +953,8 @@ static void s_rec_done(void *arg, uint64_t lsn, int errnum)
     if (q->head == q->n)
         q->head = q->n = 0;
     if (errnum) {
-        if (hq_journal_available(g->j) && g->retry_timer < 0 && g->b->loop && !g->closing)
-            g->retry_timer = zloop_timer(g->b->loop, 100, 1, s_on_retry, g);
+        if (hq_journal_available(g->j) && g->retry_timer < 0 && g->b->turn.loop && !g->closing)
+            g->retry_timer = zloop_timer(g->b->turn.loop, 100, 1, s_on_retry, g);
         return;
     }
     if (!finish)

@@ -87,16 +87,16 @@ static int s_fill(hq_broker_t *b, hq_jsnap_t *s, bool prune, uint64_t *n, uint32
 {
     hq_jrec_t r = {.type = HQ_JR_SERVER_START};
     r.u.server_start.epoch = hq_jr_epoch(b);
-    r.u.server_start.uid = b->access.server_uid;
+    r.u.server_start.uid = b->conf.access.server_uid;
     if (s_add(s, &r, n, err) != 0)
         return -1;
     r = (hq_jrec_t){.type = HQ_JR_ID_HIGHWATER};
-    r.u.highwater.job = b->max_job_id;
-    r.u.highwater.worker = b->max_worker_id;
+    r.u.highwater.job = b->jobs.max_id;
+    r.u.highwater.worker = b->reg.max_id;
     if (s_add(s, &r, n, err) != 0)
         return -1;
-    for (uint32_t id = 1; id <= b->max_worker_id && id < b->cap_workers; id++) {
-        const hq_worker_t *w = b->workers[id];
+    for (uint32_t id = 1; id <= b->reg.max_id && id < b->reg.cap; id++) {
+        const hq_worker_t *w = b->reg.tab[id];
         if (!w || w->state != HQ_WS_RUNNING)
             continue; /* dead workers only matter through the high-water */
         r = (hq_jrec_t){.type = HQ_JR_WORKER_UP};
@@ -106,8 +106,8 @@ static int s_fill(hq_broker_t *b, hq_jsnap_t *s, bool prune, uint64_t *n, uint32
         if (s_add(s, &r, n, err) != 0)
             return -1;
     }
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        const hq_job_t *j = hq_broker_job(b, id);
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        const hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)
             continue;
         if (prune && !j->open && hq_job_is_complete(j)) {
@@ -151,7 +151,7 @@ int hq_snapshot_write(hq_broker_t *b, bool prune, hq_journal_done_fn *cb, void *
 
 hq_task_t *hq_snapshot_apply_task(hq_broker_t *b, const hq_jrec_t *rec, hq_job_t **jp)
 {
-    hq_job_t *j = hq_broker_job(b, rec->u.task_state.job);
+    hq_job_t *j = hq_jobtab_get(&b->jobs, rec->u.task_state.job);
     *jp = j;
     hq_task_t *t = j ? hq_job_task(j, rec->u.task_state.task) : NULL;
     uint8_t st = rec->u.task_state.state;
@@ -165,8 +165,8 @@ hq_task_t *hq_snapshot_apply_task(hq_broker_t *b, const hq_jrec_t *rec, hq_job_t
     t->crashes = rec->u.task_state.crashes;
     t->start_ns = rec->u.task_state.start_ns;
     t->end_ns = rec->u.task_state.end_ns;
-    if (rec->u.task_state.worker > b->max_worker_id)
-        b->max_worker_id = rec->u.task_state.worker;
+    if (rec->u.task_state.worker > b->reg.max_id)
+        b->reg.max_id = rec->u.task_state.worker;
     return t;
 }
 
@@ -197,8 +197,8 @@ static s_cx_t *s_cx(hq_broker_t *b)
 static uint64_t s_estimate(hq_broker_t *b)
 {
     uint64_t est = 256;
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        const hq_job_t *j = hq_broker_job(b, id);
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        const hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)
             continue;
         est += 512 + 256ull * j->n_defs;
@@ -249,7 +249,7 @@ static int s_on_check(zloop_t *loop, int timer_id, void *arg)
 
 void hq_snapshot_attach(hq_broker_t *b)
 {
-    if (!hq_jr_journal(b) || !b->loop || s_cx(b))
+    if (!hq_jr_journal(b) || !b->turn.loop || s_cx(b))
         return;
     s_cx_t *x = hq_calloc(1, sizeof *x);
     x->b = b;
@@ -268,7 +268,7 @@ void hq_snapshot_attach(hq_broker_t *b)
     env = getenv("HQ_JOURNAL_TEST_SNAP_STOP");
     if (env && env[0] >= '1' && env[0] <= '4' && env[1] == 0)
         hq_journal_test_snap_stop(env[0] - '0');
-    x->timer = zloop_timer(b->loop, S_CHECK_MS, 0, s_on_check, x);
+    x->timer = zloop_timer(b->turn.loop, S_CHECK_MS, 0, s_on_check, x);
     x->next = s_all;
     s_all = x;
 }
@@ -278,8 +278,8 @@ void hq_snapshot_detach(hq_broker_t *b)
     s_cx_t *x = s_cx(b);
     if (!x)
         return;
-    if (b->loop && x->timer >= 0)
-        zloop_timer_end(b->loop, x->timer);
+    if (b->turn.loop && x->timer >= 0)
+        zloop_timer_end(b->turn.loop, x->timer);
     for (s_cx_t **pp = &s_all; *pp; pp = &(*pp)->next)
         if (*pp == x) {
             *pp = x->next;
@@ -307,10 +307,10 @@ static void s_prune_reply(s_prune_t *p, int errnum, const char *text)
     hq_msg_t fake = {.hdr = {.request_id = p->request_id}};
     hq_creq_t req = {.rid = p->rid, .rid_len = p->rid_len, .msg = &fake};
     if (errnum || text)
-        hq_client_error(p->b, &req, HQ_ERR_UNAVAILABLE, "Cannot prune the journal: %s",
+        hq_client_error(&p->b->replies, &req, HQ_ERR_UNAVAILABLE, "Cannot prune the journal: %s",
                         text ? text : strerror(errnum));
     else
-        hq_client_reply_json(p->b, &req, json_object(), NULL);
+        hq_client_reply_json(&p->b->replies, &req, json_object(), NULL);
 }
 
 static void s_prune_done(void *arg, uint64_t lsn, int errnum)
@@ -336,12 +336,12 @@ static void s_prune_done(void *arg, uint64_t lsn, int errnum)
 int hq_h_journal_prune(hq_broker_t *b, hq_creq_t *req)
 {
     if (!hq_jr_journal(b))
-        return hq_client_error(b, req, HQ_ERR_INVALID,
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID,
                                "The server was started without a journal: there is nothing to "
                                "prune (start it with --journal <PATH>)");
     s_cx_t *x = s_cx(b);
     if (x && x->busy)
-        return hq_client_error(b, req, HQ_ERR_UNAVAILABLE,
+        return hq_client_error(&b->replies, req, HQ_ERR_UNAVAILABLE,
                                "The journal is being compacted right now; try again shortly");
     s_prune_t *p = hq_calloc(1, sizeof *p);
     p->b = b;
@@ -360,7 +360,7 @@ int hq_h_journal_prune(hq_broker_t *b, hq_creq_t *req)
         if (x)
             x->busy = false;
         free(p);
-        return hq_client_error(b, req, HQ_ERR_UNAVAILABLE, "Cannot prune the journal: %s",
+        return hq_client_error(&b->replies, req, HQ_ERR_UNAVAILABLE, "Cannot prune the journal: %s",
                                err.text);
     }
     return 0;

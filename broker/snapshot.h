@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "core.h"
+#include "ctx.h"
 #include "journal/journal.h"
 
 /* Writes b's state as a snapshot (prune: without complete, closed jobs); cb (nullable)

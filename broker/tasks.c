@@ -5,71 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "tasks.h"
 #include "jglue.h"
 #include "hq_log.h"
 #include "hq_util.h"
-
-hq_job_t *hq_broker_job(hq_broker_t *b, uint32_t id)
-{
-    return id < b->cap_jobs ? b->jobs[id] : NULL;
-}
-
-uint32_t *hq_broker_select_jobs(hq_broker_t *b, const hq_selector_t *sel, uint32_t *n,
-                                uint32_t **missing, uint32_t *n_missing)
-{
-    uint32_t *out = hq_malloc(((size_t)b->n_jobs + 1) * sizeof(uint32_t));
-    uint32_t cnt = 0;
-    uint32_t *miss = NULL, n_miss = 0, cap_miss = 0;
-    if (sel->kind == HQ_SEL_LAST) {
-        for (uint32_t id = b->max_job_id; id > 0; id--)
-            if (b->jobs[id]) {
-                out[cnt++] = id;
-                break;
-            }
-    } else if (sel->kind == HQ_SEL_ALL) {
-        for (uint32_t id = 1; id <= b->max_job_id; id++)
-            if (b->jobs[id])
-                out[cnt++] = id;
-    } else {
-        uint64_t total = hq_rangelist_count(&sel->ids);
-        if (total <= 1000000) {
-            /* Enumerate the ids in order of appearance; report unknown ones. */
-            uint8_t *seen = hq_calloc((size_t)b->max_job_id + 2, 1);
-            for (uint32_t r = 0; r < sel->ids.n; r++) {
-                const hq_range_t *rg = &sel->ids.ranges[r];
-                uint32_t step = rg->step ? rg->step : 1;
-                for (uint64_t id = rg->start; id <= rg->end; id += step) {
-                    if (id <= b->max_job_id && b->jobs[id]) {
-                        if (!seen[id]) {
-                            seen[id] = 1;
-                            out[cnt++] = (uint32_t)id;
-                        }
-                    } else if (missing) {
-                        if (n_miss == cap_miss) {
-                            cap_miss = cap_miss ? cap_miss * 2 : 8;
-                            miss = hq_realloc(miss, cap_miss * sizeof(uint32_t));
-                        }
-                        miss[n_miss++] = (uint32_t)id;
-                    }
-                }
-            }
-            free(seen);
-        } else {
-            for (uint32_t id = 1; id <= b->max_job_id; id++)
-                if (b->jobs[id] && hq_rangelist_contains(&sel->ids, id))
-                    out[cnt++] = id;
-        }
-    }
-    *n = cnt;
-    if (missing) {
-        *missing = miss;
-        *n_missing = n_miss;
-    } else {
-        free(miss);
-    }
-    return out;
-}
 
 /* The task stops occupying its worker (counters only; capacity is the caller's). */
 static void s_detach(hq_broker_t *b, hq_task_t *t)
@@ -77,7 +16,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
     t->flags &= (uint8_t)~HQ_TF_READOPT;
     if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)))
         return;
-    hq_worker_t *w = hq_broker_worker(b, t->worker);
+    hq_worker_t *w = hq_registry_get(&b->reg, t->worker);
     if (w) {
         if (w->n_assigned > 0)
             w->n_assigned--;
@@ -85,17 +24,6 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
             w->n_running--;
     }
     t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_ADOPTED | HQ_TF_SENT);
-}
-
-void hq_broker_push_ready(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
-{
-    const hq_jdef_t *jd = &j->defs[t->def];
-    if (b->n_requeue == b->cap_requeue) {
-        b->cap_requeue = b->cap_requeue ? b->cap_requeue * 2 : 256;
-        b->requeue = hq_realloc(b->requeue, b->cap_requeue * sizeof(hq_ready_ref_t));
-    }
-    b->requeue[b->n_requeue++] = (hq_ready_ref_t){
-        .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
 }
 
 /* A task reached a final state: its dependants learn it. A finished dependency may
@@ -132,7 +60,7 @@ static void s_settle(hq_broker_t *b, hq_job_t *j, const hq_task_t *done)
                     if (b->jr)
                         hq_jr_ready_after_parent(b, j->id, dt->id);
                     else
-                        hq_broker_push_ready(b, j, dt);
+                        hq_readyq_push(&b->ready, j, dt);
                 }
                 continue;
             }
@@ -145,7 +73,7 @@ static void s_settle(hq_broker_t *b, hq_job_t *j, const hq_task_t *done)
         }
     }
     free(stack);
-    hq_core_dirty(b);
+    hq_turn_dirty(&b->turn);
 }
 
 static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
@@ -156,7 +84,7 @@ static void s_check_max_fails(hq_broker_t *b, hq_job_t *j)
             j->max_fails);
     hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_CANCEL_JOB);
     cmd->job_id = j->id;
-    hq_sched_post(b, cmd);
+    hq_readyq_post(&b->ready, cmd);
     for (uint32_t i = 0; i < j->n_tasks; i++) {
         hq_task_t *t = &j->tasks[i];
         if (!hq_tstate_final(t->state))
@@ -214,7 +142,7 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
         free(msg);
         s_settle(b, j, t);
         s_check_max_fails(b, j);
-        hq_core_dirty(b);
+        hq_turn_dirty(&b->turn);
         return;
     }
     t->instance++;
@@ -224,8 +152,8 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
      * the task's state before the worker_lost record that follows. */
     if (!counted)
         hq_jr_task_state(b, j, t);
-    hq_broker_push_ready(b, j, t);
-    hq_core_dirty(b);
+    hq_readyq_push(&b->ready, j, t);
+    hq_turn_dirty(&b->turn);
 }
 
 void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
@@ -235,18 +163,8 @@ void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstat
         return;
     if (t->state == HQ_TS_ASSIGNED || t->state == HQ_TS_RUNNING) {
         /* The worker kills it; its final report then releases the capacity. */
-        if (b->n_cancels == b->cap_cancels) {
-            b->cap_cancels = b->cap_cancels ? b->cap_cancels * 2 : 64;
-            b->cancels = hq_realloc(b->cancels, b->cap_cancels * sizeof(hq_tref_t));
-            b->cancel_workers = hq_realloc(b->cancel_workers, b->cap_cancels * sizeof(uint32_t));
-            b->cancel_instances =
-                hq_realloc(b->cancel_instances, b->cap_cancels * sizeof(uint32_t));
-        }
-        b->cancels[b->n_cancels] = (hq_tref_t){.job_id = j->id, .task_id = t->id};
-        b->cancel_workers[b->n_cancels] = t->worker;
-        b->cancel_instances[b->n_cancels] = t->instance;
-        b->n_cancels++;
-        hq_worker_t *w = hq_broker_worker(b, t->worker);
+        hq_cancels_add(&b->cancels, t->worker, j->id, t->id, t->instance);
+        hq_worker_t *w = hq_registry_get(&b->reg, t->worker);
         if (w && t->state == HQ_TS_RUNNING && w->n_running > 0)
             w->n_running--;
     }
@@ -254,7 +172,7 @@ void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstat
     /* A job cancel ends every task of the job: its dependants stay CANCELED. */
     if (st != HQ_TS_CANCELED)
         s_settle(b, j, t);
-    hq_core_dirty(b);
+    hq_turn_dirty(&b->turn);
 }
 
 void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
@@ -267,7 +185,7 @@ void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_ts
     s_settle(b, j, t);
     if (st == HQ_TS_FAILED)
         s_check_max_fails(b, j);
-    hq_core_dirty(b);
+    hq_turn_dirty(&b->turn);
 }
 
 /* ---- re-adoption ---- */
@@ -304,7 +222,7 @@ void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w)
     rec.u.task.worker = w->id;
     rec.u.task.epoch = w->epoch;
     hq_jr_append(b, &rec, NULL, NULL);
-    hq_core_dirty(b);
+    hq_turn_dirty(&b->turn);
 }
 
 /* Requeues the tasks restored as running and not adopted: all of them (worker_id 0)
@@ -313,8 +231,8 @@ static uint32_t s_readopt_requeue(hq_broker_t *b, uint32_t worker_id)
 {
     uint32_t n = 0;
     uint64_t now = hq_wall_ns();
-    for (uint32_t id = 1; id <= b->max_job_id; id++) {
-        hq_job_t *j = hq_broker_job(b, id);
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)
             continue;
         for (uint32_t i = 0; i < j->n_tasks; i++) {
@@ -328,12 +246,12 @@ static uint32_t s_readopt_requeue(hq_broker_t *b, uint32_t worker_id)
             t->instance++;
             t->worker = 0;
             hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, now);
-            hq_broker_push_ready(b, j, t);
+            hq_readyq_push(&b->ready, j, t);
             n++;
         }
     }
     if (n)
-        hq_core_dirty(b);
+        hq_turn_dirty(&b->turn);
     return n;
 }
 

@@ -11,7 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "ctx.h"
+#include "jobops.h"
+#include "tasks.h"
+#include "wmsg.h"
+#include "workers.h"
 #include "jglue.h"
 #include "journal/journal.h"
 
@@ -124,7 +128,7 @@ static inline uint64_t jf_restore(hq_broker_t *b, const char *dir, bool readopt)
 {
     memset(b, 0, sizeof *b);
     b->events = hq_events_new();
-    snprintf(b->access.server_uid, sizeof b->access.server_uid, "zzzzzz");
+    snprintf(b->conf.access.server_uid, sizeof b->conf.access.server_uid, "zzzzzz");
     hq_err_t err;
     hq_journal_opts_t o = {.read_only = true};
     hq_journal_t *j = hq_journal_open(dir, &o, &err);
@@ -139,14 +143,14 @@ static inline uint64_t jf_restore(hq_broker_t *b, const char *dir, bool readopt)
 
 static inline void s_free(hq_broker_t *b)
 {
-    for (uint32_t id = 1; id <= b->max_job_id && b->jobs; id++)
-        hq_job_destroy(&b->jobs[id]);
-    free(b->jobs);
-    free(b->workers);
-    free(b->requeue);
-    free(b->cancels);
-    free(b->cancel_workers);
-    free(b->cancel_instances);
+    for (uint32_t id = 1; id <= b->jobs.max_id && b->jobs.tab; id++)
+        hq_job_destroy(&b->jobs.tab[id]);
+    free(b->jobs.tab);
+    free(b->reg.tab);
+    free(b->ready.list);
+    free(b->cancels.refs);
+    free(b->cancels.workers);
+    free(b->cancels.instances);
     hq_events_destroy(&b->events);
 }
 

@@ -17,19 +17,19 @@ static void s_two_jobs(hq_broker_t *b)
     s_submit(j, 2, 0, 0, 3, NULL, HQ_CRASH_LIMIT, 5);
     s_close_writer(&j);
     jf_restore(b, s_dir, false);
-    b->flush_timer = -1;
-    b->worker_by_rid = zhashx_new();
+    b->turn.flush_timer = -1;
+    b->reg.by_rid = zhashx_new();
 }
 
 static hq_worker_t *s_add_worker(hq_broker_t *b)
 {
     hq_worker_t *w = hq_calloc(1, sizeof *w);
-    w->id = b->max_worker_id + 1;
+    w->id = b->reg.max_id + 1;
     w->state = HQ_WS_RUNNING;
     w->rid_key = hq_strdup("rid");
-    zhashx_insert(b->worker_by_rid, w->rid_key, w);
-    b->workers[w->id] = w;
-    b->max_worker_id = w->id;
+    zhashx_insert(b->reg.by_rid, w->rid_key, w);
+    b->reg.tab[w->id] = w;
+    b->reg.max_id = w->id;
     return w;
 }
 
@@ -48,10 +48,10 @@ static void s_place(hq_job_t *j, hq_task_t *t, hq_worker_t *w, enum hq_tstate st
 
 static void s_done(hq_broker_t *b, hq_worker_t *w)
 {
-    b->workers[w->id] = NULL;
+    b->reg.tab[w->id] = NULL;
     free(w->rid_key);
     free(w);
-    zhashx_destroy(&b->worker_by_rid);
+    zhashx_destroy(&b->reg.by_rid);
     s_free(b);
 }
 
@@ -74,7 +74,7 @@ Test(crash, a_lost_worker_counts_sent_tasks_like_running_ones)
     hq_broker_t b;
     s_two_jobs(&b);
     hq_worker_t *w = s_add_worker(&b);
-    hq_job_t *nr = b.jobs[1], *lim = b.jobs[2];
+    hq_job_t *nr = b.jobs.tab[1], *lim = b.jobs.tab[2];
     s_place(nr, &nr->tasks[0], w, HQ_TS_ASSIGNED, true);  /* killed its worker at once */
     s_place(nr, &nr->tasks[1], w, HQ_TS_ASSIGNED, false); /* never left the broker */
     s_place(nr, &nr->tasks[2], w, HQ_TS_RUNNING, true);
@@ -101,7 +101,7 @@ Test(crash, a_lost_worker_counts_sent_tasks_like_running_ones)
         cr_assert_eq(lim->tasks[i].flags & (HQ_TF_HOLDS | HQ_TF_SENT), 0);
     }
     cr_assert_eq(w->n_assigned, 0);
-    cr_assert_eq(b.n_requeue, 4, "the waiting tasks go back to the scheduler");
+    cr_assert_eq(b.ready.n, 4, "the waiting tasks go back to the scheduler");
     s_done(&b, w);
 }
 
@@ -109,7 +109,7 @@ Test(crash, the_crash_limit_fails_a_sent_task_at_its_limit)
 {
     hq_broker_t b;
     s_two_jobs(&b);
-    hq_job_t *lim = b.jobs[2];
+    hq_job_t *lim = b.jobs.tab[2];
     for (uint32_t round = 1; round <= 5; round++) {
         hq_worker_t *w = s_add_worker(&b);
         s_place(lim, &lim->tasks[0], w, HQ_TS_ASSIGNED, true);
@@ -117,12 +117,12 @@ Test(crash, the_crash_limit_fails_a_sent_task_at_its_limit)
         cr_assert_eq(lim->tasks[0].crashes, round);
         cr_assert_eq(lim->tasks[0].state, round < 5 ? HQ_TS_WAITING : HQ_TS_FAILED, "round %u",
                      round);
-        b.workers[w->id] = NULL;
+        b.reg.tab[w->id] = NULL;
         free(w->rid_key);
         free(w);
     }
     cr_assert_not_null(strstr(lim->tasks[0].error, "crashed 5 times (crash limit 5)"));
-    zhashx_destroy(&b.worker_by_rid);
+    zhashx_destroy(&b.reg.by_rid);
     s_free(&b);
 }
 
@@ -131,7 +131,7 @@ Test(crash, a_graceful_stop_counts_nothing_but_never_restart_still_fails)
     hq_broker_t b;
     s_two_jobs(&b);
     hq_worker_t *w = s_add_worker(&b);
-    hq_job_t *nr = b.jobs[1], *lim = b.jobs[2];
+    hq_job_t *nr = b.jobs.tab[1], *lim = b.jobs.tab[2];
     s_place(nr, &nr->tasks[0], w, HQ_TS_ASSIGNED, true);
     s_place(lim, &lim->tasks[0], w, HQ_TS_ASSIGNED, true);
     s_place(lim, &lim->tasks[1], w, HQ_TS_RUNNING, true);
@@ -161,7 +161,7 @@ Test(crash, replay_agrees_with_an_uncounted_requeue)
     s_close_writer(&j);
     hq_broker_t b;
     jf_restore(&b, s_dir, false);
-    hq_job_t *job = b.jobs[1];
+    hq_job_t *job = b.jobs.tab[1];
     cr_assert_eq(job->tasks[0].crashes, 1, "sent and lost: counted");
     cr_assert_eq(job->tasks[0].instance, 1);
     cr_assert_eq(job->tasks[1].state, HQ_TS_WAITING);

@@ -99,7 +99,7 @@ Test(readopt, restore_keeps_tasks_of_returning_workers_running_with_their_instan
     s_journal();
     hq_broker_t b;
     s_restore(&b);
-    hq_job_t *job = b.jobs[1];
+    hq_job_t *job = b.jobs.tab[1];
     cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
     cr_assert_eq(job->tasks[1].instance, 2, "the instance the worker runs");
     cr_assert(job->tasks[1].flags & HQ_TF_READOPT);
@@ -116,16 +116,16 @@ Test(readopt, grace_expiry_requeues_unadopted_tasks_without_counting_a_crash)
     s_journal();
     hq_broker_t b;
     s_restore(&b);
-    b.flush_timer = -1;
-    hq_job_t *job = b.jobs[1];
+    b.turn.flush_timer = -1;
+    hq_job_t *job = b.jobs.tab[1];
     uint32_t crashes = job->tasks[1].crashes;
     cr_assert_eq(hq_broker_readopt_expire(&b), 1);
     cr_assert_eq(job->tasks[1].state, HQ_TS_WAITING);
     cr_assert_eq(job->tasks[1].instance, 3, "a new, higher instance");
     cr_assert_eq(job->tasks[1].crashes, crashes);
     cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
-    cr_assert_eq(b.n_requeue, 1, "announced to the scheduler");
-    cr_assert_eq(b.requeue[0].task_id, 1);
+    cr_assert_eq(b.ready.n, 1, "announced to the scheduler");
+    cr_assert_eq(b.ready.list[0].task_id, 1);
     cr_assert_eq(hq_broker_readopt_expire(&b), 0, "only once");
     s_free(&b);
 }
@@ -135,11 +135,11 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     s_journal();
     hq_broker_t b;
     s_restore(&b);
-    b.flush_timer = -1;
-    hq_worker_t w = {.id = b.max_worker_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
-    b.workers[w.id] = &w;
-    b.max_worker_id = w.id;
-    hq_job_t *job = b.jobs[1];
+    b.turn.flush_timer = -1;
+    hq_worker_t w = {.id = b.reg.max_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
+    b.reg.tab[w.id] = &w;
+    b.reg.max_id = w.id;
+    hq_job_t *job = b.jobs.tab[1];
     hq_task_ref_t r = {1, 1, 2};
     cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1), HQ_ADOPT_YES);
     hq_broker_adopt(&b, job, &job->tasks[1], &w);
@@ -161,7 +161,7 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     cr_assert_eq(w.n_running, 0);
     cr_assert_eq(w.n_assigned, 0);
     cr_assert_eq(job->tasks[1].flags & (HQ_TF_ADOPTED | HQ_TF_HOLDS), 0);
-    b.workers[w.id] = NULL;
+    b.reg.tab[w.id] = NULL;
     s_free(&b);
 }
 
@@ -186,15 +186,15 @@ Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
     s_journal_two_finish_workers();
     hq_broker_t b;
     s_restore(&b);
-    b.flush_timer = -1;
-    hq_job_t *job = b.jobs[1];
+    b.turn.flush_timer = -1;
+    hq_job_t *job = b.jobs.tab[1];
     for (uint32_t i = 0; i < 3; i++)
         cr_assert(job->tasks[i].flags & HQ_TF_READOPT, "task %u", i);
     job->tasks[1].crashes = 2;
     /* worker 1 registers again reporting task 0 only: task 1 never reached it */
-    hq_worker_t w = {.id = b.max_worker_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
-    b.workers[w.id] = &w;
-    b.max_worker_id = w.id;
+    hq_worker_t w = {.id = b.reg.max_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
+    b.reg.tab[w.id] = &w;
+    b.reg.max_id = w.id;
     hq_task_ref_t r = {1, 0, 2};
     cr_assert_eq(hq_task_adopt_check(&job->tasks[0], &r, 0), HQ_ADOPT_YES);
     hq_broker_adopt(&b, job, &job->tasks[0], &w);
@@ -203,8 +203,8 @@ Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
     cr_assert_eq(job->tasks[1].instance, 1, "a new, higher instance");
     cr_assert_eq(job->tasks[1].crashes, 2, "not the task's fault");
     cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
-    cr_assert_eq(b.n_requeue, 1, "announced to the scheduler");
-    cr_assert_eq(b.requeue[0].task_id, 1);
+    cr_assert_eq(b.ready.n, 1, "announced to the scheduler");
+    cr_assert_eq(b.ready.list[0].task_id, 1);
     cr_assert_eq(job->tasks[0].state, HQ_TS_RUNNING, "the reported one stays adopted");
     cr_assert_eq(job->tasks[0].instance, 2);
     cr_assert_eq(job->tasks[0].worker, w.id);
@@ -216,6 +216,6 @@ Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
     cr_assert_eq(job->tasks[2].state, HQ_TS_RUNNING);
     cr_assert_eq(hq_broker_readopt_expire(&b), 1, "the grace expiry requeues the rest");
     cr_assert_eq(job->tasks[2].instance, 1);
-    b.workers[w.id] = NULL;
+    b.reg.tab[w.id] = NULL;
     s_free(&b);
 }

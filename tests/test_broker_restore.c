@@ -42,19 +42,19 @@ Test(restore, rebuilds_finished_failed_canceled_and_partly_finished_jobs)
 
     hq_broker_t b;
     cr_assert_eq(s_restore(&b), 4);
-    cr_assert_str_eq(b.access.server_uid, "abcdef", "the journal's uid wins");
-    cr_assert_eq(b.max_job_id, 4);
-    cr_assert_eq(b.n_jobs, 4);
-    cr_assert_eq(b.max_worker_id, 1);
-    cr_assert_str_eq(hq_job_state_word(b.jobs[1]), "FINISHED");
-    cr_assert_neq(b.jobs[1]->finish_ns, 0);
-    cr_assert_str_eq(hq_job_state_word(b.jobs[2]), "FAILED");
-    cr_assert_str_eq(b.jobs[2]->tasks[0].error, "exit code 3");
-    cr_assert_str_eq(hq_job_state_word(b.jobs[3]), "CANCELED");
-    cr_assert_eq(b.jobs[3]->counts[HQ_TS_FINISHED], 1);
-    cr_assert_eq(b.jobs[3]->counts[HQ_TS_CANCELED], 3);
-    cr_assert_str_eq(b.jobs[3]->cancel_reason, "not needed");
-    hq_job_t *p = b.jobs[4];
+    cr_assert_str_eq(b.conf.access.server_uid, "abcdef", "the journal's uid wins");
+    cr_assert_eq(b.jobs.max_id, 4);
+    cr_assert_eq(b.jobs.n_live, 4);
+    cr_assert_eq(b.reg.max_id, 1);
+    cr_assert_str_eq(hq_job_state_word(b.jobs.tab[1]), "FINISHED");
+    cr_assert_neq(b.jobs.tab[1]->finish_ns, 0);
+    cr_assert_str_eq(hq_job_state_word(b.jobs.tab[2]), "FAILED");
+    cr_assert_str_eq(b.jobs.tab[2]->tasks[0].error, "exit code 3");
+    cr_assert_str_eq(hq_job_state_word(b.jobs.tab[3]), "CANCELED");
+    cr_assert_eq(b.jobs.tab[3]->counts[HQ_TS_FINISHED], 1);
+    cr_assert_eq(b.jobs.tab[3]->counts[HQ_TS_CANCELED], 3);
+    cr_assert_str_eq(b.jobs.tab[3]->cancel_reason, "not needed");
+    hq_job_t *p = b.jobs.tab[4];
     cr_assert_eq(p->counts[HQ_TS_FINISHED], 1);
     cr_assert_eq(p->counts[HQ_TS_WAITING], 2, "the running task waits again");
     cr_assert_eq(p->tasks[1].instance, 3, "a new, higher instance than the one started");
@@ -79,8 +79,8 @@ Test(restore, counts_crashes_from_lost_workers_and_keeps_instances_ascending)
 
     hq_broker_t b;
     s_restore(&b);
-    hq_job_t *job = b.jobs[1];
-    cr_assert_eq(b.max_worker_id, 3, "worker ids are not reused");
+    hq_job_t *job = b.jobs.tab[1];
+    cr_assert_eq(b.reg.max_id, 3, "worker ids are not reused");
     cr_assert_eq(job->tasks[0].crashes, 1);
     cr_assert_eq(job->tasks[0].instance, 2, "started as 1 on worker 3, then restored");
     cr_assert_eq(job->tasks[0].state, HQ_TS_WAITING);
@@ -115,8 +115,8 @@ Test(restore, a_tasks_started_record_counts_like_one_task_started_per_instance)
 
     hq_broker_t b;
     s_restore(&b);
-    hq_job_t *job = b.jobs[1];
-    cr_assert_eq(b.max_worker_id, 2);
+    hq_job_t *job = b.jobs.tab[1];
+    cr_assert_eq(b.reg.max_id, 2);
     cr_assert_eq(job->tasks[2].state, HQ_TS_FINISHED);
     cr_assert_eq(job->tasks[0].crashes, 1);
     cr_assert_eq(job->tasks[3].crashes, 1);
@@ -153,17 +153,17 @@ Test(restore, keeps_open_jobs_attached_submits_and_dependency_counts)
 
     hq_broker_t b;
     s_restore(&b);
-    cr_assert(b.jobs[1]->open);
-    cr_assert_str_eq(b.jobs[1]->name, "feed");
-    cr_assert_eq(b.jobs[1]->n_tasks, 4);
-    cr_assert_eq(b.jobs[1]->n_submits, 2);
-    cr_assert_not_null(hq_job_task(b.jobs[1], 6));
-    hq_job_t *g = b.jobs[2];
+    cr_assert(b.jobs.tab[1]->open);
+    cr_assert_str_eq(b.jobs.tab[1]->name, "feed");
+    cr_assert_eq(b.jobs.tab[1]->n_tasks, 4);
+    cr_assert_eq(b.jobs.tab[1]->n_submits, 2);
+    cr_assert_not_null(hq_job_task(b.jobs.tab[1], 6));
+    hq_job_t *g = b.jobs.tab[2];
     cr_assert_eq(g->tasks[0].state, HQ_TS_FINISHED);
     cr_assert_eq(hq_job_dnode(g, 1)->n_wait, 0, "its dependency finished");
     cr_assert_eq(hq_job_dnode(g, 2)->n_wait, 1);
-    cr_assert_null(b.jobs[3], "forgotten");
-    cr_assert_eq(b.max_job_id, 3, "a forgotten job's id is not handed out again");
-    cr_assert_eq(b.n_jobs, 2);
+    cr_assert_null(b.jobs.tab[3], "forgotten");
+    cr_assert_eq(b.jobs.max_id, 3, "a forgotten job's id is not handed out again");
+    cr_assert_eq(b.jobs.n_live, 2);
     s_free(&b);
 }

@@ -83,7 +83,7 @@ static void s_snapshot_then_tail(bool prune)
     hq_broker_t b;
     memset(&b, 0, sizeof b);
     b.events = hq_events_new();
-    snprintf(b.access.server_uid, sizeof b.access.server_uid, "zzzzzz");
+    snprintf(b.conf.access.server_uid, sizeof b.conf.access.server_uid, "zzzzzz");
     hq_err_t err;
     cr_assert_eq(hq_jr_open(&b, s_dir, 0, &err), 0, "%s", err.text);
     int done = 0;
@@ -181,20 +181,20 @@ Test(snapshot, snapshot_plus_tail_restores_the_same_state_as_the_full_log)
     s_rm(full);
     cr_assert_eq(ea, 4, "the snapshot carries the epoch of the run that wrote it");
     cr_assert_eq(ea, ef);
-    cr_assert_str_eq(a.access.server_uid, f.access.server_uid);
-    cr_assert_eq(a.max_job_id, f.max_job_id);
-    cr_assert_eq(a.max_job_id, 10);
-    cr_assert_eq(a.max_worker_id, f.max_worker_id);
-    cr_assert_eq(a.n_jobs, f.n_jobs);
-    for (uint32_t id = 1; id <= a.max_job_id; id++) {
-        const hq_job_t *x = hq_broker_job(&a, id), *y = hq_broker_job(&f, id);
+    cr_assert_str_eq(a.conf.access.server_uid, f.conf.access.server_uid);
+    cr_assert_eq(a.jobs.max_id, f.jobs.max_id);
+    cr_assert_eq(a.jobs.max_id, 10);
+    cr_assert_eq(a.reg.max_id, f.reg.max_id);
+    cr_assert_eq(a.jobs.n_live, f.jobs.n_live);
+    for (uint32_t id = 1; id <= a.jobs.max_id; id++) {
+        const hq_job_t *x = hq_jobtab_get(&a.jobs, id), *y = hq_jobtab_get(&f.jobs, id);
         cr_assert_eq(x == NULL, y == NULL, "job %u present in one state only", id);
         if (x)
             s_assert_same_job(x, y);
     }
-    cr_assert_null(hq_broker_job(&a, 6), "a forgotten job stays forgotten");
-    cr_assert_eq(a.jobs[4]->tasks[1].crashes, 1);
-    cr_assert_eq(a.jobs[4]->counts[HQ_TS_FINISHED], 2);
+    cr_assert_null(hq_jobtab_get(&a.jobs, 6), "a forgotten job stays forgotten");
+    cr_assert_eq(a.jobs.tab[4]->tasks[1].crashes, 1);
+    cr_assert_eq(a.jobs.tab[4]->counts[HQ_TS_FINISHED], 2);
     s_free(&a);
     s_free(&f);
 }
@@ -211,9 +211,9 @@ Test(snapshot, a_pruned_snapshot_keeps_exactly_the_unfinished_jobs)
     s_rm(full);
     /* complete jobs 1, 2, 3 are gone; 4 (finished in the tail), 5, 7 and 10 are back */
     for (uint32_t id = 1; id <= 3; id++)
-        cr_assert_null(hq_broker_job(&a, id), "job %u", id);
+        cr_assert_null(hq_jobtab_get(&a.jobs, id), "job %u", id);
     for (uint32_t id = 4; id <= 10; id++) {
-        const hq_job_t *x = hq_broker_job(&a, id), *y = hq_broker_job(&f, id);
+        const hq_job_t *x = hq_jobtab_get(&a.jobs, id), *y = hq_jobtab_get(&f.jobs, id);
         if (id == 6 || id == 8 || id == 9) {
             cr_assert_null(x);
             continue;
@@ -221,8 +221,8 @@ Test(snapshot, a_pruned_snapshot_keeps_exactly_the_unfinished_jobs)
         cr_assert_not_null(x, "job %u", id);
         s_assert_same_job(x, y);
     }
-    cr_assert_eq(a.max_job_id, 10, "ids are never reused");
-    cr_assert_eq(a.max_worker_id, f.max_worker_id);
+    cr_assert_eq(a.jobs.max_id, 10, "ids are never reused");
+    cr_assert_eq(a.reg.max_id, f.reg.max_id);
     s_free(&a);
     s_free(&f);
 }
@@ -234,10 +234,10 @@ Test(snapshot, the_journal_replays_a_snapshot_without_the_segments_it_covers)
     s_snapshot_then_tail(false); /* the second makes the first the fallback: segments go */
     hq_broker_t a;
     s_restore_dir(&a, s_dir);
-    cr_assert_eq(a.max_job_id, 10);
-    cr_assert_str_eq(hq_job_state_word(a.jobs[1]), "FINISHED");
-    cr_assert_str_eq(a.jobs[3]->cancel_reason, "not needed");
-    cr_assert_eq(a.jobs[4]->tasks[1].crashes, 1);
+    cr_assert_eq(a.jobs.max_id, 10);
+    cr_assert_str_eq(hq_job_state_word(a.jobs.tab[1]), "FINISHED");
+    cr_assert_str_eq(a.jobs.tab[3]->cancel_reason, "not needed");
+    cr_assert_eq(a.jobs.tab[4]->tasks[1].crashes, 1);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "test ! -e %s/seg-0000000000000001.hqj", s_dir);
     cr_assert_eq(system(cmd), 0, "the first segment was deleted");

@@ -138,12 +138,12 @@ static void s_put_submit(hq_journal_t *j, uint32_t job, const uint8_t *key)
 
 static uintptr_t s_index(hq_broker_t *b, const uint8_t *key)
 {
-    if (!b->submit_keys)
+    if (!b->jobs.submit_keys)
         return 0;
     char hex[2 * HQ_SUBMIT_KEY_LEN + 1];
     for (int i = 0; i < HQ_SUBMIT_KEY_LEN; i++)
         snprintf(hex + 2 * i, 3, "%02x", key[i]);
-    return (uintptr_t)zhashx_lookup(b->submit_keys, hex);
+    return (uintptr_t)zhashx_lookup(b->jobs.submit_keys, hex);
 }
 
 Test(submit_key_journal, a_journal_without_keys_still_replays)
@@ -157,11 +157,11 @@ Test(submit_key_journal, a_journal_without_keys_still_replays)
     s_close_writer(&j);
     hq_broker_t b;
     jf_restore(&b, s_dir, false);
-    cr_assert_eq(b.n_jobs, 2);
-    cr_assert_str_eq(hq_job_state_word(b.jobs[1]), "FINISHED");
-    cr_assert_str_eq(hq_job_state_word(b.jobs[2]), "WAITING");
-    cr_assert_not(b.jobs[2]->submits[0].msg->u.submit.has_key);
-    cr_assert_null(b.submit_keys, "no keyed submit, no index");
+    cr_assert_eq(b.jobs.n_live, 2);
+    cr_assert_str_eq(hq_job_state_word(b.jobs.tab[1]), "FINISHED");
+    cr_assert_str_eq(hq_job_state_word(b.jobs.tab[2]), "WAITING");
+    cr_assert_not(b.jobs.tab[2]->submits[0].msg->u.submit.has_key);
+    cr_assert_null(b.jobs.submit_keys, "no keyed submit, no index");
     s_free(&b);
 }
 
@@ -177,12 +177,12 @@ Test(submit_key_journal, a_replayed_keyed_submit_is_known_until_its_job_is_forgo
     s_close_writer(&j);
     hq_broker_t b;
     jf_restore(&b, s_dir, false);
-    cr_assert_eq(b.n_jobs, 3);
-    cr_assert_eq(zhashx_size(b.submit_keys), 2, "one entry per keyed submit");
+    cr_assert_eq(b.jobs.n_live, 3);
+    cr_assert_eq(zhashx_size(b.jobs.submit_keys), 2, "one entry per keyed submit");
     cr_assert_eq(s_index(&b, s_key), 1u << 1, "job 1, not pending");
     cr_assert_eq(s_index(&b, other), 2u << 1);
-    cr_assert(b.jobs[1]->submits[0].msg->u.submit.has_key);
-    hq_submit_keys_destroy(&b);
+    cr_assert(b.jobs.tab[1]->submits[0].msg->u.submit.has_key);
+    hq_jobtab_keys_destroy(&b.jobs);
     s_free(&b);
 
     /* job 1 ends and is forgotten: its key goes with it */
@@ -194,11 +194,11 @@ Test(submit_key_journal, a_replayed_keyed_submit_is_known_until_its_job_is_forgo
     s_put(j, forget);
     s_close_writer(&j);
     jf_restore(&b, s_dir, false);
-    cr_assert_null(b.jobs[1]);
+    cr_assert_null(b.jobs.tab[1]);
     cr_assert_eq(s_index(&b, s_key), 0, "forgotten with its job");
     cr_assert_eq(s_index(&b, other), 2u << 1);
-    cr_assert_eq(zhashx_size(b.submit_keys), 1);
-    hq_submit_keys_destroy(&b);
-    cr_assert_null(b.submit_keys);
+    cr_assert_eq(zhashx_size(b.jobs.submit_keys), 1);
+    hq_jobtab_keys_destroy(&b.jobs);
+    cr_assert_null(b.jobs.submit_keys);
     s_free(&b);
 }
