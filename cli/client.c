@@ -28,6 +28,7 @@
 #define HQ_LOG_MODULE "hq_client"
 #include "hq_log.h"
 #include "hq_output.h"
+#include "hq_server_hint.h"
 #include "hq_util.h"
 
 #define HQ_CLIENT_PROBE_MS 3000
@@ -48,39 +49,12 @@ struct hq_client {
     char *server_dir;   /* the server dir as given (re-read on a keyed retry) */
     hq_access_t access; /* the access file's contents */
     char *endpoint;     /* tcp://host:port of the client socket */
-    char *hint_dir;     /* " --server-dir X" or "" for the messages */
     zsock_t *sock;      /* DEALER, NULL until the first request */
     zsock_t *mon;       /* PAIR receiving sock's handshake events */
     int refusals;       /* handshakes refused in a row */
     bool probed;        /* the TCP probe succeeded once */
     bool watch_breaks;  /* a keyed submit is in flight: report disconnects */
 };
-
-/* " --server-dir X" when X is not the default $HOME/.hq-server. */
-static char *s_dir_hint(const hq_global_t *g)
-{
-    const char *home = getenv("HOME");
-    if (home && *home) {
-        char *def = hq_asprintf("%s/.hq-server", home);
-        bool same = g->server_dir && strcmp(def, g->server_dir) == 0;
-        free(def);
-        if (same)
-            return hq_strdup("");
-    }
-    return hq_asprintf(" --server-dir %s", g->server_dir ? g->server_dir : "");
-}
-
-static char *s_json_quote(const char *s)
-{
-    json_t *str = json_string(s);
-    char *out = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
-    json_decref(str);
-    if (!out)
-        return hq_asprintf("\"%s\"", s);
-    char *copy = hq_strdup(out);
-    free(out);
-    return copy;
-}
 
 static char *s_os_error(int e)
 {
@@ -105,7 +79,6 @@ hq_client_t *hq_client_new(const hq_global_t *g, hq_err_t *err)
     }
     hq_client_t *c = hq_calloc(1, sizeof *c);
     c->server_dir = g->server_dir ? hq_strdup(g->server_dir) : NULL;
-    c->hint_dir = s_dir_hint(g);
     char *path = hq_asprintf("%s/access.json", resolved);
     struct stat st;
     int rc = -1;
@@ -124,13 +97,7 @@ hq_client_t *hq_client_new(const hq_global_t *g, hq_err_t *err)
         rc = 0;
     }
     if (rc != 0) {
-        char *q = s_json_quote(resolved);
-        char *top = hq_asprintf("No running instance of HQ found at %s.\nTry to start the server: "
-                                "`hq server start%s` or use a different server directory.",
-                                q, c->hint_dir);
-        s_set_caused(err, top, cause);
-        free(q);
-        free(top);
+        hq_server_hint_not_found(err, resolved, g->server_dir, cause);
         goto done;
     }
     c->endpoint = hq_access_endpoint(&c->access.client);
@@ -151,7 +118,6 @@ void hq_client_destroy(hq_client_t **cp)
     zsock_destroy(&c->mon);
     zsock_destroy(&c->sock);
     free(c->endpoint);
-    free(c->hint_dir);
     free(c->server_dir);
     sodium_memzero(&c->access, sizeof c->access);
     free(c);
@@ -160,11 +126,9 @@ void hq_client_destroy(hq_client_t **cp)
 
 static void s_unreachable(hq_client_t *c, hq_err_t *err, const char *cause)
 {
-    char *top = hq_asprintf("Access token found but HQ server %s:%u is unreachable.\n"
-                            "Try to (re)start the server using `hq server start%s`",
-                            c->access.client.host, (unsigned)c->access.client.port, c->hint_dir);
-    s_set_caused(err, top, cause);
-    free(top);
+    char *host_port = hq_asprintf("%s:%u", c->access.client.host, (unsigned)c->access.client.port);
+    hq_server_hint_unreachable(err, host_port, c->server_dir, cause);
+    free(host_port);
 }
 
 /* Plain TCP connect with a timeout. Returns 0 or an errno value. */

@@ -1,4 +1,4 @@
-/* Task processes: environment building, spawning and the error texts of CLI.md §0.2. */
+/* Task processes: environment building, spawning and the error texts of cli/REFERENCE.md §0.2. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>

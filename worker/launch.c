@@ -1,7 +1,7 @@
-/* Task processes: the environment of CLI.md §1.7, the spawn itself (own process
+/* Task processes: the environment of cli/REFERENCE.md §1.7, the spawn itself (own process
  * group, death signal tied to the worker, stdin/stdout/stderr redirection, exec
  * failures written by the vfork child into the suspended parent's memory) and the
- * error texts of §0.2.
+ * error texts of cli/REFERENCE.md §0.2.
  * Spawning happens on the worker's main thread, which lives as long as the worker,
  * so PR_SET_PDEATHSIG fires exactly when the worker dies. */
 #include "wk.h"

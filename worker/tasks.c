@@ -17,6 +17,7 @@
 #define HQ_LOG_MODULE "hq::worker"
 #include "hq_duration.h"
 #include "hq_log.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 
 #define WK_KILL_GRACE_MS 1000
@@ -177,15 +178,15 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
     bool multi = v->n_nodes > 0;
     char *job = s_u32(t->info->job_id), *task = s_u32(t->info->task_id),
          *inst = s_u32(t->info->instance);
-    wk_ph_t ph = {.job_id = job,
-                  .task_id = task,
-                  .instance_id = inst,
-                  .submit_dir = t->def->submit_dir ? t->def->submit_dir : "",
-                  .server_uid = w->server_uid};
+    hq_placeholder_vals_t ph = {.job_id = job,
+                                .task_id = task,
+                                .instance_id = inst,
+                                .submit_dir = t->def->submit_dir ? t->def->submit_dir : "",
+                                .server_uid = w->server_uid};
     const char *out = d->out.kind == HQ_STDIO_FILE && d->out.path ? d->out.path : NULL;
     const char *err = d->err.kind == HQ_STDIO_FILE && d->err.path ? d->err.path : NULL;
     char *cwd = NULL;
-    wk_resolve_paths(d->cwd, out, err, &ph, &cwd, &t->out_path, &t->err_path);
+    hq_placeholder_resolve(d->cwd, out, err, &ph, &cwd, &t->out_path, &t->err_path);
     int rc = -1;
     wk_env_t env = {0};
     char **argv = NULL;
@@ -227,7 +228,8 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
                      .err = d->err.kind == HQ_STDIO_FILE ? t->err_path : NULL,
                      .stdin_data = d->stdin_data.len ? d->stdin_data.data : NULL,
                      .stdin_len = d->stdin_data.len};
-    if (wk_ph_has(cwd) || (sp.out && wk_ph_has(sp.out)) || (sp.err && wk_ph_has(sp.err)))
+    if (hq_placeholder_present(cwd) || (sp.out && hq_placeholder_present(sp.out)) ||
+        (sp.err && hq_placeholder_present(sp.err)))
         hq_debug("Task %u@%u: unresolved placeholder in its paths", t->info->job_id,
                  t->info->task_id);
     t->pid = wk_spawn(&sp, error);
@@ -308,7 +310,7 @@ void wk_tasks_schedule(wk_t *w)
     wk_link_credit_changed(w);
 }
 
-/* The error text of a failed process: the task's error file wins (CLI.md §0.2). */
+/* The error text of a failed process: the task's error file wins (cli/REFERENCE.md §0.2). */
 static char *s_failure_text(const wk_task_t *t, int status)
 {
     if (t->task_dir) {

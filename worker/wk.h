@@ -16,29 +16,7 @@
 #include "hq_outbox.h"
 #include "hq_resource.h"
 
-/* ---- paths.c: placeholders (CLI.md §1.6) ---- */
-
-/* Known placeholder values; NULL members are unknown and kept verbatim. */
-typedef struct wk_ph {
-    const char *job_id;      /* %{JOB_ID} */
-    const char *task_id;     /* %{TASK_ID} */
-    const char *instance_id; /* %{INSTANCE_ID} */
-    const char *submit_dir;  /* %{SUBMIT_DIR} */
-    const char *server_uid;  /* %{SERVER_UID} */
-    const char *cwd;         /* %{CWD} */
-} wk_ph_t;
-
-/* Substitutes the known placeholders in s; unknown ones stay as "%{X}". Caller frees. */
-char *wk_ph_subst(const char *s, const wk_ph_t *v);
-/* True when s still contains a "%{...}" placeholder. */
-bool wk_ph_has(const char *s);
-/* p made absolute against base (p itself when already absolute). Caller frees. */
-char *wk_path_abs(const char *p, const char *base);
-
-/* Resolves a task's cwd and stdout and stderr paths by the algorithm of CLI.md §1.6.
- * out or err may be NULL (no file); the matching result is then NULL. Caller frees. */
-void wk_resolve_paths(const char *cwd, const char *out, const char *err, const wk_ph_t *v,
-                      char **cwd_out, char **out_path, char **err_path);
+/* ---- paths.c: filesystem helpers (placeholders in task paths: hq_placeholder.h) ---- */
 
 /* Creates the missing parent directories of path (mode 0777 & ~umask). 0 / -1 errno. */
 int wk_mkdir_parents(const char *path);
@@ -134,7 +112,7 @@ typedef struct wk_task_ctx {
     const char *hostname;   /* this worker */
 } wk_task_ctx_t;
 
-/* Builds the task environment of CLI.md §1.7 on top of the worker's environ. */
+/* Builds the task environment of cli/REFERENCE.md §1.7 on top of the worker's environ. */
 void wk_env_build(wk_env_t *e, const wk_task_ctx_t *ctx, const hq_assign_def_t *d,
                   const hq_assign_task_t *t, const hq_ralloc_t *allocs, uint32_t n_allocs,
                   const char *task_dir);
@@ -154,12 +132,12 @@ typedef struct wk_spawn {
  * Returns the pid, or -1 with *error set to the task error text (caller frees). */
 pid_t wk_spawn(const wk_spawn_t *s, char **error);
 
-/* Error text for a wait status (CLI.md §0.2). Caller frees; NULL for exit 0. */
+/* Error text for a wait status (cli/REFERENCE.md §0.2). Caller frees; NULL for exit 0. */
 char *wk_exit_error(int status);
 /* The "Cannot execute ..." text for a spawn failure. Caller frees. */
 char *wk_spawn_error(char *const *argv, int errnum);
 
-/* ---- the worker context (worker.c, link.c, tasks.c) ---- */
+/* ---- the worker context (worker.c, loop.c, connect.c, link.c, tasks.c) ---- */
 
 typedef struct wk_batch wk_batch_t;
 typedef struct wk wk_t;
@@ -264,7 +242,7 @@ void wk_link_event(wk_t *w, const wk_task_t *t, enum hq_tev_kind kind, char *err
                    bool with_allocs);
 void wk_link_credit_changed(wk_t *w);
 void wk_link_flush(wk_t *w);
-/* seq / ack (PROTOCOL.md): a broker message of the current session arrived. Its ack
+/* seq / ack (proto/wire/PROTOCOL.md): a broker message of the current session arrived. Its ack
  * drops the RESULTS it covers and retransmits those it should cover by now; returns
  * whether to process the message (false for a duplicate or out-of-order ASSIGN or
  * CANCEL, which the broker sends again). */
@@ -299,6 +277,44 @@ void wk_tasks_reap(wk_t *w);
 void wk_tasks_drop_queued(wk_t *w, bool reject);
 void wk_tasks_kill_all(wk_t *w);
 uint32_t wk_tasks_held(const wk_t *w);
+
+/* ---- config.c: `hq worker start` flags ---- */
+
+/* The options of `hq worker start` (parsed and printed by hq_worker_main). */
+extern const hq_opt_t wk_start_opts[];
+/* Fills w->conf (and w->temp_root when it makes a temporary working directory) from
+ * the parsed flags, detecting resources and the allocation manager. Returns 0, or the
+ * exit code with err set: 2 for a command-line error, 1 for any other. */
+int wk_configure(wk_t *w, const hq_args_t *a, hq_err_t *err);
+
+/* ---- connect.c: the connection to the broker ---- */
+
+/* Reads the access file and connects a new DEALER (w->sock, w->handle) with a
+ * monitor of its handshakes (w->mon, not added to the loop). host gets "host:port".
+ * 0, or -1 with err set (the server-dir hint when there is no access file). */
+int wk_conn_open(wk_t *w, char *host, size_t host_len, hq_err_t *err);
+/* Removes the monitor from the loop (when there is one) and closes it. */
+void wk_conn_monitor_close(wk_t *w);
+/* The next message on w->sock (not blocking), or NULL; invalid ones are logged and
+ * dropped. Updates w->last_recv. */
+hq_msg_t *wk_conn_recv(wk_t *w);
+/* Reads one event of the socket monitor (0 = none). */
+uint16_t wk_conn_monitor_read(wk_t *w);
+/* True for the monitor events of a failed (refused) handshake. */
+bool wk_conn_handshake_failed(uint16_t event);
+/* The first registration: connects, sends REGISTER and waits (15 s at most) for
+ * REGISTERED, which sets worker_id, epoch, server_uid and idle_timeout_ns. -1 with err
+ * set on a refusal, rejected keys or no answer. */
+int wk_conn_register(wk_t *w, hq_err_t *err);
+
+/* ---- loop.c: the event loop ---- */
+
+/* Runs the loop on the registered connection until the worker stops. Returns the
+ * exit code (0 after a stop by the user, the server, an idle timeout or the time
+ * limit; 1 when the server is lost or stops). */
+int wk_loop_run(wk_t *w);
+
+/* ---- worker.c ---- */
 
 /* Path of the hq binary next to this executable, or NULL. Caller frees. */
 char *wk_find_hq_binary(void);
