@@ -11,7 +11,7 @@
 #include "loop.h"
 #include "query.h"
 #include "workers.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_render.h"

@@ -9,7 +9,7 @@
 
 #include "hq_log.h"
 #include "hq_util.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "workers.h"
 
 #define HQ_ASSIGN_CHUNK 4096

@@ -10,9 +10,8 @@
 
 #include "hq_log.h"
 #include "hq_placeholder.h"
-#include "hq_placeholder.h"
 #include "hq_util.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "tasks.h"
 
 static hq_job_t *s_job_new(hq_broker_t *b, uint32_t id, const char *name, uint64_t wall_ns)

@@ -152,3 +152,10 @@ uint32_t hq_jobtab_next_id(hq_jobtab_t *t)
     hq_jobtab_reserve(t, id);
     return id;
 }
+
+hq_task_t *hq_jobtab_task(const hq_jobtab_t *t, uint32_t job_id, uint32_t task_id, hq_job_t **jp)
+{
+    hq_job_t *j = hq_jobtab_get(t, job_id);
+    *jp = j;
+    return j ? hq_job_task(j, task_id) : NULL;
+}

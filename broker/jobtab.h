@@ -21,6 +21,8 @@ typedef struct hq_jobtab {
 
 /* Job id -> job, or NULL (unknown or forgotten). */
 hq_job_t *hq_jobtab_get(const hq_jobtab_t *t, uint32_t id);
+/* Task task_id of job job_id (its job in *jp, NULL if unknown), or NULL. */
+hq_task_t *hq_jobtab_task(const hq_jobtab_t *t, uint32_t job_id, uint32_t task_id, hq_job_t **jp);
 /* Resolves a selector to existing job ids (ascending); unknown explicit ids go to
  * missing (if not NULL). Caller frees both arrays. */
 uint32_t *hq_jobtab_select(const hq_jobtab_t *t, const hq_selector_t *sel, uint32_t *n,

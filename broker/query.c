@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "query.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_placeholder.h"

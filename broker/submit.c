@@ -12,7 +12,7 @@
 #include "submit.h"
 #include "jobops.h"
 #include "tasks.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "hq_log.h"
 #include "hq_util.h"
 

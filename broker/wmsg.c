@@ -10,7 +10,7 @@
 
 #include "hq_log.h"
 #include "hq_util.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "tasks.h"
 #include "workers.h"
 

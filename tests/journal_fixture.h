@@ -16,7 +16,7 @@
 #include "tasks.h"
 #include "wmsg.h"
 #include "workers.h"
-#include "jglue.h"
+#include "journal/glue.h"
 #include "journal/journal.h"
 
 static char s_dir[256];

@@ -3,7 +3,7 @@
  * state as the full log; a pruned snapshot keeps exactly the unfinished jobs. */
 #define JF_NAME "snapshot"
 #include "journal_fixture.h"
-#include "snapshot.h"
+#include "journal/snapshot.h"
 
 static uint64_t s_restore_dir(hq_broker_t *b, const char *dir)
 {

@@ -1,7 +1,7 @@
 /* Journal events for clients (see jstream.h): NDJSON formatting, JOURNAL_READ over the
  * journal files plus a ring of live events, JOURNAL_FLUSH. */
 #define HQ_LOG_MODULE "hq::server::journal"
-#include "jstream.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
-#include "jglue.h"
+#include "glue.h"
 #include "journal/hq_journal.h"
 
 #define S_RING_MAX 262144  /* live event lines kept */

@@ -78,6 +78,10 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
  * unchanged), dependency counts, job finish times, worker table size. Returns the
  * journal epoch seen last; frees the state. */
 uint64_t hq_jr_state_finish(hq_jr_state_t **p);
+/* Records applied so far. */
+uint64_t hq_jr_state_records(const hq_jr_state_t *s);
+/* The same as hq_jr_state_finish, also telling how many tasks wait for re-adoption. */
+uint64_t hq_jr_state_end(hq_jr_state_t **p, uint32_t *n_readopt);
 /* With on, hq_jr_state_finish leaves running tasks RUNNING with their instance and
  * HQ_TF_READOPT set (waiting for re-adoption) instead of sending them back to
  * waiting. */

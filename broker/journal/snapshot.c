@@ -9,7 +9,7 @@
 #include "events.h"
 #include "hq_log.h"
 #include "hq_util.h"
-#include "jglue.h"
+#include "glue.h"
 
 #define S_CHECK_MS 1000                       /* compaction check period */
 #define S_MIN_ESTIMATE (8ull * 1024 * 1024)   /* smallest snapshot size assumed */
