@@ -1,9 +1,10 @@
-/* Private to the C files of broker/journal/ (except the record codec): the
- * journal object, the batches that travel between the main loop and the writer thread
- * (a batch is owned by exactly one thread at a time; only the queue heads are shared,
- * under the mutex), and the functions the files share, by file. A file calls only
- * files later in this list: journal.c, snap_write.c, append.c, writer.c, errors.c,
- * compact.c, segment.c, queue.c, faults.c, journal_read.c (then the record codec). */
+/* Private to the journal library's files (journal.c, snap_write.c, append.c, writer.c,
+ * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c; not the record
+ * codec, not the broker glue beside them): the journal object, the batches that
+ * travel between the main loop and the writer thread (a batch is owned by exactly one
+ * thread at a time; only the queue heads are shared, under the mutex), and the
+ * functions the files share, by file. A file calls only files later in that list
+ * (then the record codec), so there is no loop among them. */
 #ifndef HQ_BROKER_JOURNAL_PRIV_H
 #define HQ_BROKER_JOURNAL_PRIV_H
 
