@@ -119,20 +119,7 @@ static void s_broker_free(hq_broker_t *b)
 {
     hq_jr_close(b);
     hq_loop_stop(b);
-    for (uint32_t id = 1; id <= b->jobs.max_id && b->jobs.tab; id++)
-        hq_job_destroy(&b->jobs.tab[id]);
-    free(b->jobs.tab);
-    hq_jobtab_keys_destroy(&b->jobs);
-    hq_workers_destroy_all(b);
-    free(b->ready.list);
-    free(b->cancels.refs);
-    free(b->cancels.workers);
-    free(b->cancels.instances);
-    hq_events_destroy(&b->events);
-    free(b->conf.server_dir);
-    free(b->conf.run_dir);
-    free(b->conf.access_path);
-    hq_global_clear(&b->conf.g);
+    hq_broker_fini(b);
 }
 
 int hq_broker_main(int argc, char **argv)
@@ -148,7 +135,8 @@ int hq_broker_main(int argc, char **argv)
         hq_args_destroy(&args);
         return 0;
     }
-    hq_broker_t b = {0};
+    hq_broker_t b;
+    hq_broker_init(&b);
     uint16_t client_port = 0, worker_port = 0;
     uint64_t ignored, flush_ns = 100 * HQ_NS_PER_MS;
     int rc = hq_global_from_args(args, &b.conf.g, &err);
@@ -168,7 +156,7 @@ int hq_broker_main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "%s\n", err.text);
         hq_args_destroy(&args);
-        hq_global_clear(&b.conf.g);
+        hq_broker_fini(&b);
         return 2;
     }
     hq_log_init(b.conf.g.debug);
@@ -177,7 +165,6 @@ int hq_broker_main(int argc, char **argv)
     const char *host_flag = hq_args_get(args, "host");
     char *host = host_flag ? hq_strdup(host_flag) : hq_hostname();
     b.conf.server_dir = hq_strdup(b.conf.g.server_dir);
-    b.events = hq_events_new();
     b.conf.start_ns = hq_wall_ns();
     b.reg.next_epoch = b.conf.start_ns;
 
@@ -265,10 +252,10 @@ int hq_broker_main(int argc, char **argv)
     hq_events_emit(b.events, &stop);
     hq_server_dir_clear_current(b.conf.server_dir, b.conf.run_dir);
     /* Let the stop reply and the STOP messages leave before the sockets close. */
-    if (b.replies.sock)
-        zsock_set_linger(b.replies.sock, 1000);
-    if (b.wlink.sock)
-        zsock_set_linger(b.wlink.sock, 1000);
+    if (b.replies.peer.sock)
+        zsock_set_linger(b.replies.peer.sock, 1000);
+    if (b.wlink.peer.sock)
+        zsock_set_linger(b.wlink.peer.sock, 1000);
     code = 0;
 done:
     free(host);

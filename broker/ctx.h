@@ -61,6 +61,12 @@ typedef struct hq_broker {
     int exit_code;        /* hq_broker_main's result */
 } hq_broker_t;
 
+/* Makes the in-memory context (no sockets, no loop: the loop adds them). */
+void hq_broker_init(hq_broker_t *b);
+/* Frees what hq_broker_init and the broker's life made (the loop's part first:
+ * hq_loop_stop). */
+void hq_broker_fini(hq_broker_t *b);
+
 /* A client request handler (the loop's dispatch table maps message types to these). */
 typedef int(hq_client_fn)(hq_broker_t *b, hq_creq_t *req);
 

@@ -159,3 +159,12 @@ hq_task_t *hq_jobtab_task(const hq_jobtab_t *t, uint32_t job_id, uint32_t task_i
     *jp = j;
     return j ? hq_job_task(j, task_id) : NULL;
 }
+
+void hq_jobtab_fini(hq_jobtab_t *t)
+{
+    for (uint32_t id = 1; id <= t->max_id && t->tab; id++)
+        hq_job_destroy(&t->tab[id]);
+    free(t->tab);
+    t->tab = NULL;
+    hq_jobtab_keys_destroy(t);
+}

@@ -28,6 +28,8 @@ hq_task_t *hq_jobtab_task(const hq_jobtab_t *t, uint32_t job_id, uint32_t task_i
 uint32_t *hq_jobtab_select(const hq_jobtab_t *t, const hq_selector_t *sel, uint32_t *n,
                            uint32_t **missing, uint32_t *n_missing);
 
+/* Frees every job and the key index. */
+void hq_jobtab_fini(hq_jobtab_t *t);
 /* Makes room in tab for id. */
 void hq_jobtab_reserve(hq_jobtab_t *t, uint32_t id);
 /* Reserves the next job id (ids strictly ascending, never reused). */

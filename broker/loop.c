@@ -211,12 +211,6 @@ static int s_on_flush_timer(zloop_t *loop, int timer_id, void *arg)
 {
     hq_broker_t *b = arg;
     b->turn.flush_timer = -1;
-    b->turn.flush = s_on_flush_timer;
-    b->turn.flush_arg = b;
-    b->turn.tick = s_on_tick;
-    b->turn.tick_arg = b;
-    b->turn.tick_timer = -1;
-    b->wlink.turn = &b->turn;
     if (b->turn.dirty)
         s_flush(b);
     return b->stopping ? -1 : 0;
@@ -331,30 +325,25 @@ int hq_loop_start(hq_broker_t *b, hq_err_t *err)
                                S_CLIENT_SNDHWM, &b->conf.access.client.port, err);
     if (!client)
         return -1;
-    hq_replies_init(&b->replies, client);
-    b->wlink.sock = s_router(HQ_ZAP_DOMAIN_WORKER, &b->conf.access.worker, HQ_WORKER_MAXMSG,
-                             S_WORKER_SNDHWM, &b->conf.access.worker.port, err);
-    if (!b->wlink.sock)
+    b->replies.peer.sock = client;
+    b->wlink.peer.sock = s_router(HQ_ZAP_DOMAIN_WORKER, &b->conf.access.worker, HQ_WORKER_MAXMSG,
+                                  S_WORKER_SNDHWM, &b->conf.access.worker.port, err);
+    if (!b->wlink.peer.sock)
         return -1;
     /* A worker keeps its routing id across reconnects of its socket (a reset link):
      * the new connection takes over the old one's id at once. */
-    zsock_set_router_handover(b->wlink.sock, 1);
+    zsock_set_router_handover(b->wlink.peer.sock, 1);
     b->ready.sched = hq_sched_new();
     if (!b->ready.sched)
         return hq_err_set(err, "Cannot start the scheduler");
-    b->reg.by_rid = zhashx_new();
-    b->waiters = zlistx_new();
     b->turn.loop = zloop_new();
     zloop_set_nonstop(b->turn.loop, true);
-    b->turn.flush_timer = -1;
     b->turn.flush = s_on_flush_timer;
     b->turn.flush_arg = b;
     b->turn.tick = s_on_tick;
     b->turn.tick_arg = b;
-    b->turn.tick_timer = -1;
-    b->wlink.turn = &b->turn;
-    zloop_reader(b->turn.loop, b->replies.sock, s_on_client, b);
-    zloop_reader(b->turn.loop, b->wlink.sock, s_on_worker, b);
+    zloop_reader(b->turn.loop, b->replies.peer.sock, s_on_client, b);
+    zloop_reader(b->turn.loop, b->wlink.peer.sock, s_on_worker, b);
     zloop_reader(b->turn.loop, hq_sched_sock(b->ready.sched), s_on_sched, b);
     b->turn.tick_ns = 250 * HQ_NS_PER_MS;
     return hq_turn_retime(&b->turn, b->turn.tick_ns) == 0
@@ -383,17 +372,7 @@ void hq_loop_stop(hq_broker_t *b)
 {
     zloop_destroy(&b->turn.loop);
     hq_sched_destroy(&b->ready.sched);
-    zsock_destroy(&b->wlink.sock);
+    zsock_destroy(&b->replies.peer.sock);
+    zsock_destroy(&b->wlink.peer.sock);
     zactor_destroy(&b->zap);
-    if (b->waiters) {
-        hq_waiter_t *w = zlistx_first(b->waiters);
-        while (w) {
-            free(w->job_ids);
-            free(w);
-            w = zlistx_next(b->waiters);
-        }
-        zlistx_destroy(&b->waiters);
-    }
-    hq_replies_fini(&b->replies);
-    zhashx_destroy(&b->reg.by_rid);
 }

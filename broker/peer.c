@@ -25,9 +25,14 @@ static void s_free_buf(void *data, void *hint)
     free(data);
 }
 
-int hq_peer_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, uint8_t *buf, size_t len)
+int hq_peer_send(const hq_peer_t *p, const uint8_t *rid, size_t rid_len, uint8_t *buf, size_t len)
 {
-    void *h = zsock_resolve(sock);
+    if (p->sink) {
+        p->sink(p->sink_arg, rid, rid_len, buf, len);
+        free(buf);
+        return 0;
+    }
+    void *h = zsock_resolve(p->sock);
     if (zmq_send(h, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         int e = errno;
         free(buf);
@@ -42,10 +47,14 @@ int hq_peer_send(zsock_t *sock, const uint8_t *rid, size_t rid_len, uint8_t *buf
     return 0;
 }
 
-int hq_peer_send_copy(zsock_t *sock, const uint8_t *rid, size_t rid_len, const uint8_t *buf,
+int hq_peer_send_copy(const hq_peer_t *p, const uint8_t *rid, size_t rid_len, const uint8_t *buf,
                       size_t len)
 {
-    void *h = zsock_resolve(sock);
+    if (p->sink) {
+        p->sink(p->sink_arg, rid, rid_len, buf, len);
+        return 0;
+    }
+    void *h = zsock_resolve(p->sock);
     if (zmq_send(h, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return errno == EAGAIN ? -1 : -2;
     if (zmq_send(h, buf, len, ZMQ_DONTWAIT) < 0)

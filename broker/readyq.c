@@ -11,6 +11,10 @@
 
 void hq_readyq_post(hq_readyq_t *q, hq_sched_cmd_t *cmd)
 {
+    if (q->sink) {
+        q->sink(q->sink_arg, cmd);
+        return;
+    }
     if (!q->sched) {
         hq_sched_cmd_destroy(&cmd);
         return;
@@ -126,4 +130,11 @@ void hq_readyq_release(hq_readyq_t *q, hq_release_t *r)
     cmd->slots.slots = r->slots;
     *r = (hq_release_t){0};
     hq_readyq_post(q, cmd);
+}
+
+void hq_readyq_fini(hq_readyq_t *q)
+{
+    free(q->list);
+    q->list = NULL;
+    q->n = q->cap = 0;
 }

@@ -16,10 +16,15 @@ typedef struct hq_ready_ref {
     int32_t priority;
 } hq_ready_ref_t;
 
+/* Where commands go instead of the scheduler (tests); takes ownership of cmd. */
+typedef void(hq_readyq_sink_fn)(void *arg, hq_sched_cmd_t *cmd);
+
 /* The scheduler and the tasks to announce to it. */
 typedef struct hq_readyq {
-    hq_sched_t *sched;    /* the scheduler actor (owned; NULL in tests: commands dropped) */
-    hq_ready_ref_t *list; /* ready since the last flush */
+    hq_sched_t *sched;       /* the scheduler actor (owned; NULL: commands dropped) */
+    hq_readyq_sink_fn *sink; /* when set, commands go here instead (tests) */
+    void *sink_arg;          /* its argument */
+    hq_ready_ref_t *list;    /* ready since the last flush */
     uint32_t n, cap;
 } hq_readyq_t;
 
@@ -43,5 +48,8 @@ void hq_release_add(hq_release_t *r, uint32_t worker_id, uint32_t job_id, uint32
                     uint32_t rq_id, uint32_t variant);
 /* Gives r's slots back to the scheduler (one RELEASE) and empties r. */
 void hq_readyq_release(hq_readyq_t *q, hq_release_t *r);
+
+/* Frees the queued tasks (the scheduler is the loop's). */
+void hq_readyq_fini(hq_readyq_t *q);
 
 #endif

@@ -1,6 +1,8 @@
 /* The worker registry: lookups, state words, and the cancels queued for workers. */
 #include "registry.h"
 
+#include <stdlib.h>
+
 #include "hq_util.h"
 
 hq_worker_t *hq_registry_get(const hq_registry_t *r, uint32_t id)
@@ -39,4 +41,30 @@ void hq_cancels_add(hq_cancels_t *c, uint32_t worker_id, uint32_t job_id, uint32
     c->workers[c->n] = worker_id;
     c->instances[c->n] = instance;
     c->n++;
+}
+
+void hq_registry_fini(hq_registry_t *r)
+{
+    for (uint32_t wid = 1; wid <= r->max_id && r->tab; wid++) {
+        hq_worker_t *w = r->tab[wid];
+        if (!w)
+            continue;
+        free(w->rid_key);
+        free(w->pending);
+        hq_outbox_clear(&w->outbox);
+        hq_msg_destroy(&w->reg);
+        free(w);
+    }
+    free(r->tab);
+    r->tab = NULL;
+    zhashx_destroy(&r->by_rid);
+    zhashx_destroy(&r->mn_nodes);
+}
+
+void hq_cancels_fini(hq_cancels_t *c)
+{
+    free(c->refs);
+    free(c->workers);
+    free(c->instances);
+    *c = (hq_cancels_t){0};
 }

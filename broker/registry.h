@@ -94,6 +94,10 @@ static inline uint64_t hq_worker_unreach_grace(const hq_worker_t *w)
 {
     return w->hb_ns < HQ_NS_PER_SEC ? w->hb_ns : HQ_NS_PER_SEC;
 }
+/* Frees every worker record, the indexes and the multi-node hostnames. */
+void hq_registry_fini(hq_registry_t *r);
+/* Frees the queued cancels. */
+void hq_cancels_fini(hq_cancels_t *c);
 /* Queues a CANCEL of (job, task, instance) for worker_id at the next flush. */
 void hq_cancels_add(hq_cancels_t *c, uint32_t worker_id, uint32_t job_id, uint32_t task_id,
                     uint32_t instance);

@@ -61,7 +61,7 @@ static void s_client_send_msg(hq_replies_t *r, const uint8_t *rid, size_t rid_le
             return;
     }
     s_cache_put(r, rid, rid_len, m->hdr.request_id, buf, len);
-    if (hq_peer_send(r->sock, rid, rid_len, buf, len) != 0)
+    if (hq_peer_send(&r->peer, rid, rid_len, buf, len) != 0)
         hq_debug("Client %s is gone; reply dropped", "peer");
 }
 
@@ -137,7 +137,7 @@ bool hq_replies_repeat(hq_replies_t *r, const uint8_t *rid, size_t rid_len, uint
             size_t n = zchunk_size(c) - sizeof stored;
             uint8_t *copy = hq_malloc(n ? n : 1);
             memcpy(copy, zchunk_data(c) + sizeof stored, n);
-            hq_peer_send(r->sock, rid, rid_len, copy, n);
+            hq_peer_send(&r->peer, rid, rid_len, copy, n);
             return true;
         }
     }
@@ -147,9 +147,8 @@ bool hq_replies_repeat(hq_replies_t *r, const uint8_t *rid, size_t rid_len, uint
     return false;
 }
 
-void hq_replies_init(hq_replies_t *r, zsock_t *sock)
+void hq_replies_init(hq_replies_t *r)
 {
-    r->sock = sock;
     r->cache = zhashx_new();
     zhashx_set_destructor(r->cache, (zhashx_destructor_fn *)zchunk_destroy);
 }
@@ -161,5 +160,5 @@ void hq_replies_fini(hq_replies_t *r)
         free(r->keys[i]);
         r->keys[i] = NULL;
     }
-    zsock_destroy(&r->sock);
+    zsock_destroy(&r->peer.sock);
 }

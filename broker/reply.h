@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "hq_msg.h"
+#include "peer.h"
 
 #define HQ_REPLY_CACHE 1024
 /* Replies larger than this are not cached (listings: a repeat is answered anew), so
@@ -18,7 +19,7 @@
 
 /* The client socket and its reply cache. */
 typedef struct hq_replies {
-    zsock_t *sock;              /* client ROUTER (owned) */
+    hq_peer_t peer;             /* client ROUTER (owned) or a test sink */
     zhashx_t *cache;            /* "<rid hex>:<request id>" -> zchunk_t (frame hash + reply) */
     char *keys[HQ_REPLY_CACHE]; /* insertion ring for eviction */
     uint32_t pos;               /* next ring slot */
@@ -35,8 +36,8 @@ typedef struct hq_creq {
     bool stolen;   /* the handler took ownership of msg */
 } hq_creq_t;
 
-/* Takes sock; creates the cache. */
-void hq_replies_init(hq_replies_t *r, zsock_t *sock);
+/* Creates the cache (the socket is set by the loop). */
+void hq_replies_init(hq_replies_t *r);
 /* Frees the cache and closes the socket. */
 void hq_replies_fini(hq_replies_t *r);
 /* Called for each request frame before it is handled: true when it repeats a request

@@ -137,20 +137,3 @@ void hq_workers_stop_all(hq_broker_t *b, uint32_t reason)
             hq_worker_send_simple(&b->wlink, w, HQ_MSG_STOP, reason);
     }
 }
-
-void hq_workers_destroy_all(hq_broker_t *b)
-{
-    for (uint32_t wid = 1; wid <= b->reg.max_id; wid++) {
-        hq_worker_t *w = b->reg.tab[wid];
-        if (!w)
-            continue;
-        free(w->rid_key);
-        free(w->pending);
-        hq_outbox_clear(&w->outbox);
-        hq_msg_destroy(&w->reg);
-        free(w);
-    }
-    free(b->reg.tab);
-    b->reg.tab = NULL;
-    zhashx_destroy(&b->reg.mn_nodes);
-}

@@ -21,7 +21,5 @@ void hq_workers_tick(hq_broker_t *b);
 void hq_workers_tick_for(hq_broker_t *b, uint64_t hb_ns);
 /* Sends STOP to every live worker. */
 void hq_workers_stop_all(hq_broker_t *b, uint32_t reason);
-/* Frees every worker record (at broker teardown). */
-void hq_workers_destroy_all(hq_broker_t *b);
 
 #endif

@@ -40,12 +40,12 @@ int hq_worker_send(hq_wlink_t *link, hq_worker_t *w, hq_msg_t *m)
         return -3;
     }
     if (!reliable) {
-        int rc = hq_peer_send(link->sock, w->rid, w->rid_len, buf, len);
+        int rc = hq_peer_send(&link->peer, w->rid, w->rid_len, buf, len);
         if (rc == -2)
             s_unreachable(link, w);
         return rc;
     }
-    int rc = hq_peer_send_copy(link->sock, w->rid, w->rid_len, buf, len);
+    int rc = hq_peer_send_copy(&link->peer, w->rid, w->rid_len, buf, len);
     if (rc == -1) {
         free(buf);
         return -1;
@@ -66,7 +66,7 @@ void hq_worker_retransmit(hq_wlink_t *link, hq_worker_t *w, uint64_t now)
     int rc = 0;
     for (; k < w->outbox.n; k++) {
         hq_outbox_entry_t *e = hq_outbox_at(&w->outbox, k);
-        rc = hq_peer_send_copy(link->sock, w->rid, w->rid_len, e->buf, e->len);
+        rc = hq_peer_send_copy(&link->peer, w->rid, w->rid_len, e->buf, e->len);
         if (rc != 0)
             break;
         e->sent_ns = now;
@@ -94,7 +94,7 @@ void hq_worker_socket_error(hq_wlink_t *link, const uint8_t *rid, size_t rid_len
     hq_err_t err;
     if (hq_msg_encode(&m, &buf, &len, &err) != 0)
         return;
-    if (hq_peer_send(link->sock, rid, rid_len, buf, len) != 0)
+    if (hq_peer_send(&link->peer, rid, rid_len, buf, len) != 0)
         hq_debug("Peer on the worker socket is gone; error reply dropped");
 }
 

@@ -14,7 +14,7 @@
 
 /* The worker socket. */
 typedef struct hq_wlink {
-    zsock_t *sock;    /* worker ROUTER (owned) */
+    hq_peer_t peer;   /* worker ROUTER (owned) or a test sink */
     hq_turn_t *turn;  /* dirtied when a peer turns out unreachable */
     bool unreach_new; /* a send found a peer unreachable since the last check */
 } hq_wlink_t;

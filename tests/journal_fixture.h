@@ -126,8 +126,7 @@ static inline void s_close_writer(hq_journal_t **j)
  * re-adoption when readopt); returns the epoch seen. */
 static inline uint64_t jf_restore(hq_broker_t *b, const char *dir, bool readopt)
 {
-    memset(b, 0, sizeof *b);
-    b->events = hq_events_new();
+    hq_broker_init(b);
     snprintf(b->conf.access.server_uid, sizeof b->conf.access.server_uid, "zzzzzz");
     hq_err_t err;
     hq_journal_opts_t o = {.read_only = true};
@@ -143,15 +142,7 @@ static inline uint64_t jf_restore(hq_broker_t *b, const char *dir, bool readopt)
 
 static inline void s_free(hq_broker_t *b)
 {
-    for (uint32_t id = 1; id <= b->jobs.max_id && b->jobs.tab; id++)
-        hq_job_destroy(&b->jobs.tab[id]);
-    free(b->jobs.tab);
-    free(b->reg.tab);
-    free(b->ready.list);
-    free(b->cancels.refs);
-    free(b->cancels.workers);
-    free(b->cancels.instances);
-    hq_events_destroy(&b->events);
+    hq_broker_fini(b);
 }
 
 #endif

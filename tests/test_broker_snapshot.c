@@ -81,8 +81,7 @@ static void s_snap_done(void *arg, uint64_t lsn, int errnum)
 static void s_snapshot_then_tail(bool prune)
 {
     hq_broker_t b;
-    memset(&b, 0, sizeof b);
-    b.events = hq_events_new();
+    hq_broker_init(&b);
     snprintf(b.conf.access.server_uid, sizeof b.conf.access.server_uid, "zzzzzz");
     hq_err_t err;
     cr_assert_eq(hq_jr_open(&b, s_dir, 0, &err), 0, "%s", err.text);
