@@ -61,7 +61,7 @@ void hq_cli_print_json(const json_t *result);
 /* Prints an error in the output mode and returns 1. */
 int hq_cli_error(hq_cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Job state word (CLI.md §1.8) from a JobInfo object's task_stats and is_open. */
+/* Job state word (cli/REFERENCE.md §1.8) from a JobInfo object's task_stats and is_open. */
 const char *hq_cli_job_state(const json_t *info);
 /* JSON task state ("waiting") -> CLI word ("WAITING"). */
 const char *hq_cli_task_state(const char *json_state);

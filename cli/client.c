@@ -3,7 +3,7 @@
  * executing it twice. Before using ZeroMQ, a plain TCP probe tells a stopped server
  * apart at once (libzmq would retry connecting silently).
  *
- * A SUBMIT carrying an idempotency key is retried the Lazy Pirate way (PROTOCOL.md,
+ * A SUBMIT carrying an idempotency key is retried the Lazy Pirate way (proto/wire/PROTOCOL.md,
  * "SUBMIT idempotency key and retries"): after a broken connection or a reply
  * timeout the access file is read again (a restarted broker has new ports and keys)
  * and the same frame is resent with back-off until HQ_SUBMIT_RETRY has passed. */

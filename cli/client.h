@@ -13,7 +13,7 @@
 typedef struct hq_client hq_client_t;
 
 /* Reads the access file of the server dir in g and prepares a connection. On
- * failure err holds the full CLI.md §2 message (with its "Caused by:" part). */
+ * failure err holds the full cli/REFERENCE.md §2 message (with its "Caused by:" part). */
 hq_client_t *hq_client_new(const hq_global_t *g, hq_err_t *err);
 void hq_client_destroy(hq_client_t **c);
 
@@ -25,7 +25,7 @@ hq_msg_t *hq_client_call(hq_client_t *c, hq_msg_t *req, uint64_t extra_wait_ms, 
 
 /* Gives s a fresh idempotency key: 16 random bytes from libsodium, drawn once per
  * `hq` invocation. hq_client_call then retries that SUBMIT the Lazy Pirate way
- * (PROTOCOL.md: HQ_SUBMIT_RETRY, HQ_SUBMIT_TIMEOUT). Returns 0, or -1 when
+ * (proto/wire/PROTOCOL.md: HQ_SUBMIT_RETRY, HQ_SUBMIT_TIMEOUT). Returns 0, or -1 when
  * libsodium cannot be initialised (s unchanged). */
 int hq_client_key_submit(hq_submit_t *s);
 

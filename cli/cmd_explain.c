@@ -1,5 +1,5 @@
 /* `hq task explain <job|last> <TASK_ID>`: why a task can or cannot run on each live
- * worker (CLI.md §5): two lines, then one table row per check of each variant. */
+ * worker (cli/REFERENCE.md §5): two lines, then one table row per check of each variant. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

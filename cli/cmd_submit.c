@@ -299,7 +299,7 @@ out:
     return rc;
 }
 
-/* §1.6 warnings about the output files of an array. */
+/* cli/REFERENCE.md §1.6: warnings about the output files of an array. */
 static void s_warn_files(const s_submit_t *b, const s_view_t *v, uint64_t ntasks)
 {
     if (ntasks <= 1)
@@ -326,7 +326,7 @@ static void s_warn_files(const s_submit_t *b, const s_view_t *v, uint64_t ntasks
                                      : "stderr");
 }
 
-/* §1.6: "Found unknown placeholder(s) `A, B` in <context>" for %{X} names hq does
+/* cli/REFERENCE.md §1.6: "Found unknown placeholder(s) `A, B` in <context>" for %{X} names hq does
  * not know (they are kept verbatim). */
 static void s_warn_placeholders(const char *text, const char *context)
 {

@@ -1,5 +1,5 @@
-/* hq's client-side renderings of the broker's JSON documents (PROTOCOL.md "Query
- * replies") in the output modes: tables (CLI.md §5), JSON (§6), quiet (§7). They print
+/* hq's client-side renderings of the broker's JSON documents (proto/wire/PROTOCOL.md "Query
+ * replies") in the output modes: tables (cli/REFERENCE.md §5), JSON (§6), quiet (§7). They print
  * to stdout and take no ownership. */
 #ifndef HQ_CLI_RENDER_H
 #define HQ_CLI_RENDER_H
@@ -18,7 +18,7 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers);
 void hq_cli_render_job_list(const hq_global_t *g, const json_t *jobs, long long total,
                             bool verbose);
 
-/* `job info`: an array of job detail objects (with the `_` keys of PROTOCOL.md). */
+/* `job info`: an array of job detail objects (with the `_` keys of proto/wire/PROTOCOL.md). */
 void hq_cli_render_job_info(const hq_global_t *g, const json_t *jobs);
 
 /* `job summary`: the summary object. */

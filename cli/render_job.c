@@ -1,4 +1,4 @@
-/* Job renderings: `job list`, `job info`, `job summary` (CLI.md §5, §6, §7), plus the
+/* Job renderings: `job list`, `job info`, `job summary` (cli/REFERENCE.md §5, §6, §7), plus the
  * task-definition cells that `task info` shares. */
 #include <stdio.h>
 #include <stdlib.h>

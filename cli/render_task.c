@@ -1,4 +1,4 @@
-/* Task renderings: `task list` and `task info` (CLI.md §5, §6). */
+/* Task renderings: `task list` and `task info` (cli/REFERENCE.md §5, §6). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,12 +10,13 @@
 #include "hq_err.h"
 #include "hq_msg.h"
 
-/* Parses a §1.5 spec ("none", "path", "path:rm-if-finished", ":rm-if-finished")
+/* Parses a cli/REFERENCE.md §1.5 spec ("none", "path", "path:rm-if-finished", ":rm-if-finished")
  * into out (out->path malloc'd). default_path is used for ":rm-if-finished". */
 int hq_submit_parse_stdio(const char *spec, const char *default_path, hq_stdio_t *out,
                           hq_err_t *err);
 
-/* Parses "N" | "never-restart" | "unlimited"; 0 is refused with the CLI.md text. */
+/* Parses "N" | "never-restart" | "unlimited"; 0 is refused with the message of
+ * cli/REFERENCE.md §0.2. */
 int hq_submit_parse_crash_limit(const char *s, enum hq_crash_kind *kind, uint32_t *limit,
                                 hq_err_t *err);
 
@@ -30,7 +31,7 @@ void hq_submit_free_env(hq_kv_t *env, uint32_t n);
 int hq_submit_shell_split(const char *text, char ***words, int *n, hq_err_t *err);
 void hq_submit_free_words(char **words);
 
-/* Scans a script for directives (CLI.md §3.3): fills *args with the words of all
+/* Scans a script for directives (cli/REFERENCE.md §3.3): fills *args with the words of all
  * `#HQ` lines and *shebang with the words of a first-line `#!` (both may be empty).
  * Only the first 32 KiB are looked at. */
 int hq_submit_scan_directives(const char *data, size_t len, char ***args, int *nargs,

@@ -1,4 +1,4 @@
-/* Job definition files (FEATURES.md §5): TOML text -> one SUBMIT. Pure (no I/O
+/* Job definition files (cli/REFERENCE.md §8): TOML text -> one SUBMIT. Pure (no I/O
  * besides what the caller passes), so it is unit tested. */
 #ifndef HQ_CLI_SUBMIT_FILE_H
 #define HQ_CLI_SUBMIT_FILE_H
