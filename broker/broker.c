@@ -15,6 +15,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_render.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 
 #define HQ_PROBE_TIMEOUT_MS 1000
@@ -103,7 +104,7 @@ static char *s_absolute(const char *path)
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd))
         return hq_strdup(path);
-    return hq_path_join(cwd, path);
+    return hq_path_abs(path, cwd);
 }
 
 static void s_unprotected_warning(const char *side)

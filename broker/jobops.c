@@ -151,8 +151,8 @@ int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wal
     for (uint32_t i = 0; i < s->n_defs; i++) {
         defs[i].def = &s->defs[i];
         defs[i].submit = j->n_submits;
-        hq_place_resolve_def(&defs[i], &s->defs[i], j->id, s->submit_dir,
-                             b->conf.access.server_uid);
+        hq_jdef_resolve_paths(&defs[i], &s->defs[i], j->id, s->submit_dir,
+                              b->conf.access.server_uid);
     }
     hq_rangelist_t given = s->ids;
     hq_range_t auto_range;
@@ -193,7 +193,7 @@ int hq_submit_apply(hq_broker_t *b, uint32_t job_id, hq_msg_t *msg, uint64_t wal
         hq_placeholder_vals_t v = {
             .job_id = job, .submit_dir = s->submit_dir, .server_uid = b->conf.access.server_uid};
         char *p = hq_placeholder_expand(s->stream_dir, &v);
-        sub->stream_dir = hq_path_join(s->submit_dir, p);
+        sub->stream_dir = hq_path_abs(p, s->submit_dir);
         free(p);
     }
     if (fresh)

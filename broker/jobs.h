@@ -49,7 +49,7 @@ typedef struct hq_task {
 } hq_task_t;
 
 /* A task definition as the job keeps it: borrowed from its submit message, with the
- * paths resolved at submit (CLI.md §1.6). */
+ * paths resolved at submit (cli/REFERENCE.md §1.6). */
 typedef struct hq_jdef {
     const hq_task_def_t *def; /* borrowed from submits[submit].msg */
     uint32_t submit;          /* index into job->submits */
@@ -109,7 +109,7 @@ typedef struct hq_job {
     hq_jdeps_t *deps;             /* dependency graph, NULL when no task has deps */
 } hq_job_t;
 
-/* CLI job state word (§1.8) derived from the counts. */
+/* CLI job state word (cli/REFERENCE.md §1.8) derived from the counts. */
 const char *hq_job_state_word(const hq_job_t *j);
 /* The enum hq_state_bit of the job state. */
 uint32_t hq_job_state_bit(const hq_job_t *j);
@@ -153,9 +153,7 @@ void hq_job_destroy(hq_job_t **p);
 /* Resolves a definition's cwd/stdout/stderr into jd (cwd/out/err) with the
  * placeholder values known at submit: job id, submit dir, server uid
  * (hq_placeholder_resolve, cli/REFERENCE.md §1.6). */
-void hq_place_resolve_def(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,
-                          const char *submit_dir, const char *server_uid);
-/* Joins a relative path to base ("base/path"); absolute paths are copied. */
-char *hq_path_join(const char *base, const char *path);
+void hq_jdef_resolve_paths(hq_jdef_t *jd, const hq_task_def_t *def, uint32_t job_id,
+                           const char *submit_dir, const char *server_uid);
 
 #endif

@@ -1,5 +1,5 @@
 /* Read-only requests: server info, job/task queries and JOB_WAIT, answered with the
- * JSON documents of PROTOCOL.md ("Query replies"), plus server stop. */
+ * JSON documents of proto/wire/PROTOCOL.md ("Query replies"), plus server stop. */
 #define HQ_LOG_MODULE "hq::server"
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #include "hq_util.h"
 #include "peer.h"
 
-/* Worker states (§1.8). */
+/* Worker states (cli/REFERENCE.md §1.8). */
 enum hq_wstate {
     HQ_WS_RUNNING = 0,
     HQ_WS_CONNECTION_LOST,

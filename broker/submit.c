@@ -1,10 +1,7 @@
 /* Requests that change jobs: submit (new job or attach to an open one), open, close,
- * cancel and forget. Each handler: validate -> check meaning -> act -> reply.
- *
- * SUBMIT idempotency keys (PROTOCOL.md): b->jobs.submit_keys maps the hex of each keyed
- * submit's key to its job id, with a pending bit while the submit waits for its
- * journal record. An entry lives exactly as long as its job (forget drops it), so
- * the index costs one entry per keyed submit of a live job. */
+ * cancel and forget. Each handler: validate -> check meaning -> act -> reply; the
+ * change itself is applied once its journal records are durable (jobops.c). A keyed
+ * submit already known (jobtab.c, SUBMIT idempotency keys) is answered with its job. */
 #define HQ_LOG_MODULE "hq::server::job"
 #include <stdlib.h>
 #include <string.h>

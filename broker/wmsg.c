@@ -329,8 +329,9 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, c
         return;
     }
     if (!hq_msg_is_worker_message(hdr.type)) {
-        /* RELIABILITY.md #23: a client request sent with the worker key is refused
-         * with a typed error, never executed. */
+        /* Role separation (broker/GUARANTEES.md, case role-separation): a client
+         * request sent with the worker key is refused with a typed error, never
+         * executed. */
         hq_warn("A %s message arrived on the worker socket; refused", hq_msg_type_name(hdr.type));
         hq_worker_socket_error(&b->wlink, rid, rid_len, hdr.request_id, HQ_ERR_ROLE,
                                "This is the worker socket: client requests are not accepted "

@@ -17,7 +17,7 @@
 #include "hq_output.h"
 #include "hq_resource.h"
 #include "hq_util.h"
-#include "jobs.h"
+#include "hq_graph.h"
 #include "submit_args.h"
 #include "submit_file.h"
 #include "toml.h"
@@ -699,9 +699,7 @@ int hq_cmd_job_submit_file(int argc, char **argv)
     /* Without an open job every dependency must be in the file: check here so a bad
      * file fails before connecting (the broker checks again, also against the job). */
     if (s.n_graph > 0 && !job_id) {
-        hq_job_t empty;
-        memset(&empty, 0, sizeof empty);
-        if (hq_job_check_graph(&empty, s.graph, s.n_graph, &err) != 0) {
+        if (hq_graph_check(s.graph, s.n_graph, NULL, NULL, 0, &err) != 0) {
             rc = hq_cli_error(&c, "%s", err.text);
             goto out;
         }

@@ -114,7 +114,7 @@ Test(placeholders, resolves_defaults_against_submit_dir_and_cwd)
     d.out.kind = HQ_STDIO_FILE;
     d.err.kind = HQ_STDIO_NONE;
     hq_jdef_t jd = {0};
-    hq_place_resolve_def(&jd, &d, 7, "/home/u/run", "aB3xYz");
+    hq_jdef_resolve_paths(&jd, &d, 7, "/home/u/run", "aB3xYz");
     cr_assert_str_eq(jd.cwd, "/home/u/run");
     cr_assert_str_eq(jd.out, "/home/u/run/job-7/%{TASK_ID}.stdout");
     cr_assert_null(jd.err);
@@ -131,7 +131,7 @@ Test(placeholders, makes_relative_paths_absolute_against_the_resolved_cwd)
     d.err.kind = HQ_STDIO_FILE;
     d.err.path = "%{X}/e";
     hq_jdef_t jd = {0};
-    hq_place_resolve_def(&jd, &d, 3, "/s", "uid123");
+    hq_jdef_resolve_paths(&jd, &d, 3, "/s", "uid123");
     cr_assert_str_eq(jd.cwd, "/s/work-3");
     cr_assert_str_eq(jd.out, "/s/work-3/out-uid123.txt");
     cr_assert_str_eq(jd.err, "%{X}/e"); /* unknown placeholder kept, path left relative */
@@ -147,7 +147,7 @@ Test(placeholders, keeps_cwd_with_a_task_placeholder_unresolved)
     d.out.kind = HQ_STDIO_FILE;
     d.err.kind = HQ_STDIO_STREAM;
     hq_jdef_t jd = {0};
-    hq_place_resolve_def(&jd, &d, 1, "/s", "u");
+    hq_jdef_resolve_paths(&jd, &d, 1, "/s", "u");
     cr_assert_str_eq(jd.cwd, "/s/t%{TASK_ID}");
     cr_assert_str_eq(jd.out, "/s/t%{TASK_ID}/job-1/%{TASK_ID}.stdout");
     cr_assert_null(jd.err);

@@ -10,7 +10,7 @@
 
 /* A record of the event hook (task results, task states, worker losses) between its
  * append and its completion, or held after its write failed (ENOSPC, EIO): held records
- * are appended again once the journal is writable (G8: tasks keep running while the
+ * are appended again once the journal is writable (G8, disk faults: tasks keep running while the
  * journal is unavailable, and their results are held in memory until they are
  * durable). Compact: texts are taken again from the live state. */
 typedef struct s_prec {

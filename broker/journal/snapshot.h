@@ -1,5 +1,5 @@
-/* Snapshots of the broker's state into the journal, and compaction (RELIABILITY.md
- * "Compaction"): the live state is written as records (server_start with the epoch,
+/* Snapshots of the broker's state into the journal, and compaction (broker/JOURNAL.md,
+ * "Snapshots"): the live state is written as records (server_start with the epoch,
  * id high-waters, live workers, then per job its open/submit records, the state of
  * every task that left its initial state, its cancel and close) into a snapshot at
  * the current lsn L; the journal module makes it durable and deletes what the previous
@@ -9,8 +9,8 @@
  * maximum (HQ_JOURNAL_MAX_BYTES, default 1 GiB), and on `hq journal prune`, which also
  * drops complete jobs and writes two snapshots in a row so the old segments go at once.
  * Private to broker/. */
-#ifndef HQ_BROKER_SNAPSHOT_H
-#define HQ_BROKER_SNAPSHOT_H
+#ifndef HQ_BROKER_JOURNAL_SNAPSHOT_H
+#define HQ_BROKER_JOURNAL_SNAPSHOT_H
 
 #include <stdbool.h>
 

@@ -1,6 +1,7 @@
-/* Journal events for clients: the NDJSON form of journal records (CLI.md §3.8, shared
- * by `hq journal export` and the running server), the JOURNAL_READ long poll behind
- * `hq journal stream` / `replay`, and JOURNAL_FLUSH. Private to broker/ and cli/.
+/* Journal events for clients (cli/REFERENCE.md §3.8): the JOURNAL_READ long poll
+ * behind `hq journal stream` / `replay`, and JOURNAL_FLUSH; the lines are the NDJSON
+ * form of journal records (ndjson.c, shared with `hq journal export`). Private to
+ * broker/.
  *
  * JOURNAL_READ {number = cursor, flag = wait}: the reply's result is
  * {"lines": [NDJSON text…], "next": cursor, "more": bool, "end": bool}. A cursor is the
@@ -10,8 +11,8 @@
  * broker keeps the events of newer records in a bounded ring, and a reader that falls
  * behind the ring is served from the files again. With flag, an empty answer is held
  * up to a second for new events. "end" is set when the server is stopping. */
-#ifndef HQ_BROKER_JSTREAM_H
-#define HQ_BROKER_JSTREAM_H
+#ifndef HQ_BROKER_JOURNAL_STREAM_H
+#define HQ_BROKER_JOURNAL_STREAM_H
 
 #include <stdint.h>
 
