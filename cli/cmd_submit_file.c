@@ -1,5 +1,5 @@
 /* `hq job submit-file FILE [--job ID]`: reads a job definition file (TOML,
- * FEATURES.md §5) through toml.h, validates it strictly (unknown keys refused) and
+ * cli/REFERENCE.md §8) through toml.h, validates it strictly (unknown keys refused) and
  * sends one SUBMIT: the graph form for `[[task]]` lists (with dependencies), the
  * array form for `[array]`. Identical task configurations share one definition. */
 #include <errno.h>
@@ -678,7 +678,8 @@ int hq_cmd_job_submit_file(int argc, char **argv)
         goto out;
     }
     if (hq_jobfile_build(text, len, &s, &err) != 0) {
-        /* The exact texts of CLI.md stay as they are; others name the file. */
+        /* HyperQueue's exact texts (cli/REFERENCE.md §8) stay as they are; others name the
+         * file. */
         if (strncmp(err.text, "Task ", 5) == 0 ||
             strncmp(err.text, "Invalid dependency", 18) == 0 ||
             strncmp(err.text, "Definition of array", 19) == 0)
