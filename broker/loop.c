@@ -147,17 +147,19 @@ static void s_client_request(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
 static void s_flush(hq_broker_t *b);
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg);
 
-static int s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
+typedef void(s_frame_fn)(hq_broker_t *b, const uint8_t *rid, size_t rid_len, const uint8_t *data,
+                         size_t len);
+
+/* Reads up to HQ_RECV_BATCH [rid][frame] messages of sock into fn, then ends the turn. */
+static int s_drain(hq_broker_t *b, zsock_t *sock, s_frame_fn *fn)
 {
-    hq_broker_t *b = arg;
     for (int i = 0; i < HQ_RECV_BATCH && !b->stopping; i++) {
         zmq_msg_t rid, body;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
         int rc = s_recv(sock, &rid, &body);
         if (rc == 1 && zmq_msg_size(&rid) <= HQ_RID_MAX)
-            s_client_message(b, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body),
-                             zmq_msg_size(&body));
+            fn(b, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body), zmq_msg_size(&body));
         zmq_msg_close(&rid);
         zmq_msg_close(&body);
         if (rc == 0)
@@ -168,25 +170,14 @@ static int s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
     return b->stopping ? -1 : 0;
 }
 
+static int s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    return s_drain(arg, sock, s_client_message);
+}
+
 static int s_on_worker(zloop_t *loop, zsock_t *sock, void *arg)
 {
-    hq_broker_t *b = arg;
-    for (int i = 0; i < HQ_RECV_BATCH && !b->stopping; i++) {
-        zmq_msg_t rid, body;
-        zmq_msg_init(&rid);
-        zmq_msg_init(&body);
-        int rc = s_recv(sock, &rid, &body);
-        if (rc == 1 && zmq_msg_size(&rid) <= HQ_RID_MAX)
-            hq_workers_on_message(b, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body),
-                                  zmq_msg_size(&body));
-        zmq_msg_close(&rid);
-        zmq_msg_close(&body);
-        if (rc == 0)
-            break;
-    }
-    if (b->turn.dirty)
-        s_flush(b);
-    return b->stopping ? -1 : 0;
+    return s_drain(arg, sock, hq_workers_on_message);
 }
 
 static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)

@@ -79,12 +79,7 @@ void hq_client_reply(hq_replies_t *r, const uint8_t *rid, size_t rid_len, uint64
 void hq_client_send_error(hq_replies_t *r, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                           uint32_t code, const char *text)
 {
-    hq_msg_t m = {0};
-    m.hdr.version = HQ_PROTO_VERSION;
-    m.hdr.type = HQ_MSG_ERROR;
-    m.hdr.request_id = request_id;
-    m.u.error.code = code;
-    m.u.error.message = (char *)text;
+    hq_msg_t m = hq_msg_error(request_id, code, text);
     s_client_send_msg(r, rid, rid_len, &m);
 }
 

@@ -83,12 +83,7 @@ void hq_worker_retransmit(hq_wlink_t *link, hq_worker_t *w, uint64_t now)
 void hq_worker_socket_error(hq_wlink_t *link, const uint8_t *rid, size_t rid_len,
                             uint64_t request_id, uint32_t code, const char *text)
 {
-    hq_msg_t m = {0};
-    m.hdr.version = HQ_PROTO_VERSION;
-    m.hdr.type = HQ_MSG_ERROR;
-    m.hdr.request_id = request_id;
-    m.u.error.code = code;
-    m.u.error.message = (char *)text;
+    hq_msg_t m = hq_msg_error(request_id, code, text);
     uint8_t *buf = NULL;
     size_t len = 0;
     hq_err_t err;

@@ -95,6 +95,17 @@ bool hq_msg_is_worker_message(uint8_t type)
     return type >= 60 && type <= 79;
 }
 
+hq_msg_t hq_msg_error(uint64_t request_id, uint32_t code, const char *text)
+{
+    hq_msg_t m = {0};
+    m.hdr.version = HQ_PROTO_VERSION;
+    m.hdr.type = HQ_MSG_ERROR;
+    m.hdr.request_id = request_id;
+    m.u.error.code = code;
+    m.u.error.message = (char *)text;
+    return m;
+}
+
 enum hq_msg_body hq_msgp_body(uint8_t type)
 {
     switch (type) {

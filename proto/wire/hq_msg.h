@@ -331,6 +331,10 @@ int hq_header_decode(const uint8_t *buf, size_t len, hq_header_t *hdr, hq_err_t 
 /* Human name of a type ("SUBMIT") or "UNKNOWN". */
 const char *hq_msg_type_name(uint8_t type);
 
+/* An ERROR message (current protocol version) answering request_id; text is
+ * borrowed (it must outlive the message's encoding). */
+hq_msg_t hq_msg_error(uint64_t request_id, uint32_t code, const char *text);
+
 /* True for types a client may send / a worker may send. */
 bool hq_msg_is_client_request(uint8_t type);
 bool hq_msg_is_worker_message(uint8_t type);
