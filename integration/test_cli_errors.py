@@ -1,5 +1,5 @@
 """Command-line syntax errors (exit 2, clap-style text on stderr in every mode) and
-HQ-level errors (exit 1) (CLI.md §0.2, §1)."""
+HQ-level errors (exit 1) (cli/REFERENCE.md §0.2, §1)."""
 
 import json
 

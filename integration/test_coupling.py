@@ -1,10 +1,10 @@
 """Resource coupling (`hq worker start --coupling`): parsing and its errors, the
-` [coupled]` summaries, the §6 JSON weights, and tasks that get cpus and gpus from
-coupled groups."""
+` [coupled]` summaries, the JSON weights (cli/REFERENCE.md §6), and tasks that get
+cpus and gpus from coupled groups."""
 
 import pytest
 
-from conftest import horizontal, vertical, wait_until
+from hqtest import horizontal, vertical, wait_until
 
 GPUS = ("--resource", "gpus=[[0],[1]]", "--detect-resources", "none")
 

@@ -1,4 +1,5 @@
-"""Crash counting when a task kills its worker at once (RELIABILITY.md G3, case #10).
+"""Crash counting when a task kills its worker at once (broker/GUARANTEES.md, G3 (worker
+loss), case crash-limit).
 
 The worker reports STARTED in its next RESULTS batch, so a task that kills its worker
 right away (kill -9 $PPID with no gate) usually takes the worker down before the
@@ -12,7 +13,7 @@ and a crash-limit task runs past its limit in a good share of the runs.
 Tasks are submitted one at a time and each worker has 1 cpu, so no task is ever only
 prefetched at a worker that dies (a prefetched task is counted too; see tasks.c)."""
 
-from conftest import read_pid_file, wait_until
+from hqtest import read_pid_file, wait_until
 
 # Every start appends its instance id to runs.<job> and its pid to pid.<job>.<instance>,
 # then kills its worker at once (and lingers, so the worker cannot see it end).

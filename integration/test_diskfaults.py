@@ -1,13 +1,14 @@
-"""Journal disk faults against real processes (RELIABILITY.md G8, tests 5 and 6).
+"""Journal disk faults against real processes (broker/GUARANTEES.md, G8 (disk faults),
+cases power-loss-sim and disk-full).
 
-#5 power-loss-sim: the fault shim (tools/faultshim.c, HQ_FAULT_SYNCLOG) logs every
+power-loss-sim: the fault shim (tools/faultshim.c, HQ_FAULT_SYNCLOG) logs every
 write, sync and directory operation on the journal. After kill -9 of the broker,
 power_loss() turns the journal into what a power cut would leave: directory operations
 after the directory's last sync are undone, bytes written after a file's last sync
 become zeros and files shrink back to their size at that sync. The broker then
 restarts on it and every submit and cancel a client saw acknowledged must be there.
 
-#6 disk-full: the journal on a real 1 MiB tmpfs (the shim's ENOSPC when not root)."""
+disk-full: the journal on a real 1 MiB tmpfs (the shim's ENOSPC when not root)."""
 
 import errno
 import json
@@ -22,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HQ, DEFAULT_TIMEOUT, wait_until
-from test_journal import job_states, kill9_server, shim  # noqa: F401 (shim is a fixture)
+from hqtest import DEFAULT_TIMEOUT, HQ, job_states, kill9_server, set_faults, wait_until
 
 SEGMENT_BYTES = 65536  # several segment rolls per power-loss run
 # Compaction during the power-loss run: 4096 bytes makes one happen at nearly every
@@ -166,9 +166,9 @@ def run_writer(so, root, log, **extra):
     assert r.returncode == -signal.SIGKILL, r.stderr
 
 
-def test_power_loss_simulation_drops_exactly_what_was_not_synced(shim, tmp_path):
+def test_power_loss_simulation_drops_exactly_what_was_not_synced(faultshim, tmp_path):
     root, log = tmp_path / "d", tmp_path / "synclog"
-    run_writer(shim, root, log)
+    run_writer(faultshim, root, log)
     before = {p.name: p.read_bytes() for p in root.iterdir()}
     assert before["a"] == b"A" * 100 + b"B" * 50 and "e" not in before and "c" in before
     stats = power_loss(log, root)
@@ -185,16 +185,16 @@ def test_power_loss_simulation_drops_exactly_what_was_not_synced(shim, tmp_path)
     assert stats["zeroed_bytes"] == 10 and stats["cut_bytes"] == 50 + 8
 
 
-def test_power_loss_simulation_treats_ignored_syncs_as_never_made(shim, tmp_path):
+def test_power_loss_simulation_treats_ignored_syncs_as_never_made(faultshim, tmp_path):
     root, log = tmp_path / "d", tmp_path / "synclog"
-    run_writer(shim, root, log, HQ_FAULT_SYNCLOG_IGNORE="fdatasync")
+    run_writer(faultshim, root, log, HQ_FAULT_SYNCLOG_IGNORE="fdatasync")
     power_loss(log, root)
     pre = (root / "pre").read_bytes()
     assert len(pre) == 4096 and pre.count(0) == 4096  # the fdatasync'd record is lost too
     assert (root / "a").read_bytes() == b"A" * 100  # fsync still counts
 
 
-# ---- #5 against the broker ----
+# ---- power-loss-sim against the broker ----
 
 class PowerLossBroker:
     """A journaled broker under the shim's sync log, killed and power-cut on demand."""
@@ -331,10 +331,10 @@ class Clients:
 
 
 @pytest.mark.slow
-def test_power_loss_at_10_kill_points_keeps_every_acked_submit_and_cancel(hq_env, shim):
+def test_power_loss_at_10_kill_points_keeps_every_acked_submit_and_cancel(hq_env, faultshim):
     env = hq_env
     rng = random.Random(5)
-    broker = PowerLossBroker(env, shim)
+    broker = PowerLossBroker(env, faultshim)
     broker.start()
     clients = Clients(env, rng, "pl")
     for point in range(10):
@@ -357,12 +357,12 @@ def test_power_loss_at_10_kill_points_keeps_every_acked_submit_and_cancel(hq_env
     assert len(clients.submits) >= 20 and clients.cancels
 
 
-def test_power_loss_negative_control_acks_without_fdatasync_are_lost(hq_env, shim):
+def test_power_loss_negative_control_acks_without_fdatasync_are_lost(hq_env, faultshim):
     """The same harness with the broker's fdatasyncs left out of the sync log (as if it
     acked before syncing): the power cut must lose acked submits, so the test above
     would catch a broker that acks too early."""
     env = hq_env
-    broker = PowerLossBroker(env, shim, HQ_FAULT_SYNCLOG_IGNORE="fdatasync")
+    broker = PowerLossBroker(env, faultshim, HQ_FAULT_SYNCLOG_IGNORE="fdatasync")
     broker.start()
     clients = Clients(env, random.Random(6), "neg")
     for k in range(1, 4):
@@ -375,7 +375,7 @@ def test_power_loss_negative_control_acks_without_fdatasync_are_lost(hq_env, shi
     assert len(lost) == 3, lost
 
 
-# ---- #6 disk full on a real 1 MiB tmpfs ----
+# ---- disk-full on a real 1 MiB tmpfs ----
 
 class TmpfsDisk:
     """A real 1 MiB tmpfs; fill() writes a filler file until ENOSPC."""
@@ -414,10 +414,10 @@ class ShimDisk:
                           "HQ_FAULT_PATH": str(self.journal)}
 
     def fill(self):
-        self.fault.write_text("write:ENOSPC:always,fallocate:ENOSPC:always")
+        set_faults(self.fault, "write:ENOSPC:always,fallocate:ENOSPC:always")
 
     def free(self):
-        self.fault.write_text("")
+        set_faults(self.fault, "")
 
 
 def mounted(path):
@@ -426,9 +426,9 @@ def mounted(path):
 
 
 @pytest.fixture
-def small_disk(hq_env, shim):
+def small_disk(hq_env, faultshim):
     if os.geteuid() != 0 or os.environ.get("HQ_TEST_DISKFULL_SHIM"):
-        yield ShimDisk(hq_env.tmp, shim)
+        yield ShimDisk(hq_env.tmp, faultshim)
         return
     mnt = hq_env.tmp / "disk"
     mnt.mkdir()

@@ -1,4 +1,5 @@
-"""Task results held while the journal cannot be written (RELIABILITY.md G8).
+"""Task results held while the journal cannot be written (broker/GUARANTEES.md, G8 (disk
+faults)).
 
 With the journal unavailable (ENOSPC from the fault shim, tools/faultshim.c, switched
 on and off at run time through HQ_FAULT_FILE) running tasks continue; a result that
@@ -7,11 +8,12 @@ once the journal is writable, so a kill -9 after the recovery finds the task fin
 it is not rerun. Without that the task_finished record is simply lost and the restarted
 broker runs the task again."""
 
-from conftest import wait_until
-from test_journal import job_states, kill9_server, shim, shim_server, start  # noqa: F401
+from hqtest import (job_states, kill9_server, set_faults, start_journaled,
+                    start_shim_server, wait_until)
 
 
-def test_a_result_that_arrives_while_the_disk_is_full_is_journaled_after_recovery(hq_env, shim):
+def test_a_result_that_arrives_while_the_disk_is_full_is_journaled_after_recovery(
+        hq_env, faultshim):
     """Setup: journaled broker under the fault shim, one worker, a task that records
     its start in a marker file and waits for a gate. Fault: journal writes fail with
     ENOSPC (submits are refused with the typed error); the gate opens and the task
@@ -20,7 +22,7 @@ def test_a_result_that_arrives_while_the_disk_is_full_is_journaled_after_recover
     journal the task is FINISHED, and a new worker does not run it again (1 marker
     line)."""
     env = hq_env
-    fault = shim_server(env, shim)
+    fault = start_shim_server(env, faultshim)
     env.start_worker(cpus=1)
     jid = env.submit("--", "bash", "-c",
                      'echo "$HQ_INSTANCE_ID" >> runs; '
@@ -28,7 +30,7 @@ def test_a_result_that_arrives_while_the_disk_is_full_is_journaled_after_recover
     env.wait_task_state(jid, 0, "running")
     wait_until(lambda: (env.work / "runs").exists(), 20, "the task to start")
 
-    fault.write_text("write:ENOSPC:always")
+    set_faults(fault, "write:ENOSPC:always")
 
     def refused():
         r = env.hq("submit", "--", "true", check=False)
@@ -41,14 +43,14 @@ def test_a_result_that_arrives_while_the_disk_is_full_is_journaled_after_recover
     wait_until(lambda: "task results are held in memory" in env.server.stderr(), 20,
                "the broker to hold the result")
 
-    fault.write_text("")
+    set_faults(fault, "")
     wait_until(lambda: "appended again" in env.server.stderr(), 20,
                "the held result to be appended again")
     # An acked submit after that: everything appended before it is durable too.
     later = env.submit("--", "true")
 
     kill9_server(env)
-    start(env)
+    start_journaled(env)
     states = job_states(env)
     assert jid in states and later in states, states
     t = env.tasks(jid)[0]

@@ -1,6 +1,8 @@
-"""Hostile input against a live broker (RELIABILITY.md tests 19, 20, 25, 26): stalled
-handshakes, an authenticated request flood, amplification frames and a live msgpack
-fuzz from authenticated peers. Each test checks that the broker stays up, keeps
+"""Hostile input against a live broker (broker/GUARANTEES.md, G6 (hostile or buggy
+input); cases handshake-slowloris, authenticated-flood, amplification-frames,
+msgpack-fuzz-live and oversize-frame): stalled handshakes, an authenticated request
+flood, amplification frames, a live msgpack fuzz from authenticated peers, and frames
+over a socket's size limit. Each test checks that the broker stays up, keeps
 answering other clients, and that its RSS stays bounded. The long variants are in
 integration/bench/hostile_long.py."""
 
@@ -9,50 +11,17 @@ import random
 import socket
 import struct
 import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import HQ_RAWPEER, REPO, TOOLS, base_env, wait_until
-
-sys.path.insert(0, str(TOOLS))
-import rawframes  # noqa: E402
+from hqtest import (HQ_RAWPEER, REPO, assert_rss_growth, assert_still_serves, base_env,
+                    rawframes, rawpeer, redirected_server_dir, rss_kib, wait_until)
 
 CORPUS = REPO / "tests" / "fuzz" / "corpus"
 # Valid client requests that would stop the broker or its workers: a fuzzer holding
 # the client key may legitimately do that, so mutations never produce these types.
 STOPPING_TYPES = {2, 15}  # SERVER_STOP, WORKER_STOP
-
-
-# ASan keeps freed memory in quarantine, so RSS bounds only mean something in the
-# normal build (ARCHITECTURE.md, "Sanitizers"); the sanitizer run checks the rest.
-SANITIZED = os.environ.get("HQ_SANITIZED") == "1"
-
-
-def assert_rss_growth(rss0, rss1, limit_kib, detail=None):
-    if not SANITIZED:
-        assert rss1 - rss0 < limit_kib, detail if detail is not None else (rss0, rss1)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def rawpeer(access, role, *args, timeout=300):
-    if not HQ_RAWPEER.exists():
-        pytest.fail(f"{HQ_RAWPEER} not built")
-    r = subprocess.run([str(HQ_RAWPEER), "--access", str(access), "--role", role, *map(str, args)],
-                       capture_output=True, text=True, env=base_env(), timeout=timeout)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    return lines[0].split(": ", 1)[1], lines[1:]
 
 
 def summary(lines):
@@ -70,14 +39,7 @@ def baseline_latency(env, n=5):
     return sorted(timed_hq(env, "job", "list") for _ in range(n))[n // 2]
 
 
-def still_serves(env):
-    assert env.server.poll() is None, env.server.stderr()[-3000:]
-    jid = env.submit("--", "true")
-    env.wait_job(jid, timeout=30)
-    assert env.tasks(jid)[0]["state"] == "finished"
-
-
-# --- #25 handshake-slowloris -----------------------------------------------------------
+# --- stalled handshakes ----------------------------------------------------------------
 
 def stall_connections(port, n):
     """n TCP connections stalled in the handshake: a third stop inside the greeting's
@@ -122,7 +84,7 @@ def run_slowloris(env, per_port):
         t_open = time.monotonic()
         lat = [timed_hq(env, "job", "list") for _ in range(3)]
         w = env.start_worker(cpus=1, heartbeat="1s")
-        still_serves(env)
+        assert_still_serves(env)
         # every stalled connection is closed by the broker (ZMQ_HANDSHAKE_IVL = 10 s)
         wait_until(lambda: count_closed(socks) == len(socks), 20,
                    "the broker to close every stalled handshake")
@@ -140,7 +102,7 @@ def test_stalled_handshakes_on_both_ports_do_not_block_a_client(server):
     assert closed_after < 15, closed_after
 
 
-# --- #26 authenticated flood -----------------------------------------------------------
+# --- an authenticated request flood ----------------------------------------------------
 
 def test_authenticated_request_flood_leaves_other_clients_served(cluster):
     env = cluster
@@ -171,10 +133,10 @@ def test_authenticated_request_flood_leaves_other_clients_served(cluster):
     assert lat[len(lat) // 2] < max(1.0, 5 * base), (base, lat)
     assert max(lat) < 5, lat
     assert_rss_growth(rss0, rss1, 32 * 1024)
-    still_serves(env)
+    assert_still_serves(env)
 
 
-# --- #20 amplification-frames ----------------------------------------------------------
+# --- amplification frames --------------------------------------------------------------
 
 AMPLIFIERS = [
     "hex:ddffffffff",                 # bare array32 of 4G elements
@@ -197,10 +159,10 @@ def test_amplification_frames_are_rejected_without_allocating(cluster, role):
     pid = env.server.pid
     acc = env.access_path()
     # warm up the peer path once so the first connection's buffers are not counted
-    rawpeer(acc, role, "--timeout", "300", "valid:heartbeat" if role == "worker"
-            else "valid:server-info")
+    rawpeer(acc, role, "valid:heartbeat" if role == "worker" else "valid:server-info",
+            timeout_ms=300)
     rss0 = rss_kib(pid)
-    hs, lines = rawpeer(acc, role, "--timeout", "300", *AMPLIFIERS)
+    hs, lines = rawpeer(acc, role, *AMPLIFIERS, timeout_ms=300)
     assert hs == "ok"
     for line in lines:
         assert "type=40" not in line, lines  # never a success
@@ -208,8 +170,7 @@ def test_amplification_frames_are_rejected_without_allocating(cluster, role):
         # every one of them gets a typed error reply
         assert all("type=41" in line for line in lines), lines
     # and again, 300 times each, without waiting: any per-frame cost would add up
-    hs, lines = rawpeer(acc, role, "--nowait", "--timeout", "500", "--repeat", "300",
-                        *AMPLIFIERS)
+    hs, lines = rawpeer(acc, role, *AMPLIFIERS, nowait=True, timeout_ms=500, repeat=300)
     s = summary(lines)
     assert s["sent"] == 300 * len(AMPLIFIERS) and s["send_failed"] == 0
     assert s["replies"] == s["error_replies"]
@@ -218,10 +179,10 @@ def test_amplification_frames_are_rejected_without_allocating(cluster, role):
           f"(+{rss1 - rss0} KiB)")
     assert_rss_growth(rss0, rss1, 4 * 1024)
     assert [x["id"] for x in env.worker_list()] == [env.w1.id]
-    still_serves(env)
+    assert_still_serves(env)
 
 
-# --- #19 msgpack-fuzz-live -------------------------------------------------------------
+# --- a live msgpack fuzz ---------------------------------------------------------------
 
 MSGPACK_TRAPS = [b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xdb\x7f\xff\xff\xff",
                  b"\xc1", b"\xd4\x00\x00", b"\xcf" + b"\xff" * 8, b"\xc0", b"\x91" * 64,
@@ -324,4 +285,107 @@ def test_live_fuzz_20k_frames_per_socket(cluster):
     hs, lines = rawpeer(env.access_path(), "client", "valid:server-info")
     assert hs == "ok" and "type=40" in lines[0], lines
     assert env.w1.id in [x["id"] for x in env.worker_list()]
-    still_serves(env)
+    assert_still_serves(env)
+
+
+# --- frames over a socket's size limit -------------------------------------------------
+
+HQ_CLIENT_MAXMSG = 256 * 1024 * 1024  # proto/wire/hq_msg.h
+HQ_WORKER_MAXMSG = 64 * 1024 * 1024
+MIB = 1024 * 1024
+
+
+
+def oversize_through_capture(env, cap, role, frames, timeout_ms):
+    d = redirected_server_dir(env, cap.port, f"oversize-{role}", role=role)
+    return rawpeer(d / "access.json", role, *frames, timeout_ms=timeout_ms)
+
+
+def test_oversize_frame_on_the_client_socket_disconnects_the_peer(cluster, captures):
+    """Setup: a server and worker; an authenticated client (hq_rawpeer) through the
+    counting forwarder. Fault: one frame of 257 MiB, over the client socket's
+    ZMQ_MAXMSGSIZE (256 MiB). Expected: the broker closes that connection after
+    reading only a small part of the frame (never buffered), its RSS does not grow by
+    the frame size, the peer's next request (on a new connection) and other clients
+    are served, the worker stays registered."""
+    env = cluster
+    pid = env.server.pid
+    cap = captures(env.server_info()["client_port"], record=False)
+    hs, lines = oversize_through_capture(env, cap, "client", ["valid:server-info"], 1500)
+    assert hs == "ok" and "type=40" in lines[0], lines  # warm-up through the forwarder
+    rss0 = rss_kib(pid)
+    size = HQ_CLIENT_MAXMSG + MIB
+    hs, lines = oversize_through_capture(
+        env, cap, "client", ["valid:server-info", f"zeros:{size}", "valid:server-info"], 5000)
+    rss1 = rss_kib(pid)
+    assert hs == "ok"
+    assert "type=40" in lines[0], lines
+    assert lines[1].endswith("no reply"), lines
+    assert "type=40" in lines[2], lines  # the peer reconnected and is served again
+    with cap.lock:
+        conns = [dict(c) for c in cap.conns]
+    big = conns[1]  # conns[0] is the warm-up
+    print(f"oversize client frame: {big['up']} bytes reached the broker before it closed; "
+          f"RSS {rss0} -> {rss1} KiB; {len(conns)} connections")
+    assert big["closed_by"] == "server", conns
+    assert big["up"] < 32 * MIB, big  # the body was not read, let alone buffered
+    assert len(conns) >= 3, conns  # the reconnect
+    assert_rss_growth(rss0, rss1, 32 * 1024)
+    assert env.server.poll() is None
+    assert [x["id"] for x in env.worker_list()] == [env.w1.id]
+    assert_still_serves(env)
+
+
+def test_oversize_frame_on_the_worker_socket_disconnects_the_peer(cluster, captures):
+    """Setup: a server and a genuine worker; an authenticated worker-key peer through
+    the counting forwarder. Fault: one frame of 65 MiB, over the worker socket's
+    ZMQ_MAXMSGSIZE (64 MiB). Expected: the broker closes that connection after a small
+    part of the frame, its RSS does not grow by the frame size, the genuine worker is
+    not affected and runs new tasks, and new workers still register."""
+    env = cluster
+    pid = env.server.pid
+    cap = captures(env.server_info()["worker_port"], record=False)
+    rss0 = rss_kib(pid)
+    hs, lines = oversize_through_capture(env, cap, "worker",
+                                         [f"zeros:{HQ_WORKER_MAXMSG + MIB}"], 3000)
+    rss1 = rss_kib(pid)
+    assert hs == "ok"
+    assert lines[0].endswith("no reply"), lines
+    with cap.lock:
+        conns = [dict(c) for c in cap.conns]
+    print(f"oversize worker frame: {conns[0]['up']} bytes reached the broker before it "
+          f"closed; RSS {rss0} -> {rss1} KiB")
+    assert conns[0]["closed_by"] == "server", conns
+    assert conns[0]["up"] < 32 * MIB, conns
+    assert_rss_growth(rss0, rss1, 32 * 1024)
+    assert [x["id"] for x in env.worker_list()] == [env.w1.id]
+    assert_still_serves(env)
+    env.start_worker(cpus=1)
+    assert len(env.worker_list()) == 2
+
+
+def test_hq_refuses_a_request_over_the_client_limit_before_sending(cluster, captures):
+    """Setup: a server; `hq` talks to it through the counting forwarder. Fault: a
+    submit whose request encodes to more than 256 MiB (--each-line with 17 entries of
+    16 MiB, each under the per-entry cap). Expected: hq exits 1 saying the message
+    exceeds the socket's limit, sends (almost) nothing, and no job is created."""
+    env = cluster
+    cap = captures(env.server_info()["client_port"], record=False)
+    d = redirected_server_dir(env, cap.port, "limit")
+    big = env.tmp / "entries"
+    line = b"x" * (16 * MIB - 1) + b"\n"
+    with open(big, "wb") as f:
+        for _ in range(17):
+            f.write(line)
+    try:
+        r = env.hq("submit", "--each-line", big, "--", "true", server_dir=d, check=False,
+                   timeout=120)
+    finally:
+        big.unlink()
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"exceeds the {HQ_CLIENT_MAXMSG}-byte limit of its socket" in r.stderr, r.stderr
+    with cap.lock:
+        sent = sum(c["up"] for c in cap.conns)
+    assert sent < 64 * 1024, sent
+    assert env.hq_json("job", "list", "--all") == []
+    assert_still_serves(env)

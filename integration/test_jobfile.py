@@ -1,4 +1,4 @@
-"""Job definition files (`hq job submit-file`, FEATURES.md §5) as a user runs them:
+"""Job definition files (`hq job submit-file`, cli/REFERENCE.md §8) as a user runs them:
 task graphs with dependencies, resource variants, the array form, open jobs, and bad
 files that must be refused with an exact message before anything is submitted."""
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import horizontal, vertical
+from hqtest import horizontal, vertical
 
 
 def write(env, name, text):

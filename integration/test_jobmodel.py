@@ -1,7 +1,7 @@
-"""The job model as a user drives it (CLI.md §1.5-1.8, §3.3-3.5, §5-7): directives,
-each-line / from-json sweeps, open jobs, cat / forget / summary / task-ids, the
-progress line on a terminal, placeholders and their warnings, task dirs, max-fails,
-and the small worker/server commands."""
+"""The job model as a user drives it (cli/REFERENCE.md §1.5-1.8, §3.3-3.5, §5-7):
+directives, each-line / from-json sweeps, open jobs, cat / forget / summary /
+task-ids, the progress line on a terminal, placeholders and their warnings, task
+dirs, max-fails, and the small worker/server commands."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import select
 import subprocess
 import time
 
-from conftest import HQ, horizontal, vertical, wait_until
+from hqtest import HQ, horizontal, vertical
 
 
 def states(env, job):

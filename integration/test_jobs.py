@@ -1,4 +1,5 @@
-"""Submitting, inspecting and managing jobs the way a user does (CLI.md §3.3-3.5, §5-7)."""
+"""Submitting, inspecting and managing jobs the way a user does (cli/REFERENCE.md
+§3.3-3.5, §5-7)."""
 
 import json
 import os
@@ -6,7 +7,7 @@ import re
 import signal
 import subprocess
 
-from conftest import HQ, horizontal, parse_tables, pid_alive, read_pid_file, vertical, wait_until
+from hqtest import HQ, horizontal, parse_tables, pid_alive, read_pid_file, vertical, wait_until
 
 ECHO = ["--", "bash", "-c", "echo out-$HQ_TASK_ID"]
 
@@ -320,7 +321,8 @@ def test_time_limit_fails_the_task(cluster):
 
 
 def test_max_fails_aborts_the_rest(server):
-    """FEATURES.md: after more than N failed tasks, the remaining tasks are aborted."""
+    """`--max-fails N` (cli/REFERENCE.md §3.3): after more than N failed tasks, the
+    remaining tasks are aborted."""
     server.hq("submit", "--array", "0-9", "--max-fails", "1", "--",
               "bash", "-c", "sleep 0.3; exit 1")
     server.start_worker(cpus=1)

@@ -1,6 +1,7 @@
-"""Journal tooling against a running server (CLI.md §3.8, RELIABILITY.md "Tooling",
-"Compaction", test #8): `hq journal stream | replay | flush | prune`, export after a
-compaction, `hq journal verify`, and kill -9 at every snapshot commit step."""
+"""Journal tooling against a running server (cli/REFERENCE.md §3.8; broker/JOURNAL.md,
+"Snapshots"; broker/GUARANTEES.md, case compaction-crash): `hq journal stream | replay |
+flush | prune`, export after a compaction, `hq journal verify`, and kill -9 at every
+snapshot commit step."""
 
 import json
 import queue
@@ -10,20 +11,7 @@ import time
 
 import pytest
 
-from conftest import HQ, wait_until
-
-
-def journal_dir(env):
-    return env.tmp / "journal"
-
-
-def start(env, *extra):
-    return env.start_server("--journal", journal_dir(env), *extra)
-
-
-def kill9_server(env):
-    env.server.popen.kill()
-    env.server.popen.wait()
+from hqtest import HQ, journal_dir, kill9_server, start_journaled
 
 
 def events(text):
@@ -79,7 +67,7 @@ def created(job):
 
 def test_stream_shows_past_then_live_events_and_ends_with_the_server(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     first = env.submit("--", "true")
     cmd = [str(HQ), "--server-dir", str(env.server_dir), "journal", "stream"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -103,7 +91,7 @@ def test_stream_shows_past_then_live_events_and_ends_with_the_server(hq_env):
 
 def test_replay_prints_past_events_in_order_and_exits(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     env.start_worker(cpus=2)
     job = env.submit("--array", "1-3", "--", "true")
     env.wait_job(job)
@@ -124,7 +112,7 @@ def test_replay_prints_past_events_in_order_and_exits(hq_env):
 
 def test_flush_returns_once_durable(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     job = env.submit("--", "true")
     r = env.hq("journal", "flush")
     assert r.stdout == ""
@@ -145,7 +133,7 @@ def test_without_a_journal_the_tools_say_so(hq_env):
 
 def test_prune_shrinks_the_journal_and_keeps_unfinished_jobs_after_a_restart(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     env.start_worker(cpus=1)
     done = [env.submit("--array", "1-40", "--", "true") for _ in range(10)]
     for j in done:
@@ -171,7 +159,7 @@ def test_prune_shrinks_the_journal_and_keeps_unfinished_jobs_after_a_restart(hq_
     assert r.returncode == 0, r.stderr
     # restart: the unfinished jobs are back, the complete ones are gone, ids go on
     kill9_server(env)
-    start(env)
+    start_journaled(env)
     jobs = {j["id"]: j for j in env.hq_json("job", "list", "--all")}
     assert set(jobs) == {running, waiting, opened}
     assert jobs[waiting]["task_count"] == 5
@@ -181,7 +169,7 @@ def test_prune_shrinks_the_journal_and_keeps_unfinished_jobs_after_a_restart(hq_
 
 def test_verify_accepts_a_good_journal_and_reports_a_bit_flip(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     for _ in range(5):
         env.submit("--array", "1-10", "--", "true")
     env.hq("server", "stop")
@@ -204,7 +192,7 @@ def test_verify_accepts_a_good_journal_and_reports_a_bit_flip(hq_env):
 def test_kill9_after_each_compaction_step_restarts_to_the_same_state(hq_env, step):
     env = hq_env
     env.env["HQ_JOURNAL_TEST_SNAP_STOP"] = str(step)
-    start(env)
+    start_journaled(env)
     del env.env["HQ_JOURNAL_TEST_SNAP_STOP"]
     env.start_worker(cpus=1)
     done = env.submit("--array", "1-20", "--", "true")
@@ -218,7 +206,7 @@ def test_kill9_after_each_compaction_step_restarts_to_the_same_state(hq_env, ste
     # acked after the interrupted compaction: must survive too
     late = env.submit("--", "true")
     kill9_server(env)
-    start(env)
+    start_journaled(env)
     jobs = {j["id"]: j for j in env.hq_json("job", "list", "--all")}
     assert {waiting, opened, late} <= set(jobs)
     if done in jobs:  # old set: the complete job is still there, whole

@@ -1,36 +1,20 @@
-"""Broker restart with live workers (RELIABILITY.md G5, test 15): workers started with
---on-server-lost finish-running keep their tasks while the broker is down, register
+"""Broker restart with live workers, as broker/GUARANTEES.md promises in G5 (broker
+restart with live workers) and checks in case broker-restart-readopt: workers started
+with --on-server-lost finish-running keep their tasks while the broker is down, register
 again and report them; the restarted broker re-adopts the instances its journal knows
 instead of running them again. A task whose worker does not come back runs again
 under a higher instance id once the grace period (HQ_READOPT_GRACE) is over."""
 
 import json
 import signal
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-from conftest import HQ, Worker, wait_until
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-from relay import Relay  # noqa: E402
+from hqtest import (HQ, Relay, Worker, journal_dir, journal_events, kill9_server,
+                    start_journaled, wait_until, write_access)
 
 # Each run leaves a marker named after its task and instance, then sleeps.
 MARKER_SCRIPT = 'touch "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'
-
-
-def journal_dir(env):
-    return env.tmp / "journal"
-
-
-def start(env, *extra, wait=True):
-    return env.start_server("--journal", journal_dir(env), *extra, wait=wait)
-
-
-def kill9_server(env):
-    env.server.popen.kill()
-    env.server.popen.wait()
 
 
 def markers(env):
@@ -51,13 +35,13 @@ def start_workers(env, n, cpus, *extra):
 def test_restart_readopts_running_tasks_without_rerunning_them(hq_env):
     env = hq_env
     env.env["HQ_READOPT_GRACE"] = "20s"
-    start(env)
+    start_journaled(env)
     workers = start_workers(env, 2, 5)
     job = env.submit("--array", "0-9", "--", "bash", "-c", MARKER_SCRIPT.format(secs=8))
     wait_until(lambda: len(markers(env)) == 10, 20, "all 10 tasks to start")
     wait_until(lambda: env.job_state_counts(job)["running"] == 10, 20, "10 running tasks")
     kill9_server(env)
-    start(env)
+    start_journaled(env)
     env.wait_job(job, timeout=60)
     counts = env.job_state_counts(job)
     assert counts["finished"] == 10, counts
@@ -77,7 +61,7 @@ def test_restart_readopts_running_tasks_without_rerunning_them(hq_env):
 def test_task_of_a_worker_that_does_not_come_back_reruns_after_the_grace(hq_env):
     env = hq_env
     env.env["HQ_READOPT_GRACE"] = "4s"
-    start(env)
+    start_journaled(env)
     stays, goes = start_workers(env, 2, 1)
     job = env.submit("--array", "0-1", "--", "bash", "-c", MARKER_SCRIPT.format(secs=6))
     wait_until(lambda: len(markers(env)) == 2, 20, "both tasks to start")
@@ -88,7 +72,7 @@ def test_task_of_a_worker_that_does_not_come_back_reruns_after_the_grace(hq_env)
     kill9_server(env)
     goes.proc.popen.send_signal(signal.SIGKILL)
     goes.proc.popen.wait()
-    start(env)
+    start_journaled(env)
     env.wait_job(job, timeout=60)
     m = markers(env)
     kept = [t for t in m if t != lost_task][0]
@@ -103,7 +87,7 @@ def test_task_of_a_worker_that_does_not_come_back_reruns_after_the_grace(hq_env)
 def test_reconnect_window_ends_and_worker_exits_1(hq_env):
     env = hq_env
     env.env["HQ_RECONNECT_WINDOW"] = "2s"
-    start(env)
+    start_journaled(env)
     (w,) = start_workers(env, 1, 1)
     kill9_server(env)
     assert w.proc.wait_exit(timeout=30) == 1
@@ -111,13 +95,13 @@ def test_reconnect_window_ends_and_worker_exits_1(hq_env):
 
 def test_stop_policy_worker_still_exits_1_on_broker_loss(hq_env):
     env = hq_env
-    start(env)
+    start_journaled(env)
     w = env.start_worker("--on-server-lost", "stop", cpus=1, heartbeat="1s")
     job = env.submit("--", "bash", "-c", MARKER_SCRIPT.format(secs=100))
     wait_until(lambda: len(markers(env)) == 1, 20, "the task to start")
     kill9_server(env)
     assert w.proc.wait_exit(timeout=30) == 1
-    start(env)
+    start_journaled(env)
     # the stop worker cannot come back: its task waits again at once (no grace)
     env.wait_task_state(job, 0, "waiting", timeout=10)
 
@@ -134,12 +118,12 @@ def marker_lines(env):
 
 
 def test_full_size_100_tasks_readopted_across_kill9_and_5s_outage(hq_env):
-    """Test 15 at the spec's size: 100 tasks of `sleep 30` on 2 finish-running workers,
-    the broker SIGKILLed once all of them run (the spec's t=10 s) and restarted on
-    the same journal after 5 s of downtime (t=15 s)."""
+    """Case broker-restart-readopt at its full size: 100 tasks of `sleep 30` on 2
+    finish-running workers, the broker SIGKILLed once all of them run (the case's
+    t=10 s) and restarted on the same journal after 5 s of downtime (t=15 s)."""
     env = hq_env
     env.env["HQ_READOPT_GRACE"] = "20s"  # bounds the run if a worker did not come back
-    start(env)
+    start_journaled(env)
     workers = start_workers(env, 2, 50)
     job = env.submit("--array", "0-99", "--", "bash", "-c",
                      APPEND_MARKER_SCRIPT.format(secs=30))
@@ -154,7 +138,7 @@ def test_full_size_100_tasks_readopted_across_kill9_and_5s_outage(hq_env):
         assert all(w.proc.poll() is None for w in workers)
         time.sleep(0.1)
     restarted = time.monotonic()
-    start(env)
+    start_journaled(env)
     wait_until(lambda: len(env.worker_list()) == 2, 70, "both workers to register again")
     reconnect_s = time.monotonic() - restarted
     env.wait_job(job, timeout=120)
@@ -188,21 +172,6 @@ def test_full_size_100_tasks_readopted_across_kill9_and_5s_outage(hq_env):
     assert finished == Counter({t: 1 for t in range(100)}), finished
 
 
-def journal_events(env):
-    """The events of the journal (readable while the broker writes it)."""
-    out = env.hq("journal", "export", journal_dir(env)).stdout
-    return [json.loads(line)["event"] for line in out.splitlines()]
-
-
-def write_access(d, data):
-    p = d / "access.json"
-    if p.exists():
-        p.chmod(0o600)
-        p.unlink()
-    p.write_text(json.dumps(data, indent=2))
-    p.chmod(0o400)
-
-
 def test_task_whose_assign_never_arrived_runs_again_without_the_grace(hq_env):
     """The broker records a dispatch and dies before the ASSIGN reaches the worker (a
     relay drops broker -> worker traffic). The worker registers again without that
@@ -212,7 +181,7 @@ def test_task_whose_assign_never_arrived_runs_again_without_the_grace(hq_env):
     env = hq_env
     env.env["HQ_READOPT_GRACE"] = "600s"  # far beyond every timeout below
     env.env["HQ_RECONNECT_WINDOW"] = "120s"
-    start(env)
+    start_journaled(env)
     relay = Relay(("127.0.0.1", env.server_info()["worker_port"])).start()
     try:
         via = env.tmp / "via-relay"
@@ -220,7 +189,7 @@ def test_task_whose_assign_never_arrived_runs_again_without_the_grace(hq_env):
         data = json.loads(env.access_path().read_text())
         data["worker"]["host"] = "127.0.0.1"
         data["worker"]["port"] = relay.port
-        write_access(via, data)
+        write_access(via / "access.json", data)
         # heartbeat 4 s: the worker notices the silence after 8 s, the broker is
         # killed well before that
         proc = env.spawn([HQ, "worker", "start", "--server-dir", via, "--hostname", "rw",
@@ -240,11 +209,11 @@ def test_task_whose_assign_never_arrived_runs_again_without_the_grace(hq_env):
         kill9_server(env)
         assert w.proc.poll() is None
         assert not (env.work / "late.0").exists()
-        start(env)
+        start_journaled(env)
         restarted = time.monotonic()
         data = json.loads(env.access_path().read_text())
         data["worker"]["host"] = "127.0.0.1"
-        write_access(via, data)  # straight to the new broker from now on
+        write_access(via / "access.json", data)  # straight to the new broker from now on
         wait_until(lambda: len(env.worker_list()) == 1, 60, "the worker to register again")
         back = time.monotonic()
         wait_until(lambda: (env.work / "late.1").exists(), 30,

@@ -2,9 +2,8 @@
 fake hwloc topologies, fractional GPUs, variants, multi-node tasks, starvation."""
 
 import json
-import time
 
-from conftest import horizontal, wait_until
+from hqtest import horizontal, wait_until
 
 
 def env_of(server, job, task, tmp):

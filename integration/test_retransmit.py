@@ -1,16 +1,14 @@
-"""Application seq/ack with retransmission on the worker link (RELIABILITY.md G4, #13
-with a reset link): the worker's connection to the broker goes through the TCP relay,
-which holds traffic for a moment and then resets both connections, so the ASSIGN and
-RESULTS messages it held are lost for good. The worker reconnects under the same
-routing id, both sides send their unacknowledged messages again, and nothing is
-requeued, lost or finished twice."""
+"""Application seq/ack with retransmission on the worker link (broker/GUARANTEES.md,
+G4 (partition), case partition-short with a reset link): the worker's connection to
+the broker goes through the TCP relay, which holds traffic for a moment and then
+resets both connections, so the ASSIGN and RESULTS messages it held are lost for good.
+The worker reconnects under the same routing id, both sides send their
+unacknowledged messages again, and nothing is requeued, lost or finished twice."""
 
-import json
 import time
 
-from conftest import wait_until
-from test_faults2 import lost_lines, relays, start_debug_server, start_relay  # noqa: F401
-from test_faults2 import start_relayed_worker
+from hqtest import (journal_events, lost_lines, start_debug_server, start_relay,
+                    start_relayed_worker, wait_until)
 
 # Appends "<job> <task> <instance>" when it starts, then waits for the file go.<job> in
 # the submit dir, then marks itself done.
@@ -46,11 +44,6 @@ def reset_while_in_flight(env, relay, finish_job, n, submit_next):
     relay.resume()
     wait_until(lambda: relay.stats()["connections"] > conns, 20, "the worker to reconnect")
     return job
-
-
-def journal_events(env, jdir):
-    out = env.hq("journal", "export", jdir).stdout
-    return [json.loads(line)["event"] for line in out.splitlines()]
 
 
 def test_reset_link_loses_no_assignment_or_result_and_requeues_nothing(relays):
@@ -97,54 +90,3 @@ def test_reset_link_loses_no_assignment_or_result_and_requeues_nothing(relays):
     assert sorted(fins) == sorted((j, t, 0) for j in jobs for t in range(n)), fins
     starts_j = [(e["job"], e["task"], e["instance"]) for e in evs if e["type"] == "task-started"]
     assert sorted(starts_j) == sorted((j, t, 0) for j in jobs for t in range(n)), starts_j
-
-
-def test_relay_reset_mode_resets_every_connection_and_accepts_anew():
-    import socket
-    import threading
-
-    from relay import Relay
-
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    accepted = []
-
-    def serve():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            accepted.append(c)
-
-    threading.Thread(target=serve, daemon=True).start()
-    relay = Relay(srv.getsockname()).start()
-    try:
-        c1 = socket.create_connection(("127.0.0.1", relay.port))
-        wait_until(lambda: len(accepted) == 1, 10, "the relayed connection")
-        relay.pause()
-        c1.sendall(b"held")
-        wait_until(lambda: relay.stats()["up"]["bytes"] == 0 and len(relay.conns) == 1, 5,
-                   "the bytes to be held")
-        time.sleep(0.1)  # let the relay read them into its queue
-        relay.reset_every(0.05)
-        c1.settimeout(10)
-        assert c1.recv(10) == b""  # the connection was closed by the relay
-        relay.reset_every(None)
-        relay.resume()
-        c2 = socket.create_connection(("127.0.0.1", relay.port))
-        wait_until(lambda: len(accepted) == 2, 10, "the new connection to be relayed")
-        c2.sendall(b"ok")
-        accepted[1].settimeout(10)
-        assert accepted[1].recv(10) == b"ok"
-        st = relay.stats()
-        assert st["up"]["reset_bytes"] == 4 and st["connections"] == 2, st
-        assert accepted[0].recv(10) == b""  # the held bytes never arrived
-        c1.close()
-        c2.close()
-    finally:
-        relay.stop()
-        srv.close()
-        for c in accepted:
-            c.close()

@@ -1,67 +1,24 @@
 """Authentication, role separation, access-file permissions and hostile frames
-(RELIABILITY.md G6/G7, tests 19-24). Each test ends by checking the broker still serves."""
+(broker/GUARANTEES.md, G6 (hostile or buggy input) and G7 (authentication and
+confidentiality); cases role-separation and access-file-perms). Each test ends by
+checking the broker still serves."""
 
-import json
 import os
 import shutil
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import HQ, HQ_RAWPEER, TOOLS, base_env
-
-sys.path.insert(0, str(TOOLS))
-import rawframes  # noqa: E402
+from hqtest import (HQ, assert_still_serves, base_env, fake_dir, load_access, rawframes,
+                    rawpeer)
 
 SETPRIV = shutil.which("setpriv")
 AS_NOBODY = [SETPRIV or "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-def load_access(env):
-    return json.loads(env.access_path().read_text())
-
-
-def write_access(path, data, mode=0o400):
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists():
-        path.chmod(0o600)
-        path.unlink()
-    path.write_text(json.dumps(data, indent=2))
-    path.chmod(mode)
-    return path
-
-
-def fake_dir(env, name, data):
-    d = env.tmp / name
-    write_access(d / "access.json", data)
-    return d
-
-
-def assert_still_serves(env, with_worker=True):
-    """The broker answers a normal client and runs a new job."""
-    before = len(env.hq_json("job", "list", "--all"))
-    jid = env.submit("--", "true")
-    if with_worker:
-        env.wait_job(jid)
-        assert env.tasks(jid)[0]["state"] == "finished"
-    assert len(env.hq_json("job", "list", "--all")) == before + 1
-
-
-def rawpeer(access_file, role, *frames, timeout_ms=1500):
-    if not HQ_RAWPEER.exists():
-        pytest.fail(f"{HQ_RAWPEER} not built")
-    r = subprocess.run([str(HQ_RAWPEER), "--access", str(access_file), "--role", role,
-                        "--timeout", str(timeout_ms), *frames],
-                       capture_output=True, text=True, env=base_env(), timeout=120)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    return lines[0].split(": ", 1)[1], lines[1:]
 
 
 # --- authentication ------------------------------------------------------------------
@@ -122,7 +79,7 @@ def test_worker_socket_answers_no_client_request(cluster):
     assert hs == "ok"  # the worker key is valid on the worker socket
     for f in frames:
         assert "type=40" not in f, frames  # never a success REPLY
-    # RELIABILITY.md test 23: rejected with a typed error (ERROR, code ROLE)
+    # case role-separation: rejected with a typed error (ERROR, code ROLE)
     assert "type=41" in frames[0], frames
     assert_still_serves(cluster)
 
@@ -162,6 +119,39 @@ def test_worker_with_a_wrong_key_says_so_at_once(cluster):
     assert "unreachable" not in err, err
     names = [x["configuration"]["hostname"] for x in cluster.worker_list(all_=True)]
     assert "wrongkey" not in names
+
+
+def test_client_key_is_refused_by_the_worker_socket(cluster):
+    """Setup: a server; a peer holding the client secret pointed at the worker socket.
+    Fault: it handshakes and sends a heartbeat and a REGISTER. Expected: the CURVE
+    handshake fails (the worker socket only admits the worker key), nothing is
+    answered, and no worker is added."""
+    env = cluster
+    data = load_access(env)
+    data["worker"]["secret_key"] = data["client"]["secret_key"]
+    d = fake_dir(env, "client-key-on-worker-socket", data)
+    hs, lines = rawpeer(d / "access.json", "worker", "valid:heartbeat", "header:60:90",
+                        timeout_ms=1000)
+    assert hs in ("auth-failed", "protocol-failed", "failed"), hs
+    assert all(line.endswith("no reply") for line in lines), lines
+    assert [x["id"] for x in env.worker_list(all_=True)] == [env.w1.id]
+    # positive control: the worker key itself gets through the handshake
+    hs, _ = rawpeer(env.access_path(), "worker", "valid:heartbeat", timeout_ms=500)
+    assert hs == "ok"
+    assert_still_serves(env)
+
+
+def test_register_on_the_client_socket_gets_a_typed_error(cluster):
+    """Setup: a server; an authenticated client-key peer. Fault: it sends a worker's
+    REGISTER (type 60) and a HEARTBEAT (62) on the client socket. Expected: each gets
+    an ERROR reply (type 41), never a REPLY, and no worker is added."""
+    env = cluster
+    hs, lines = rawpeer(env.access_path(), "client", "header:60:90", "header:62",
+                        "valid:server-info")
+    assert hs == "ok"
+    assert "type=41" in lines[0] and "type=41" in lines[1], lines
+    assert "type=40" in lines[2], lines
+    assert [x["id"] for x in env.worker_list(all_=True)] == [env.w1.id]
 
 
 # --- permissions -----------------------------------------------------------------------
@@ -264,6 +254,136 @@ def test_access_file_mode_is_0400_even_with_umask_000(hq_env):
         os.umask(old)
     assert stat.S_IMODE(os.stat(hq_env.access_path()).st_mode) == 0o400
     assert stat.S_IMODE(os.stat(hq_env.server_dir).st_mode) == 0o700
+
+
+# LD_PRELOAD hook: right after the server creates a numeric run dir inside
+# $HQ_PLANT_DIR, it places a symlink access.json -> $HQ_PLANT_TARGET there, i.e. what
+# another process racing the server would do. Deterministic, unlike a real race.
+PLANT_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mkdir(const char *path, mode_t mode)
+{
+    static int (*real)(const char *, mode_t);
+    if (!real)
+        real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
+    int rc = real(path, mode);
+    const char *dir = getenv("HQ_PLANT_DIR"), *target = getenv("HQ_PLANT_TARGET");
+    size_t n = dir ? strlen(dir) : 0;
+    if (rc == 0 && dir && target && strncmp(path, dir, n) == 0 && path[n] == '/' &&
+        path[n + 1] && strspn(path + n + 1, "0123456789") == strlen(path + n + 1)) {
+        char link[4096];
+        snprintf(link, sizeof link, "%s/access.json", path);
+        if (symlink(target, link) != 0)
+            perror("plant shim: symlink");
+    }
+    return rc;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def plant_shim(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plant")
+    src = d / "plant.c"
+    src.write_text(PLANT_SHIM)
+    so = d / "plant.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(so), str(src), "-ldl"],
+                   check=True)
+    return so
+
+
+@pytest.mark.parametrize("target_exists", [True, False], ids=["to-a-file", "dangling"])
+def test_symlink_at_the_access_path_makes_server_start_refuse(hq_env, plant_shim,
+                                                              target_exists):
+    """Setup: a server dir; a symlink appears at <run dir>/access.json before the
+    server writes it (planted right after the run dir is made). Fault: `hq server
+    start`. Expected: the server refuses to start (non-zero exit, nothing listening),
+    says it cannot create the access file because it exists, does not follow the link
+    (the target keeps its content, or is not created when the link dangles), and the
+    server dir does not point clients at the failed run."""
+    env = hq_env
+    env.server_dir.mkdir(mode=0o700)
+    target = env.tmp / "victim"
+    if target_exists:
+        target.write_text("precious\n")
+        target.chmod(0o600)
+    e = dict(env.env)
+    e.update({"LD_PRELOAD": str(plant_shim), "HQ_PLANT_DIR": str(env.server_dir),
+              "HQ_PLANT_TARGET": str(target)})
+    proc = env.spawn([HQ, "server", "start", "--server-dir", env.server_dir, "--host",
+                      "127.0.0.1"], "server", env=e)
+    rc = proc.wait_exit(timeout=30)
+    err = proc.stderr()
+    run = env.server_dir / "001" / "access.json"
+    assert rc != 0, err
+    assert os.path.islink(run), "the shim did not plant the link"
+    assert "Cannot create access file" in err and str(run) in err, err
+    assert "File exists" in err, err
+    if target_exists:
+        assert target.read_text() == "precious\n"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    else:
+        assert not target.exists()
+    assert not (env.server_dir / "hq-current").exists()
+    r = env.hq("job", "list", check=False)
+    assert r.returncode == 1
+
+
+def test_generate_access_refuses_a_preplaced_symlink(hq_env):
+    """Setup: symlinks pre-placed at the paths `hq server generate-access` is asked to
+    write (the main file, then --client-file). Fault: generate-access. Expected: it
+    fails naming the path (O_EXCL|O_NOFOLLOW), the link targets are not written."""
+    env = hq_env
+    target = env.tmp / "victim"
+    target.write_text("precious\n")
+    link = env.tmp / "access.json"
+    link.symlink_to(target)
+    r = env.hq("server", "generate-access", link, "--client-port", "1234", "--worker-port",
+               "1235", "--host", "127.0.0.1", check=False)
+    assert r.returncode != 0, r.stdout
+    assert str(link) in r.stderr and "File exists" in r.stderr, r.stderr
+    assert target.read_text() == "precious\n"
+    # the partial client file is guarded the same way
+    link2 = env.tmp / "client.json"
+    link2.symlink_to(env.tmp / "not-there")
+    r = env.hq("server", "generate-access", env.tmp / "full.json", "--client-port", "1234",
+               "--worker-port", "1235", "--host", "127.0.0.1", "--client-file", link2,
+               check=False)
+    assert r.returncode != 0, r.stdout
+    assert str(link2) in r.stderr, r.stderr
+    assert not (env.tmp / "not-there").exists()
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022], ids=["umask-000", "umask-022"])
+def test_server_and_run_dirs_are_0700_and_access_file_0400_whatever_the_umask(hq_env, mask):
+    """Setup: a server dir that does not exist yet, two levels below an existing dir.
+    Fault: `hq server start` under umask 000 and 022. Expected: the server dir and the
+    run dir (hq-current's target) are 0700, the access file 0400, all owned by us;
+    the parents hq had to create are not group/world-writable."""
+    env = hq_env
+    env.server_dir = env.tmp / "a" / "b" / "srv"
+    old = os.umask(mask)
+    try:
+        env.start_server()
+    finally:
+        os.umask(old)
+    run = env.server_dir / "hq-current"
+    assert run.is_symlink()
+    for p, mode in ((env.server_dir, 0o700), (run.resolve(), 0o700),
+                    (env.access_path(), 0o400)):
+        st = os.stat(p)
+        assert stat.S_IMODE(st.st_mode) == mode, (p, oct(st.st_mode))
+        assert st.st_uid == os.getuid(), p
+    for p in (env.tmp / "a", env.tmp / "a" / "b"):
+        assert stat.S_IMODE(os.stat(p).st_mode) & 0o022 == 0, (p, oct(os.stat(p).st_mode))
+    env.hq("job", "list")
 
 
 # --- hostile frames --------------------------------------------------------------------

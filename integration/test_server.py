@@ -1,11 +1,12 @@
-"""hq server start / info / stop and the server directory layout (CLI.md §2, §3.1, §5, §6)."""
+"""hq server start / info / stop and the server directory layout (cli/REFERENCE.md §2,
+§3.1, §5, §6)."""
 
 import json
 import os
 import re
 import stat
 
-from conftest import RFC3339_LOG, json_keys_in_order, vertical, wait_until
+from hqtest import RFC3339_LOG, json_keys_in_order, vertical, wait_until
 
 INFO_KEYS = ["Server UID", "Client host", "Client port", "Worker host", "Worker port",
              "Version", "Pid", "Start date", "Journal path"]

@@ -1,4 +1,5 @@
-"""Workers inside real SLURM allocations (shared/tools/slurm-local.sh): a worker started
+"""Workers inside real SLURM allocations (a local cluster started by
+integration/tools/slurm-local.sh, see the slurm_local fixture): a worker started
 by sbatch detects the allocation (manager, job id, group, time limit from the
 allocation), runs tasks, and ends its allocation when stopped; cancelling the
 allocation with scancel loses the worker and requeues its running task."""
@@ -7,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import HQ, SANITIZER_MARKERS, horizontal, pid_alive, vertical, wait_until
+from hqtest import HQ, SANITIZER_MARKERS, horizontal, pid_alive, vertical, wait_until
 
 pytestmark = pytest.mark.slurm
 

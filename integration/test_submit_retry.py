@@ -1,7 +1,7 @@
-"""RELIABILITY.md case 2 (kill9-during-submit): `hq submit` sends an idempotency key
-and retries the same request the Lazy Pirate way (PROTOCOL.md, "SUBMIT idempotency
-key and retries"), so every job exists exactly once whether or not the first attempt
-was acknowledged.
+"""broker/GUARANTEES.md, case kill9-during-submit: `hq submit` sends an idempotency key
+and retries the same request the Lazy Pirate way (proto/wire/PROTOCOL.md, "SUBMIT
+idempotency key and retries"), so every job exists exactly once whether or not the
+first attempt was acknowledged.
 
 The broker's test hook HQ_TEST_SUBMIT_LOSE_REPLY=N applies its N-th submit (durably,
 with --journal) and sends no reply, logging a line: the client is then provably
@@ -9,20 +9,14 @@ blocked on a submit that is already durable, which makes the kill deterministic.
 
 import collections
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
 
-from conftest import HQ, wait_until
+from hqtest import HQ, journal_dir, kill9_server, wait_until
 
 HOOK_LINE = "Test hook HQ_TEST_SUBMIT_LOSE_REPLY"
 RESEND = "Resending the submit"
-
-
-def journal_dir(env):
-    return env.tmp / "journal"
 
 
 def start_broker(env, hook=None):
@@ -34,11 +28,6 @@ def start_broker(env, hook=None):
     env.server = proc
     env.wait_server(proc)
     return proc
-
-
-def kill9(proc):
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.popen.wait(timeout=10)
 
 
 def client_env(env, retry="60s", timeout="30s"):
@@ -102,7 +91,7 @@ def test_kill9_while_a_durable_submit_waits_for_its_reply_then_retry_after_resta
     try:
         wait_until(lambda: HOOK_LINE in first.stderr(), 60, "the broker to hold a reply")
         old_access = env.access_path().read_text()
-        kill9(first)
+        kill9_server(env)
         second = start_broker(env)
         assert env.access_path().read_text() != old_access, "a new run: new ports and keys"
     finally:
@@ -134,7 +123,7 @@ def test_kill9_at_an_arbitrary_point_with_concurrent_clients(hq_env):
     submits that name again, which is safe because nothing was sent."""
     env = hq_env
     per, loops = 40, 3
-    first = start_broker(env)
+    start_broker(env)
     cenv = client_env(env)
     results = collections.defaultdict(list)
     stop_at = per * loops // 3
@@ -162,7 +151,7 @@ def test_kill9_at_an_arbitrary_point_with_concurrent_clients(hq_env):
     try:
         wait_until(lambda: len(env.hq_json("job", "list", "--all")) >= stop_at, 60,
                    f"{stop_at} jobs")
-        kill9(first)
+        kill9_server(env)
         start_broker(env)
     finally:
         for t in threads:
@@ -188,7 +177,7 @@ def test_when_the_window_expires_the_client_says_the_submit_may_or_may_not_exist
         env=client_env(env, retry="1s"), cwd=str(env.work))
     try:
         wait_until(lambda: HOOK_LINE in first.stderr(), 30, "the broker to hold a reply")
-        kill9(first)  # and no restart
+        kill9_server(env)  # and no restart
         out, err = held.communicate(timeout=60)
     finally:
         if held.poll() is None:

@@ -9,14 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, TOOLS, base_env, wait_until
-
-sys.path.insert(0, str(TOOLS))
-from relay import Relay  # noqa: E402
+from hqtest import BUILD, TOOLS, Relay, base_env, set_faults, wait_until
 
 
 # ---- relay ---------------------------------------------------------------------
@@ -196,6 +192,52 @@ def test_relay_reset_kills_connections_and_refuse_blocks_new_ones(relay):
         assert recv_exactly(s2, 1) == b"b"
 
 
+def test_relay_reset_mode_resets_every_connection_and_accepts_anew():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            accepted.append(c)
+
+    threading.Thread(target=serve, daemon=True).start()
+    relay = Relay(srv.getsockname(), capture=True).start()
+    try:
+        c1 = socket.create_connection(("127.0.0.1", relay.port))
+        wait_until(lambda: len(accepted) == 1, 10, "the relayed connection")
+        relay.pause()
+        c1.sendall(b"held")
+        # held: read by the relay (captured), not delivered
+        wait_until(lambda: relay.captured("up") == b"held", 5, "the relay to read the bytes")
+        assert relay.stats()["up"]["bytes"] == 0 and len(relay.conns) == 1
+        relay.reset_every(0.05)
+        c1.settimeout(10)
+        assert c1.recv(10) == b""  # the connection was closed by the relay
+        relay.reset_every(None)
+        relay.resume()
+        c2 = socket.create_connection(("127.0.0.1", relay.port))
+        wait_until(lambda: len(accepted) == 2, 10, "the new connection to be relayed")
+        c2.sendall(b"ok")
+        accepted[1].settimeout(10)
+        assert accepted[1].recv(10) == b"ok"
+        st = relay.stats()
+        assert st["up"]["reset_bytes"] == 4 and st["connections"] == 2, st
+        assert accepted[0].recv(10) == b""  # the held bytes never arrived
+        c1.close()
+        c2.close()
+    finally:
+        relay.stop()
+        srv.close()
+        for c in accepted:
+            c.close()
+
+
 def test_relay_command_line_is_controlled_through_its_control_port(echo, tmp_path):
     ready = tmp_path / "ready"
     p = subprocess.Popen(
@@ -273,15 +315,14 @@ int main(int argc, char **argv)
 
 
 @pytest.fixture(scope="module")
-def shim(tmp_path_factory):
-    d = tmp_path_factory.mktemp("shim")
-    so = d / "faultshim.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                    str(so), str(TOOLS / "faultshim.c"), "-ldl"], check=True)
+def shim(faultshim, tmp_path_factory):
+    """The fault shim (built with -Werror by the faultshim fixture) and a probe program
+    that reports what each of its file operations returned."""
+    d = tmp_path_factory.mktemp("probe")
     probe = d / "probe"
     (d / "probe.c").write_text(PROBE_C)
     subprocess.run(["cc", "-O1", "-o", str(probe), str(d / "probe.c")], check=True)
-    return so, probe
+    return faultshim, probe
 
 
 def run_probe(shim, workdir, fault, extra_env=None):
@@ -355,8 +396,7 @@ def test_shim_rules_can_be_switched_in_a_running_process_via_a_file(shim, tmp_pa
     ok = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1k", "count=4"], env=env,
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    rules.write_text("write:ENOSPC:always\n")
-    os.utime(rules, ns=(time.time_ns() + 10**9,) * 2)
+    set_faults(rules, "write:ENOSPC:always\n")
     bad = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1k", "count=4"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode != 0

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import HQ, Worker, horizontal, vertical, wait_until
+from hqtest import HQ, Worker, horizontal, vertical, wait_until
 
 WORKER_INFO_KEYS = ["Worker", "State", "Hostname", "Started", "Data provider",
                     "Working directory", "Heartbeat", "Idle timeout", "Overview interval",
