@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Scale figures for a 1,000,000-task array (issue #4, item 4).
+"""Scale figures for a 1,000,000-task array (broker/GUARANTEES.md, G9 (scale and
+resources), case scale-1M).
 
 Starts a broker, measures its RSS, submits `--array 0-999999` and reports: submit
 latency (until the job id is acknowledged), broker RSS growth per waiting task, and
@@ -9,6 +10,7 @@ tasks of the array. Targets: submit < 1 s, <= 128 bytes per waiting task, list/i
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -26,6 +28,38 @@ def rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def wait_for(cond, what, timeout=60.0):
+    """Polls cond() every 50 ms until it returns a truthy value; returns that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench_scale: timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def settled_rss(pid, what):
+    """The RSS once it stopped changing (two reads 100 ms apart within 64 KiB)."""
+    last = [rss_bytes(pid)]
+
+    def settled():
+        time.sleep(0.1)
+        now = rss_bytes(pid)
+        same = abs(now - last[0]) <= 64 * 1024
+        last[0] = now
+        return now if same else None
+
+    return wait_for(settled, what, timeout=30)
+
+
+def hq_json(hq, env, *args):
+    r = subprocess.run([hq, "--output-mode", "json", *args], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 def timed(cmd, env, repeat=5):
@@ -50,32 +84,32 @@ def main():
     env = dict(os.environ, HQ_SERVER_DIR=os.path.join(tmp, "sd"))
     procs = []
     try:
-        srv = subprocess.Popen([hq, "server", "start"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        srv = subprocess.Popen([hq, "server", "start", "--host", "127.0.0.1"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(srv)
-        for _ in range(200):
-            if subprocess.run([hq, "server", "info"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode == 0:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: hq_json(hq, env, "server", "info"), "the server to answer", 10)
         # the broker is the child (hq server start execs or forks hq-broker)
         pid = srv.pid
-        time.sleep(0.3)
-        rss0 = rss_bytes(pid)
+        rss0 = settled_rss(pid, "the idle broker's RSS to settle")
         t0 = time.perf_counter()
         r = subprocess.run([hq, "--output-mode", "quiet", "submit", "--array",
                             f"0-{a.tasks - 1}", "--stdout", "none", "--stderr", "none", "--",
                             "true"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         submit_s = time.perf_counter() - t0
         job = r.stdout.decode().strip()
-        time.sleep(0.5)
-        rss1 = rss_bytes(pid)
+        rss1 = settled_rss(pid, "the broker's RSS to settle after the submit")
         per_task = (rss1 - rss0) / a.tasks
         wk = subprocess.Popen([hq, "worker", "start", "--cpus", "1", "--work-dir",
                                os.path.join(tmp, "wk")], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         procs.append(wk)
-        time.sleep(1.0)
+
+        def running():
+            info = hq_json(hq, env, "job", "info", job)
+            stats = info[0]["info"]["task_stats"] if info else {}
+            return stats.get("running", 0) + stats.get("finished", 0) > 0
+
+        wait_for(running, "the worker to run tasks of the array", 60)
         list_s = timed([hq, "job", "list"], env)
         info_s = timed([hq, "job", "info", job], env)
         rss2 = rss_bytes(pid)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The long variants of the hostile-input and network tests (RELIABILITY.md 14, 19, 25,
-26); the CI runs scaled-down versions in integration/test_hostile.py and
-integration/test_faults2.py. Prints one JSON line per case and never fails a build
+"""The long variants of the hostile-input and network tests (broker/GUARANTEES.md, cases
+lossy-network, msgpack-fuzz-live, handshake-slowloris and authenticated-flood); the CI
+runs scaled-down versions in integration/test_hostile.py and
+integration/test_network_faults.py. Prints one JSON line per case and never fails a build
 (exit 1 only when a case's check failed).
 
     HQ_BUILD_DIR=build python3 integration/bench/hostile_long.py \\
@@ -22,9 +23,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from conftest import HQ, HQ_RAWPEER, HqEnv, base_env  # noqa: E402
-import test_faults2  # noqa: E402
-import test_hostile  # noqa: E402
+from hqtest import HQ, HQ_RAWPEER, HqEnv, assert_still_serves, base_env, rss_kib  # noqa: E402
+import test_hostile  # noqa: E402  (the scenarios, run here at full size)
+import test_network_faults  # noqa: E402
 
 
 def case_slowloris(env, a):
@@ -39,7 +40,7 @@ def case_flood(env, a):
     env.start_worker(cpus=1)
     pid = env.server.pid
     base = test_hostile.baseline_latency(env, 9)
-    rss0 = test_hostile.rss_kib(pid)
+    rss0 = rss_kib(pid)
     reps = a.flood // 4
     procs = [subprocess.Popen([str(HQ_RAWPEER), "--access", str(env.access_path()), "--role",
                                "client", "--nowait", "--repeat", str(reps), "valid:server-info",
@@ -49,7 +50,7 @@ def case_flood(env, a):
     while any(p.poll() is None for p in procs):
         lat.append(test_hostile.timed_hq(env, "job", "list"))
     outs = [test_hostile.summary(p.communicate()[0].splitlines()) for p in procs]
-    rss1 = test_hostile.rss_kib(pid)
+    rss1 = rss_kib(pid)
     lat.sort()
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
     rate = sum(o["sent"] for o in outs) / max(o["seconds"] for o in outs)
@@ -92,7 +93,7 @@ def control_jobs(env, n_empty, n_submits):
     env.w1 = env.start_worker(cpus=1)
     pid = env.server.pid
     test_hostile.baseline_latency(env)
-    rss0 = test_hostile.rss_kib(pid)
+    rss0 = rss_kib(pid)
     for seed_file, n, rid in (("009-JOB_OPEN", n_empty, 0x7700000000000000),
                               ("003-SUBMIT", n_submits, 0x7800000000000000)):
         if n <= 0:
@@ -105,14 +106,15 @@ def control_jobs(env, n_empty, n_submits):
     jobs, tasks, _, _ = _created_jobs(env)
     if n_submits:
         env.hq("job", "wait", "all", timeout=900)
-    rss1 = test_hostile.rss_kib(pid)
+    rss1 = rss_kib(pid)
     return rss0, rss1, jobs, tasks
 
 
 def case_fuzz(env, a):
-    """#19 at full size. The G6 RSS bound is for malformed input, but a mutated frame is
-    now and then a valid request that creates a job (mostly a JOB_OPEN with a flipped
-    bit in its name): that memory is the job's, not a leak. So the same run also
+    """Case msgpack-fuzz-live at full size. The RSS bound of G6 (hostile or buggy input)
+    is for malformed input, but a mutated frame is now and then a valid request that
+    creates a job (mostly a JOB_OPEN with a flipped bit in its name): that memory is
+    the job's, not a leak. So the same run also
     creates exactly as many jobs from valid requests on a second, fresh broker
     (control_jobs) and the verdict is on the growth beyond that: fuzz growth minus
     control growth <= 10 % of the starting RSS. Both figures are reported."""
@@ -123,7 +125,7 @@ def case_fuzz(env, a):
     alive = env.server.poll() is None
     jobs, tasks, open_jobs, with_tasks = _created_jobs(env) if alive else (0, 0, 0, 0)
     if alive:
-        test_hostile.still_serves(env)
+        assert_still_serves(env)
     rss0, rss1 = r["rss0"], r["rss1"]
     rep = {"frames_per_socket": a.fuzz_frames, "client": r["client"], "worker": r["worker"],
            "baseline_s": round(r["base_s"], 4), "p99_s": p99 and round(p99, 4),
@@ -150,7 +152,7 @@ def case_fuzz(env, a):
 
 
 def case_lossy(env, a):
-    secs, stalls = test_faults2.run_lossy(env, a.lossy_tasks, seed=14, timeout=3600)
+    secs, stalls = test_network_faults.run_lossy(env, a.lossy_tasks, seed=14, timeout=3600)
     return {"tasks": a.lossy_tasks, "seconds": round(secs, 1), "stalls": stalls, "ok": True}
 
 
