@@ -1,6 +1,6 @@
 /* Resource detection: cpus from the hwloc topology (grouped by NUMA node, limited to
  * the process's CPU affinity, which hwloc itself ignores), memory, and GPUs from the
- * CUDA/ROCm environment variables; plus `hq worker hwdetect`. */
+ * CUDA/ROCm environment variables. */
 #include "wk.h"
 
 #include <dirent.h>
@@ -17,7 +17,6 @@
 #include "hq_output.h"
 #include "hq_render.h"
 #include "hq_util.h"
-#include "worker.h"
 
 void wk_wres_list_push(hq_wres_list_t *l, hq_wres_t *r)
 {
@@ -308,59 +307,4 @@ int wk_detect_all(unsigned bits, bool no_ht, hq_wres_list_t *l, hq_err_t *err)
     if ((bits & WK_DETECT_MEM) && wk_wres_list_find(l, "mem") < 0 && s_detect_mem(&r) == 0)
         wk_wres_list_push(l, &r);
     return 0;
-}
-
-static const hq_opt_t s_hwdetect_opts[] = {
-    {"no-hyper-threading", 0, HQ_OPT_FLAG, NULL, "Detect only physical cores"},
-    {NULL, 0, 0, NULL, NULL},
-};
-
-int hq_worker_hwdetect_main(int argc, char **argv)
-{
-    hq_err_t err = {{0}};
-    hq_args_t *a = hq_args_parse(s_hwdetect_opts, argc, argv, 0, false, "hq worker hwdetect", &err);
-    if (!a) {
-        fprintf(stderr, "%s\n", err.text);
-        return 2;
-    }
-    if (hq_args_help(a)) {
-        hq_args_print_help(s_hwdetect_opts, "hq worker hwdetect",
-                           "Detect the resources a worker would use");
-        hq_args_destroy(&a);
-        return 0;
-    }
-    hq_global_t g = {0};
-    if (hq_global_from_args(a, &g, &err) != 0) {
-        fprintf(stderr, "%s\n", err.text);
-        hq_args_destroy(&a);
-        return 2;
-    }
-    hq_log_init(g.debug);
-    bool no_ht = hq_args_has(a, "no-hyper-threading");
-    hq_args_destroy(&a);
-    hq_wres_list_t l = {0};
-    int rc = 0;
-    if (wk_detect_all(WK_DETECT_ALL, no_ht, &l, &err) != 0) {
-        rc = hq_output_error(&g, err.text);
-    } else if (g.output == HQ_OUTPUT_JSON) {
-        json_t *j = hq_wres_json(&l);
-        hq_output_json(j);
-        json_decref(j);
-    } else if (g.output == HQ_OUTPUT_CLI) {
-        char *sum = hq_wres_summary(&l, true);
-        hq_buf_t full = {0};
-        hq_buf_append(&full, "", 0);
-        for (uint32_t i = 0; i < l.n; i++) {
-            char *f = hq_wres_full(&l.res[i]);
-            hq_buf_printf(&full, "%s%s", i ? "\n" : "", f);
-            free(f);
-        }
-        printf("Summary:\n%s\n\nFull Description:\n%s\n", sum, full.data);
-        free(sum);
-        hq_buf_free(&full);
-    }
-    hq_output_finish(&g);
-    hq_wres_list_clear(&l);
-    hq_global_clear(&g);
-    return rc;
 }

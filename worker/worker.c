@@ -1,6 +1,7 @@
 /* hq_worker_main, the top of hq-worker: reads the `hq worker start` flags
  * (config.c), sets up the local allocator, the signalfd and the task queue depth,
- * registers with the broker (connect.c), runs the event loop (loop.c) and cleans up. */
+ * registers with the broker (connect.c), runs the event loop (loop.c) and cleans up;
+ * and `hq worker hwdetect`, which prints what detection (detect.c) finds. */
 #include "wk.h"
 
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #define HQ_LOG_MODULE "hq::worker"
+#include "hq_args.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_output.h"
@@ -184,5 +186,60 @@ out:
     hq_args_destroy(&a);
     s_cleanup(w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static const hq_opt_t s_hwdetect_opts[] = {
+    {"no-hyper-threading", 0, HQ_OPT_FLAG, NULL, "Detect only physical cores"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+int hq_worker_hwdetect_main(int argc, char **argv)
+{
+    hq_err_t err = {{0}};
+    hq_args_t *a = hq_args_parse(s_hwdetect_opts, argc, argv, 0, false, "hq worker hwdetect", &err);
+    if (!a) {
+        fprintf(stderr, "%s\n", err.text);
+        return 2;
+    }
+    if (hq_args_help(a)) {
+        hq_args_print_help(s_hwdetect_opts, "hq worker hwdetect",
+                           "Detect the resources a worker would use");
+        hq_args_destroy(&a);
+        return 0;
+    }
+    hq_global_t g = {0};
+    if (hq_global_from_args(a, &g, &err) != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        hq_args_destroy(&a);
+        return 2;
+    }
+    hq_log_init(g.debug);
+    bool no_ht = hq_args_has(a, "no-hyper-threading");
+    hq_args_destroy(&a);
+    hq_wres_list_t l = {0};
+    int rc = 0;
+    if (wk_detect_all(WK_DETECT_ALL, no_ht, &l, &err) != 0) {
+        rc = hq_output_error(&g, err.text);
+    } else if (g.output == HQ_OUTPUT_JSON) {
+        json_t *j = hq_wres_json(&l);
+        hq_output_json(j);
+        json_decref(j);
+    } else if (g.output == HQ_OUTPUT_CLI) {
+        char *sum = hq_wres_summary(&l, true);
+        hq_buf_t full = {0};
+        hq_buf_append(&full, "", 0);
+        for (uint32_t i = 0; i < l.n; i++) {
+            char *f = hq_wres_full(&l.res[i]);
+            hq_buf_printf(&full, "%s%s", i ? "\n" : "", f);
+            free(f);
+        }
+        printf("Summary:\n%s\n\nFull Description:\n%s\n", sum, full.data);
+        free(sum);
+        hq_buf_free(&full);
+    }
+    hq_output_finish(&g);
+    hq_wres_list_clear(&l);
+    hq_global_clear(&g);
     return rc;
 }
