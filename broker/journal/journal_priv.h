@@ -1,4 +1,4 @@
-/* Private to the journal library's files (journal.c, snap_write.c, append.c, writer.c,
+/* Private to the journal library's files (open.c, snap_write.c, append.c, writer.c,
  * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c; not the record
  * codec, not the broker glue beside them): the journal object, the batches that
  * travel between the main loop and the writer thread (a batch is owned by exactly one

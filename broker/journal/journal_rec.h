@@ -3,7 +3,7 @@
  * file header and a scanner over one file image in memory. The record type itself is
  * in hq_journal.h. The file layer (journal_read.c, segment.c, ...) and the fuzz target
  * share this code, so what is fuzzed is exactly what replay runs. Implemented by
- * crc32c.c, journal_rec.c (encoder), rec_decode.c and scan.c (header and scanner).
+ * crc32c.c, rec_encode.c (encoder), rec_decode.c and scan.c (header and scanner).
  * Format: broker/JOURNAL.md. */
 #ifndef HQ_BROKER_JOURNAL_REC_H
 #define HQ_BROKER_JOURNAL_REC_H

@@ -1,4 +1,4 @@
-/* Private to the record codec files (journal_rec.c, rec_decode.c, scan.c): the
+/* Private to the record codec files (rec_encode.c, rec_decode.c, scan.c): the
  * little-endian helpers of frames and file headers and the shape of each payload. */
 #ifndef HQ_BROKER_JOURNAL_REC_PRIV_H
 #define HQ_BROKER_JOURNAL_REC_PRIV_H
