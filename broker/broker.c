@@ -10,6 +10,7 @@
 
 #include "loop.h"
 #include "query.h"
+#include "tasks.h"
 #include "workers.h"
 #include "journal/glue.h"
 #include "hq_duration.h"
@@ -225,6 +226,7 @@ int hq_broker_main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
+    hq_tasks_resume(&b);
     b.conf.access_path = hq_asprintf("%s/access.json", b.conf.run_dir);
     hq_info("Storing access file as '%s'", b.conf.access_path);
     if (hq_access_write(b.conf.access_path, &b.conf.access, 3, &err) != 0 ||

@@ -7,6 +7,7 @@
 
 #include "tasks.h"
 #include "journal/glue.h"
+#include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
@@ -263,4 +264,63 @@ uint32_t hq_broker_readopt_expire(hq_broker_t *b)
 uint32_t hq_broker_readopt_unreported(hq_broker_t *b, uint32_t old_worker_id)
 {
     return old_worker_id ? s_readopt_requeue(b, old_worker_id) : 0;
+}
+
+/* The re-adoption grace period is over. */
+static int s_on_grace(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    uint32_t n = hq_broker_readopt_expire(arg);
+    if (n)
+        hq_info("Re-adoption grace period over: %u task%s not reported by a worker run "
+                "again under a new instance",
+                n, n == 1 ? "" : "s");
+    else
+        hq_info("Re-adoption grace period over: no task left waiting for its worker");
+    return 0;
+}
+
+void hq_tasks_resume(hq_broker_t *b)
+{
+    uint64_t grace_ns;
+    uint32_t n_readopt = hq_jr_readopt_waiting(b, &grace_ns);
+    if (n_readopt && b->turn.loop) {
+        uint64_t ms = grace_ns / HQ_NS_PER_MS;
+        zloop_timer(b->turn.loop, ms ? (size_t)ms : 1, 1, s_on_grace, b);
+        hq_info("Waiting up to %.1f s for workers to re-adopt %u running task%s",
+                (double)grace_ns / 1e9, n_readopt, n_readopt == 1 ? "" : "s");
+    }
+    /* The scheduler learns the restored request classes and waiting tasks. */
+    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
+        hq_job_t *j = hq_jobtab_get(&b->jobs, id);
+        if (!j)
+            continue;
+        for (uint32_t d = 0; d < j->n_defs; d++) {
+            bool first = true;
+            for (uint32_t e = 0; e < d && first; e++)
+                first = j->defs[e].rq_id != j->defs[d].rq_id;
+            if (!first)
+                continue;
+            hq_readyq_add_class(&b->ready, j->defs[d].rq_id, j->defs[d].def);
+        }
+        if (j->counts[HQ_TS_WAITING] == 0)
+            continue;
+        for (uint32_t i = 0; i < j->n_tasks; i++) {
+            hq_task_t *t = &j->tasks[i];
+            if (t->state != HQ_TS_WAITING)
+                continue;
+            hq_dnode_t *node = j->deps ? hq_job_dnode(j, t->id) : NULL;
+            bool bad = false;
+            for (uint32_t k = 0; node && k < node->n_deps && !bad; k++) {
+                const hq_task_t *dt = hq_job_task(j, node->deps[k]);
+                bad = dt && hq_tstate_final(dt->state) && dt->state != HQ_TS_FINISHED;
+            }
+            if (bad)
+                hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
+            else if (!node || node->n_wait == 0)
+                hq_readyq_push(&b->ready, j, t);
+        }
+    }
+    hq_turn_dirty(&b->turn);
 }

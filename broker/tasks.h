@@ -46,4 +46,10 @@ uint32_t hq_broker_readopt_expire(hq_broker_t *b);
  * it wait again at once, as at the grace expiry. Returns how many. */
 uint32_t hq_broker_readopt_unreported(hq_broker_t *b, uint32_t old_worker_id);
 
+/* After a restart, once the loop runs: the restored request classes and waiting tasks
+ * go to the scheduler (dependants of a dependency that did not finish are aborted),
+ * and tasks restored as running wait for their workers for the grace period
+ * (hq_broker_readopt_expire then). */
+void hq_tasks_resume(hq_broker_t *b);
+
 #endif

@@ -41,6 +41,12 @@ uint64_t hq_jr_append(hq_broker_t *b, const hq_jrec_t *rec, hq_journal_done_fn *
     return lsn;
 }
 
+uint32_t hq_jr_readopt_waiting(const hq_broker_t *b, uint64_t *grace_ns)
+{
+    *grace_ns = b->jr ? b->jr->grace_ns : 0;
+    return b->jr ? b->jr->n_readopt : 0;
+}
+
 uint64_t hq_jr_epoch(const hq_broker_t *b)
 {
     return b->jr ? b->jr->epoch : 0;

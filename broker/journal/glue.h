@@ -28,11 +28,14 @@ typedef struct hq_jglue hq_jglue_t;
 
 /* Opens PATH, replays it into b's tables (the journal's server uid replaces
  * b->access.server_uid), starts the writer and makes server_start{epoch + 1} durable.
- * Call before hq_core_start (no socket is bound yet). Logs the replay summary. */
+ * Call before hq_loop_start (no socket is bound yet). Logs the replay summary. */
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err);
-/* After hq_core_start: attaches to the loop, hooks the event point and hands the
- * restored tasks to the scheduler. */
+/* After hq_loop_start: attaches the writer to the loop, hooks the event point and
+ * starts automatic snapshots (the restored tasks: hq_tasks_resume). */
 int hq_jr_attach(hq_broker_t *b, hq_err_t *err);
+/* How many restored tasks wait for their workers to come back, and for how long
+ * (*grace_ns); 0 without a journal or re-adoption. */
+uint32_t hq_jr_readopt_waiting(const hq_broker_t *b, uint64_t *grace_ns);
 /* Writes server_stop, commits and closes. NULL-safe (journal off). */
 void hq_jr_close(hq_broker_t *b);
 /* The journal, or NULL when off. */

@@ -46,7 +46,6 @@ struct hq_jglue {
     bool warned;                  /* an append failure was logged */
     uint64_t grace_ns;            /* re-adoption grace period after the restart (0 = off) */
     uint32_t n_readopt;           /* tasks restored as running, waiting for re-adoption */
-    int grace_timer;              /* zloop timer id of the grace period, -1 */
     s_precs_t pend;               /* hook records appended, completion not seen yet (lsn order) */
     s_precs_t failed;             /* hook records whose write failed, to append again */
     uint64_t first_failed_finish; /* lowest failed task_finished lsn not appended again */

@@ -1,6 +1,6 @@
 /* The journal's life in the broker: open (replay into the tables, start the writer,
- * a durable server_start), attach to the loop (hook the event point, hand the
- * restored tasks to the scheduler, the re-adoption grace period), close. */
+ * a durable server_start), attach to the loop (hook the event point, snapshots),
+ * close. What becomes of the restored tasks is tasks.c's (hq_tasks_resume). */
 #define HQ_LOG_MODULE "hq::server::journal"
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +12,6 @@
 #include "hq_util.h"
 #include "snapshot.h"
 #include "stream.h"
-#include "tasks.h"
 
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
@@ -78,7 +77,6 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     g->inflight = zhashx_new();
     g->grace_ns = grace_ns;
     g->n_readopt = n_readopt;
-    g->grace_timer = -1;
     g->retry_timer = -1;
     b->jr = g;
     hq_jrec_t rec = {.type = HQ_JR_SERVER_START};
@@ -95,22 +93,6 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
     return 0;
 }
 
-static int s_on_grace(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    hq_jglue_t *g = arg;
-    g->grace_timer = -1;
-    uint32_t n = hq_broker_readopt_expire(g->b);
-    if (n)
-        hq_info("Re-adoption grace period over: %u task%s not reported by a worker run "
-                "again under a new instance",
-                n, n == 1 ? "" : "s");
-    else
-        hq_info("Re-adoption grace period over: no task left waiting for its worker");
-    return 0;
-}
-
 int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
 {
     hq_jglue_t *g = b->jr;
@@ -121,44 +103,6 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
     hq_journal_on_state(g->j, hq_jr_on_state, g);
     hq_events_hook(b->events, hq_jr_hook, g);
     hq_snapshot_attach(b);
-    if (g->n_readopt) {
-        uint64_t ms = g->grace_ns / HQ_NS_PER_MS;
-        g->grace_timer = zloop_timer(b->turn.loop, ms ? (size_t)ms : 1, 1, s_on_grace, g);
-        hq_info("Waiting up to %.1f s for workers to re-adopt %u running task%s",
-                (double)g->grace_ns / 1e9, g->n_readopt, g->n_readopt == 1 ? "" : "s");
-    }
-    /* The scheduler learns the restored request classes and waiting tasks. */
-    for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
-        hq_job_t *j = hq_jobtab_get(&b->jobs, id);
-        if (!j)
-            continue;
-        for (uint32_t d = 0; d < j->n_defs; d++) {
-            bool first = true;
-            for (uint32_t e = 0; e < d && first; e++)
-                first = j->defs[e].rq_id != j->defs[d].rq_id;
-            if (!first)
-                continue;
-            hq_readyq_add_class(&b->ready, j->defs[d].rq_id, j->defs[d].def);
-        }
-        if (j->counts[HQ_TS_WAITING] == 0)
-            continue;
-        for (uint32_t i = 0; i < j->n_tasks; i++) {
-            hq_task_t *t = &j->tasks[i];
-            if (t->state != HQ_TS_WAITING)
-                continue;
-            hq_dnode_t *node = j->deps ? hq_job_dnode(j, t->id) : NULL;
-            bool bad = false;
-            for (uint32_t k = 0; node && k < node->n_deps && !bad; k++) {
-                const hq_task_t *dt = hq_job_task(j, node->deps[k]);
-                bad = dt && hq_tstate_final(dt->state) && dt->state != HQ_TS_FINISHED;
-            }
-            if (bad)
-                hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
-            else if (!node || node->n_wait == 0)
-                hq_readyq_push(&b->ready, j, t);
-        }
-    }
-    hq_turn_dirty(&b->turn);
     return 0;
 }
 
@@ -176,8 +120,6 @@ void hq_jr_close(hq_broker_t *b)
         if (hq_journal_append(g->j, &rec, NULL, NULL, &err) != 0)
             hq_journal_flush(g->j, &err);
     }
-    if (g->grace_timer >= 0 && b->turn.loop)
-        zloop_timer_end(b->turn.loop, g->grace_timer);
     if (g->retry_timer >= 0 && b->turn.loop)
         zloop_timer_end(b->turn.loop, g->retry_timer);
     if (g->failed.n > g->failed.head)

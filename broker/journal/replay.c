@@ -12,7 +12,6 @@
 #include "hq_util.h"
 #include "jobops.h"
 #include "journal/snapshot.h"
-#include "tasks.h"
 
 /* A task known to have been dispatched (task_started) and not ended since. */
 typedef struct s_run {
