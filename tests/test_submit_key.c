@@ -1,4 +1,4 @@
-/* The SUBMIT idempotency key (PROTOCOL.md, "SUBMIT idempotency key and retries"):
+/* The SUBMIT idempotency key (proto/wire/PROTOCOL.md, "SUBMIT idempotency key and retries"):
  * the optional 11th field on the wire, journals written before it still replay, and
  * a replayed keyed submit lets the restarted broker recognise a retry until the job
  * is forgotten. */

@@ -25,7 +25,7 @@ void hq_output_json(json_t *value);
 /* Dumps compactly (NDJSON) or pretty with sorted keys. Caller frees. */
 char *hq_json_dump(const json_t *value, bool pretty);
 
-/* Deletes every object key starting with '_' at any depth (PROTOCOL.md). */
+/* Deletes every object key starting with '_' at any depth (proto/wire/PROTOCOL.md). */
 void hq_json_strip_private(json_t *value);
 
 /* Whether anything was printed to stdout through hq_output_* (for the JSON "{}"

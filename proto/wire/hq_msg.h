@@ -1,4 +1,4 @@
-/* The wire protocol (PROTOCOL.md): every message as a typed C struct, encoded with
+/* The wire protocol (proto/wire/PROTOCOL.md): every message as a typed C struct, encoded with
  * msgpack-c and decoded all-or-nothing by a bounded reader that checks every type,
  * range, length and count before allocating. Handlers never touch msgpack.
  *
@@ -142,7 +142,7 @@ typedef struct hq_submit {
     /* graph form (job files) */
     uint32_t n_graph;
     hq_graph_task_t *graph;
-    /* idempotency key (PROTOCOL.md, SUBMIT): random per `hq` invocation, the same in
+    /* idempotency key (proto/wire/PROTOCOL.md, SUBMIT): random per `hq` invocation, the same in
      * every retry; a submit whose key the broker knows is answered, not applied */
     bool has_key;                   /* false: sent without a key (older senders) */
     uint8_t key[HQ_SUBMIT_KEY_LEN]; /* the key when has_key */
@@ -171,8 +171,8 @@ typedef struct hq_query {
 
 /* Reply to any client request. */
 typedef struct hq_reply {
-    uint64_t id;    /* submit/open: the job id; else 0 */
-    char *json;     /* a JSON document (PROTOCOL.md lists the shape per request), or NULL */
+    uint64_t id; /* submit/open: the job id; else 0 */
+    char *json;  /* a JSON document (proto/wire/PROTOCOL.md lists the shape per request), or NULL */
     uint32_t n_log; /* log lines the client should print (warnings/info) */
     char **log;     /* each "LEVEL<TAB>text", LEVEL in INFO|WARN|ERROR */
 } hq_reply_t;

@@ -1,6 +1,6 @@
 /* Private to the codec (hq_msg.c encodes, hq_msg_dec.c decodes): the limits both
  * sides enforce and the cross-field checks they share, so that the encoder refuses
- * exactly what the decoder would reject. PROTOCOL.md lists the same numbers. */
+ * exactly what the decoder would reject. proto/wire/PROTOCOL.md lists the same numbers. */
 #ifndef HQ_MSG_PRIV_H
 #define HQ_MSG_PRIV_H
 

@@ -1,4 +1,4 @@
-/* Reliable worker-socket messages (PROTOCOL.md "seq / ack"): the sender's bounded
+/* Reliable worker-socket messages (proto/wire/PROTOCOL.md "seq / ack"): the sender's bounded
  * outbox of sent but unacknowledged frames, kept by seq, and the receiver's in-order
  * rule. Both sides of the worker link use it: the broker for ASSIGN and CANCEL, the
  * worker for RESULTS.
