@@ -71,6 +71,10 @@ uint64_t hq_cli_seconds_ns(const json_t *v);
 /* Span between two RFC3339 datetimes (to = NULL: now); -1 when from is absent. */
 int64_t hq_cli_span_ns(const char *from, const char *to);
 
+/* hq's whole command line (argv[0] is the program name): finds the command and runs
+ * it. Returns the process exit code. */
+int hq_cli_main(int argc, char **argv);
+
 /* Commands. */
 int hq_cmd_server_start(int argc, char **argv);
 int hq_cmd_server_stop(int argc, char **argv);
