@@ -3,6 +3,7 @@
 #define HQ_LOG_MODULE "hq::server"
 #include "broker.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "tasks.h"
 #include "workers.h"
 #include "journal/glue.h"
+#include "hq_cmdtable.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_render.h"
@@ -21,30 +23,18 @@
 
 #define HQ_PROBE_TIMEOUT_MS 1000
 
-static const hq_opt_t s_opts[] = {
-    {"host", 0, HQ_OPT_VALUE, "HOST", "Hostname/IP of the machine under which is visible"},
-    {"idle-timeout", 0, HQ_OPT_VALUE, "IDLE_TIMEOUT", "Default idle timeout of workers"},
-    {"client-port", 0, HQ_OPT_VALUE, "CLIENT_PORT", "Port for client connections"},
-    {"worker-port", 0, HQ_OPT_VALUE, "WORKER_PORT", "Port for worker connections"},
-    {"journal", 0, HQ_OPT_VALUE, "JOURNAL", "Path to a journal file"},
-    {"journal-flush-period", 0, HQ_OPT_VALUE, "JOURNAL_FLUSH_PERIOD",
-     "How often the journal is flushed"},
-    {"access-file", 0, HQ_OPT_VALUE, "ACCESS_FILE", "Use keys and ports of this access file"},
-    {"disable-client-authentication-and-encryption", 0, HQ_OPT_FLAG, NULL,
-     "Clients connect without authentication and encryption"},
-    {"disable-worker-authentication-and-encryption", 0, HQ_OPT_FLAG, NULL,
-     "Workers connect without authentication and encryption"},
-    {"scheduler-time-limit", 0, HQ_OPT_VALUE, "SCHEDULER_TIME_LIMIT",
-     "Time limit of one scheduling run"},
-    {NULL, 0, 0, NULL, NULL},
-};
+/* The options of `hq server start` (= hq-broker), from the command table. */
+static const hq_opt_t *s_opts(void)
+{
+    return hq_cmd_find("server start")->opts;
+}
 
 static int s_parse_port(const char *flag, const char *v, uint16_t *out, hq_err_t *err)
 {
     char *end = NULL;
     long p = v ? strtol(v, &end, 10) : -1;
     if (!v || !*v || *end || p < 0 || p > 65535)
-        return hq_args_invalid_value(err, s_opts, flag, v ? v : "",
+        return hq_args_invalid_value(err, s_opts(), flag, v ? v : "",
                                      "invalid digit found in string");
     *out = (uint16_t)p;
     return 0;
@@ -54,7 +44,7 @@ static int s_parse_dur(const char *flag, const char *v, uint64_t *out, hq_err_t 
 {
     hq_err_t e;
     if (hq_duration_parse(v, out, &e) != 0)
-        return hq_args_invalid_value(err, s_opts, flag, v, e.text);
+        return hq_args_invalid_value(err, s_opts(), flag, v, e.text);
     return 0;
 }
 
@@ -127,13 +117,16 @@ static void s_broker_free(hq_broker_t *b)
 int hq_broker_main(int argc, char **argv)
 {
     hq_err_t err;
-    hq_args_t *args = hq_args_parse(s_opts, argc, argv, 0, false, "hq server start", &err);
+    hq_args_t *args = hq_cmd_parse(hq_cmd_find("server start"), argc, argv, &err);
     if (!args) {
         fprintf(stderr, "%s\n", err.text);
         return 2;
     }
-    if (hq_args_help(args)) {
-        hq_args_print_help(s_opts, "hq server start", "Start the server");
+    if (hq_args_help(args) || hq_args_has(args, "version")) {
+        if (hq_args_help(args))
+            hq_cmd_print_help(hq_cmd_find("server start"), stdout);
+        else
+            printf("%s %s\n", program_invocation_short_name, HQ_VERSION);
         hq_args_destroy(&args);
         return 0;
     }

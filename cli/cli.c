@@ -12,16 +12,20 @@
 #include "hq_render.h"
 #include "hq_util.h"
 
-int hq_cli_begin(hq_cli_t *c, const hq_opt_t *opts, int argc, char **argv, int max_pos,
-                 bool trailing, const char *usage, const char *about)
+int hq_cli_begin(hq_cli_t *c, const char *path, int argc, char **argv)
 {
     memset(c, 0, sizeof *c);
     hq_err_t err;
-    c->args = hq_args_parse(opts, argc, argv, max_pos, trailing, usage, &err);
+    c->spec = hq_cmd_find(path);
+    if (!c->spec) {
+        fprintf(stderr, "error: '%s' is not in the command table\n", path);
+        return 2;
+    }
+    c->args = hq_cmd_parse(c->spec, argc, argv, &err);
     if (!c->args)
         return hq_cli_usage_error(err.text);
     if (hq_args_help(c->args)) {
-        hq_args_print_help(opts, usage, about);
+        hq_cmd_print_help(c->spec, stdout);
         hq_args_destroy(&c->args);
         return 0;
     }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "hq_args.h"
+#include "hq_cmdtable.h"
 #include "hq_msg.h"
 
 /* A command entry point: argv holds the words after the command words, preceded by
@@ -17,15 +18,16 @@ typedef int (*hq_cmd_fn)(int argc, char **argv);
 
 /* What every command holds while it runs. */
 typedef struct hq_cli {
-    hq_args_t *args; /* parsed command line */
-    hq_global_t g;   /* global settings */
+    const hq_cmd_spec_t *spec; /* the command's entry in the command table */
+    hq_args_t *args;           /* parsed command line */
+    hq_global_t g;             /* global settings */
 } hq_cli_t;
 
-/* Parses argv with opts (+ global flags), handles --help, fills c->g and starts the
+/* Parses argv as the command at path in the command table ("job list"; its options,
+ * the global flags and its positionals), handles --help, fills c->g and starts the
  * logger. Returns -1 when the command should run, else the exit code to return
  * (0 after --help, 2 after a command-line error, which it printed). */
-int hq_cli_begin(hq_cli_t *c, const hq_opt_t *opts, int argc, char **argv, int max_pos,
-                 bool trailing, const char *usage, const char *about);
+int hq_cli_begin(hq_cli_t *c, const char *path, int argc, char **argv);
 void hq_cli_end(hq_cli_t *c);
 
 /* Prints a clap-style command-line error (text already starts with "error:") and
@@ -74,6 +76,8 @@ int64_t hq_cli_span_ns(const char *from, const char *to);
 /* hq's whole command line (argv[0] is the program name): finds the command and runs
  * it. Returns the process exit code. */
 int hq_cli_main(int argc, char **argv);
+/* The entry point of the command at path ("job list"), or NULL (groups). */
+hq_cmd_fn hq_cli_handler(const char *path);
 
 /* Commands. */
 int hq_cmd_server_start(int argc, char **argv);
@@ -110,6 +114,9 @@ int hq_cmd_journal_replay(int argc, char **argv);
 int hq_cmd_journal_flush(int argc, char **argv);
 int hq_cmd_journal_prune(int argc, char **argv);
 int hq_cmd_journal_verify(int argc, char **argv);
+int hq_cmd_doc(int argc, char **argv);
+int hq_cmd_generate_completion(int argc, char **argv);
+int hq_cmd_generate_man(int argc, char **argv);
 
 /* Waits for the selected jobs (shared by `job wait`, `job progress`, `submit
  * --wait/--progress`). progress draws the progress line. Returns the exit code. */

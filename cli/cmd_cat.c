@@ -14,13 +14,6 @@
     (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 #define S_ENUM_LIMIT 1000000
 
-static const hq_opt_t s_cat_opts[] = {
-    {"tasks", 0, HQ_OPT_VALUE, "TASKS", "Print only tasks with these ids"},
-    {"task-status", 0, HQ_OPT_VALUE, "TASK_STATUS", "Print only tasks with these states"},
-    {"print-task-header", 0, HQ_OPT_FLAG, NULL, "Print a header before each task's output"},
-    {0},
-};
-
 static long long s_id(const json_t *t)
 {
     return (long long)json_integer_value(json_object_get(t, "id"));
@@ -111,8 +104,7 @@ static void s_print_job(long long job, const json_t *arr, const char *channel, b
 int hq_cmd_job_cat(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_cat_opts, argc, argv, 2, false, "hq job cat",
-                          "Print the stdout or stderr of tasks");
+    int rc = hq_cli_begin(&c, "job cat", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -131,11 +123,11 @@ int hq_cmd_job_cat(int argc, char **argv)
         goto out;
     }
     if (tasks && hq_rangelist_parse(tasks, &q.tasks, &err) != 0) {
-        rc = hq_cli_invalid(s_cat_opts, "tasks", tasks, err.text);
+        rc = hq_cli_invalid(c.spec->opts, "tasks", tasks, err.text);
         goto out;
     }
     if (status &&
-        (rc = hq_cli_states(s_cat_opts, "task-status", status, S_TASK_STATES, &q.states)) >= 0)
+        (rc = hq_cli_states(c.spec->opts, "task-status", status, S_TASK_STATES, &q.states)) >= 0)
         goto out;
     rc = hq_cli_selector("SELECTOR", sel, false, &q.sel);
     if (rc >= 0)

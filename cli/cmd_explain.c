@@ -9,8 +9,6 @@
 #include "hq_table.h"
 #include "hq_util.h"
 
-static const hq_opt_t s_explain_opts[] = {{0}};
-
 static void s_print(const hq_cli_t *c, const json_t *res)
 {
     const json_t *tid = json_object_get(res, "task_id");
@@ -106,8 +104,7 @@ static void s_print(const hq_cli_t *c, const json_t *res)
 int hq_cmd_task_explain(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_explain_opts, argc, argv, 2, false, "hq task explain",
-                          "Explain why a task can or cannot run on each worker");
+    int rc = hq_cli_begin(&c, "task explain", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;

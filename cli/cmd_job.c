@@ -14,8 +14,6 @@
      HQ_ST_ABORTED | HQ_ST_OPENED)
 #define S_DONE_STATES (HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 
-static const hq_opt_t s_no_opts[] = {{0}};
-
 static uint32_t s_state_bit(const char *word)
 {
     static const struct {
@@ -40,18 +38,10 @@ static int s_id_cmp(const void *a, const void *b)
 
 /* ---- list ---- */
 
-static const hq_opt_t s_list_opts[] = {
-    {"all", 0, HQ_OPT_FLAG, NULL, "Display all jobs"},
-    {"filter", 0, HQ_OPT_VALUE, "FILTER", "Display only jobs with the given states"},
-    {"verbose", 0, HQ_OPT_FLAG, NULL, "Display additional columns"},
-    {0},
-};
-
 int hq_cmd_job_list(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_list_opts, argc, argv, 0, false, "hq job list",
-                          "Display information about jobs");
+    int rc = hq_cli_begin(&c, "job list", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -63,7 +53,8 @@ int hq_cmd_job_list(int argc, char **argv)
             "error: the argument '--all' cannot be used with '--filter <FILTER>'");
         goto out;
     }
-    if (filter && (rc = hq_cli_states(s_list_opts, "filter", filter, S_ALL_STATES, &q.states)) >= 0)
+    if (filter &&
+        (rc = hq_cli_states(c.spec->opts, "filter", filter, S_ALL_STATES, &q.states)) >= 0)
         goto out;
     if (hq_args_has(c.args, "all"))
         q.states = S_ALL_STATES;
@@ -107,8 +98,7 @@ out:
 int hq_cmd_job_summary(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 0, false, "hq job summary",
-                          "Display a summary of jobs by state");
+    int rc = hq_cli_begin(&c, "job summary", argc, argv);
     if (rc >= 0)
         return rc;
     json_t *root = NULL;
@@ -127,8 +117,7 @@ int hq_cmd_job_summary(int argc, char **argv)
 int hq_cmd_job_info(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 1, false, "hq job info",
-                          "Display detailed information about jobs");
+    int rc = hq_cli_begin(&c, "job info", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -157,24 +146,13 @@ int hq_cmd_job_info(int argc, char **argv)
 
 /* ---- cancel / forget / close: log lines only ---- */
 
-static const hq_opt_t s_cancel_opts[] = {
-    {"reason", 0, HQ_OPT_VALUE, "REASON", "Reason for the cancellation"},
-    {0},
-};
-
-static const hq_opt_t s_forget_opts[] = {
-    {"filter", 0, HQ_OPT_VALUE, "FILTER",
-     "Forget only jobs with these states [default: finished,failed,aborted,canceled]"},
-    {0},
-};
-
-static int s_simple(int argc, char **argv, const hq_opt_t *opts, const char *usage,
-                    const char *about, uint8_t type)
+static int s_simple(int argc, char **argv, const char *path, uint8_t type)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, opts, argc, argv, 1, false, usage, about);
+    int rc = hq_cli_begin(&c, path, argc, argv);
     if (rc >= 0)
         return rc;
+    const hq_opt_t *opts = c.spec->opts;
     hq_query_t q;
     memset(&q, 0, sizeof q);
     const char *reason = type == HQ_MSG_JOB_CANCEL ? hq_args_get(c.args, "reason") : NULL;
@@ -205,32 +183,25 @@ out:
 
 int hq_cmd_job_cancel(int argc, char **argv)
 {
-    return s_simple(argc, argv, s_cancel_opts, "hq job cancel", "Cancel jobs", HQ_MSG_JOB_CANCEL);
+    return s_simple(argc, argv, "job cancel", HQ_MSG_JOB_CANCEL);
 }
 
 int hq_cmd_job_forget(int argc, char **argv)
 {
-    return s_simple(argc, argv, s_forget_opts, "hq job forget", "Forget completed jobs",
-                    HQ_MSG_JOB_FORGET);
+    return s_simple(argc, argv, "job forget", HQ_MSG_JOB_FORGET);
 }
 
 int hq_cmd_job_close(int argc, char **argv)
 {
-    return s_simple(argc, argv, s_no_opts, "hq job close", "Close open jobs", HQ_MSG_JOB_CLOSE);
+    return s_simple(argc, argv, "job close", HQ_MSG_JOB_CLOSE);
 }
 
 /* ---- open ---- */
 
-static const hq_opt_t s_open_opts[] = {
-    {"name", 0, HQ_OPT_VALUE, "NAME", "Name of the job"},
-    {"max-fails", 0, HQ_OPT_VALUE, "MAX_FAILS", "Maximal number of failed tasks"},
-    {0},
-};
-
 int hq_cmd_job_open(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_open_opts, argc, argv, 0, false, "hq job open", "Open a new job");
+    int rc = hq_cli_begin(&c, "job open", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -238,14 +209,14 @@ int hq_cmd_job_open(int argc, char **argv)
     const char *name = hq_args_get(c.args, "name");
     const char *mf = hq_args_get(c.args, "max-fails");
     if (name && strpbrk(name, "\n\t")) {
-        rc = hq_cli_invalid(s_open_opts, "name", name, "name cannot have a newline or a tab");
+        rc = hq_cli_invalid(c.spec->opts, "name", name, "name cannot have a newline or a tab");
         goto out;
     }
     if (mf) {
         char *end = NULL;
         unsigned long long v = strtoull(mf, &end, 10);
         if (!*mf || *end || *mf == '-' || v > UINT32_MAX) {
-            rc = hq_cli_invalid(s_open_opts, "max-fails", mf, "invalid digit found in string");
+            rc = hq_cli_invalid(c.spec->opts, "max-fails", mf, "invalid digit found in string");
             goto out;
         }
         q.number = v + 1;
@@ -271,11 +242,6 @@ out:
 
 /* ---- task-ids ---- */
 
-static const hq_opt_t s_task_ids_opts[] = {
-    {"filter", 0, HQ_OPT_VALUE, "FILTER", "Show only tasks with these states"},
-    {0},
-};
-
 static int s_u32_cmp(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -291,15 +257,14 @@ static int s_ll_cmp(const void *a, const void *b)
 int hq_cmd_job_task_ids(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_task_ids_opts, argc, argv, 1, false, "hq job task-ids",
-                          "Show task ids of jobs");
+    int rc = hq_cli_begin(&c, "job task-ids", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
     memset(&q, 0, sizeof q);
     const char *filter = hq_args_get(c.args, "filter");
-    if (filter && (rc = hq_cli_states(s_task_ids_opts, "filter", filter,
-                                      S_ALL_STATES & ~HQ_ST_OPENED, &q.states)) >= 0)
+    if (filter && (rc = hq_cli_states(c.spec->opts, "filter", filter, S_ALL_STATES & ~HQ_ST_OPENED,
+                                      &q.states)) >= 0)
         goto out;
     rc = hq_cli_selector("SELECTOR", hq_args_pos(c.args, 0), true, &q.sel);
     if (rc >= 0)

@@ -12,8 +12,6 @@
 #include "hq_util.h"
 #include "journal/hq_journal.h"
 
-static const hq_opt_t s_none[] = {{0}};
-
 typedef struct s_export {
     uint64_t n; /* events printed */
 } s_export_t;
@@ -37,8 +35,7 @@ static int s_export_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t 
 static int s_export(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_none, argc, argv, 1, false, "hq journal export",
-                          "Export events from a journal to NDJSON (offline)");
+    int rc = hq_cli_begin(&c, "journal export", argc, argv);
     if (rc >= 0)
         return rc;
     const char *path = hq_args_pos(c.args, 0);
@@ -70,10 +67,7 @@ static int s_export(int argc, char **argv)
 static int s_read(int argc, char **argv, bool live)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_none, argc, argv, 0, false,
-                          live ? "hq journal stream" : "hq journal replay",
-                          live ? "Stream past and live events of a running server"
-                               : "Print the past events of a running server");
+    int rc = hq_cli_begin(&c, live ? "journal stream" : "journal replay", argc, argv);
     if (rc >= 0)
         return rc;
     hq_err_t err;
@@ -133,10 +127,10 @@ static int s_read(int argc, char **argv, bool live)
 }
 
 /* A body-less request whose success prints nothing ({} in JSON mode). */
-static int s_simple(int argc, char **argv, uint8_t type, const char *usage, const char *about)
+static int s_simple(int argc, char **argv, uint8_t type, const char *path)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_none, argc, argv, 0, false, usage, about);
+    int rc = hq_cli_begin(&c, path, argc, argv);
     if (rc >= 0)
         return rc;
     json_t *root = NULL;
@@ -153,8 +147,7 @@ static int s_simple(int argc, char **argv, uint8_t type, const char *usage, cons
 static int s_verify(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_none, argc, argv, 1, false, "hq journal verify",
-                          "Check a journal offline (CRC and schema of every record)");
+    int rc = hq_cli_begin(&c, "journal verify", argc, argv);
     if (rc >= 0)
         return rc;
     const char *path = hq_args_pos(c.args, 0);
@@ -210,12 +203,10 @@ int hq_cmd_journal_replay(int argc, char **argv)
 
 int hq_cmd_journal_flush(int argc, char **argv)
 {
-    return s_simple(argc, argv, HQ_MSG_JOURNAL_FLUSH, "hq journal flush",
-                    "Force the journal of the running server to disk and wait");
+    return s_simple(argc, argv, HQ_MSG_JOURNAL_FLUSH, "journal flush");
 }
 
 int hq_cmd_journal_prune(int argc, char **argv)
 {
-    return s_simple(argc, argv, HQ_MSG_JOURNAL_PRUNE, "hq journal prune",
-                    "Compact the journal without completed jobs and lost workers");
+    return s_simple(argc, argv, HQ_MSG_JOURNAL_PRUNE, "journal prune");
 }

@@ -16,12 +16,10 @@
 #include "hq_render.h"
 #include "hq_util.h"
 
-static const hq_opt_t s_no_opts[] = {{0}};
-
 int hq_cmd_server_stop(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 0, false, "hq server stop", "Stop the server");
+    int rc = hq_cli_begin(&c, "server stop", argc, argv);
     if (rc >= 0)
         return rc;
     rc = hq_cli_query(&c, HQ_MSG_SERVER_STOP, NULL, 0, NULL, NULL);
@@ -34,8 +32,7 @@ int hq_cmd_server_stop(int argc, char **argv)
 int hq_cmd_server_info(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 0, false, "hq server info",
-                          "Show info of a running server");
+    int rc = hq_cli_begin(&c, "server info", argc, argv);
     if (rc >= 0)
         return rc;
     json_t *root = NULL;
@@ -54,23 +51,17 @@ int hq_cmd_server_info(int argc, char **argv)
     return rc;
 }
 
-static const hq_opt_t s_wait_opts[] = {
-    {"timeout", 0, HQ_OPT_VALUE, "TIMEOUT", "How long to wait for the server [default: 5m]"},
-    {0},
-};
-
 int hq_cmd_server_wait(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_wait_opts, argc, argv, 0, false, "hq server wait",
-                          "Wait until the server is available");
+    int rc = hq_cli_begin(&c, "server wait", argc, argv);
     if (rc >= 0)
         return rc;
     uint64_t timeout = 300 * HQ_NS_PER_SEC;
     const char *v = hq_args_get(c.args, "timeout");
     hq_err_t err;
     if (v && hq_duration_parse(v, &timeout, &err) != 0) {
-        rc = hq_cli_invalid(s_wait_opts, "timeout", v, err.text);
+        rc = hq_cli_invalid(c.spec->opts, "timeout", v, err.text);
         hq_cli_end(&c);
         return rc;
     }
@@ -113,23 +104,12 @@ int hq_cmd_server_wait(int argc, char **argv)
     return rc;
 }
 
-static const hq_opt_t s_gen_opts[] = {
-    {"client-port", 0, HQ_OPT_VALUE, "CLIENT_PORT", "Port of the client socket"},
-    {"worker-port", 0, HQ_OPT_VALUE, "WORKER_PORT", "Port of the worker socket"},
-    {"host", 0, HQ_OPT_VALUE, "HOST", "Host of both sockets [default: the hostname]"},
-    {"client-host", 0, HQ_OPT_VALUE, "CLIENT_HOST", "Host of the client socket"},
-    {"worker-host", 0, HQ_OPT_VALUE, "WORKER_HOST", "Host of the worker socket"},
-    {"client-file", 0, HQ_OPT_VALUE, "CLIENT_FILE", "Also write the client part to this file"},
-    {"worker-file", 0, HQ_OPT_VALUE, "WORKER_FILE", "Also write the worker part to this file"},
-    {0},
-};
-
-static int s_port(const char *flag, const char *v, uint16_t *out)
+static int s_port(const hq_opt_t *opts, const char *flag, const char *v, uint16_t *out)
 {
     char *end = NULL;
     unsigned long p = strtoul(v, &end, 10);
     if (*v < '0' || *v > '9' || *end || p > 65535)
-        return hq_cli_invalid(s_gen_opts, flag, v,
+        return hq_cli_invalid(opts, flag, v,
                               p > 65535 && !*end ? "65536 is not in 0..=65535"
                                                  : "invalid digit found in string");
     *out = (uint16_t)p;
@@ -142,8 +122,7 @@ static int s_port(const char *flag, const char *v, uint16_t *out)
 int hq_cmd_server_generate_access(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_gen_opts, argc, argv, 1, false, "hq server generate-access",
-                          "Generate an access file without starting the server");
+    int rc = hq_cli_begin(&c, "server generate-access", argc, argv);
     if (rc >= 0)
         return rc;
     const char *path = hq_args_pos(c.args, 0);
@@ -156,8 +135,8 @@ int hq_cmd_server_generate_access(int argc, char **argv)
         rc = hq_cli_missing("--client-port <CLIENT_PORT>");
     else if (!wp)
         rc = hq_cli_missing("--worker-port <WORKER_PORT>");
-    else if ((rc = s_port("client-port", cp, &client_port)) < 0)
-        rc = s_port("worker-port", wp, &worker_port);
+    else if ((rc = s_port(c.spec->opts, "client-port", cp, &client_port)) < 0)
+        rc = s_port(c.spec->opts, "worker-port", wp, &worker_port);
     if (rc >= 0) {
         hq_cli_end(&c);
         return rc;

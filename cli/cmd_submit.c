@@ -20,36 +20,6 @@
 #define S_DEFAULT_STDOUT "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout"
 #define S_DEFAULT_STDERR "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr"
 
-static const hq_opt_t s_opts[] = {
-    {"name", 0, HQ_OPT_VALUE, "NAME", "Name of the job"},
-    {"max-fails", 0, HQ_OPT_VALUE, "MAX_FAILS", "Maximal number of failed tasks"},
-    {"nodes", 0, HQ_OPT_VALUE, "NODES", "Number of nodes; 0 = a single-node task"},
-    {"cpus", 0, HQ_OPT_VALUE, "CPUS", "Number and placement of CPUs for each task"},
-    {"resource", 0, HQ_OPT_MULTI, "RESOURCE", "Generic resource request NAME=AMOUNT"},
-    {"time-request", 0, HQ_OPT_VALUE, "TIME_REQUEST", "Minimal lifetime of a worker"},
-    {"weight", 0, HQ_OPT_VALUE, "WEIGHT", "Weight of the resource variant"},
-    {"pin", 0, HQ_OPT_VALUE, "PIN", "Pin the task to its CPUs [possible values: taskset, omp]"},
-    {"cwd", 0, HQ_OPT_VALUE, "CWD", "Working directory of the tasks"},
-    {"stdout", 0, HQ_OPT_VALUE, "STDOUT", "Path of the stdout file"},
-    {"stderr", 0, HQ_OPT_VALUE, "STDERR", "Path of the stderr file"},
-    {"env", 0, HQ_OPT_MULTI, "ENV", "Environment variable KEY=VALUE"},
-    {"each-line", 0, HQ_OPT_VALUE, "EACH_LINE", "One task per line of the file"},
-    {"from-json", 0, HQ_OPT_VALUE, "FROM_JSON", "One task per element of the JSON array"},
-    {"array", 0, HQ_OPT_VALUE, "ARRAY", "Create a task array with these ids"},
-    {"priority", 0, HQ_OPT_VALUE, "PRIORITY", "Priority of the tasks"},
-    {"time-limit", 0, HQ_OPT_VALUE, "TIME_LIMIT", "Time limit of each task"},
-    {"stream", 0, HQ_OPT_VALUE, "STREAM", "Stream the output into this directory"},
-    {"task-dir", 0, HQ_OPT_FLAG, NULL, "Create a temporary directory for each task"},
-    {"crash-limit", 0, HQ_OPT_VALUE, "CRASH_LIMIT", "N, never-restart or unlimited [default: 5]"},
-    {"job", 0, HQ_OPT_VALUE, "JOB", "Attach the tasks to this open job"},
-    {"wait", 0, HQ_OPT_FLAG, NULL, "Wait for the job to finish"},
-    {"progress", 0, HQ_OPT_FLAG, NULL, "Show the job's progress"},
-    {"on-notify", 0, HQ_OPT_VALUE, "ON_NOTIFY", "Program run on task notifications"},
-    {"stdin", 0, HQ_OPT_FLAG, NULL, "Feed the standard input to every task"},
-    {"directives", 0, HQ_OPT_VALUE, "DIRECTIVES", "auto, file, stdin or off [default: auto]"},
-    {0},
-};
-
 /* The command line, falling back to the script's directives. */
 typedef struct s_view {
     hq_args_t *cli; /* the command line */
@@ -193,7 +163,7 @@ static int s_directives(hq_cli_t *c, s_view_t *v, s_submit_t *b, const char *mod
     if (rc != 0)
         return hq_cli_error(c, "Could not parse directives from %s: %s", cmd, err.text);
     if (nwords > 0) {
-        v->dir = hq_args_parse(s_opts, nwords, b->dir_words, 0, false, "hq submit", &err);
+        v->dir = hq_args_parse(hq_submit_opts, nwords, b->dir_words, 0, false, "hq submit", &err);
         if (!v->dir) {
             const char *causes[1] = {err.text};
             char *top = hq_asprintf("Could not parse directives from %s: You have used invalid "
@@ -229,7 +199,7 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
     const char *weight = s_get(v, "weight");
     uint32_t n_nodes = 0;
     if (nodes && s_parse_u32(nodes, &n_nodes) != 0)
-        return hq_cli_invalid(s_opts, "nodes", nodes, "invalid digit found in string");
+        return hq_cli_invalid(hq_submit_opts, "nodes", nodes, "invalid digit found in string");
     if (n_nodes > 0 && cpus)
         return hq_cli_usage_error(
             "error: the argument '--nodes <NODES>' cannot be used with '--cpus <CPUS>'");
@@ -237,19 +207,19 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
         return hq_cli_usage_error(
             "error: the argument '--nodes <NODES>' cannot be used with '--pin <PIN>'");
     if (tr && hq_duration_parse(tr, &b->var.min_time_ns, &err) != 0)
-        return hq_cli_invalid(s_opts, "time-request", tr, err.text);
+        return hq_cli_invalid(hq_submit_opts, "time-request", tr, err.text);
     b->var.weight = HQ_AMOUNT_ONE;
     if (weight) {
         char *end = NULL;
         double w = strtod(weight, &end);
         if (!*weight || *end || !isfinite(w))
-            return hq_cli_invalid(s_opts, "weight", weight, "invalid float literal");
+            return hq_cli_invalid(hq_submit_opts, "weight", weight, "invalid float literal");
         if (w <= 0 || w * HQ_AMOUNT_ONE > UINT32_MAX)
-            return hq_cli_invalid(s_opts, "weight", weight,
+            return hq_cli_invalid(hq_submit_opts, "weight", weight,
                                   "Resource weight has to be positive number");
         b->var.weight = (uint32_t)(w * HQ_AMOUNT_ONE + 0.5);
         if (b->var.weight == 0)
-            return hq_cli_invalid(s_opts, "weight", weight,
+            return hq_cli_invalid(hq_submit_opts, "weight", weight,
                                   "Resource weight has to be positive number");
     }
     b->var.n_nodes = n_nodes;
@@ -261,7 +231,7 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
         hq_rreq_t cpu;
         memset(&cpu, 0, sizeof cpu);
         if (hq_rreq_parse("cpus", cpus ? cpus : "1", &cpu, &err) != 0) {
-            rc = hq_cli_invalid(s_opts, "cpus", cpus, err.text);
+            rc = hq_cli_invalid(hq_submit_opts, "cpus", cpus, err.text);
             goto out;
         }
         b->var.entries[b->var.n_entries++] = cpu;
@@ -270,7 +240,7 @@ static int s_resources(const s_view_t *v, hq_cli_t *c, s_submit_t *b)
         hq_rreq_t r;
         memset(&r, 0, sizeof r);
         if (hq_rreq_parse_named(res[i], &r, &err) != 0) {
-            rc = hq_cli_invalid(s_opts, "resource", res[i], err.text);
+            rc = hq_cli_invalid(hq_submit_opts, "resource", res[i], err.text);
             goto out;
         }
         if (strcmp(r.name, "cpus") == 0) {
@@ -370,39 +340,39 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
 
     /* Simple values first: their errors are command-line errors (exit 2). */
     if ((s = s_get(v, "name")) && strpbrk(s, "\n\t"))
-        return hq_cli_invalid(s_opts, "name", s, "name cannot have a newline or a tab");
+        return hq_cli_invalid(hq_submit_opts, "name", s, "name cannot have a newline or a tab");
     if ((s = s_get(v, "max-fails"))) {
         if (s_parse_u32(s, &b->s.max_fails) != 0)
-            return hq_cli_invalid(s_opts, "max-fails", s, "invalid digit found in string");
+            return hq_cli_invalid(hq_submit_opts, "max-fails", s, "invalid digit found in string");
         b->s.has_max_fails = true;
     }
     if ((s = s_get(v, "job")) && s_parse_u32(s, &b->s.job_id) != 0)
-        return hq_cli_invalid(s_opts, "job", s, "invalid digit found in string");
+        return hq_cli_invalid(hq_submit_opts, "job", s, "invalid digit found in string");
     if ((s = s_get(v, "priority")) && s_parse_i32(s, &d->priority) != 0)
-        return hq_cli_invalid(s_opts, "priority", s, "invalid digit found in string");
+        return hq_cli_invalid(hq_submit_opts, "priority", s, "invalid digit found in string");
     if ((s = s_get(v, "time-limit")) && hq_duration_parse(s, &d->time_limit_ns, &err) != 0)
-        return hq_cli_invalid(s_opts, "time-limit", s, err.text);
+        return hq_cli_invalid(hq_submit_opts, "time-limit", s, err.text);
     d->crash_kind = HQ_CRASH_LIMIT;
     d->crash_limit = 5;
     if ((s = s_get(v, "crash-limit")) &&
         hq_submit_parse_crash_limit(s, &d->crash_kind, &d->crash_limit, &err) != 0)
-        return hq_cli_invalid(s_opts, "crash-limit", s, err.text);
+        return hq_cli_invalid(hq_submit_opts, "crash-limit", s, err.text);
     if ((s = s_get(v, "pin"))) {
         if (strcmp(s, "taskset") == 0)
             d->pin = HQ_PIN_TASKSET;
         else if (strcmp(s, "omp") == 0)
             d->pin = HQ_PIN_OMP;
         else
-            return hq_cli_invalid(s_opts, "pin", s, "[possible values: taskset, omp]");
+            return hq_cli_invalid(hq_submit_opts, "pin", s, "[possible values: taskset, omp]");
     }
     d->task_dir = s_has(v, "task-dir");
     const char *out = s_get(v, "stdout");
     if (hq_submit_parse_stdio(out ? out : S_DEFAULT_STDOUT, S_DEFAULT_STDOUT, &d->out, &err) != 0)
-        return hq_cli_invalid(s_opts, "stdout", out, err.text);
+        return hq_cli_invalid(hq_submit_opts, "stdout", out, err.text);
     const char *errspec = s_get(v, "stderr");
     if (hq_submit_parse_stdio(errspec ? errspec : S_DEFAULT_STDERR, S_DEFAULT_STDERR, &d->err,
                               &err) != 0)
-        return hq_cli_invalid(s_opts, "stderr", errspec, err.text);
+        return hq_cli_invalid(hq_submit_opts, "stderr", errspec, err.text);
     size_t nenv;
     const char **env = s_multi(v, "env", &nenv);
     bool dups = false;
@@ -416,7 +386,7 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     const char *array = s_get(v, "array");
     hq_rangelist_t ids = {0};
     if (array && hq_rangelist_parse(array, &ids, &err) != 0)
-        return hq_cli_invalid(s_opts, "array", array, err.text);
+        return hq_cli_invalid(hq_submit_opts, "array", array, err.text);
 
     /* Then checks whose errors are HQ errors (exit 1). */
     if (b->s.job_id && s_get(v, "name")) {
@@ -510,8 +480,7 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
 int hq_cmd_submit(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc =
-        hq_cli_begin(&c, s_opts, argc, argv, -1, true, "hq submit", "Submit a job to HyperQueue");
+    int rc = hq_cli_begin(&c, "submit", argc, argv);
     if (rc >= 0)
         return rc;
     s_submit_t b;
@@ -535,8 +504,8 @@ int hq_cmd_submit(int argc, char **argv)
     }
     if (mode && strcmp(mode, "auto") != 0 && strcmp(mode, "file") != 0 &&
         strcmp(mode, "stdin") != 0 && strcmp(mode, "off") != 0) {
-        rc =
-            hq_cli_invalid(s_opts, "directives", mode, "[possible values: auto, file, stdin, off]");
+        rc = hq_cli_invalid(hq_submit_opts, "directives", mode,
+                            "[possible values: auto, file, stdin, off]");
         goto out;
     }
     if (mode && strcmp(mode, "stdin") == 0 && !hq_args_has(c.args, "stdin")) {

@@ -638,16 +638,10 @@ out:
     return rc;
 }
 
-static const hq_opt_t s_opts[] = {
-    {"job", 0, HQ_OPT_VALUE, "JOB", "Attach the tasks to this open job"},
-    {0},
-};
-
 int hq_cmd_job_submit_file(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_opts, argc, argv, 1, false, "hq job submit-file",
-                          "Submit a job through a job definition file");
+    int rc = hq_cli_begin(&c, "job submit-file", argc, argv);
     if (rc >= 0)
         return rc;
     hq_submit_t s;
@@ -667,7 +661,7 @@ int hq_cmd_job_submit_file(int argc, char **argv)
         errno = 0;
         unsigned long long v = strtoull(job, &end, 10);
         if (*job < '0' || *job > '9' || *end || errno || v > UINT32_MAX) {
-            rc = hq_cli_invalid(s_opts, "job", job, "invalid digit found in string");
+            rc = hq_cli_invalid(c.spec->opts, "job", job, "invalid digit found in string");
             goto out;
         }
         job_id = (uint32_t)v;

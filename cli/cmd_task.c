@@ -12,18 +12,10 @@
 #define S_TASK_STATES                                                                              \
     (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
 
-static const hq_opt_t s_list_opts[] = {
-    {"tasks", 0, HQ_OPT_VALUE, "TASKS", "Select only tasks with these ids"},
-    {"task-status", 0, HQ_OPT_VALUE, "TASK_STATUS", "Select only tasks with these states"},
-    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages"},
-    {0},
-};
-
 int hq_cmd_task_list(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_list_opts, argc, argv, 1, false, "hq task list",
-                          "Display tasks of jobs");
+    int rc = hq_cli_begin(&c, "task list", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -32,11 +24,11 @@ int hq_cmd_task_list(int argc, char **argv)
     const char *tasks = hq_args_get(c.args, "tasks");
     const char *status = hq_args_get(c.args, "task-status");
     if (tasks && hq_rangelist_parse(tasks, &q.tasks, &err) != 0) {
-        rc = hq_cli_invalid(s_list_opts, "tasks", tasks, err.text);
+        rc = hq_cli_invalid(c.spec->opts, "tasks", tasks, err.text);
         goto out;
     }
     if (status &&
-        (rc = hq_cli_states(s_list_opts, "task-status", status, S_TASK_STATES, &q.states)) >= 0)
+        (rc = hq_cli_states(c.spec->opts, "task-status", status, S_TASK_STATES, &q.states)) >= 0)
         goto out;
     rc = hq_cli_selector("JOB_SELECTOR", hq_args_pos(c.args, 0), false, &q.sel);
     if (rc >= 0)
@@ -63,16 +55,10 @@ out:
     return rc;
 }
 
-static const hq_opt_t s_info_opts[] = {
-    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages"},
-    {0},
-};
-
 int hq_cmd_task_info(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_info_opts, argc, argv, 2, false, "hq task info",
-                          "Display detailed information about tasks");
+    int rc = hq_cli_begin(&c, "task info", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;

@@ -108,18 +108,10 @@ int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, 
     }
 }
 
-static const hq_opt_t s_wait_opts[] = {
-    {"without-close", 0, HQ_OPT_FLAG, NULL, "Wait only for tasks, not for the job to be closed"},
-    {0},
-};
-
 static int s_wait_cmd(int argc, char **argv, bool progress)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, progress ? s_wait_opts + 1 : s_wait_opts, argc, argv, 1, false,
-                          progress ? "hq job progress" : "hq job wait",
-                          progress ? "Interactively observe the progress of jobs"
-                                   : "Wait for jobs to finish");
+    int rc = hq_cli_begin(&c, progress ? "job progress" : "job wait", argc, argv);
     if (rc >= 0)
         return rc;
     hq_selector_t sel;

@@ -13,8 +13,6 @@
 #include "hq_util.h"
 #include "render.h"
 
-static const hq_opt_t s_no_opts[] = {{0}};
-
 /* Logs `Worker <id> not found` for each id of meta.not_found. Returns the count. */
 static size_t s_not_found(const json_t *root)
 {
@@ -31,7 +29,7 @@ static size_t s_not_found(const json_t *root)
 int hq_cmd_worker_stop(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 1, false, "hq worker stop", "Stop workers");
+    int rc = hq_cli_begin(&c, "worker stop", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -46,13 +44,6 @@ int hq_cmd_worker_stop(int argc, char **argv)
     hq_cli_end(&c);
     return rc;
 }
-
-static const hq_opt_t s_list_opts[] = {
-    {"all", 0, HQ_OPT_FLAG, NULL, "Display all workers"},
-    {"filter", 0, HQ_OPT_VALUE, "FILTER",
-     "Display only workers with the given state [possible values: running, offline]"},
-    {0},
-};
 
 static char *s_manager(const json_t *alloc)
 {
@@ -147,8 +138,7 @@ static json_t *s_filter_sorted(const json_t *workers, int which /* 0 running, 1 
 int hq_cmd_worker_list(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_list_opts, argc, argv, 0, false, "hq worker list",
-                          "Display information about workers");
+    int rc = hq_cli_begin(&c, "worker list", argc, argv);
     if (rc >= 0)
         return rc;
     int which = 0;
@@ -166,7 +156,7 @@ int hq_cmd_worker_list(int argc, char **argv)
         else if (strcmp(filter, "offline") == 0)
             which = 1;
         else {
-            rc = hq_cli_invalid(s_list_opts, "filter", filter,
+            rc = hq_cli_invalid(c.spec->opts, "filter", filter,
                                 "[possible values: running, offline]");
             goto out;
         }
@@ -192,8 +182,7 @@ out:
 int hq_cmd_worker_info(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 1, false, "hq worker info",
-                          "Display information about a specific worker");
+    int rc = hq_cli_begin(&c, "worker info", argc, argv);
     if (rc >= 0)
         return rc;
     hq_query_t q;
@@ -219,8 +208,7 @@ int hq_cmd_worker_info(int argc, char **argv)
 int hq_cmd_worker_address(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 1, false, "hq worker address",
-                          "Display the hostname of a worker");
+    int rc = hq_cli_begin(&c, "worker address", argc, argv);
     if (rc >= 0)
         return rc;
     const char *id = hq_args_pos(c.args, 0);
@@ -257,8 +245,7 @@ int hq_cmd_worker_address(int argc, char **argv)
 int hq_cmd_worker_wait(int argc, char **argv)
 {
     hq_cli_t c;
-    int rc = hq_cli_begin(&c, s_no_opts, argc, argv, 1, false, "hq worker wait",
-                          "Wait until some workers are connected");
+    int rc = hq_cli_begin(&c, "worker wait", argc, argv);
     if (rc >= 0)
         return rc;
     const char *v = hq_args_pos(c.args, 0);

@@ -1,7 +1,7 @@
-/* `hq worker start` (cli/REFERENCE.md §3.2): its flags, and the worker
- * configuration built from them: durations, resources given and detected, the
- * allocation manager (SLURM/PBS) with its time limit and group, the hostname and the
- * working directory. Reported to the broker in REGISTER. */
+/* `hq worker start` (cli/REFERENCE.md §3.2): the worker configuration built from its
+ * flags (declared in the command table, hq_cmds_infra.c): durations, resources given
+ * and detected, the allocation manager (SLURM/PBS) with its time limit and group, the
+ * hostname and the working directory. Reported to the broker in REGISTER. */
 #include "wk.h"
 
 #include <errno.h>
@@ -12,33 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hq_cmdtable.h"
 #include "hq_duration.h"
 #include "hq_placeholder.h"
 #include "hq_util.h"
 
 #define WK_DEFAULT_HEARTBEAT_NS (8 * HQ_NS_PER_SEC)
-
-const hq_opt_t wk_start_opts[] = {
-    {"cpus", 0, HQ_OPT_VALUE, "CPUS", "How many cores should be allocated for the worker"},
-    {"resource", 0, HQ_OPT_MULTI, "RESOURCE", "Resources provided by the worker"},
-    {"group", 0, HQ_OPT_VALUE, "GROUP", "Worker group (default: allocation id or \"default\")"},
-    {"coupling", 0, HQ_OPT_VALUE, "COUPLING", "Resource coupling"},
-    {"detect-resources", 0, HQ_OPT_VALUE, "DETECT_RESOURCES",
-     "Resources to detect: all, none or a comma list"},
-    {"no-hyper-threading", 0, HQ_OPT_FLAG, NULL, "Ignore hyper-threading while detecting CPUs"},
-    {"idle-timeout", 0, HQ_OPT_VALUE, "IDLE_TIMEOUT", "Stop after being idle this long"},
-    {"overview-interval", 0, HQ_OPT_VALUE, "OVERVIEW_INTERVAL", "Overview interval (0s = off)"},
-    {"min-utilization", 0, HQ_OPT_VALUE, "MIN_UTILIZATION", "Minimal utilization (0.0-1.0)"},
-    {"heartbeat", 0, HQ_OPT_VALUE, "HEARTBEAT", "Heartbeat interval [default: 8s]"},
-    {"time-limit", 0, HQ_OPT_VALUE, "TIME_LIMIT", "Stop after this time"},
-    {"manager", 0, HQ_OPT_VALUE, "MANAGER", "detect, none, pbs or slurm [default: detect]"},
-    {"hostname", 0, HQ_OPT_VALUE, "HOSTNAME", "Overwrite the worker hostname"},
-    {"on-server-lost", 0, HQ_OPT_VALUE, "ON_SERVER_LOST", "stop or finish-running [default: stop]"},
-    {"work-dir", 0, HQ_OPT_VALUE, "WORK_DIR", "Working directory of the worker"},
-    {"retract-check-interval", 0, HQ_OPT_VALUE, "RETRACT_CHECK_INTERVAL",
-     "Retract check interval [default: 30s]"},
-    {NULL, 0, 0, NULL, NULL},
-};
 
 /* ---- configuration ---- */
 
@@ -50,7 +29,7 @@ typedef struct s_cfg_err {
 
 static int s_cli_error(s_cfg_err_t *e, const char *flag, const char *value, const char *detail)
 {
-    hq_args_invalid_value(&e->err, wk_start_opts, flag, value, detail);
+    hq_args_invalid_value(&e->err, hq_cmd_find("worker start")->opts, flag, value, detail);
     e->code = 2;
     return -1;
 }

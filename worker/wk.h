@@ -280,8 +280,6 @@ uint32_t wk_tasks_held(const wk_t *w);
 
 /* ---- config.c: `hq worker start` flags ---- */
 
-/* The options of `hq worker start` (parsed and printed by hq_worker_main). */
-extern const hq_opt_t wk_start_opts[];
 /* Fills w->conf (and w->temp_root when it makes a temporary working directory) from
  * the parsed flags, detecting resources and the allocation manager. Returns 0, or the
  * exit code with err set: 2 for a command-line error, 1 for any other. */

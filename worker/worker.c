@@ -4,6 +4,7 @@
  * and `hq worker hwdetect`, which prints what detection (detect.c) finds. */
 #include "wk.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #define HQ_LOG_MODULE "hq::worker"
 #include "hq_args.h"
+#include "hq_cmdtable.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_output.h"
@@ -103,14 +105,19 @@ int hq_worker_main(int argc, char **argv)
     w->sigfd = -1;
     int rc = 1;
     hq_err_t err;
-    hq_args_t *a = hq_args_parse(wk_start_opts, argc, argv, 0, false, "hq worker start", &err);
+    hq_args_t *a = hq_cmd_parse(hq_cmd_find("worker start"), argc, argv, &err);
     if (!a) {
         fprintf(stderr, "%s\n", err.text);
         rc = 2;
         goto out;
     }
     if (hq_args_help(a)) {
-        hq_args_print_help(wk_start_opts, "hq worker start", "Start a worker");
+        hq_cmd_print_help(hq_cmd_find("worker start"), stdout);
+        rc = 0;
+        goto out;
+    }
+    if (hq_args_has(a, "version")) {
+        printf("%s %s\n", program_invocation_short_name, HQ_VERSION);
         rc = 0;
         goto out;
     }
@@ -189,22 +196,16 @@ out:
     return rc;
 }
 
-static const hq_opt_t s_hwdetect_opts[] = {
-    {"no-hyper-threading", 0, HQ_OPT_FLAG, NULL, "Detect only physical cores"},
-    {NULL, 0, 0, NULL, NULL},
-};
-
 int hq_worker_hwdetect_main(int argc, char **argv)
 {
     hq_err_t err = {{0}};
-    hq_args_t *a = hq_args_parse(s_hwdetect_opts, argc, argv, 0, false, "hq worker hwdetect", &err);
+    hq_args_t *a = hq_cmd_parse(hq_cmd_find("worker hwdetect"), argc, argv, &err);
     if (!a) {
         fprintf(stderr, "%s\n", err.text);
         return 2;
     }
     if (hq_args_help(a)) {
-        hq_args_print_help(s_hwdetect_opts, "hq worker hwdetect",
-                           "Detect the resources a worker would use");
+        hq_cmd_print_help(hq_cmd_find("worker hwdetect"), stdout);
         hq_args_destroy(&a);
         return 0;
     }

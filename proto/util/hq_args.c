@@ -14,13 +14,14 @@
 
 const hq_opt_t hq_global_opts[] = {
     {"server-dir", 0, HQ_OPT_VALUE, "SERVER_DIR",
-     "Path to a directory that stores HyperQueue access files"},
+     "Path to a directory that stores HyperQueue access files", NULL, NULL, "HQ_SERVER_DIR"},
     {"output-mode", 0, HQ_OPT_VALUE, "OUTPUT_MODE",
-     "Output selection [possible values: cli, json, quiet]"},
-    {"colors", 0, HQ_OPT_VALUE, "COLORS",
-     "Console color policy [possible values: auto, always, never]"},
-    {"debug", 0, HQ_OPT_FLAG, NULL, "Enables more detailed log output"},
-    {NULL, 0, 0, NULL, NULL},
+     "How should the output of the command be formatted", "cli", "cli, json, quiet",
+     "HQ_OUTPUT_MODE"},
+    {"colors", 0, HQ_OPT_VALUE, "COLORS", "Turn terminal colors on or off", "auto",
+     "auto, always, never", NULL},
+    {"debug", 0, HQ_OPT_FLAG, NULL, "Enable more detailed log output", NULL, NULL, "HQ_DEBUG"},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
 typedef struct s_entry {
@@ -107,6 +108,69 @@ static int s_missing_value(hq_err_t *err, const hq_opt_t *o)
     return hq_err_set(err, "error: a value is required for '%s' but none was supplied", disp);
 }
 
+/* Edit distance of two short words: insertions, deletions, substitutions and
+ * transpositions of neighbours ("lsit" is one edit from "list"). */
+static size_t s_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 64 || nb > 64)
+        return (size_t)-1;
+    unsigned char d[65][65];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = (unsigned char)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1u < best)
+                best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best)
+                best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)best;
+        }
+    return d[na][nb];
+}
+
+const char *hq_args_similar(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t len = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        if (!candidates[i])
+            continue;
+        size_t d = s_distance(word, candidates[i]);
+        if (len >= 2 && strncmp(candidates[i], word, len) == 0 && d > 0)
+            d = 1; /* a prefix of the candidate counts as a close miss */
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    /* Close enough: at most a third of the word wrong, and never more than 3 edits. */
+    size_t limit = len / 3 < 1 ? 1 : len / 3;
+    if (limit > 3)
+        limit = 3;
+    return best && best_d > 0 && best_d <= limit ? best : NULL;
+}
+
+/* The long name among opts and the global flags most similar to name, or NULL. */
+static const char *s_similar_opt(const hq_opt_t *opts, const char *name)
+{
+    const char *names[128];
+    size_t n = 0;
+    for (const hq_opt_t *o = opts; o && o->name && n < 120; o++)
+        names[n++] = o->name;
+    for (const hq_opt_t *o = hq_global_opts; o->name; o++)
+        names[n++] = o->name;
+    names[n++] = "help";
+    return hq_args_similar(name, names, n);
+}
+
 /* Handles "--name", "--name=value" and "--name value". Returns the number of extra
  * words consumed (0 or 1) or -1. */
 static int s_parse_long(hq_args_t *a, const hq_opt_t *opts, int argc, char **argv, int i,
@@ -123,6 +187,12 @@ static int s_parse_long(hq_args_t *a, const hq_opt_t *opts, int argc, char **arg
     if (!o) {
         char name[256];
         snprintf(name, sizeof name, "--%.*s", (int)(n > 200 ? 200 : n), arg);
+        const char *tip = s_similar_opt(opts, name + 2);
+        if (tip)
+            return hq_err_set(err,
+                              "error: unexpected argument '%s' found\n\n"
+                              "  tip: a similar argument exists: '--%s'",
+                              name, tip);
         return hq_err_set(err, "error: unexpected argument '%s' found", name);
     }
     if (o->kind == HQ_OPT_FLAG) {
@@ -280,35 +350,6 @@ const char *hq_args_pos(const hq_args_t *a, size_t i)
 bool hq_args_help(const hq_args_t *a)
 {
     return a->help;
-}
-
-static void s_print_opt(const hq_opt_t *o)
-{
-    char left[256];
-    char sh[8] = "    ";
-    if (o->short_name)
-        snprintf(sh, sizeof sh, "-%c, ", o->short_name);
-    if (o->kind == HQ_OPT_FLAG)
-        snprintf(left, sizeof left, "%s--%s", sh, o->name);
-    else {
-        char disp[200];
-        s_flag_display(o, o->name, disp, sizeof disp);
-        snprintf(left, sizeof left, "%s%s", sh, disp);
-    }
-    printf("  %-36s %s\n", left, o->help ? o->help : "");
-}
-
-void hq_args_print_help(const hq_opt_t *opts, const char *usage, const char *about)
-{
-    if (about && *about)
-        printf("%s\n\n", about);
-    printf("Usage: %s [OPTIONS]\n\nOptions:\n", usage ? usage : "hq");
-    for (const hq_opt_t *o = opts; o && o->name; o++)
-        s_print_opt(o);
-    printf("  %-36s %s\n", "-h, --help", "Print help");
-    printf("\nGlobal options:\n");
-    for (const hq_opt_t *o = hq_global_opts; o->name; o++)
-        s_print_opt(o);
 }
 
 int hq_args_invalid_value(hq_err_t *err, const hq_opt_t *opts, const char *flag, const char *value,

@@ -17,11 +17,14 @@ enum hq_opt_kind {
 };
 
 typedef struct hq_opt {
-    const char *name;       /* long name without "--"; NULL ends the table */
-    char short_name;        /* e.g. 'v', or 0 */
-    enum hq_opt_kind kind;  /* flag or value */
-    const char *value_name; /* "TIME_LIMIT" for errors/help; NULL for flags */
-    const char *help;       /* one line for --help */
+    const char *name;          /* long name without "--"; NULL ends the table */
+    char short_name;           /* e.g. 'v', or 0 */
+    enum hq_opt_kind kind;     /* flag or value */
+    const char *value_name;    /* "TIME_LIMIT" for errors/help; NULL for flags */
+    const char *help;          /* one line for --help */
+    const char *default_value; /* shown as [default: ...]; NULL = none */
+    const char *possible;      /* "cli, json, quiet" when only these values are accepted */
+    const char *env;           /* environment variable that sets it too, or NULL */
 } hq_opt_t;
 
 typedef struct hq_args hq_args_t;
@@ -53,9 +56,13 @@ const char *hq_args_at(const hq_args_t *a, const char *name, size_t i);
 /* Positionals (and, with trailing, the trailing command words). */
 size_t hq_args_npos(const hq_args_t *a);
 const char *hq_args_pos(const hq_args_t *a, size_t i);
-/* --help was given; hq_args_print_help prints a help text listing opts. */
+/* --help / -h was given (the command's help is printed from hq_cmdtable.h). */
 bool hq_args_help(const hq_args_t *a);
-void hq_args_print_help(const hq_opt_t *opts, const char *usage, const char *about);
+
+/* The most similar of candidates[0..n) to word by edit distance when it is close
+ * enough to be a likely typo (or word is a prefix of it); else NULL. Used for clap's
+ * "tip: a similar argument exists" and "a similar subcommand exists". */
+const char *hq_args_similar(const char *word, const char *const *candidates, size_t n);
 
 /* Formats a value-parser error the clap way:
  * "error: invalid value '<value>' for '--<flag> <VALUE_NAME>': <detail>". */
