@@ -40,7 +40,7 @@ extern const hq_pos_arg_t hq_submit_args[];
         NULL, 0, 0, NULL, NULL, NULL, NULL, NULL                                                   \
     }
 
-/* <NAME> (required) and [NAME] (optional) positionals. */
+/* Required <NAME> positionals (optional and repeated ones are written out). */
 #define HQ_ARG(name, help)                                                                         \
     {                                                                                              \
         name, help, false, false, NULL                                                             \
@@ -48,10 +48,6 @@ extern const hq_pos_arg_t hq_submit_args[];
 #define HQ_ARG_CHOICE(name, help, possible)                                                        \
     {                                                                                              \
         name, help, false, false, possible                                                         \
-    }
-#define HQ_ARG_OPTIONAL(name, help, possible)                                                      \
-    {                                                                                              \
-        name, help, true, false, possible                                                          \
     }
 #define HQ_ARGS_END                                                                                \
     {                                                                                              \

@@ -101,8 +101,8 @@ static const hq_pos_arg_t s_access_file_args[] = {HQ_ARG("FILE", "Where to write
 static const hq_pos_arg_t s_journal_args[] = {HQ_ARG("JOURNAL", "Directory of the journal"),
                                               HQ_ARGS_END};
 static const hq_pos_arg_t s_doc_args[] = {
-    HQ_ARG_OPTIONAL("TOPIC", "What to look up: a command, a group or a concept (see `hq doc`)",
-                    NULL),
+    {"TOPIC", "What to look up: a command (`job cat`), a group or a concept (see `hq doc`)", true,
+     true, NULL},
     HQ_ARGS_END,
 };
 static const hq_pos_arg_t s_shell_args[] = {
