@@ -106,6 +106,43 @@ def test_bash_completion_in_a_real_bash():
     assert "generate-man" not in complete("")
 
 
+@pytest.mark.skipif(not shutil.which("zsh"), reason="zsh is not installed")
+def test_zsh_completion_in_a_real_zsh(tmp_path):
+    script = tmp_path / "_hq"
+    script.write_text(run("generate-completion", "zsh", check=True).stdout)
+    body = ("compdef() { :; }; compadd() { [[ $1 == -- ]] && shift; print -l -- \"$@\"; }\n"
+            "_files() { print FILES; }\n"
+            f"source {script}\n"
+            "words=(hq \"$@\"); CURRENT=${#words}; _hq\n")
+
+    def zcomplete(*words):
+        r = subprocess.run(["zsh", "-c", body, "zsh", *words], capture_output=True, text=True,
+                           timeout=30, check=True)
+        return r.stdout.split()
+
+    # zsh filters the candidates by the typed prefix itself
+    assert "journal" in zcomplete("jo") and "job" in zcomplete("jo")
+    assert zcomplete("job", "cat", "1", "") == ["stdout", "stderr"]
+    assert "--cpus" in zcomplete("submit", "--cp")
+    assert zcomplete("submit", "echo", "") == ["FILES"]
+
+
+@pytest.mark.skipif(not shutil.which("fish"), reason="fish is not installed")
+def test_fish_completion_in_a_real_fish(tmp_path):
+    script = tmp_path / "hq.fish"
+    script.write_text(run("generate-completion", "fish", check=True).stdout)
+
+    def fcomplete(line):
+        r = subprocess.run(["fish", "--no-config", "-c",
+                            f"function hq; end; source {script}; complete -C'{line}'"],
+                           capture_output=True, text=True, timeout=30, check=True)
+        return sorted(x.split("\t")[0] for x in r.stdout.splitlines())
+
+    assert fcomplete("hq jo") == ["job", "journal"]
+    assert fcomplete("hq submit --cp") == ["--cpus"]
+    assert fcomplete("hq job cat 1 ") == ["stderr", "stdout"]
+
+
 def test_every_completion_shell_and_an_unknown_one():
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"]:
         r = run("generate-completion", shell, check=True)
