@@ -62,7 +62,8 @@ int hq_cli_invalid_pos(const char *name, const char *value, const char *detail)
     return 2;
 }
 
-int hq_cli_missing(const char *what)
+/* "error: the following required arguments were not provided:\n  <what>", returns 2. */
+static int s_missing(const char *what)
 {
     fprintf(stderr, "error: the following required arguments were not provided:\n  %s\n", what);
     return 2;
@@ -73,7 +74,7 @@ int hq_cli_selector(const char *name, const char *value, bool allow_all, hq_sele
     hq_err_t err;
     if (!value) {
         char *what = hq_asprintf("<%s>", name);
-        int rc = hq_cli_missing(what);
+        int rc = s_missing(what);
         free(what);
         return rc;
     }

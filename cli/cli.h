@@ -37,8 +37,6 @@ int hq_cli_usage_error(const char *text);
 int hq_cli_invalid(const hq_opt_t *opts, const char *flag, const char *value, const char *detail);
 /* Same for a positional argument: "... for '<NAME>': <detail>", returns 2. */
 int hq_cli_invalid_pos(const char *name, const char *value, const char *detail);
-/* "error: the following required arguments were not provided:\n  <what>", returns 2. */
-int hq_cli_missing(const char *what);
 
 /* Parses a selector positional (exit code 2 printed on error, returns -1 on
  * success with *out filled). */

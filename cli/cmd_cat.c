@@ -114,10 +114,6 @@ int hq_cmd_job_cat(int argc, char **argv)
     const char *channel = hq_args_pos(c.args, 1);
     const char *tasks = hq_args_get(c.args, "tasks");
     const char *status = hq_args_get(c.args, "task-status");
-    if (!sel || !channel) {
-        rc = hq_cli_missing(!sel ? "<SELECTOR>\n  <STREAM>" : "<STREAM>");
-        goto out;
-    }
     if (strcmp(channel, "stdout") != 0 && strcmp(channel, "stderr") != 0) {
         rc = hq_cli_invalid_pos("STREAM", channel, "[possible values: stdout, stderr]");
         goto out;

@@ -112,10 +112,6 @@ int hq_cmd_task_explain(int argc, char **argv)
     hq_err_t err;
     const char *job = hq_args_pos(c.args, 0);
     const char *task = hq_args_pos(c.args, 1);
-    if (!job || !task) {
-        rc = hq_cli_missing(!job ? "<JOB_SELECTOR>\n  <TASK_ID>" : "<TASK_ID>");
-        goto out;
-    }
     if (hq_selector_parse(job, false, &q.sel, &err) != 0 ||
         (q.sel.kind == HQ_SEL_IDS && hq_rangelist_count(&q.sel.ids) != 1)) {
         rc = hq_cli_invalid_pos("JOB_SELECTOR", job, "invalid digit found in string");

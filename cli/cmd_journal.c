@@ -38,12 +38,7 @@ static int s_export(int argc, char **argv)
     int rc = hq_cli_begin(&c, "journal export", argc, argv);
     if (rc >= 0)
         return rc;
-    const char *path = hq_args_pos(c.args, 0);
-    if (!path) {
-        rc = hq_cli_missing("<JOURNAL>");
-        hq_cli_end(&c);
-        return rc;
-    }
+    const char *path = hq_args_pos(c.args, 0); /* required: hq_cmd_parse checked it */
     hq_journal_opts_t o = {.read_only = true};
     hq_err_t err;
     hq_journal_t *j = hq_journal_open(path, &o, &err);
@@ -150,12 +145,7 @@ static int s_verify(int argc, char **argv)
     int rc = hq_cli_begin(&c, "journal verify", argc, argv);
     if (rc >= 0)
         return rc;
-    const char *path = hq_args_pos(c.args, 0);
-    if (!path) {
-        rc = hq_cli_missing("<JOURNAL>");
-        hq_cli_end(&c);
-        return rc;
-    }
+    const char *path = hq_args_pos(c.args, 0); /* required: hq_cmd_parse checked it */
     hq_journal_opts_t o = {.read_only = true};
     hq_err_t err;
     hq_journal_report_t rep;

@@ -129,13 +129,8 @@ int hq_cmd_server_generate_access(int argc, char **argv)
     const char *cp = hq_args_get(c.args, "client-port");
     const char *wp = hq_args_get(c.args, "worker-port");
     uint16_t client_port = 0, worker_port = 0;
-    if (!path)
-        rc = hq_cli_missing("<FILE>");
-    else if (!cp)
-        rc = hq_cli_missing("--client-port <CLIENT_PORT>");
-    else if (!wp)
-        rc = hq_cli_missing("--worker-port <WORKER_PORT>");
-    else if ((rc = s_port(c.spec->opts, "client-port", cp, &client_port)) < 0)
+    /* The file and both ports are required: hq_cmd_parse checked them. */
+    if ((rc = s_port(c.spec->opts, "client-port", cp, &client_port)) < 0)
         rc = s_port(c.spec->opts, "worker-port", wp, &worker_port);
     if (rc >= 0) {
         hq_cli_end(&c);

@@ -488,10 +488,6 @@ int hq_cmd_submit(int argc, char **argv)
     s_view_t v = {.cli = c.args, .dir = NULL};
     const char *mode = hq_args_get(c.args, "directives");
     bool wait = hq_args_has(c.args, "wait"), progress = hq_args_has(c.args, "progress");
-    if (hq_args_npos(c.args) == 0) {
-        rc = hq_cli_missing("<COMMANDS>...");
-        goto out;
-    }
     if (wait && progress) {
         rc = hq_cli_usage_error("error: the argument '--wait' cannot be used with '--progress'");
         goto out;

@@ -652,10 +652,6 @@ int hq_cmd_job_submit_file(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     hq_err_t err;
-    if (!path) {
-        rc = hq_cli_missing("<PATH>");
-        goto out;
-    }
     if (job) {
         char *end = NULL;
         errno = 0;

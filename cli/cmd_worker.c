@@ -215,10 +215,8 @@ int hq_cmd_worker_address(int argc, char **argv)
     hq_query_t q;
     memset(&q, 0, sizeof q);
     hq_err_t err;
-    if (!id) {
-        rc = hq_cli_missing("<WORKER_ID>");
-    } else if (hq_selector_parse(id, false, &q.sel, &err) != 0 || q.sel.kind != HQ_SEL_IDS ||
-               hq_rangelist_count(&q.sel.ids) != 1) {
+    if (hq_selector_parse(id, false, &q.sel, &err) != 0 || q.sel.kind != HQ_SEL_IDS ||
+        hq_rangelist_count(&q.sel.ids) != 1) {
         rc = hq_cli_invalid_pos("WORKER_ID", id, "invalid digit found in string");
         hq_selector_clear(&q.sel);
     } else {
@@ -251,9 +249,7 @@ int hq_cmd_worker_wait(int argc, char **argv)
     const char *v = hq_args_pos(c.args, 0);
     char *end = NULL;
     unsigned long long want = v ? strtoull(v, &end, 10) : 0;
-    if (!v) {
-        rc = hq_cli_missing("<WORKER_COUNT>");
-    } else if (!*v || *end || *v == '-') {
+    if (!*v || *end || *v == '-') {
         rc = hq_cli_invalid_pos("WORKER_COUNT", v, "invalid digit found in string");
     } else {
         for (;;) {

@@ -11,7 +11,8 @@
 
 /* Every option a command accepts: its own, the global ones, then --help. */
 typedef void (*s_opt_fn)(const hq_opt_t *o, void *arg);
-static const hq_opt_t s_help_opt = {"help", 'h', HQ_OPT_FLAG, NULL, "Print help", NULL, NULL, NULL};
+static const hq_opt_t s_help_opt = {"help", 'h',  HQ_OPT_FLAG, NULL, "Print help",
+                                    NULL,   NULL, NULL,        false};
 
 static void s_each_opt(const hq_cmd_spec_t *s, s_opt_fn fn, void *arg)
 {

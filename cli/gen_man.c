@@ -75,6 +75,8 @@ static void s_opts(FILE *out, const hq_opt_t *opts)
         }
         fputc('\n', out);
         s_help(out, o->help);
+        if (o->required)
+            fputs(" Required.", out);
         if (o->kind == HQ_OPT_MULTI)
             fputs(" May be given more than once.", out);
         if (o->env) {

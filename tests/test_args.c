@@ -7,12 +7,12 @@
 #include "hq_args.h"
 
 static const hq_opt_t opts[] = {
-    {"time-limit", 't', HQ_OPT_VALUE, "TIME_LIMIT", "time limit", NULL, NULL, NULL},
-    {"env", 0, HQ_OPT_MULTI, "ENV", "env var", NULL, NULL, NULL},
-    {"verbose", 'v', HQ_OPT_FLAG, NULL, "verbose", NULL, NULL, NULL},
-    {"all", 'a', HQ_OPT_FLAG, NULL, "all", NULL, NULL, NULL},
-    {"name", 0, HQ_OPT_VALUE, NULL, "name", NULL, NULL, NULL},
-    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
+    {"time-limit", 't', HQ_OPT_VALUE, "TIME_LIMIT", "time limit", NULL, NULL, NULL, false},
+    {"env", 0, HQ_OPT_MULTI, "ENV", "env var", NULL, NULL, NULL, false},
+    {"verbose", 'v', HQ_OPT_FLAG, NULL, "verbose", NULL, NULL, NULL, false},
+    {"all", 'a', HQ_OPT_FLAG, NULL, "all", NULL, NULL, NULL, false},
+    {"name", 0, HQ_OPT_VALUE, NULL, "name", NULL, NULL, NULL, false},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, false},
 };
 
 static hq_args_t *s_parse(int max_pos, bool trailing, hq_err_t *err, const char **words)

@@ -67,6 +67,10 @@ Test(cmdtable, usage_lines_show_positional_arguments)
     u = hq_cmd_usage(hq_cmd_find("job"));
     cr_assert_str_eq(u, "hq job [OPTIONS] <COMMAND>");
     free(u);
+    u = hq_cmd_usage(hq_cmd_find("server generate-access"));
+    cr_assert_str_eq(u, "hq server generate-access [OPTIONS] --client-port <CLIENT_PORT> "
+                        "--worker-port <WORKER_PORT> <FILE>");
+    free(u);
     u = hq_cmd_usage(hq_cmd_find("doc"));
     cr_assert_str_eq(u, "hq doc [OPTIONS] [TOPIC]...");
     free(u);
@@ -81,6 +85,11 @@ Test(cmdtable, a_missing_argument_prints_the_usage_line)
                                "  <stdout|stderr>\n\n"
                                "Usage: hq job cat [OPTIONS] <SELECTOR> <stdout|stderr>\n\n"
                                "For more information, try '--help'.");
+    char *access[] = {"a.json", "--client-port", "1"};
+    cr_assert_null(hq_cmd_parse(hq_cmd_find("server generate-access"), 3, access, &err));
+    cr_assert(strstr(err.text, "not provided:\n  --worker-port <WORKER_PORT>\n\nUsage: hq "
+                               "server generate-access [OPTIONS] --client-port"),
+              "%s", err.text);
     /* --help needs no positionals. */
     char *help[] = {"--help"};
     hq_args_t *a = hq_cmd_parse(hq_cmd_find("job cat"), 1, help, &err);

@@ -14,14 +14,15 @@
 
 const hq_opt_t hq_global_opts[] = {
     {"server-dir", 0, HQ_OPT_VALUE, "SERVER_DIR",
-     "Path to a directory that stores HyperQueue access files", NULL, NULL, "HQ_SERVER_DIR"},
+     "Path to a directory that stores HyperQueue access files", NULL, NULL, "HQ_SERVER_DIR", false},
     {"output-mode", 0, HQ_OPT_VALUE, "OUTPUT_MODE",
      "How should the output of the command be formatted", "cli", "cli, json, quiet",
-     "HQ_OUTPUT_MODE"},
+     "HQ_OUTPUT_MODE", false},
     {"colors", 0, HQ_OPT_VALUE, "COLORS", "Turn terminal colors on or off", "auto",
-     "auto, always, never", NULL},
-    {"debug", 0, HQ_OPT_FLAG, NULL, "Enable more detailed log output", NULL, NULL, "HQ_DEBUG"},
-    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
+     "auto, always, never", NULL, false},
+    {"debug", 0, HQ_OPT_FLAG, NULL, "Enable more detailed log output", NULL, NULL, "HQ_DEBUG",
+     false},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, false},
 };
 
 typedef struct s_entry {

@@ -25,6 +25,7 @@ typedef struct hq_opt {
     const char *default_value; /* shown as [default: ...]; NULL = none */
     const char *possible;      /* "cli, json, quiet" when only these values are accepted */
     const char *env;           /* environment variable that sets it too, or NULL */
+    bool required;             /* the command cannot run without it */
 } hq_opt_t;
 
 typedef struct hq_args hq_args_t;

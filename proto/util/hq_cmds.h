@@ -18,26 +18,31 @@ extern const hq_pos_arg_t hq_submit_args[];
 /* --name (flag). */
 #define HQ_FLAG(name, short_name, help)                                                            \
     {                                                                                              \
-        name, short_name, HQ_OPT_FLAG, NULL, help, NULL, NULL, NULL                                \
+        name, short_name, HQ_OPT_FLAG, NULL, help, NULL, NULL, NULL, false                         \
     }
 /* --name <VALUE_NAME>, with its default (or NULL). */
 #define HQ_VALUE(name, value_name, def, help)                                                      \
     {                                                                                              \
-        name, 0, HQ_OPT_VALUE, value_name, help, def, NULL, NULL                                   \
+        name, 0, HQ_OPT_VALUE, value_name, help, def, NULL, NULL, false                            \
+    }
+/* --name <VALUE_NAME> that the command cannot run without. */
+#define HQ_REQUIRED(name, value_name, help)                                                        \
+    {                                                                                              \
+        name, 0, HQ_OPT_VALUE, value_name, help, NULL, NULL, NULL, true                            \
     }
 /* --name <VALUE_NAME> with only these values. */
 #define HQ_CHOICE(name, value_name, def, possible, help)                                           \
     {                                                                                              \
-        name, 0, HQ_OPT_VALUE, value_name, help, def, possible, NULL                               \
+        name, 0, HQ_OPT_VALUE, value_name, help, def, possible, NULL, false                        \
     }
 /* --name <VALUE_NAME>, repeatable. */
 #define HQ_MULTI(name, value_name, help)                                                           \
     {                                                                                              \
-        name, 0, HQ_OPT_MULTI, value_name, help, NULL, NULL, NULL                                  \
+        name, 0, HQ_OPT_MULTI, value_name, help, NULL, NULL, NULL, false                           \
     }
 #define HQ_OPTS_END                                                                                \
     {                                                                                              \
-        NULL, 0, 0, NULL, NULL, NULL, NULL, NULL                                                   \
+        NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, false                                            \
     }
 
 /* Required <NAME> positionals (optional and repeated ones are written out). */

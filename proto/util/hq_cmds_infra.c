@@ -5,7 +5,7 @@
 
 #define S_VERSION                                                                                  \
     {                                                                                              \
-        "version", 'V', HQ_OPT_FLAG, NULL, "Print version", NULL, NULL, NULL                       \
+        "version", 'V', HQ_OPT_FLAG, NULL, "Print version", NULL, NULL, NULL, false                \
     }
 
 static const hq_opt_t s_server_start_opts[] = {
@@ -35,8 +35,8 @@ static const hq_opt_t s_server_wait_opts[] = {
     HQ_OPTS_END,
 };
 static const hq_opt_t s_server_gen_opts[] = {
-    HQ_VALUE("client-port", "CLIENT_PORT", NULL, "Port of the client socket (required)"),
-    HQ_VALUE("worker-port", "WORKER_PORT", NULL, "Port of the worker socket (required)"),
+    HQ_REQUIRED("client-port", "CLIENT_PORT", "Port of the client socket"),
+    HQ_REQUIRED("worker-port", "WORKER_PORT", "Port of the worker socket"),
     HQ_VALUE("host", "HOST", NULL, "Host of both sockets [default: the hostname]"),
     HQ_VALUE("client-host", "CLIENT_HOST", NULL, "Host of the client socket"),
     HQ_VALUE("worker-host", "WORKER_HOST", NULL, "Host of the worker socket"),

@@ -103,11 +103,11 @@ static const hq_opt_t s_job_open_opts[] = {
 static const hq_opt_t s_task_list_opts[] = {
     HQ_VALUE("tasks", "TASKS", NULL, "Select only tasks with these ids"),
     HQ_VALUE("task-status", "TASK_STATUS", NULL, "Select only tasks with these states"),
-    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages", NULL, NULL, NULL},
+    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages", NULL, NULL, NULL, false},
     HQ_OPTS_END,
 };
 static const hq_opt_t s_task_info_opts[] = {
-    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages", NULL, NULL, NULL},
+    {"verbose", 'v', HQ_OPT_FLAG, NULL, "Display full error messages", NULL, NULL, NULL, false},
     HQ_OPTS_END,
 };
 

@@ -119,6 +119,9 @@ char *hq_cmd_usage(const hq_cmd_spec_t *spec)
         return b.data;
     }
     hq_buf_printf(&b, " [OPTIONS]");
+    for (const hq_opt_t *o = spec->opts; o && o->name; o++)
+        if (o->required)
+            hq_buf_printf(&b, " --%s <%s>", o->name, o->value_name);
     if (spec->trailing && spec->args && spec->args[0].value_name)
         hq_buf_printf(&b, " [--]");
     for (const hq_pos_arg_t *p = spec->args; p && p->value_name; p++) {
@@ -153,10 +156,17 @@ hq_args_t *hq_cmd_parse(const hq_cmd_spec_t *spec, int argc, char **argv, hq_err
         s_error_tail(spec, err, strstr(err->text, "unexpected argument") != NULL);
         return NULL;
     }
-    if (hq_args_help(a) || hq_args_npos(a) >= required)
+    bool missing = hq_args_npos(a) < required;
+    for (const hq_opt_t *o = spec->opts; o && o->name; o++)
+        if (o->required && !hq_args_get(a, o->name))
+            missing = true;
+    if (hq_args_help(a) || hq_args_has(a, "version") || !missing)
         return a;
     hq_buf_t b = {0};
     hq_buf_printf(&b, "error: the following required arguments were not provided:");
+    for (const hq_opt_t *o = spec->opts; o && o->name; o++)
+        if (o->required && !hq_args_get(a, o->name))
+            hq_buf_printf(&b, "\n  --%s <%s>", o->name, o->value_name);
     size_t k = 0;
     for (const hq_pos_arg_t *p = spec->args; p && p->value_name; p++, k++) {
         if (k < hq_args_npos(a) || p->optional)

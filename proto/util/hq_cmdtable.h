@@ -55,8 +55,9 @@ const hq_cmd_spec_t *hq_cmd_child_named(const hq_cmd_spec_t *group, const char *
 
 /* Parses a command's own words (argv[0] is its first argument) with its options,
  * the global flags and its positional arguments. Syntax errors, missing required
- * positionals included, fill err with clap's text ending in the usage line and
- * "For more information, try '--help'."; the caller prints it and exits 2. */
+ * options and positionals included (unless --help or --version), fill err with
+ * clap's text ending in the usage line and "For more information, try '--help'.";
+ * the caller prints it and exits 2. */
 hq_args_t *hq_cmd_parse(const hq_cmd_spec_t *spec, int argc, char **argv, hq_err_t *err);
 
 /* "hq job cat [OPTIONS] <SELECTOR> <stdout|stderr>" (malloc'd). */
