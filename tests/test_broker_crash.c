@@ -17,8 +17,6 @@ static void s_two_jobs(hq_broker_t *b)
     s_submit(j, 2, 0, 0, 3, NULL, HQ_CRASH_LIMIT, 5);
     s_close_writer(&j);
     jf_restore(b, s_dir, false);
-    b->turn.flush_timer = -1;
-    b->reg.by_rid = zhashx_new();
 }
 
 static hq_worker_t *s_add_worker(hq_broker_t *b)
@@ -51,7 +49,6 @@ static void s_done(hq_broker_t *b, hq_worker_t *w)
     b->reg.tab[w->id] = NULL;
     free(w->rid_key);
     free(w);
-    zhashx_destroy(&b->reg.by_rid);
     s_free(b);
 }
 
@@ -122,7 +119,6 @@ Test(crash, the_crash_limit_fails_a_sent_task_at_its_limit)
         free(w);
     }
     cr_assert_not_null(strstr(lim->tasks[0].error, "crashed 5 times (crash limit 5)"));
-    zhashx_destroy(&b.reg.by_rid);
     s_free(&b);
 }
 

@@ -116,7 +116,6 @@ Test(readopt, grace_expiry_requeues_unadopted_tasks_without_counting_a_crash)
     s_journal();
     hq_broker_t b;
     s_restore(&b);
-    b.turn.flush_timer = -1;
     hq_job_t *job = b.jobs.tab[1];
     uint32_t crashes = job->tasks[1].crashes;
     cr_assert_eq(hq_broker_readopt_expire(&b), 1);
@@ -135,7 +134,6 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     s_journal();
     hq_broker_t b;
     s_restore(&b);
-    b.turn.flush_timer = -1;
     hq_worker_t w = {.id = b.reg.max_id + 1, .epoch = 9, .state = HQ_WS_RUNNING};
     b.reg.tab[w.id] = &w;
     b.reg.max_id = w.id;
@@ -186,7 +184,6 @@ Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
     s_journal_two_finish_workers();
     hq_broker_t b;
     s_restore(&b);
-    b.turn.flush_timer = -1;
     hq_job_t *job = b.jobs.tab[1];
     for (uint32_t i = 0; i < 3; i++)
         cr_assert(job->tasks[i].flags & HQ_TF_READOPT, "task %u", i);
