@@ -23,7 +23,7 @@ def test_help_shows_positionals_arguments_and_defaults():
     assert "\nArguments:\n  <SELECTOR>" in r.stdout
     assert "[possible values: stdout, stderr]" in r.stdout
     r = run("submit", "--help", check=True)
-    assert "Usage: hq submit [OPTIONS] [--] <COMMAND> [ARGS]...\n" in r.stdout
+    assert "Usage: hq submit [OPTIONS] [--] <COMMANDS>...\n" in r.stdout
     assert "--crash-limit <CRASH_LIMIT>" in r.stdout and "[default: 5]" in r.stdout
 
 

@@ -62,7 +62,7 @@ Test(cmdtable, usage_lines_show_positional_arguments)
     cr_assert_str_eq(u, "hq job cat [OPTIONS] <SELECTOR> <stdout|stderr>");
     free(u);
     u = hq_cmd_usage(hq_cmd_find("submit"));
-    cr_assert_str_eq(u, "hq submit [OPTIONS] [--] <COMMAND> [ARGS]...");
+    cr_assert_str_eq(u, "hq submit [OPTIONS] [--] <COMMANDS>...");
     free(u);
     u = hq_cmd_usage(hq_cmd_find("job"));
     cr_assert_str_eq(u, "hq job [OPTIONS] <COMMAND>");

@@ -43,14 +43,15 @@ const hq_opt_t hq_submit_opts[] = {
 };
 
 const hq_pos_arg_t hq_submit_args[] = {
-    HQ_ARG("COMMAND", "The program each task runs"),
-    {"ARGS", "Its arguments, passed through verbatim", true, true, NULL},
+    {"COMMANDS", "The program each task runs and its arguments, passed through verbatim", false,
+     true, NULL},
     HQ_ARGS_END,
 };
 
 #define S_SUBMIT_DESCRIPTION                                                                       \
     "Submits a job of one task, or a task array (--array, --each-line, --from-json), that runs "   \
-    "COMMAND with ARGS. Everything after the first positional word is passed through. Options "    \
+    "COMMANDS (a program and its arguments). Everything after the first positional word is "       \
+    "passed through. Options "                                                                     \
     "may also come from `#HQ` lines at the start of a `.sh` script (--directives). The job is "    \
     "printed as `Job submitted successfully, job ID: <id>`."
 #define S_SUBMIT_EXAMPLES                                                                          \
