@@ -196,7 +196,7 @@ if [ "${1:-}" = "--deps-only" ]; then exit 0; fi
 
 # toml++ is header-only: its headers are compiled into hq. They come from Debian's
 # libtomlplusplus-dev (packaging/install-deps.sh), found through pkg-config.
-cmake -S "$root" -B "$build" -DHQ_STATIC=ON -DHQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$root" -B "$build" -DHQ_STATIC=ON -DHQ_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_PREFIX_PATH="$DEP_PREFIXES" >/dev/null
 cmake --build "$build" -j"$jobs" --target hq
 strip "$build/hq"

@@ -1,0 +1,147 @@
+"""The self-contained hq of packaging/static.sh: its ldd lists only the C library, and
+it runs a broker, a worker and an array in a bare root that holds nothing but the C
+library (with /proc and /sys bind-mounted, which hwloc reads), talking over loopback.
+
+The binary is $HQ_STATIC_BUILD/hq (packaging/test.sh builds it and sets the variable;
+the test then fails if it is missing) or <repo>/build-static/hq. Needs root (chroot,
+mount namespaces). Runs once, in the normal stage (marker `packaging`)."""
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hqtest import REPO, wait_until
+
+pytestmark = [pytest.mark.packaging, pytest.mark.root]
+
+# The parts of the C library ldd may list; anything else is a dependency hq must not need.
+C_LIBRARY = ("linux-vdso.so", "libc.so", "libm.so", "ld-linux-x86-64.so")
+
+
+@pytest.fixture(scope="module")
+def static_hq():
+    build = os.environ.get("HQ_STATIC_BUILD")
+    path = Path(build or REPO / "build-static") / "hq"
+    if not path.exists():
+        if build:
+            pytest.fail(f"{path} missing: packaging/static.sh did not build it")
+        pytest.skip(f"{path} not built (run packaging/static.sh)")
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chroot and mount namespaces)")
+    return path
+
+
+def _ldd(binary):
+    r = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+    if "not a dynamic executable" in r.stdout + r.stderr:
+        return {}
+    assert r.returncode == 0, r.stderr
+    libs = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        name = parts[0]
+        path = parts[2] if len(parts) > 2 and parts[1] == "=>" else (name if name.startswith("/") else None)
+        libs[name] = path
+    return libs
+
+
+def test_ldd_lists_only_the_c_library(static_hq):
+    libs = _ldd(static_hq)
+    others = [n for n in libs if not any(Path(n).name.startswith(c) for c in C_LIBRARY)]
+    assert others == [], f"hq needs more than the C library: {others}"
+
+
+def _bare_root(root, binary):
+    """A root holding the C library the binary is linked with, hq and its two links,
+    /etc/hosts, /tmp and the device nodes every machine has."""
+    for name, path in _ldd(binary).items():
+        if path and path.startswith("/"):
+            dest = root / path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(os.path.realpath(path), dest)
+    (root / "bin").mkdir()
+    shutil.copy2(binary, root / "bin" / "hq")
+    for link in ("hq-broker", "hq-worker"):
+        os.symlink("hq", root / "bin" / link)
+    for d in ("etc", "proc", "sys", "dev", "srv"):
+        (root / d).mkdir(exist_ok=True)
+    (root / "tmp").mkdir(mode=0o1777)
+    os.chmod(root / "tmp", 0o1777)
+    (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+    for name, minor in (("null", 3), ("zero", 5), ("urandom", 9)):
+        os.mknod(root / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        os.chmod(root / "dev" / name, 0o666)
+
+
+class _Chroot:
+    """Runs programs inside the root, each in its own mount namespace where /proc and
+    /sys are bind-mounted (the mounts go away with the process)."""
+
+    ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp"}
+    SCRIPT = 'mount --bind /proc "$0/proc" && mount --bind /sys "$0/sys" && exec chroot "$0" "$@"'
+
+    def __init__(self, root):
+        self.root = root
+        self.procs = []
+
+    def argv(self, *args):
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", self.SCRIPT,
+                str(self.root), *map(str, args)]
+
+    def spawn(self, *args, log):
+        p = subprocess.Popen(self.argv(*args), env=self.ENV, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def run(self, *args, timeout=30):
+        return subprocess.run(self.argv(*args), env=self.ENV, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def test_broker_worker_and_array_in_a_bare_root(static_hq, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _bare_root(root, static_hq)
+    ch = _Chroot(root)
+    hq = ["/bin/hq", "--server-dir", "/srv/hq"]
+    try:
+        with open(tmp_path / "broker.log", "w") as blog, open(tmp_path / "worker.log", "w") as wlog:
+            broker = ch.spawn("/bin/hq-broker", "--server-dir", "/srv/hq", "--host", "127.0.0.1",
+                              log=blog)
+            wait_until(lambda: ch.run(*hq, "server", "info").returncode == 0,
+                       what="the broker in the bare root")
+            worker = ch.spawn("/bin/hq-worker", "--server-dir", "/srv/hq", "--cpus", "2",
+                              "--hostname", "bare-root", log=wlog)
+            r = ch.run(*hq, "submit", "--array", "1-4", "--", "/bin/hq", "--version")
+            assert r.returncode == 0, r.stdout + r.stderr
+            r = ch.run(*hq, "job", "wait", "1", timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr + (tmp_path / "worker.log").read_text()
+            r = ch.run(*hq, "job", "cat", "1", "stdout")
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.count("hq ") == 4, r.stdout
+            r = ch.run(*hq, "server", "stop")
+            assert r.returncode == 0, r.stderr
+            assert broker.wait(timeout=20) == 0, (tmp_path / "broker.log").read_text()
+            worker.wait(timeout=20)
+        assert "Worker 1 registered from bare-root" in (tmp_path / "broker.log").read_text()
+    finally:
+        ch.stop_all()
