@@ -1,16 +1,24 @@
-"""The self-contained hq of packaging/static.sh: its ldd lists only the C library, and
-it runs a broker, a worker and an array in a bare root that holds nothing but the C
-library (with /proc and /sys bind-mounted, which hwloc reads), talking over loopback.
+"""The packaged hq: packaging/static.sh's self-contained binary needs only the C library
+(ldd) and runs a broker, a worker and an array in a bare root that holds nothing but
+the C library (with /proc and /sys bind-mounted, which hwloc reads), over loopback;
+packaging/release.sh's tarball holds the binary, its two links, the man pages, the
+completions and the README, and its Spack and EasyBuild recipes name the tarball's
+version, file name and checksum.
 
-The binary is $HQ_STATIC_BUILD/hq (packaging/test.sh builds it and sets the variable;
-the test then fails if it is missing) or <repo>/build-static/hq. Needs root (chroot,
-mount namespaces). Runs once, in the normal stage (marker `packaging`)."""
+packaging/test.sh runs packaging/release.sh (which runs static.sh) and sets
+$HQ_STATIC_BUILD and $HQ_RELEASE_DIR; the tests then fail if their files are missing.
+Without them, the binary is <repo>/build-static/hq (skipped if not built) and the
+release files are made by release.sh in a temp dir. Needs root (chroot, mount
+namespaces). Runs once, in the normal stage (marker `packaging`)."""
 
+import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -24,15 +32,45 @@ C_LIBRARY = ("linux-vdso.so", "libc.so", "libm.so", "ld-linux-x86-64.so")
 
 
 @pytest.fixture(scope="module")
-def static_hq():
+def static_build():
     build = os.environ.get("HQ_STATIC_BUILD")
-    path = Path(build or REPO / "build-static") / "hq"
-    if not path.exists():
+    path = Path(build or REPO / "build-static")
+    if not (path / "hq").exists():
         if build:
-            pytest.fail(f"{path} missing: packaging/static.sh did not build it")
-        pytest.skip(f"{path} not built (run packaging/static.sh)")
+            pytest.fail(f"{path}/hq missing: packaging/static.sh did not build it")
+        pytest.skip(f"{path}/hq not built (run packaging/static.sh)")
     if os.geteuid() != 0:
         pytest.skip("needs root (chroot and mount namespaces)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def static_hq(static_build):
+    return static_build / "hq"
+
+
+@pytest.fixture(scope="module")
+def release_dir(static_build, tmp_path_factory):
+    given = os.environ.get("HQ_RELEASE_DIR")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("release")
+    r = subprocess.run(["bash", str(REPO / "packaging" / "release.sh")], capture_output=True,
+                       text=True, env={**os.environ, "HQ_STATIC_BUILD": str(static_build),
+                                       "HQ_RELEASE_DIR": str(out)}, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out
+
+
+def _version():
+    m = re.search(r"^project\(hq VERSION ([0-9.]+)", (REPO / "CMakeLists.txt").read_text(), re.M)
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def tarball(release_dir):
+    path = release_dir / f"hq-{_version()}-linux-x86_64.tar.gz"
+    assert path.exists(), f"packaging/release.sh made no {path.name} in {release_dir}"
     return path
 
 
@@ -117,10 +155,14 @@ class _Chroot:
                 p.wait()
 
 
-def test_broker_worker_and_array_in_a_bare_root(static_hq, tmp_path):
+def test_broker_worker_and_array_in_a_bare_root(tarball, tmp_path):
+    """The tarball's hq, installed in a root holding only the C library."""
+    with tarfile.open(tarball) as t:
+        t.extractall(tmp_path / "unpacked")
+    binary = tmp_path / "unpacked" / tarball.name[: -len(".tar.gz")] / "bin" / "hq"
     root = tmp_path / "root"
     root.mkdir()
-    _bare_root(root, static_hq)
+    _bare_root(root, binary)
     ch = _Chroot(root)
     hq = ["/bin/hq", "--server-dir", "/srv/hq"]
     try:
@@ -145,3 +187,48 @@ def test_broker_worker_and_array_in_a_bare_root(static_hq, tmp_path):
         assert "Worker 1 registered from bare-root" in (tmp_path / "broker.log").read_text()
     finally:
         ch.stop_all()
+
+
+TARBALL_FILES = ("bin/hq", "bin/hq-broker", "bin/hq-worker", "README.md", "share/man/man1/hq.1",
+                 "share/man/man1/hq-submit.1", "share/man/man1/hq-job.1",
+                 "share/bash-completion/completions/hq", "share/zsh/site-functions/_hq",
+                 "share/fish/vendor_completions.d/hq.fish")
+
+
+def test_tarball_holds_the_binary_links_man_pages_completions_and_readme(tarball, tmp_path):
+    top = tarball.name[: -len(".tar.gz")]
+    with tarfile.open(tarball) as t:
+        members = {m.name: m for m in t.getmembers()}
+        for f in TARBALL_FILES:
+            assert f"{top}/{f}" in members, f"{f} missing from {tarball.name}"
+        for link in ("hq-broker", "hq-worker"):
+            m = members[f"{top}/bin/{link}"]
+            assert m.issym() and m.linkname == "hq", f"bin/{link} is not a link to hq"
+        assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+        t.extractall(tmp_path)
+    # A user without root unpacks it anywhere (e.g. ~/bin): the links find hq beside them.
+    for prog in ("hq", "hq-broker", "hq-worker"):
+        r = subprocess.run([str(tmp_path / top / "bin" / prog), "--version"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(f"{prog} "), (prog, r.stdout, r.stderr)
+
+
+def test_spack_and_easybuild_recipes_name_the_tarball(release_dir, tarball):
+    version = _version()
+    sha256 = hashlib.sha256(tarball.read_bytes()).hexdigest()
+
+    spack = (release_dir / "package.py").read_text()
+    m = re.search(r'^\s*url = "([^"]+)"', spack, re.M)
+    assert m and m.group(1).rsplit("/", 1)[1] == tarball.name, spack
+    versions = re.findall(r'version\("([^"]+)", sha256="([0-9a-f]{64})"', spack)
+    assert versions == [(version, sha256)], versions
+    compile(spack, "package.py", "exec")
+
+    eb_path = release_dir / f"hq-{version}.eb"
+    eb = {"SYSTEM": {"name": "system", "version": "system"}}
+    exec(compile(eb_path.read_text(), eb_path.name, "exec"), eb)
+    assert eb["name"] == "hq" and eb["version"] == version
+    assert eb["sources"] == [tarball.name.replace(version, "%(version)s")] or \
+        eb["sources"] == [tarball.name], eb["sources"]
+    assert eb["checksums"] == [sha256]
+    assert "bin/hq" in eb["sanity_check_paths"]["files"]
