@@ -232,3 +232,44 @@ def test_spack_and_easybuild_recipes_name_the_tarball(release_dir, tarball):
         eb["sources"] == [tarball.name], eb["sources"]
     assert eb["checksums"] == [sha256]
     assert "bin/hq" in eb["sanity_check_paths"]["files"]
+
+
+def test_deb_installs_and_runs_the_demo_in_a_clean_debian_root(release_dir, tmp_path):
+    """dpkg -i of the .deb in a clean minbase root of this Debian release (made once by
+    packaging/debootstrap-root.sh and cached; each run works on an overlay of it),
+    then packaging/demo.sh against the installed hq."""
+    debs = sorted(release_dir.glob(f"hq_{_version()}_*.deb"))
+    assert debs, f"packaging/release.sh made no .deb in {release_dir}"
+    r = subprocess.run(["bash", str(REPO / "packaging" / "debootstrap-root.sh")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    lower = r.stdout.strip()
+    upper, work, merged = (tmp_path / d for d in ("upper", "work", "merged"))
+    for d in (upper, work, merged):
+        d.mkdir()
+    shutil.copy2(debs[0], upper / "hq.deb")
+    shutil.copy2(REPO / "packaging" / "demo.sh", upper / "demo.sh")
+    inside = ("dpkg -i /hq.deb >/dev/null && dpkg -L hq && hq-broker --version && "
+              "HQ_DEMO_HQ=/usr/bin/hq bash /demo.sh")
+    script = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && '
+              'mount --bind /proc "$4/proc" && mount --bind /sys "$4/sys" && '
+              f'exec chroot "$4" /bin/sh -c \'{inside}\'')
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                          "sh", lower, str(upper), str(work), str(merged)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"},
+                         start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        pytest.fail("the demo in the debootstrap root timed out:\n" + out[-3000:])
+    assert p.returncode == 0, out[-3000:]
+    for path in ("/usr/bin/hq", "/usr/bin/hq-broker", "/usr/bin/hq-worker",
+                 "/usr/share/man/man1/hq.1", "/usr/share/bash-completion/completions/hq",
+                 "/usr/share/zsh/site-functions/_hq", "/usr/share/fish/vendor_completions.d/hq.fish"):
+        assert path in out.splitlines(), f"the .deb does not install {path}"
+    assert "hq-broker " in out
+    for task in range(1, 9):
+        assert f"task {task} of job 1 ran on" in out, out[-3000:]

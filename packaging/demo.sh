@@ -3,12 +3,17 @@
 # missing, builds, starts a broker and a worker on this machine, submits a small
 # task array, waits for it, shows `hq job info` and one task's output, then stops
 # everything it started.
+# With HQ_DEMO_HQ=/path/to/hq it runs that (e.g. an installed) hq instead, and
+# neither installs nor builds anything.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/packaging/install-deps.sh"
-bash "$root/packaging/build.sh"
-build=${HQ_BUILD_DIR:-$root/build}
-hq=$build/hq
+hq=${HQ_DEMO_HQ:-}
+if [ -z "$hq" ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  bash "$root/packaging/install-deps.sh"
+  bash "$root/packaging/build.sh"
+  build=${HQ_BUILD_DIR:-$root/build}
+  hq=$build/hq
+fi
 
 demo=$(mktemp -d /tmp/hq-demo.XXXXXX)
 server_dir=$demo/server

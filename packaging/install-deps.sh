@@ -11,6 +11,7 @@ PKGS=(
   python3 python3-pytest
   clang libclang-rt-14-dev clang-format
   util-linux procps faketime
+  dpkg-dev autoconf automake libtool debootstrap
 )
 
 missing=()
