@@ -1,6 +1,7 @@
-"""The packaged hq: packaging/static.sh's self-contained binary needs only the C library
-(ldd) and runs a broker, a worker and an array in a bare root that holds nothing but
-the C library (with /proc and /sys bind-mounted, which hwloc reads), over loopback;
+"""The packaged hq: packaging/static.sh's self-contained binary needs at most the C
+library (ldd: fully static by default, or only libc/libm/ld-linux) and runs a broker,
+a worker and an array in a bare root that holds nothing but the C library it is linked
+with, if any (with /proc and /sys bind-mounted, which hwloc reads), over loopback;
 packaging/release.sh's tarball holds the binary, its two links, the man pages, the
 completions and the README, and its Spack and EasyBuild recipes name the tarball's
 version, file name and checksum.

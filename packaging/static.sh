@@ -6,6 +6,13 @@
 #
 #   bash packaging/static.sh            # -> $HQ_STATIC_BUILD/hq (default build-static/)
 #
+# By default the C library is linked statically too (HQ_STATIC_LIBC=ON): hq then needs
+# no GLIBC_ symbol version and runs on any x86_64 Linux (RHEL/Rocky 8 with glibc 2.28,
+# older and newer); host names resolve through /etc/hosts and DNS, the NSS modules
+# glibc has built in, and modules such as sss, ldap or nis are not loaded.
+# --libc=dynamic keeps libc, libm and ld-linux dynamic (glibc >= the build machine's).
+# --deps-only builds (or checks the cache of) the libraries and stops.
+#
 # Dependencies are built once per source version and recipe, and cached under
 # $HQ_STATIC_CACHE (default /var/cache/hq-static, outside the repository):
 #   src/                      the downloaded Debian source packages (.dsc + tarballs)
@@ -25,6 +32,17 @@ jobs=$(nproc)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 started=$(date +%s)
+static_libc=ON
+deps_only=0
+for arg in "$@"; do
+  case $arg in
+    --libc=static) static_libc=ON ;;
+    --libc=dynamic) static_libc=OFF ;;
+    --deps-only) deps_only=1 ;;
+    *) echo "static.sh: unknown argument '$arg' (accepted: --libc=static, --libc=dynamic, --deps-only)" >&2
+       exit 2 ;;
+  esac
+done
 log() { echo "static: $*" >&2; }
 
 # Build tools the recipes need beyond packaging/install-deps.sh (libsodium's Debian
@@ -192,11 +210,12 @@ done
 deps_done=$(date +%s)
 log "dependencies ready in $((deps_done - started)) s"
 
-if [ "${1:-}" = "--deps-only" ]; then exit 0; fi
+if [ $deps_only = 1 ]; then exit 0; fi
 
 # toml++ is header-only: its headers are compiled into hq. They come from Debian's
 # libtomlplusplus-dev (packaging/install-deps.sh), found through pkg-config.
-cmake -S "$root" -B "$build" -DHQ_STATIC=ON -DHQ_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$root" -B "$build" -DHQ_STATIC=ON -DHQ_STATIC_LIBC="$static_libc" \
+  -DHQ_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_PREFIX_PATH="$DEP_PREFIXES" >/dev/null
 cmake --build "$build" -j"$jobs" --target hq
 strip "$build/hq"
@@ -205,4 +224,5 @@ ln -sf hq "$build/hq-worker"
 log "hq built in $(($(date +%s) - deps_done)) s (total $(($(date +%s) - started)) s)"
 log "$build/hq: $(stat -c %s "$build/hq") bytes stripped"
 ldd "$build/hq" >&2 || true
-log "highest GLIBC_ symbol version: $(objdump -T "$build/hq" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)"
+glibc=$(objdump -T "$build/hq" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1 || true)
+log "highest GLIBC_ symbol version needed: ${glibc:-none (fully static)}"
