@@ -97,6 +97,11 @@ def test_ldd_lists_only_the_c_library(static_hq):
     assert others == [], f"hq needs more than the C library: {others}"
 
 
+# A name only the root's /etc/hosts knows: the client and the worker reach the broker
+# through it, so name resolution of the (by default fully static) hq is exercised.
+HOST_IN_ROOT = "hq-broker-host"
+
+
 def _bare_root(root, binary):
     """A root holding the C library the binary is linked with, hq and its two links,
     /etc/hosts, /tmp and the device nodes every machine has."""
@@ -113,7 +118,7 @@ def _bare_root(root, binary):
         (root / d).mkdir(exist_ok=True)
     (root / "tmp").mkdir(mode=0o1777)
     os.chmod(root / "tmp", 0o1777)
-    (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+    (root / "etc" / "hosts").write_text(f"127.0.0.1 localhost {HOST_IN_ROOT}\n")
     for name, minor in (("null", 3), ("zero", 5), ("urandom", 9)):
         os.mknod(root / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
         os.chmod(root / "dev" / name, 0o666)
@@ -168,7 +173,7 @@ def test_broker_worker_and_array_in_a_bare_root(tarball, tmp_path):
     hq = ["/bin/hq", "--server-dir", "/srv/hq"]
     try:
         with open(tmp_path / "broker.log", "w") as blog, open(tmp_path / "worker.log", "w") as wlog:
-            broker = ch.spawn("/bin/hq-broker", "--server-dir", "/srv/hq", "--host", "127.0.0.1",
+            broker = ch.spawn("/bin/hq-broker", "--server-dir", "/srv/hq", "--host", HOST_IN_ROOT,
                               log=blog)
             wait_until(lambda: ch.run(*hq, "server", "info").returncode == 0,
                        what="the broker in the bare root")
