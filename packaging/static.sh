@@ -45,11 +45,13 @@ for arg in "$@"; do
 done
 log() { echo "static: $*" >&2; }
 
-# Build tools the recipes need beyond packaging/install-deps.sh (libsodium's Debian
-# source has no generated configure script, so it needs autoreconf and libtool).
+# What the build needs on a fresh machine (libsodium's Debian source has no generated
+# configure script, so it needs autoreconf and libtool; toml++ is header-only and its
+# headers come from Debian's libtomlplusplus-dev).
 ensure_tools() {
   local missing=() p
-  for p in dpkg-dev autoconf automake libtool pkg-config cmake build-essential; do
+  for p in dpkg-dev autoconf automake libtool pkg-config cmake build-essential \
+    libtomlplusplus-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
       missing+=("$p")
   done
