@@ -195,7 +195,8 @@ def test_broker_worker_and_array_in_a_bare_root(tarball, tmp_path):
         ch.stop_all()
 
 
-TARBALL_FILES = ("bin/hq", "bin/hq-broker", "bin/hq-worker", "README.md", "share/man/man1/hq.1",
+TARBALL_FILES = ("bin/hq", "bin/hq-broker", "bin/hq-worker", "README.md", "LICENSE",
+                 "share/man/man1/hq.1",
                  "share/man/man1/hq-submit.1", "share/man/man1/hq-job.1",
                  "share/bash-completion/completions/hq", "share/zsh/site-functions/_hq",
                  "share/fish/vendor_completions.d/hq.fish")
@@ -274,7 +275,8 @@ def test_deb_installs_and_runs_the_demo_in_a_clean_debian_root(release_dir, tmp_
     assert p.returncode == 0, out[-3000:]
     for path in ("/usr/bin/hq", "/usr/bin/hq-broker", "/usr/bin/hq-worker",
                  "/usr/share/man/man1/hq.1", "/usr/share/bash-completion/completions/hq",
-                 "/usr/share/zsh/site-functions/_hq", "/usr/share/fish/vendor_completions.d/hq.fish"):
+                 "/usr/share/zsh/site-functions/_hq", "/usr/share/fish/vendor_completions.d/hq.fish",
+                 "/usr/share/doc/hq/copyright"):
         assert path in out.splitlines(), f"the .deb does not install {path}"
     assert "hq-broker " in out
     for task in range(1, 9):

@@ -2,7 +2,7 @@
 # Builds hq's release files from the self-contained hq of packaging/static.sh:
 #   hq-<version>-linux-x86_64.tar.gz  bin/hq with the links bin/hq-broker and
 #                                     bin/hq-worker, share/man/man1, the bash/zsh/fish
-#                                     completions under share/, README.md
+#                                     completions under share/, README.md, LICENSE
 #   hq_<version>_amd64.deb            the same files under /usr (CPack)
 #   package.py, hq-<version>.eb       the Spack recipe and the EasyBuild easyconfig
 #                                     for the tarball (version, file name, sha256),
@@ -32,12 +32,14 @@ epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)
 stage=$(mktemp -d /tmp/hq-release.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 cmake --install "$build" --prefix "$stage/$name" --strip >/dev/null
-# The tarball has README.md at its top, not under share/doc (that is the .deb's place).
+# The tarball has README.md and LICENSE at its top, not under share/doc (that is the
+# .deb's place).
 mv "$stage/$name/share/doc/hq/README.md" "$stage/$name/README.md"
+mv "$stage/$name/share/doc/hq/LICENSE" "$stage/$name/LICENSE"
 rm -rf "$stage/$name/share/doc"
 for f in bin/hq bin/hq-broker bin/hq-worker share/man/man1/hq.1 \
   share/bash-completion/completions/hq share/zsh/site-functions/_hq \
-  share/fish/vendor_completions.d/hq.fish README.md; do
+  share/fish/vendor_completions.d/hq.fish README.md LICENSE; do
   [ -e "$stage/$name/$f" ] || { echo "release: $f missing from the install tree" >&2; exit 1; }
 done
 tarball=$out/$name.tar.gz
