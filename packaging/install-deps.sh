@@ -12,6 +12,7 @@ PKGS=(
   clang libclang-rt-14-dev clang-format
   util-linux procps faketime
   dpkg-dev autoconf automake libtool debootstrap
+  zsh fish groff-base
 )
 
 missing=()
