@@ -4,7 +4,6 @@ lines, Arguments and defaults, typo tips, missing arguments with the usage line,
 from the command table, run in a real bash. No server is needed."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
