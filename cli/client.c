@@ -405,15 +405,19 @@ static hq_msg_t *s_retry_submit(hq_client_t *c, const uint8_t *buf, size_t len, 
                 return reply;
             }
             if (failed) {
-                /* refused keys: only worth another try if the access file changed */
-                if (s_reread_access(c) != 1) {
-                    free(w);
-                    return NULL;
+                /* Refused keys. The same file worked for the first attempt, so the
+                 * server changed: a restarted one listens before it writes its new
+                 * access file. Try again at once if the file changed, else after the
+                 * back-off, until the window ends. */
+                if (s_reread_access(c) == 1) {
+                    last = "the server refused the old keys; the access file changed";
+                    continue;
                 }
-                last = "the server refused the old keys; the access file changed";
-                continue;
+                last = "the server refused the access file's keys (a restarting server "
+                       "writes a new access file)";
+            } else {
+                last = broken ? "the connection to the server broke" : "no reply in time";
             }
-            last = broken ? "the connection to the server broke" : "no reply in time";
         } else {
             last = "the server is not reachable";
         }

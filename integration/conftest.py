@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hqtest import HQ, TOOLS, Capture, HqEnv, base_env, build_faultshim
+from hqtest import HQ, TOOLS, Capture, HqEnv, base_env, build_faultshim, free_tcp_ports
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -126,19 +126,6 @@ def _slurm_script(env, cmd, timeout):
                           text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _free_tcp_ports(n):
-    """n distinct TCP ports free at the time of the call."""
-    import socket
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.fixture(scope="session")
 def slurm_local():
     """Starts tools/slurm-local.sh for the session, in a temp SLURM_LOCAL_DIR on two free
@@ -155,7 +142,7 @@ def slurm_local():
         if k.startswith("SLURM_LOCAL_"):
             env[k] = v
     env.setdefault("SLURM_LOCAL_SCHED_PARAMS", "fast")
-    ctld_port, slurmd_port = _free_tcp_ports(2)
+    ctld_port, slurmd_port = free_tcp_ports(2)
     env.setdefault("SLURM_LOCAL_CTLD_PORT", str(ctld_port))
     env.setdefault("SLURM_LOCAL_SLURMD_PORT", str(slurmd_port))
     own_dir = None

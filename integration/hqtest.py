@@ -594,6 +594,19 @@ def rawpeer(access_file, role, *frames, timeout_ms=1500, repeat=None, nowait=Fal
 SANITIZED = os.environ.get("HQ_SANITIZED") == "1"
 
 
+def free_tcp_ports(n=1):
+    """n distinct TCP ports of the loopback address free at the time of the call."""
+    import socket
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

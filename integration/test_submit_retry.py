@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from hqtest import HQ, journal_dir, kill9_server, wait_until
+from hqtest import HQ, free_tcp_ports, journal_dir, kill9_server, wait_until
 
 HOOK_LINE = "Test hook HQ_TEST_SUBMIT_LOSE_REPLY"
 RESEND = "Resending the submit"
@@ -119,8 +119,10 @@ def test_kill9_at_an_arbitrary_point_with_concurrent_clients(hq_env):
     """Three clients submit concurrently while the broker is killed after about a third
     of the jobs exist: a submit in flight at the kill was durable or not, and either
     way its retry leaves exactly one job. An invocation that starts while no broker
-    runs fails at once without sending anything ("unreachable"); the client loop then
-    submits that name again, which is safe because nothing was sent."""
+    runs, or that reads the killed broker's access file while the restarted one already
+    listens, fails at once without sending anything ("unreachable", or "refused the
+    connection" in the handshake); the client loop then submits that name again, which
+    is safe because nothing was sent."""
     env = hq_env
     per, loops = 40, 3
     start_broker(env)
@@ -137,9 +139,13 @@ def test_kill9_at_an_arbitrary_point_with_concurrent_clients(hq_env):
                 results[name].append(r)
                 if r.returncode == 0:
                     break
-                # only a submit that was never sent may be repeated by hand
+                # only a submit that was never sent may be repeated by hand: no broker
+                # answered ("unreachable"), or the restarted broker, listening on the
+                # same port before it wrote its new access file, refused the old file's
+                # key in the handshake (nothing is sent before the handshake)
                 text = r.stdout + r.stderr  # json mode prints the error on stdout
-                assert "unreachable" in text and RESEND not in text, text
+                never_sent = "unreachable" in text or "refused the connection" in text
+                assert never_sent and RESEND not in text, text
                 # the access file still names the killed broker until the new one
                 # has written its own: wait for a server that answers
                 wait_until(lambda: env.hq("server", "info", check=False).returncode == 0, 60,
@@ -189,3 +195,40 @@ def test_when_the_window_expires_the_client_says_the_submit_may_or_may_not_exist
     # it was durable: the restarted broker has it, once
     start_broker(env)
     assert dict(jobs_by_name(env)) == {"x": [1]}
+
+
+def test_retry_keeps_going_while_a_restarting_server_refuses_the_stale_access_file(hq_env):
+    """A durable but unanswered submit whose broker is killed; then another server (other
+    keys) listens on the same client port while the access file still names the killed
+    one, as a restarted broker does before it writes its new access file. The client's
+    retries are refused in the handshake; it keeps retrying within the window instead of
+    giving up, and gets its job id once the restarted broker has written its file."""
+    env = hq_env
+    port = str(free_tcp_ports()[0])
+    e = dict(env.env)
+    e["HQ_TEST_SUBMIT_LOSE_REPLY"] = "1"
+    first = env.spawn([HQ, "server", "start", "--server-dir", env.server_dir, "--host",
+                       "127.0.0.1", "--client-port", port, "--journal", journal_dir(env)],
+                      "server", env=e)
+    env.server = first
+    env.wait_server(first)
+    cmd = [str(HQ), "--server-dir", str(env.server_dir), "--output-mode", "json", "submit",
+           "--name", "held", "--", "true"]
+    client = env.spawn(cmd, "client", env=client_env(env, retry="120s", timeout="1s"))
+    wait_until(lambda: HOOK_LINE in first.stderr(), 60, "the broker to hold the reply")
+    kill9_server(env)
+    other = env.spawn([HQ, "server", "start", "--server-dir", env.tmp / "other-server",
+                       "--host", "127.0.0.1", "--client-port", port], "other-server")
+    wait_until(lambda: "refused the access file's keys" in client.stderr(), 60,
+               "the client's retry to be refused by the other server")
+    assert client.poll() is None, "the client gave up:\n" + client.stderr()
+    other.popen.terminate()
+    other.popen.wait(timeout=30)
+    restarted = env.spawn([HQ, "server", "start", "--server-dir", env.server_dir, "--host",
+                           "127.0.0.1", "--client-port", port, "--journal", journal_dir(env)],
+                          "server")
+    env.server = restarted
+    wait_until(lambda: client.poll() is not None, 120, "the submit to end")
+    assert client.poll() == 0, client.stderr()
+    assert json.loads(client.stdout())["id"] == 1
+    assert dict(jobs_by_name(env)) == {"held": [1]}
