@@ -1,0 +1,40 @@
+"""HyperQueue-compatible task behaviour: spawn error texts, error-file truncation,
+paths relative to the submit dir and the task's cwd, job-file details, cancel
+semantics and `task explain`'s table."""
+
+import os
+import signal
+import time
+
+from hqtest import pid_alive, read_pid_file, wait_until
+
+
+def _error(env, job, task=0):
+    return env.tasks(job)[task]["error"]
+
+
+def test_missing_program_error_names_it_and_suggests_dot_slash(cluster):
+    (cluster.work / "foo").write_text("#!/bin/sh\necho hi\n")
+    cluster.hq("submit", "--", "foo", "--bar", "--baz=5")
+    cluster.wait_job(1)
+    assert _error(cluster, 1) == (
+        'Cannot execute "foo --bar --baz=5": No such file or directory (os error 2)\n'
+        "The program that you have tried to execute (`foo`) was not found.\n"
+        f"The file `{cluster.work}/foo` exists, maybe you have meant `./foo` instead?")
+    cluster.hq("submit", "--", "hq-no-such-prog-xyz")
+    cluster.wait_job(2)
+    assert _error(cluster, 2) == (
+        'Cannot execute "hq-no-such-prog-xyz": No such file or directory (os error 2)\n'
+        "The program that you have tried to execute (`hq-no-such-prog-xyz`) was not found.")
+
+
+def test_script_without_execute_bit_error_has_two_lines(cluster):
+    script = cluster.work / "job.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o644)
+    cluster.hq("submit", "--", "./job.sh")
+    cluster.wait_job(1)
+    assert _error(cluster, 1) == (
+        'Cannot execute "./job.sh": Permission denied (os error 13)\n'
+        "The script that you have tried to execute (`./job.sh`) is not executable.\n"
+        "Try making it executable or add a shebang line to it.")
