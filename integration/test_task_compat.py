@@ -38,3 +38,27 @@ def test_script_without_execute_bit_error_has_two_lines(cluster):
         'Cannot execute "./job.sh": Permission denied (os error 13)\n'
         "The script that you have tried to execute (`./job.sh`) is not executable.\n"
         "Try making it executable or add a shebang line to it.")
+
+
+def _fail_with_error_file(env, job, content):
+    (env.work / f"err{job}.bin").write_bytes(content)
+    env.hq("submit", "--task-dir", "--", "bash", "-c",
+           f'cat {env.work}/err{job}.bin > "$HQ_ERROR_FILENAME"; exit 1')
+    env.wait_job(job)
+    return _error(env, job)
+
+
+def test_error_file_of_2048_bytes_or_more_is_truncated(cluster):
+    body = "".join(f"line {i:04d} ........\n" for i in range(200)).encode()
+    assert len(body) > 3000
+    assert _fail_with_error_file(cluster, 1, body) == (
+        body[:2048].decode() + "\n[The message was truncated]")
+    exact = b"x" * 2048
+    assert _fail_with_error_file(cluster, 2, exact) == (
+        "x" * 2048 + "\n[The message was truncated]")
+    shorter = b"y" * 2047
+    assert _fail_with_error_file(cluster, 3, shorter) == "y" * 2047
+    # A multi-byte character cut at byte 2048 becomes U+FFFD (HyperQueue's lossy text).
+    cut = b"z" * 2047 + "é".encode() + b"tail"
+    assert _fail_with_error_file(cluster, 4, cut) == (
+        "z" * 2047 + "\ufffd\n[The message was truncated]")
