@@ -62,3 +62,34 @@ def test_error_file_of_2048_bytes_or_more_is_truncated(cluster):
     cut = b"z" * 2047 + "é".encode() + b"tail"
     assert _fail_with_error_file(cluster, 4, cut) == (
         "z" * 2047 + "\ufffd\n[The message was truncated]")
+
+
+def test_relative_cwd_and_outputs_resolve_against_submit_dir_then_task_cwd(cluster):
+    sub = cluster.work / "sub"
+    sub.mkdir()
+    r = cluster.hq("submit", "--array", "1-2", "--cwd", "dir-%{TASK_ID}",
+                   "--stdout", "out.txt", "--stderr", "../e-%{TASK_ID}.txt",
+                   "--", "bash", "-c", "pwd; echo err >&2", cwd=sub)
+    assert "does not contain the task ID placeholder" not in r.stderr, r.stderr
+    cluster.wait_job(1)
+    for t in (1, 2):
+        d = sub / f"dir-{t}"
+        assert (d / "out.txt").read_text() == f"{d}\n"
+        assert (sub / f"e-{t}.txt").read_text() == "err\n"
+        assert not (d / f"dir-{t}").exists()
+        info = cluster.hq_json("task", "info", "1", str(t))[0]
+        assert info["cwd"] == str(d)
+        assert info["stdout"] == str(d / "out.txt")
+        assert info["stderr"] == f"{d}/../e-{t}.txt"
+        text = cluster.hq("task", "info", "1", str(t)).stdout
+        assert f"| Workdir      | {d} " in text, text
+        assert f"| Stdout       | {d}/out.txt " in text, text
+
+
+def test_array_output_without_task_id_still_warns_when_cwd_lacks_it(cluster):
+    r = cluster.hq("submit", "--array", "1-2", "--cwd", "d", "--stdout", "out.txt",
+                   "--", "true")
+    assert "the `stdout` path does not contain the task ID placeholder" in r.stderr
+    r = cluster.hq("submit", "--array", "1-2", "--cwd", "d-%{TASK_ID}",
+                   "--stdout", "/tmp/abs-out.txt", "--", "true")
+    assert "the `stdout` path does not contain the task ID placeholder" in r.stderr
