@@ -93,3 +93,81 @@ def test_array_output_without_task_id_still_warns_when_cwd_lacks_it(cluster):
     r = cluster.hq("submit", "--array", "1-2", "--cwd", "d-%{TASK_ID}",
                    "--stdout", "/tmp/abs-out.txt", "--", "true")
     assert "the `stdout` path does not contain the task ID placeholder" in r.stderr
+
+
+def _write(env, name, text):
+    p = env.work / name
+    p.write_text(text)
+    return p
+
+
+def test_job_file_array_ids_map_entries_by_position(cluster):
+    f = _write(cluster, "arr.toml", """
+[array]
+ids = "2,10-12"
+entries = ["a", "b", "c", "d"]
+command = ["bash", "-c", "echo $HQ_ENTRY"]
+""")
+    cluster.hq("job", "submit-file", f)
+    cluster.wait_job(1)
+    out = {t: (cluster.work / "job-1" / f"{t}.stdout").read_text() for t in (2, 10, 11, 12)}
+    assert out == {2: "a\n", 10: "b\n", 11: "c\n", 12: "d\n"}
+
+
+def test_job_file_tasks_without_id_follow_the_largest_explicit_id(cluster):
+    f = _write(cluster, "g.toml", """
+[[task]]
+command = ["bash", "-c", "echo x"]
+[[task]]
+id = 7
+command = ["bash", "-c", "echo y"]
+[[task]]
+command = ["bash", "-c", "echo z"]
+[[task]]
+id = 3
+command = ["bash", "-c", "echo w"]
+""")
+    cluster.hq("job", "submit-file", f)
+    cluster.wait_job(1)
+    assert sorted(cluster.tasks(1)) == [3, 7, 8, 9]
+    assert (cluster.work / "job-1" / "8.stdout").read_text() == "x\n"
+    assert (cluster.work / "job-1" / "9.stdout").read_text() == "z\n"
+
+
+def test_job_file_request_without_cpus_gets_no_implicit_cpus(server):
+    server.start_worker("--resource", "fpga=[f0]", cpus=1)
+    f = _write(server, "r.toml", """
+[[task]]
+id = 0
+command = ["bash", "-c", "echo \\"cpus=${HQ_RESOURCE_REQUEST_cpus-none} fpga=$HQ_RESOURCE_REQUEST_fpga\\""]
+[[task.request]]
+resources = { fpga = 1 }
+[[task]]
+id = 1
+command = ["bash", "-c", "echo \\"cpus=${HQ_RESOURCE_REQUEST_cpus-none}\\""]
+""")
+    server.hq("job", "submit-file", f)
+    server.wait_job(1)
+    assert (server.work / "job-1" / "0.stdout").read_text() == "cpus=none fpga=1 compact\n"
+    assert (server.work / "job-1" / "1.stdout").read_text() == "cpus=1 compact\n"
+
+
+def test_job_file_stdio_on_close_and_data_layer_are_accepted(cluster):
+    f = _write(cluster, "s.toml", """
+data_layer = true
+[[task]]
+id = 0
+command = ["bash", "-c", "echo out; echo err >&2"]
+stdout = { path = "o-%{TASK_ID}.txt", on_close = "rm-if-finished" }
+stderr = { path = "e-%{TASK_ID}.txt", mode = "rm-if-finished" }
+[[task]]
+id = 1
+command = ["bash", "-c", "echo kept"]
+stdout = { path = "o-%{TASK_ID}.txt", on_close = "never" }
+""")
+    cluster.hq("job", "submit-file", f)
+    cluster.wait_job(1)
+    assert cluster.job_state_counts(1)["finished"] == 2
+    assert not (cluster.work / "o-0.txt").exists()
+    assert not (cluster.work / "e-0.txt").exists()
+    assert (cluster.work / "o-1.txt").read_text() == "kept\n"
