@@ -6,7 +6,8 @@ import os
 import signal
 import time
 
-from hqtest import pid_alive, read_pid_file, wait_until
+from hqtest import (journal_events, kill9_server, pid_alive, read_pid_file, start_journaled,
+                    wait_until)
 
 
 def _error(env, job, task=0):
@@ -171,3 +172,83 @@ stdout = { path = "o-%{TASK_ID}.txt", on_close = "never" }
     assert not (cluster.work / "o-0.txt").exists()
     assert not (cluster.work / "e-0.txt").exists()
     assert (cluster.work / "o-1.txt").read_text() == "kept\n"
+
+
+def _started_pid(env, name):
+    pidfile = env.work / name
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+               what=f"{name} to be written")
+    pid = read_pid_file(pidfile)
+    env.track_pid(pid)
+    return pid
+
+
+def test_cancel_sends_sigint_to_the_task_process_group(cluster):
+    # The child of the task's shell (same process group) gets SIGINT too.
+    script = ('(trap "echo INT > child-sig; exit 0" INT; echo $BASHPID > child.pid; '
+              'while true; do sleep 0.05; done) & '
+              'trap "echo INT > parent-sig; wait; exit 0" INT; echo $$ > parent.pid; wait')
+    cluster.hq("submit", "--", "bash", "-c", script)
+    parent = _started_pid(cluster, "parent.pid")
+    child = _started_pid(cluster, "child.pid")
+    cluster.wait_task_state(1, 0, "running")
+    cluster.hq("job", "cancel", "1")
+    wait_until(lambda: not pid_alive(parent) and not pid_alive(child), 10,
+               "the task's processes to end")
+    assert (cluster.work / "child-sig").read_text() == "INT\n"
+    assert (cluster.work / "parent-sig").read_text() == "INT\n"
+
+
+def test_cancel_kills_a_task_ignoring_sigint_after_one_second(cluster):
+    cluster.hq("submit", "--", "bash", "-c", 'trap "" INT; echo $$ > pid; exec sleep 100')
+    pid = _started_pid(cluster, "pid")
+    cluster.wait_task_state(1, 0, "running")
+    t0 = time.monotonic()
+    cluster.hq("job", "cancel", "1")
+    before = cluster.hq_json("task", "info", "1", "0")[0]
+    text_before = cluster.hq("task", "info", "1", "0").stdout
+    wait_until(lambda: not pid_alive(pid), 10, "the task to be killed")
+    elapsed = time.monotonic() - t0
+    assert 0.9 <= elapsed < 5, elapsed
+    # Its makespan ended at the cancel and does not grow afterwards.
+    after = cluster.hq_json("task", "info", "1", "0")[0]
+    assert before["state"] == "canceled"
+    assert before["finished_at"] == after["finished_at"]
+    assert before["started_at"] <= before["finished_at"]
+    span = [ln for ln in text_before.splitlines() if "| Makespan" in ln]
+    assert span and span == [ln for ln in cluster.hq("task", "info", "1", "0").stdout.splitlines()
+                             if "| Makespan" in ln]
+
+
+def test_job_cancel_all_selects_only_waiting_and_running_jobs(cluster):
+    cluster.hq("submit", "--", "true")
+    cluster.wait_job(1)
+    cluster.hq("submit", "--", "bash", "-c", "echo $$ > pid; exec sleep 100")
+    _started_pid(cluster, "pid")
+    cluster.hq("submit", "--cpus", "64", "--", "true")
+    r = cluster.hq("job", "cancel", "all")
+    lines = [ln.split(" ", 2)[1:] for ln in r.stderr.splitlines()]
+    assert lines == [["INFO", "Job 2 canceled (1 tasks canceled, 0 tasks already finished)"],
+                     ["INFO", "Job 3 canceled (1 tasks canceled, 0 tasks already finished)"]], \
+        r.stderr
+    r = cluster.hq("job", "cancel", "all")
+    assert [ln.split(" ", 2)[1:] for ln in r.stderr.splitlines()] == \
+        [["INFO", "There is nothing to cancel"]], r.stderr
+
+
+def test_task_canceled_records_are_durable_before_job_cancel_returns(hq_env):
+    env = hq_env
+    start_journaled(env)
+    env.start_worker(cpus=1)
+    env.hq("submit", "--array", "1-4", "--", "bash", "-c",
+           'echo $$ > "pid.$HQ_TASK_ID"; exec sleep 100')
+    _started_pid(env, "pid.1")
+    env.wait_task_state(1, 1, "running")
+    env.hq("job", "cancel", "1")
+    kill9_server(env)
+    events = journal_events(env)
+    canceled = sorted(e["task"] for e in events if e["type"] == "task-canceled")
+    assert canceled == [1, 2, 3, 4], events
+    start_journaled(env)
+    info = env.hq_json("task", "info", "1", "1")[0]
+    assert info["state"] == "canceled" and "finished_at" in info

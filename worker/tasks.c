@@ -129,9 +129,11 @@ static int s_on_kill_grace(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* Cancel and time limit, as HyperQueue does: SIGINT to the task's process group,
+ * SIGKILL WK_KILL_GRACE_MS later if it is still there. */
 static void s_kill(wk_t *w, wk_task_t *t)
 {
-    s_signal(t, SIGTERM);
+    s_signal(t, SIGINT);
     if (t->kill_timer < 0 && w->loop)
         t->kill_timer = zloop_timer(w->loop, WK_KILL_GRACE_MS, 1, s_on_kill_grace, t);
 }
