@@ -2,8 +2,6 @@
 paths relative to the submit dir and the task's cwd, job-file details, cancel
 semantics and `task explain`'s table."""
 
-import os
-import signal
 import time
 
 from hqtest import (journal_events, kill9_server, pid_alive, read_pid_file, start_journaled,
@@ -252,3 +250,47 @@ def test_task_canceled_records_are_durable_before_job_cancel_returns(hq_env):
     start_journaled(env)
     info = env.hq_json("task", "info", "1", "1")[0]
     assert info["state"] == "canceled" and "finished_at" in info
+
+
+def test_task_explain_shows_one_block_per_variant_with_bare_amounts(server):
+    w1 = server.start_worker("--time-limit", "5m", cpus=5)
+    w2 = server.start_worker(cpus=10)
+    f = _write(server, "v.toml", """
+[[task]]
+id = 0
+command = ["sleep", "0"]
+[[task.request]]
+resources = { cpus = 10 }
+time_request = "1h"
+[[task.request]]
+resources = { cpus = "4 compact", gpus = 1 }
+[[task]]
+id = 1
+command = ["sleep", "0"]
+[[task.request]]
+resources = { cpus = 4 }
+""")
+    server.hq("job", "submit-file", f)
+    out = server.hq("task", "explain", "1", "0").stdout
+    lines = out.splitlines()
+    assert lines[0] == "Task 1@0 is ready to run because it has no dependencies."
+    assert lines[1] == f"The task can run on 1 worker: {w2.id}"
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in lines if ln.startswith("|")]
+    assert rows[0] == ["Worker Id", "Runnable", "Variant", "Type", "Provides", "Request"]
+    body = rows[1:]
+    assert body[0][:3] == [str(w1.id), "No", "0"]
+    assert body[0][3] == "time" and body[0][5] == "1h"
+    assert body[0][4].startswith("4m ") and body[0][4].endswith("s"), body[0]
+    assert body[1] == ["", "", "", "cpus", "5", "10"]
+    assert body[2] == ["", "", "1", "cpus", "5", "4"]
+    assert body[3] == ["", "", "", "gpus", "0", "1"]
+    assert body[4] == [str(w2.id), "Yes (1/2)", "0", "time", "unlimited", "1h"]
+    assert body[5] == ["", "", "", "cpus", "10", "10"]
+    assert body[6] == ["", "", "1", "cpus", "10", "4"]
+    assert body[7] == ["", "", "", "gpus", "0", "1"]
+    assert len(body) == 8
+    rows = [[c.strip() for c in ln.split("|")[1:-1]]
+            for ln in server.hq("task", "explain", "1", "1").stdout.splitlines()
+            if ln.startswith("|")]
+    assert rows[1:] == [[str(w1.id), "Yes", "0", "cpus", "5", "4"],
+                        [str(w2.id), "Yes", "0", "cpus", "10", "4"]]
