@@ -1,11 +1,13 @@
 /* `hq task explain`: why a task can or cannot run on each live worker. For every
- * worker and resource variant it lists the checks (resources, time request, nodes
- * of the group) with what the worker provides and what the task requests. This
- * looks at worker totals, not at what is free right now. */
+ * worker and resource variant it lists the checks (time request, nodes of the group,
+ * then resources, in HyperQueue's order) with what the worker provides and what the
+ * task requests, as bare amounts. This looks at worker totals, not at what is free
+ * right now. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain.h"
+#include "hq_duration.h"
 #include "hq_util.h"
 
 /* One check as JSON: {"kind", "ok", "provides", "request"}. */
@@ -54,12 +56,23 @@ static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant
 {
     json_t *checks = json_array();
     *ok = true;
+    if (v->min_time_ns > 0) {
+        uint64_t left = s_lifetime(w);
+        bool pass = left >= v->min_time_ns;
+        *ok = *ok && pass;
+        /* whole seconds, as a human duration ("4m 53s") */
+        const uint64_t sec = 1000000000ULL;
+        char *prov =
+            left == UINT64_MAX ? hq_strdup("unlimited") : hq_duration_format(left / sec * sec);
+        json_array_append_new(
+            checks, s_check("time", pass, prov, hq_duration_format(v->min_time_ns / sec * sec)));
+    }
     if (v->n_nodes > 0) {
         uint32_t n = s_group_size(b, w->conf->group);
         bool pass = n >= v->n_nodes;
         *ok = *ok && pass;
-        json_array_append_new(
-            checks, s_check("nodes", pass, hq_asprintf("%u", n), hq_asprintf("%u", v->n_nodes)));
+        json_array_append_new(checks, s_check("nodes", pass, hq_asprintf("group size %u", n),
+                                              hq_asprintf("%u", v->n_nodes)));
     }
     for (uint32_t e = 0; e < v->n_entries; e++) {
         const hq_rreq_t *r = &v->entries[e];
@@ -70,21 +83,9 @@ static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant
                                            : hq_wres_capacity(have) * HQ_AMOUNT_ONE;
         bool pass = have && cap > 0 && (r->all || r->amount <= cap);
         *ok = *ok && pass;
-        char *prov = have ? hq_amount_format(cap) : hq_strdup("nothing");
-        char *req = hq_rreq_format(r);
+        char *prov = hq_amount_format(cap); /* 0 when the worker lacks it */
+        char *req = r->all ? hq_strdup("all") : hq_amount_format(r->amount);
         json_array_append_new(checks, s_check(r->name, pass, prov, req));
-    }
-    if (v->min_time_ns > 0) {
-        uint64_t left = s_lifetime(w);
-        bool pass = left >= v->min_time_ns;
-        *ok = *ok && pass;
-        char *prov = left == UINT64_MAX
-                         ? hq_strdup("unlimited")
-                         : hq_asprintf("%llus", (unsigned long long)(left / 1000000000ULL));
-        json_array_append_new(
-            checks,
-            s_check("time", pass, prov,
-                    hq_asprintf("%llus", (unsigned long long)(v->min_time_ns / 1000000000ULL))));
     }
     return checks;
 }

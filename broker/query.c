@@ -192,7 +192,9 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
         json_object_set_new(o, "started_at", s_time(t->start_ns));
         json_object_set_new(o, "worker", json_integer(t->worker));
     }
-    if (t->state == HQ_TS_FINISHED || t->state == HQ_TS_FAILED)
+    /* A task canceled after its start ends at the cancel: its makespan stays fixed. */
+    if (t->state == HQ_TS_FINISHED || t->state == HQ_TS_FAILED ||
+        (t->state == HQ_TS_CANCELED && t->start_ns != 0 && t->end_ns != 0))
         json_object_set_new(o, "finished_at", s_time(t->end_ns));
     if (t->state == HQ_TS_FAILED)
         json_object_set_new(o, "error", json_string(t->error ? t->error : ""));

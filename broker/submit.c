@@ -225,33 +225,89 @@ static s_sel_t *s_sel_new(hq_broker_t *b, const hq_selector_t *q)
     return sel;
 }
 
+/* Records to commit for one request, growing. */
+typedef struct s_recs {
+    hq_jrec_t *v;
+    uint32_t n, cap;
+    hq_jrange_t **ranges; /* owned range arrays of tasks-canceled records */
+    uint32_t n_ranges;
+} s_recs_t;
+
+static hq_jrec_t *s_rec_add(s_recs_t *r, enum hq_jrec_type type)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->v = hq_realloc(r->v, r->cap * sizeof *r->v);
+    }
+    hq_jrec_t *rec = &r->v[r->n++];
+    memset(rec, 0, sizeof *rec);
+    rec->type = type;
+    return rec;
+}
+
+/* The most ranges put in one tasks-canceled record (well under the record size cap). */
+#define S_CANCEL_RANGES_PER_REC 65536u
+
+/* tasks-canceled records for the unfinished tasks of j (ids ascending), so that the
+ * cancel of each task is durable before the request is answered, like the job's. */
+static void s_cancel_ranges(s_recs_t *r, const hq_job_t *j)
+{
+    hq_jrange_t *rg = NULL;
+    uint32_t n = 0, cap = 0;
+    for (uint32_t k = 0; k < j->n_tasks; k++) {
+        const hq_task_t *t = &j->tasks[k];
+        if (hq_tstate_final(t->state))
+            continue;
+        if (n > 0 && rg[n - 1].last + 1 == t->id) {
+            rg[n - 1].last = t->id;
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            rg = hq_realloc(rg, cap * sizeof *rg);
+        }
+        rg[n++] = (hq_jrange_t){.first = t->id, .last = t->id};
+    }
+    if (n == 0)
+        return;
+    r->ranges = hq_realloc(r->ranges, (r->n_ranges + 1) * sizeof *r->ranges);
+    r->ranges[r->n_ranges++] = rg;
+    for (uint32_t off = 0; off < n; off += S_CANCEL_RANGES_PER_REC) {
+        hq_jrec_t *rec = s_rec_add(r, HQ_JR_TASKS_CANCELED);
+        rec->u.tasks.job = j->id;
+        rec->u.tasks.ranges = rg + off;
+        rec->u.tasks.n = n - off < S_CANCEL_RANGES_PER_REC ? n - off : S_CANCEL_RANGES_PER_REC;
+    }
+}
+
 /* Records one job_* record per selected job that passes keep() (nothing else changes
- * state), then applies. */
+ * state; a cancel adds the tasks-canceled records of the job), then applies. */
 static int s_sel_commit(hq_broker_t *b, hq_creq_t *req, s_sel_t *sel, enum hq_jrec_type type,
                         bool (*keep)(hq_broker_t *, const hq_job_t *, const hq_query_t *),
                         hq_jr_apply_fn *apply)
 {
     const hq_query_t *q = &req->msg->u.query;
-    hq_jrec_t *recs = NULL;
-    uint32_t n = 0;
+    s_recs_t recs = {0};
     if (b->jr && sel->n > 0) {
-        recs = hq_calloc(sel->n, sizeof *recs);
         for (uint32_t i = 0; i < sel->n; i++) {
             const hq_job_t *j = b->jobs.tab[sel->ids[i]];
             if (!keep(b, j, q))
                 continue;
-            hq_jrec_t *r = &recs[n++];
-            r->type = type;
+            hq_jrec_t *r = s_rec_add(&recs, type);
             if (type == HQ_JR_JOB_CANCEL) {
                 r->u.job_cancel.job = j->id;
                 r->u.job_cancel.reason = q->text && q->text[0] ? q->text : NULL;
+                s_cancel_ranges(&recs, j);
             } else {
                 r->u.job.job = j->id;
             }
         }
     }
-    int rc = hq_jr_commit(b, req, recs, n, apply, sel, s_sel_free);
-    free(recs);
+    int rc = hq_jr_commit(b, req, recs.v, recs.n, apply, sel, s_sel_free);
+    free(recs.v);
+    for (uint32_t i = 0; i < recs.n_ranges; i++)
+        free(recs.ranges[i]);
+    free(recs.ranges);
     return rc;
 }
 
@@ -364,6 +420,14 @@ int hq_h_job_cancel(hq_broker_t *b, hq_creq_t *req)
         return hq_client_error(&b->replies, req, HQ_ERR_INVALID,
                                "Cancel reason must be shorter than 200 you entered %zu.", rlen);
     s_sel_t *sel = s_sel_new(b, &q->sel);
+    if (q->sel.kind == HQ_SEL_ALL) {
+        /* `all` means the waiting and running jobs: finished ones are not named. */
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < sel->n; i++)
+            if (s_open_tasks(b->jobs.tab[sel->ids[i]]) > 0)
+                sel->ids[k++] = sel->ids[i];
+        sel->n = k;
+    }
     return s_sel_commit(b, req, sel, HQ_JR_JOB_CANCEL, s_keep_cancel, s_cancel_done);
 }
 

@@ -1,5 +1,5 @@
 /* `hq task explain <job|last> <TASK_ID>`: why a task can or cannot run on each live
- * worker (cli/REFERENCE.md §5): two lines, then one table row per check of each variant. */
+ * worker (cli/REFERENCE.md §5): two lines, then one table row per variant of each worker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +64,8 @@ static void s_print(const hq_cli_t *c, const json_t *res)
         printf("The task can run on %u worker%s: %s\n", n_ok, n_ok == 1 ? "" : "s", ids);
     free(ids);
     if (json_array_size(workers) > 0) {
+        /* One row per variant, its checks stacked in the cells; the worker's id and
+         * whether it can run the task only on its first row. */
         static const char *const titles[] = {"Worker Id", "Runnable", "Variant",
                                              "Type",      "Provides", "Request"};
         hq_table_t *t = hq_table_new_horizontal(6, titles);
@@ -71,27 +73,42 @@ static void s_print(const hq_cli_t *c, const json_t *res)
             hq_table_plain_title(t, k);
         json_array_foreach(workers, i, wk)
         {
+            const json_t *vars = json_object_get(wk, "variants");
+            size_t n_vars = json_array_size(vars);
+            long long n_en = json_integer_value(json_object_get(wk, "n_enabled_variants"));
             char *wid = hq_asprintf(
                 "%lld", (long long)json_integer_value(json_object_get(wk, "worker_id")));
+            char *runnable = n_en <= 0    ? hq_strdup("No")
+                             : n_vars > 1 ? hq_asprintf("Yes (%lld/%zu)", n_en, n_vars)
+                                          : hq_strdup("Yes");
             size_t v;
             const json_t *var;
-            json_array_foreach(json_object_get(wk, "variants"), v, var)
+            json_array_foreach(vars, v, var)
             {
                 char *vs = hq_asprintf("%zu", v);
+                hq_buf_t col[3] = {{0}, {0}, {0}};
+                static const char *const keys[3] = {"kind", "provides", "request"};
                 size_t k;
                 const json_t *ch;
                 json_array_foreach(json_object_get(var, "checks"), k, ch)
                 {
-                    const char *cells[6] = {wid,
-                                            json_is_true(json_object_get(ch, "ok")) ? "yes" : "no",
-                                            vs,
-                                            json_string_value(json_object_get(ch, "kind")),
-                                            json_string_value(json_object_get(ch, "provides")),
-                                            json_string_value(json_object_get(ch, "request"))};
-                    hq_table_add_row(t, cells);
+                    for (int x = 0; x < 3; x++) {
+                        const char *val = json_string_value(json_object_get(ch, keys[x]));
+                        hq_buf_printf(&col[x], "%s%s", k ? "\n" : "", val ? val : "");
+                    }
                 }
+                const char *cells[6] = {v == 0 ? wid : "",
+                                        v == 0 ? runnable : "",
+                                        vs,
+                                        col[0].data ? col[0].data : "",
+                                        col[1].data ? col[1].data : "",
+                                        col[2].data ? col[2].data : ""};
+                hq_table_add_row(t, cells);
+                for (int x = 0; x < 3; x++)
+                    hq_buf_free(&col[x]);
                 free(vs);
             }
+            free(runnable);
             free(wid);
         }
         hq_table_print(t, stdout, hq_output_colors(&c->g));

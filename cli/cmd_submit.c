@@ -277,10 +277,14 @@ static void s_warn_files(const s_submit_t *b, const s_view_t *v, uint64_t ntasks
     const hq_stdio_t *chans[2] = {&b->def.out, &b->def.err};
     const char *names[2] = {"stdout", "stderr"};
     bool files[2];
+    /* A path under the working directory gets the task id from a --cwd holding it. */
+    bool cwd_per_task = b->def.cwd && strstr(b->def.cwd, "%{TASK_ID}");
     for (int i = 0; i < 2; i++) {
         bool given = s_get(v, names[i]) != NULL;
         files[i] = chans[i]->kind == HQ_STDIO_FILE;
-        if (given && files[i] && !strstr(chans[i]->path, "%{TASK_ID}"))
+        const char *path = files[i] ? chans[i]->path : NULL;
+        bool under_cwd = path && path[0] != '/' && strncmp(path, "%{SUBMIT_DIR}", 13) != 0;
+        if (given && files[i] && !strstr(path, "%{TASK_ID}") && !(under_cwd && cwd_per_task))
             hq_warn("You have submitted an array job, but the `%s` path does not contain the task "
                     "ID placeholder.\nIndividual tasks might thus overwrite the file. Consider "
                     "adding `%%{TASK_ID}` to the `--%s` value.",

@@ -25,7 +25,10 @@
 #define S_DEFAULT_STDOUT "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout"
 #define S_DEFAULT_STDERR "%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr"
 
-static const char *const s_job_keys[] = {"name", "max_fails", "stream", "task", "array", NULL};
+/* `data_layer` belonged to a removed experimental feature; files that still carry it
+ * are accepted and the key is ignored. */
+static const char *const s_job_keys[] = {"name",  "max_fails",  "stream", "task",
+                                         "array", "data_layer", NULL};
 static const char *const s_task_keys[] = {
     "id",         "command",  "env",         "cwd", "stdout", "stderr",  "stdin", "task_dir",
     "time_limit", "priority", "crash_limit", "pin", "deps",   "request", NULL};
@@ -34,7 +37,8 @@ static const char *const s_array_keys[] = {
     "task_dir", "time_limit", "priority", "crash_limit", "pin", "request", NULL};
 static const char *const s_request_keys[] = {"resources", "time_request", "n_nodes", "weight",
                                              NULL};
-static const char *const s_stdio_keys[] = {"path", "mode", NULL};
+/* `on_close` is the key HyperQueue's parser reads, `mode` the one its docs name. */
+static const char *const s_stdio_keys[] = {"path", "on_close", "mode", NULL};
 
 /* "unknown field `k` in <where> at line L, expected one of `a`, `b`". */
 static int s_check_keys(const json_t *obj, const char *const *allowed, const char *where,
@@ -120,22 +124,29 @@ static int s_stdio(const json_t *t, const char *key, const char *dflt, hq_stdio_
         return 0;
     }
     if (!json_is_object(v))
-        return s_bad(err, key, t, "a path or a table {path, mode}");
+        return s_bad(err, key, t, "a path or a table {path, on_close}");
     if (s_check_keys(v, s_stdio_keys, key, err) != 0)
         return -1;
-    const char *path = NULL, *mode = NULL;
+    const char *path = NULL;
     if (s_str(v, "path", &path, err) != 0)
         return -1;
-    if (json_object_get(v, "mode")) {
-        if (s_str(v, "mode", &mode, err) != 0)
+    bool rm = false;
+    static const char *const close_keys[] = {"on_close", "mode"};
+    for (int k = 0; k < 2; k++) {
+        const char *mode = NULL;
+        if (!json_object_get(v, close_keys[k]))
+            continue;
+        if (s_str(v, close_keys[k], &mode, err) != 0)
             return -1;
-        if (strcmp(mode, "rm-if-finished") != 0)
-            return s_bad(err, "mode", v, "\"rm-if-finished\"");
+        if (strcmp(mode, "rm-if-finished") == 0)
+            rm = true;
+        else if (strcmp(mode, "never") != 0)
+            return s_bad(err, close_keys[k], v, "\"never\" or \"rm-if-finished\"");
     }
     if (hq_submit_parse_stdio(path, dflt, out, &e) != 0)
         return hq_err_set(err, "invalid value of `path` in the table at line %d: %s",
                           hq_toml_line(v), e.text);
-    if (mode)
+    if (rm)
         out->rm_if_finished = true;
     return 0;
 }
@@ -164,7 +175,9 @@ static int s_rreq(const json_t *res, const char *name, hq_rreq_t *out, hq_err_t 
     return 0;
 }
 
-static int s_variant(const json_t *rq, hq_rvariant_t *var, hq_err_t *err)
+/* One resource variant. implicit_cpus: the task has no [[task.request]] at all, so
+ * it asks for `cpus = 1` (a request that names resources gets only those). */
+static int s_variant(const json_t *rq, bool implicit_cpus, hq_rvariant_t *var, hq_err_t *err)
 {
     memset(var, 0, sizeof *var);
     var->weight = HQ_AMOUNT_ONE;
@@ -191,7 +204,7 @@ static int s_variant(const json_t *rq, hq_rvariant_t *var, hq_err_t *err)
         return s_bad(err, "resources", rq, "a table");
     size_t nres = res ? json_object_size(res) : 0;
     var->entries = hq_calloc(nres + 2, sizeof(hq_rreq_t));
-    /* cpus first (default 1 compact for single-node tasks) */
+    /* cpus first (1 compact for single-node tasks without any request) */
     if (res && json_object_get(res, "cpus")) {
         if (var->n_nodes > 0)
             return hq_err_set(err, "A multi-node request at line %d cannot request cpus",
@@ -199,7 +212,7 @@ static int s_variant(const json_t *rq, hq_rvariant_t *var, hq_err_t *err)
         if (s_rreq(res, "cpus", &var->entries[var->n_entries], err) != 0)
             return -1;
         var->n_entries++;
-    } else if (var->n_nodes == 0) {
+    } else if (implicit_cpus && var->n_nodes == 0) {
         if (hq_rreq_parse("cpus", "1", &var->entries[var->n_entries], err) != 0)
             return -1;
         var->n_entries++;
@@ -346,7 +359,7 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
     d->variants = hq_calloc(nv, sizeof(hq_rvariant_t));
     if (!rq) {
         json_t *empty = json_object();
-        int rc = s_variant(empty, &d->variants[0], err);
+        int rc = s_variant(empty, true, &d->variants[0], err);
         json_decref(empty);
         d->n_variants = 1;
         return rc;
@@ -356,7 +369,7 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
         if (!json_is_object(v))
             return s_bad(err, "request", t, "an array of tables ([[task.request]])");
         d->n_variants++;
-        if (s_variant(v, &d->variants[i], err) != 0)
+        if (s_variant(v, false, &d->variants[i], err) != 0)
             return -1;
     }
     return 0;
@@ -414,9 +427,18 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
     uint32_t cap_defs = 0;
     /* Identical configurations (everything but id and deps) share a definition. */
     json_t *seen = json_object();
+    /* Tasks without an id get the ids after the largest explicit one, in order (from
+     * 0 when no task has one). */
     uint64_t next_id = 0;
     size_t i;
     json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        json_t *idv = json_is_object(t) ? json_object_get(t, "id") : NULL;
+        if (json_is_integer(idv) && json_integer_value(idv) >= 0 &&
+            (uint64_t)json_integer_value(idv) + 1 > next_id)
+            next_id = (uint64_t)json_integer_value(idv) + 1;
+    }
     int rc = 0;
     json_array_foreach(tasks, i, t)
     {
@@ -436,10 +458,8 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
                 rc = hq_err_set(err, "Too many tasks");
                 break;
             }
-            id = (long long)next_id;
+            id = (long long)next_id++;
         }
-        if ((uint64_t)id + 1 > next_id)
-            next_id = (uint64_t)id + 1;
         g->id = (uint32_t)id;
         json_t *deps = json_object_get(t, "deps");
         if (deps) {
@@ -563,8 +583,17 @@ static int s_array(const json_t *a, hq_submit_t *s, hq_err_t *err)
     }
     if (entries) {
         if (ids) {
-            hq_submit_clip_ids(&rl, s->n_entries, &s->ids);
-            hq_rangelist_clear(&rl);
+            /* Paired by position: the k-th id runs the k-th entry. */
+            uint64_t nids = hq_rangelist_count(&rl);
+            if (nids != s->n_entries) {
+                hq_rangelist_clear(&rl);
+                return hq_err_set(err,
+                                  "`ids` in [array] at line %d gives %llu ids but `entries` "
+                                  "has %u; they are paired by position, so the counts must "
+                                  "match",
+                                  hq_toml_line(a), (unsigned long long)nids, s->n_entries);
+            }
+            s->ids = rl;
         } else if (s->n_entries > 0) {
             s->ids.ranges = hq_calloc(1, sizeof(hq_range_t));
             s->ids.n = 1;

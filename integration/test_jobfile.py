@@ -155,8 +155,9 @@ command = ["bash", "-c", "echo $HQ_ENTRY"]
 """)
     cluster.hq("job", "submit-file", f)
     cluster.wait_job(1)
-    assert task_states(cluster, 1) == {0: "finished", 2: "finished"}
-    assert (cluster.work / "job-1" / "2.stdout").read_text() == "c\n"
+    assert task_states(cluster, 1) == {0: "finished", 2: "finished", 9: "finished"}
+    assert (cluster.work / "job-1" / "2.stdout").read_text() == "b\n"
+    assert (cluster.work / "job-1" / "9.stdout").read_text() == "c\n"
     _, info = vertical(cluster.hq("job", "info", "1").stdout)
     assert info["Name"].strip() == "arr"
 

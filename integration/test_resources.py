@@ -173,9 +173,10 @@ def test_task_explain_tells_which_workers_can_run_a_task(server):
     assert lines[1] == f"The task can run on 1 worker: {w2.id}"
     headers, rows = horizontal(out)
     assert headers == ["Worker Id", "Runnable", "Variant", "Type", "Provides", "Request"]
-    mine = [(r["Worker Id"], r["Runnable"], r["Type"], r["Provides"]) for r in rows]
-    assert (str(w1.id), "no", "gpus", "nothing") in mine
-    assert (str(w2.id), "yes", "cpus", "4") in mine
+    mine = [(r["Worker Id"], r["Runnable"], r["Type"], r["Provides"], r["Request"])
+            for r in rows]
+    assert mine == [(str(w1.id), "No", "cpus\ngpus", "2\n0", "3\n1"),
+                    (str(w2.id), "Yes", "cpus\ngpus", "4\n1", "3\n1")]
     data = server.hq_json("task", "explain", "last", "0")
     assert data["task_id"] == {"job_id": job, "job_task_id": 0}
     ws = {w["worker_id"]: w for w in data["explanation"]["workers"]}

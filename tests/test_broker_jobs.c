@@ -134,7 +134,7 @@ Test(placeholders, makes_relative_paths_absolute_against_the_resolved_cwd)
     hq_jdef_resolve_paths(&jd, &d, 3, "/s", "uid123");
     cr_assert_str_eq(jd.cwd, "/s/work-3");
     cr_assert_str_eq(jd.out, "/s/work-3/out-uid123.txt");
-    cr_assert_str_eq(jd.err, "%{X}/e"); /* unknown placeholder kept, path left relative */
+    cr_assert_str_eq(jd.err, "/s/work-3/%{X}/e"); /* unknown placeholder kept */
     free(jd.cwd);
     free(jd.out);
     free(jd.err);

@@ -89,13 +89,13 @@ Test(placeholder, path_abs_joins_relative_paths_only)
     free(s);
 }
 
-Test(placeholder, path_is_made_absolute_only_once_fully_expanded)
+Test(placeholder, relative_path_is_made_absolute_even_with_placeholders_left)
 {
     char *s = hq_placeholder_path("t%{TASK_ID}.out", &s_worker, "/c");
     cr_assert_str_eq(s, "/c/t3.out");
     free(s);
     s = hq_placeholder_path("t%{TASK_ID}.out", &s_submit, "/c");
-    cr_assert_str_eq(s, "t%{TASK_ID}.out");
+    cr_assert_str_eq(s, "/c/t%{TASK_ID}.out");
     free(s);
     s = hq_placeholder_path("%{SUBMIT_DIR}/x", &s_submit, "/c");
     cr_assert_str_eq(s, "/home/u/run/x");
@@ -143,18 +143,18 @@ Test(placeholder, cwd_is_not_a_value_of_the_cwd_itself)
     hq_placeholder_vals_t v = s_worker;
     v.cwd = "/ignored";
     hq_placeholder_resolve("%{CWD}/d", "%{CWD}/o", NULL, &v, &cwd, &out, &err);
-    cr_assert_str_eq(cwd, "%{CWD}/d");
-    cr_assert_str_eq(out, "%{CWD}/d/o");
+    cr_assert_str_eq(cwd, "/home/u/run/%{CWD}/d");
+    cr_assert_str_eq(out, "/home/u/run/%{CWD}/d/o");
     free(cwd);
     free(out);
 }
 
-Test(placeholder, paths_with_unknown_placeholders_stay_relative)
+Test(placeholder, paths_with_unknown_placeholders_are_kept_and_made_absolute)
 {
     char *cwd, *out, *err;
     hq_placeholder_resolve("%{X}/d", "%{Y}.out", "/abs/e", &s_worker, &cwd, &out, &err);
-    cr_assert_str_eq(cwd, "%{X}/d");
-    cr_assert_str_eq(out, "%{Y}.out");
+    cr_assert_str_eq(cwd, "/home/u/run/%{X}/d");
+    cr_assert_str_eq(out, "/home/u/run/%{X}/d/%{Y}.out");
     cr_assert_str_eq(err, "/abs/e");
     free(cwd);
     free(out);
@@ -177,7 +177,7 @@ Test(placeholder, submit_resolves_what_it_knows_and_leaves_the_task_part)
                            &out, &err);
     cr_assert_str_eq(cwd, "/home/u/run/work-7");
     cr_assert_str_eq(out, "/home/u/run/work-7/out-aB3xYz.txt");
-    cr_assert_str_eq(err, "%{X}/e");
+    cr_assert_str_eq(err, "/home/u/run/work-7/%{X}/e");
     free(cwd);
     free(out);
     free(err);
@@ -187,4 +187,26 @@ Test(placeholder, submit_resolves_what_it_knows_and_leaves_the_task_part)
     cr_assert_str_eq(out, "/home/u/run/t%{TASK_ID}/o");
     free(cwd);
     free(out);
+}
+
+/* A relative cwd holding a task placeholder: resolved at submit, then at launch, the
+ * output lands once under the task's cwd (not joined to it a second time). */
+Test(placeholder, output_under_a_task_templated_cwd_is_joined_once_over_both_stages)
+{
+    char *cwd, *out, *err;
+    hq_placeholder_resolve("dir-%{TASK_ID}", "out.txt", "../e-%{TASK_ID}", &s_submit, &cwd, &out,
+                           &err);
+    cr_assert_str_eq(cwd, "/home/u/run/dir-%{TASK_ID}");
+    cr_assert_str_eq(out, "/home/u/run/dir-%{TASK_ID}/out.txt");
+    char *cwd2, *out2, *err2;
+    hq_placeholder_resolve(cwd, out, err, &s_worker, &cwd2, &out2, &err2);
+    cr_assert_str_eq(cwd2, "/home/u/run/dir-3");
+    cr_assert_str_eq(out2, "/home/u/run/dir-3/out.txt");
+    cr_assert_str_eq(err2, "/home/u/run/dir-3/../e-3");
+    free(cwd);
+    free(out);
+    free(err);
+    free(cwd2);
+    free(out2);
+    free(err2);
 }

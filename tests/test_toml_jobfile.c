@@ -38,7 +38,7 @@ Test(jobfile, builds_a_graph_with_shared_definitions_and_auto_ids)
 {
     const char *doc = "name = \"g\"\nmax_fails = 2\n"
                       "[[task]]\ncommand = [\"echo\", \"a\"]\n"
-                      "[[task]]\ncommand = [\"echo\", \"a\"]\ndeps = [0]\n"
+                      "[[task]]\ncommand = [\"echo\", \"a\"]\ndeps = [11]\n"
                       "[[task]]\nid = 10\ncommand = [\"echo\", \"b\"]\nenv = {X = \"1\"}\n"
                       "priority = -3\ncrash_limit = \"never-restart\"\npin = \"omp\"\n"
                       "task_dir = true\ntime_limit = \"1m\"\nstdout = \"none\"\n"
@@ -54,10 +54,10 @@ Test(jobfile, builds_a_graph_with_shared_definitions_and_auto_ids)
     cr_assert(s.has_max_fails);
     cr_assert_eq(s.max_fails, 2);
     cr_assert_eq(s.n_graph, 4);
-    cr_assert_eq(s.graph[0].id, 0);
-    cr_assert_eq(s.graph[1].id, 1);
+    cr_assert_eq(s.graph[0].id, 11, "ids without id come after the largest explicit one");
+    cr_assert_eq(s.graph[1].id, 12);
     cr_assert_eq(s.graph[2].id, 10);
-    cr_assert_eq(s.graph[3].id, 11, "auto ids continue after the largest id");
+    cr_assert_eq(s.graph[3].id, 13);
     cr_assert_eq(s.graph[1].n_deps, 1);
     cr_assert_eq(s.n_defs, 3, "tasks 0 and 1 share a definition");
     cr_assert_eq(s.graph[0].def_idx, s.graph[1].def_idx);
@@ -83,17 +83,75 @@ Test(jobfile, builds_a_graph_with_shared_definitions_and_auto_ids)
     hq_jobfile_clear(&s);
 }
 
-Test(jobfile, builds_an_array_with_entries_and_ids)
+Test(jobfile, tasks_without_any_id_are_numbered_from_zero)
 {
-    const char *doc = "[array]\nids = \"1,3,7\"\nentries = [\"a\", \"b\", \"c\", \"d\"]\n"
+    const char *doc = "[[task]]\ncommand = [\"a\"]\n[[task]]\ncommand = [\"b\"]\n"
+                      "[[task]]\ncommand = [\"c\"]\n";
+    hq_submit_t s;
+    hq_err_t err;
+    cr_assert_eq(s_build(doc, &s, &err), 0, "%s", err.text);
+    cr_assert_eq(s.n_graph, 3);
+    for (uint32_t i = 0; i < 3; i++)
+        cr_assert_eq(s.graph[i].id, i);
+    hq_jobfile_clear(&s);
+}
+
+Test(jobfile, array_ids_are_paired_with_entries_by_position)
+{
+    const char *doc = "[array]\nids = \"2,10-12\"\nentries = [\"a\", \"b\", \"c\", \"d\"]\n"
                       "command = [\"echo\"]\n";
     hq_submit_t s;
     hq_err_t err;
     cr_assert_eq(s_build(doc, &s, &err), 0, "%s", err.text);
     cr_assert_eq(s.n_graph, 0);
     cr_assert_eq(s.n_entries, 4);
-    cr_assert_eq(hq_rangelist_count(&s.ids), 2, "ids beyond the entries are dropped");
+    cr_assert_eq(hq_rangelist_count(&s.ids), 4, "every id kept");
+    cr_assert_eq(s.ids.ranges[0].start, 2);
+    cr_assert_eq(s.ids.ranges[1].start, 10);
+    cr_assert_eq(s.ids.ranges[1].end, 12);
     hq_jobfile_clear(&s);
+    doc = "[array]\nids = \"1,3,7\"\nentries = [\"a\", \"b\", \"c\", \"d\"]\ncommand = [\"x\"]\n";
+    cr_assert_eq(s_build(doc, &s, &err), -1);
+    cr_assert_str_eq(err.text, "`ids` in [array] at line 1 gives 3 ids but `entries` has 4; they "
+                               "are paired by position, so the counts must match");
+}
+
+Test(jobfile, request_with_resources_but_no_cpus_gets_no_implicit_cpus)
+{
+    const char *doc = "[[task]]\ncommand = [\"a\"]\n[[task.request]]\nresources = {gpus = 1}\n"
+                      "[[task]]\ncommand = [\"b\"]\n";
+    hq_submit_t s;
+    hq_err_t err;
+    cr_assert_eq(s_build(doc, &s, &err), 0, "%s", err.text);
+    const hq_rvariant_t *v = &s.defs[s.graph[0].def_idx].variants[0];
+    cr_assert_eq(v->n_entries, 1);
+    cr_assert_str_eq(v->entries[0].name, "gpus");
+    v = &s.defs[s.graph[1].def_idx].variants[0];
+    cr_assert_eq(v->n_entries, 1, "no request at all: cpus = 1");
+    cr_assert_str_eq(v->entries[0].name, "cpus");
+    cr_assert_eq(v->entries[0].amount, HQ_AMOUNT_ONE);
+    hq_jobfile_clear(&s);
+}
+
+Test(jobfile, stdio_tables_take_on_close_or_mode_and_data_layer_is_ignored)
+{
+    const char *doc =
+        "data_layer = true\n[[task]]\ncommand = [\"a\"]\n"
+        "stdout = {path = \"o\", on_close = \"rm-if-finished\"}\n"
+        "stderr = {path = \"e\", mode = \"rm-if-finished\"}\n"
+        "[[task]]\ncommand = [\"b\"]\nstdout = {path = \"o2\", on_close = \"never\"}\n";
+    hq_submit_t s;
+    hq_err_t err;
+    cr_assert_eq(s_build(doc, &s, &err), 0, "%s", err.text);
+    const hq_task_def_t *d = &s.defs[s.graph[0].def_idx];
+    cr_assert(d->out.rm_if_finished);
+    cr_assert(d->err.rm_if_finished);
+    cr_assert_not(s.defs[s.graph[1].def_idx].out.rm_if_finished);
+    hq_jobfile_clear(&s);
+    doc = "[[task]]\ncommand = [\"a\"]\nstdout = {path = \"o\", on_close = \"later\"}\n";
+    cr_assert_eq(s_build(doc, &s, &err), -1);
+    cr_assert_not_null(strstr(err.text, "`on_close`"), "%s", err.text);
+    cr_assert_not_null(strstr(err.text, "\"never\" or \"rm-if-finished\""), "%s", err.text);
 }
 
 Test(jobfile, refuses_unknown_keys_naming_the_key_and_line)

@@ -50,8 +50,56 @@ Test(worker_launch, exec_failure_in_the_child_is_reported)
     cr_assert_eq(wk_spawn(&s, &error), -1);
     cr_assert_str_eq(error, "Cannot execute \"/nonexistent/dir/prog\": No such file or directory "
                             "(os error 2)\nThe program that you have tried to execute "
-                            "(`/nonexistent/dir/prog`) was not found. Check that it exists and "
-                            "that it is in PATH.");
+                            "(`/nonexistent/dir/prog`) was not found.");
+    free(error);
+}
+
+Test(worker_launch, missing_bare_program_present_in_cwd_suggests_dot_slash)
+{
+    char dir[] = "/tmp/hq-launch-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *file = hq_asprintf("%s/foo", dir);
+    FILE *fp = fopen(file, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    char *argv[] = {"foo", "--bar", "--baz=5", NULL};
+    char *envp[] = {"PATH=/nonexistent-hq-dir", NULL};
+    char *error = wk_spawn_error(argv, dir, ENOENT);
+    char *want = hq_asprintf("Cannot execute \"foo --bar --baz=5\": No such file or directory (os "
+                             "error 2)\nThe program that you have tried to execute (`foo`) was "
+                             "not found.\nThe file `%s/foo` exists, maybe you have meant `./foo` "
+                             "instead?",
+                             dir);
+    cr_assert_str_eq(error, want);
+    free(error);
+    /* Through a real spawn with the task's cwd. */
+    wk_spawn_t s = {.argv = argv, .envp = envp, .cwd = dir};
+    error = NULL;
+    cr_assert_eq(wk_spawn(&s, &error), -1);
+    cr_assert_str_eq(error, want);
+    free(error);
+    free(want);
+    unlink(file);
+    free(file);
+    rmdir(dir);
+}
+
+Test(worker_launch, script_without_execute_bit_says_so_on_two_lines)
+{
+    char *argv[] = {"./job.sh", NULL};
+    char *error = wk_spawn_error(argv, "/tmp", EACCES);
+    cr_assert_str_eq(error, "Cannot execute \"./job.sh\": Permission denied (os error 13)\nThe "
+                            "script that you have tried to execute (`./job.sh`) is not "
+                            "executable.\nTry making it executable or add a shebang line to it.");
+    free(error);
+}
+
+Test(worker_launch, arguments_are_quoted_like_rust_debug_strings)
+{
+    char *argv[] = {"/nonexistent/p", "a\"b", "c\\d", NULL};
+    char *error = wk_spawn_error(argv, NULL, ENOENT);
+    const char *want = "Cannot execute \"/nonexistent/p a\\\"b c\\\\d\": No such file";
+    cr_assert(strncmp(error, want, strlen(want)) == 0, "got: %s", error);
     free(error);
 }
 

@@ -242,26 +242,74 @@ char *wk_exit_error(int status)
     return hq_asprintf("Program terminated with an unknown status %d.", status);
 }
 
-char *wk_spawn_error(char *const *argv, int errnum)
+/* Appends s as Rust's Debug formatting of a string shows it: in double quotes, with
+ * quotes, backslashes and control characters escaped. */
+static void s_append_debug_str(hq_buf_t *b, const char *s)
+{
+    hq_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            hq_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            hq_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            hq_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            hq_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            hq_buf_append(b, "\\t", 2);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                hq_buf_printf(b, "\\u{%x}", *p);
+            else
+                hq_buf_append(b, (const char *)p, 1);
+        }
+    }
+    hq_buf_append(b, "\"", 1);
+}
+
+char *wk_spawn_error(char *const *argv, const char *cwd, int errnum)
 {
     hq_buf_t b = {0};
-    hq_buf_append(&b, "Cannot execute \"", 16);
+    hq_buf_t joined = {0};
+    hq_buf_append(&joined, "", 0);
     for (size_t i = 0; argv[i]; i++)
-        hq_buf_printf(&b, "%s%s", i ? " " : "", argv[i]);
-    hq_buf_printf(&b, "\": %s (os error %d)", strerror(errnum), errnum);
+        hq_buf_printf(&joined, "%s%s", i ? " " : "", argv[i]);
+    hq_buf_append(&b, "Cannot execute ", 15);
+    s_append_debug_str(&b, joined.data);
+    free(joined.data);
+    hq_buf_printf(&b, ": %s (os error %d)", strerror(errnum), errnum);
     const char *prog = argv[0] ? argv[0] : "";
     size_t pl = strlen(prog);
     bool is_sh = pl > 3 && strcmp(prog + pl - 3, ".sh") == 0;
-    if (errnum == EACCES && is_sh)
+    if (errnum == EACCES && is_sh) {
         hq_buf_printf(&b,
-                      "\nThe script that you have tried to execute (`%s`) is not executable. Try "
-                      "making it executable or add a shebang line to it.",
+                      "\nThe script that you have tried to execute (`%s`) is not executable."
+                      "\nTry making it executable or add a shebang line to it.",
                       prog);
-    else if (errnum == ENOENT)
-        hq_buf_printf(&b,
-                      "\nThe program that you have tried to execute (`%s`) was not found. Check "
-                      "that it exists and that it is in PATH.",
+    } else if (errnum == ENOENT) {
+        hq_buf_printf(&b, "\nThe program that you have tried to execute (`%s`) was not found.",
                       prog);
+        /* A bare name that is a file in the working directory: the user probably
+         * meant ./name (PATH is not searched in the working directory). */
+        char here[4096];
+        if (!cwd || !*cwd)
+            cwd = getcwd(here, sizeof here);
+        struct stat st;
+        if (*prog && !strchr(prog, '/') && cwd) {
+            char *cand = hq_asprintf("%s%s%s", cwd, cwd[strlen(cwd) - 1] == '/' ? "" : "/", prog);
+            if (stat(cand, &st) == 0 && !S_ISDIR(st.st_mode))
+                hq_buf_printf(&b, "\nThe file `%s` exists, maybe you have meant `./%s` instead?",
+                              cand, prog);
+            free(cand);
+        }
+    }
     return b.data;
 }
 
@@ -502,11 +550,11 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error)
     int errnum = 0;
     char *path = s_resolve(s->argv[0], s->envp, &errnum);
     if (!path) {
-        *error = wk_spawn_error(s->argv, errnum);
+        *error = wk_spawn_error(s->argv, s->cwd, errnum);
         return -1;
     }
     if (s->cwd && *s->cwd && s_ensure_cwd(s->cwd) != 0) {
-        *error = wk_spawn_error(s->argv, errno);
+        *error = wk_spawn_error(s->argv, s->cwd, errno);
         free(path);
         return -1;
     }
@@ -554,7 +602,7 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error)
             pid = s_spawn_once(path, s, fds, &ce);
     }
     if (pid < 0)
-        *error = wk_spawn_error(s->argv, ce.errnum ? ce.errnum : errno);
+        *error = wk_spawn_error(s->argv, s->cwd, ce.errnum ? ce.errnum : errno);
 out:
     for (int i = 0; i < 3; i++)
         if (own[i] && fds[i] >= 0)

@@ -134,8 +134,9 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error);
 
 /* Error text for a wait status (cli/REFERENCE.md §0.2). Caller frees; NULL for exit 0. */
 char *wk_exit_error(int status);
-/* The "Cannot execute ..." text for a spawn failure. Caller frees. */
-char *wk_spawn_error(char *const *argv, int errnum);
+/* The "Cannot execute ..." text for a spawn failure, with HyperQueue's hint lines
+ * (cwd: the task's working directory, NULL = the worker's). Caller frees. */
+char *wk_spawn_error(char *const *argv, const char *cwd, int errnum);
 
 /* ---- the worker context (worker.c, loop.c, connect.c, link.c, tasks.c) ---- */
 

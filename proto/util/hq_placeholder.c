@@ -75,8 +75,9 @@ char *hq_path_abs(const char *path, const char *base)
 char *hq_placeholder_path(const char *spec, const hq_placeholder_vals_t *v, const char *base)
 {
     char *p = hq_placeholder_expand(spec, v);
-    if (hq_placeholder_present(p))
-        return p;
+    /* Placeholders left here (TASK_ID, INSTANCE_ID at submit; unknown names) never
+     * expand to an absolute path, so a relative path is made absolute now: a later
+     * stage then cannot join it to its base a second time. */
     char *abs = hq_path_abs(p, base);
     free(p);
     return abs;

@@ -28,8 +28,9 @@ bool hq_placeholder_present(const char *s);
  * base is NULL or empty. Caller frees. */
 char *hq_path_abs(const char *path, const char *base);
 
-/* spec expanded; once no placeholder is left, made absolute against base (a path
- * still holding one stays as it is: the next stage expands it). Caller frees. */
+/* spec expanded and, when relative, made absolute against base, even if it still
+ * holds placeholders (those left are never absolute paths themselves; the next stage
+ * expands them). Caller frees. */
 char *hq_placeholder_path(const char *spec, const hq_placeholder_vals_t *v, const char *base);
 
 /* Resolves a task's paths: the working directory from cwd (NULL or "" means
