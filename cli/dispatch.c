@@ -60,6 +60,7 @@ static const struct {
     {"task list", hq_cmd_task_list},
     {"task info", hq_cmd_task_info},
     {"task explain", hq_cmd_task_explain},
+    {"task notify", hq_cmd_task_notify},
     {"journal export", hq_cmd_journal_export},
     {"journal stream", hq_cmd_journal_stream},
     {"journal replay", hq_cmd_journal_replay},

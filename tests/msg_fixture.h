@@ -158,6 +158,7 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
+    case HQ_MSG_TASK_NOTIFY:
         m->u.query = (hq_query_t){
             .sel = {type % 3 == 0   ? HQ_SEL_IDS
                     : type % 3 == 1 ? HQ_SEL_LAST
@@ -245,7 +246,7 @@ static const uint8_t s_types[] = {
     HQ_MSG_TASK_IDS,     HQ_MSG_REPLY,         HQ_MSG_ERROR,         HQ_MSG_REGISTER,
     HQ_MSG_RESULTS,      HQ_MSG_HEARTBEAT,     HQ_MSG_GOODBYE,       HQ_MSG_REGISTERED,
     HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
-    HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE,
+    HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE, HQ_MSG_TASK_NOTIFY,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 

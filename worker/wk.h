@@ -110,6 +110,7 @@ typedef struct wk_task_ctx {
     const char *server_uid; /* for %{SERVER_UID} */
     const char *work_dir;   /* task dirs go here */
     const char *hostname;   /* this worker */
+    const char *server_dir; /* the worker's server dir: HQ_SERVER_DIR for `hq task notify` */
 } wk_task_ctx_t;
 
 /* Builds the task environment of cli/REFERENCE.md §1.7 on top of the worker's environ. */

@@ -180,7 +180,8 @@ int hq_worker_main(int argc, char **argv)
     w->tctx = (wk_task_ctx_t){.hq_path = w->hq_path,
                               .server_uid = w->server_uid,
                               .work_dir = w->conf.work_dir,
-                              .hostname = w->conf.hostname};
+                              .hostname = w->conf.hostname,
+                              .server_dir = w->g.server_dir};
     hq_info("Worker %u registered from %s", w->worker_id, w->conf.hostname);
     json_t *arr = json_array();
     json_array_append_new(arr, hq_worker_json(w->worker_id, &w->conf));

@@ -60,6 +60,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "JOURNAL_FLUSH";
     case HQ_MSG_JOURNAL_PRUNE:
         return "JOURNAL_PRUNE";
+    case HQ_MSG_TASK_NOTIFY:
+        return "TASK_NOTIFY";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -133,6 +135,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
+    case HQ_MSG_TASK_NOTIFY:
         return HQ_BODY_QUERY;
     case HQ_MSG_REPLY:
         return HQ_BODY_REPLY;
