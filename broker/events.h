@@ -23,8 +23,9 @@ enum hq_event_type {
     HQ_EV_TASK_FAILED,
     HQ_EV_TASK_CANCELED,
     HQ_EV_TASK_ABORTED,
-    HQ_EV_TASK_REQUEUED, /* internal: back to waiting (not a HyperQueue event) */
-    HQ_EV_TASK_NOTIFY,   /* `hq task notify`: streamed to live readers, never journaled */
+    HQ_EV_TASK_REQUEUED,   /* internal: back to waiting (not a HyperQueue event) */
+    HQ_EV_TASK_NOTIFY,     /* `hq task notify`: streamed to live readers, never journaled */
+    HQ_EV_WORKER_OVERVIEW, /* a worker's hardware state (text: the hw-state JSON) */
     HQ_EV_COUNT
 };
 

@@ -74,6 +74,7 @@ static void s_cleanup(wk_t *w)
     free(w->kept_seq);
     free(w->kept_at);
     free(w->server_uid);
+    wk_overview_fini(&w->overview);
     free(w->hq_path);
     hq_worker_conf_t *c = &w->conf;
     free(c->hostname);
