@@ -113,6 +113,7 @@ int hq_cmd_journal_replay(int argc, char **argv);
 int hq_cmd_journal_flush(int argc, char **argv);
 int hq_cmd_journal_prune(int argc, char **argv);
 int hq_cmd_journal_verify(int argc, char **argv);
+int hq_cmd_journal_report(int argc, char **argv);
 int hq_cmd_doc(int argc, char **argv);
 int hq_cmd_generate_completion(int argc, char **argv);
 int hq_cmd_generate_man(int argc, char **argv);

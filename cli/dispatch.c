@@ -67,6 +67,7 @@ static const struct {
     {"journal flush", hq_cmd_journal_flush},
     {"journal prune", hq_cmd_journal_prune},
     {"journal verify", hq_cmd_journal_verify},
+    {"journal report", hq_cmd_journal_report},
     {"doc", hq_cmd_doc},
     {"generate-completion", hq_cmd_generate_completion},
     {"generate-man", hq_cmd_generate_man},
