@@ -31,6 +31,7 @@ void hq_broker_fini(hq_broker_t *b)
         }
         zlistx_destroy(&b->waiters);
     }
+    hq_notes_fini(&b->notes);
     hq_replies_fini(&b->replies);
     hq_events_destroy(&b->events);
     free(b->conf.server_dir);

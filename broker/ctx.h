@@ -14,6 +14,7 @@
 #include "hq_access.h"
 #include "hq_args.h"
 #include "jobtab.h"
+#include "notes.h"
 #include "peer.h"
 #include "readyq.h"
 #include "registry.h"
@@ -29,6 +30,8 @@ typedef struct hq_waiter {
     uint32_t *job_ids;   /* selected jobs, owned */
     uint32_t n_jobs;
     bool without_close; /* don't require closed jobs */
+    bool notify;        /* --on-notify: answer when a notification of its jobs arrives */
+    uint64_t note_seq;  /* notify: the last notification the client has */
     uint64_t deadline;  /* CLOCK_MONOTONIC */
 } hq_waiter_t;
 
@@ -54,6 +57,7 @@ typedef struct hq_broker {
     hq_wlink_t wlink;     /* worker socket */
     hq_turn_t turn;       /* the loop and per-turn batching */
     zlistx_t *waiters;    /* hq_waiter_t*: held JOB_WAIT requests */
+    hq_notes_t notes;     /* task notifications for waits with --on-notify */
     hq_events_t *events;  /* the single event point */
     zactor_t *zap;        /* ZAP handler */
     struct hq_jglue *jr;  /* journal (--journal): NULL when off; see jglue.h */

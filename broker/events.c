@@ -38,12 +38,27 @@ int hq_events_hook(hq_events_t *e, hq_event_fn *fn, void *arg)
     return 0;
 }
 
+void hq_events_unhook(hq_events_t *e, hq_event_fn *fn, void *arg)
+{
+    for (int i = 0; i < e->n; i++) {
+        if (e->fns[i] != fn || e->args[i] != arg)
+            continue;
+        for (int k = i + 1; k < e->n; k++) {
+            e->fns[k - 1] = e->fns[k];
+            e->args[k - 1] = e->args[k];
+        }
+        e->n--;
+        return;
+    }
+}
+
 const char *hq_event_name(enum hq_event_type t)
 {
     static const char *names[HQ_EV_COUNT] = {
-        "server-start",  "server-stop", "worker-connected", "worker-lost",   "job-created",
-        "job-open",      "job-close",   "job-cancel",       "job-completed", "task-started",
-        "task-finished", "task-failed", "task-canceled",    "task-aborted",  "task-requeued"};
+        "server-start",  "server-stop",    "worker-connected", "worker-lost",   "job-created",
+        "job-open",      "job-close",      "job-cancel",       "job-completed", "task-started",
+        "task-finished", "task-failed",    "task-canceled",    "task-aborted",  "task-requeued",
+        "task-notify",   "worker-overview"};
     return (unsigned)t < HQ_EV_COUNT ? names[t] : "unknown";
 }
 

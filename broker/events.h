@@ -23,7 +23,9 @@ enum hq_event_type {
     HQ_EV_TASK_FAILED,
     HQ_EV_TASK_CANCELED,
     HQ_EV_TASK_ABORTED,
-    HQ_EV_TASK_REQUEUED, /* internal: back to waiting (not a HyperQueue event) */
+    HQ_EV_TASK_REQUEUED,   /* internal: back to waiting (not a HyperQueue event) */
+    HQ_EV_TASK_NOTIFY,     /* `hq task notify`: streamed to live readers, never journaled */
+    HQ_EV_WORKER_OVERVIEW, /* a worker's hardware state (text: the hw-state JSON) */
     HQ_EV_COUNT
 };
 
@@ -34,7 +36,8 @@ typedef struct hq_event {
     uint32_t task_id;   /* task events */
     uint32_t instance;  /* task events */
     uint32_t worker_id; /* worker events, task-started */
-    const char *text;   /* error (task-failed), reason (worker-lost), uid (server-start) */
+    const char *text;   /* error (task-failed), reason (worker-lost), uid (server-start),
+                         * message (task-notify) */
     const void *obj;    /* the hq_job_t / hq_worker_t concerned, or NULL (borrowed) */
 } hq_event_t;
 
@@ -47,6 +50,8 @@ void hq_events_destroy(hq_events_t **p);
 
 /* Registers a hook called for every event, in registration order. */
 int hq_events_hook(hq_events_t *e, hq_event_fn *fn, void *arg);
+/* Removes the hook registered with exactly this fn and arg (if any). */
+void hq_events_unhook(hq_events_t *e, hq_event_fn *fn, void *arg);
 
 /* Kebab-case name ("task-finished"). */
 const char *hq_event_name(enum hq_event_type t);

@@ -18,6 +18,7 @@
 #include "journal/stream.h"
 #include "query.h"
 #include "journal/snapshot.h"
+#include "notify.h"
 #include "submit.h"
 #include "wmsg.h"
 #include "workers.h"
@@ -60,6 +61,7 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_JOURNAL_READ] = hq_h_journal_read,
     [HQ_MSG_JOURNAL_FLUSH] = hq_h_journal_flush,
     [HQ_MSG_JOURNAL_PRUNE] = hq_h_journal_prune,
+    [HQ_MSG_TASK_NOTIFY] = hq_h_task_notify,
 };
 
 /* ---- receiving ---- */

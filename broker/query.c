@@ -458,9 +458,18 @@ static json_t *s_wait_status(hq_broker_t *b, const uint32_t *job_ids, uint32_t n
                      (json_int_t)c[HQ_TS_CANCELED], "aborted", (json_int_t)c[HQ_TS_ABORTED]);
 }
 
+/* --on-notify: the notifications after seq of these jobs, and the cursor to send next. */
+static void s_add_notes(hq_broker_t *b, json_t *st, uint64_t seq, const uint32_t *ids, uint32_t n)
+{
+    json_object_set_new(st, "notifications", hq_notes_json(&b->notes, seq, ids, n));
+    json_object_set_new(st, "notify_next", json_integer((json_int_t)b->notes.last_seq));
+}
+
 /* Answers waiter w with its current status and removes it (the cursor is on w). */
 static void s_answer_waiter(hq_broker_t *b, hq_waiter_t *w, json_t *st)
 {
+    if (w->notify)
+        s_add_notes(b, st, w->note_seq, w->job_ids, w->n_jobs);
     json_t *doc = json_pack("{s:o,s:o}", "result", st, "meta", json_object());
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -503,7 +512,14 @@ int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
     free(miss);
     bool done;
     json_t *st = s_wait_status(b, ids, n, q->flag, &done);
-    if (done || q->number == 0) {
+    /* --on-notify: text is the client's notification cursor (decimal). */
+    bool notify = q->text != NULL;
+    uint64_t note_seq = notify ? strtoull(q->text, NULL, 10) : 0;
+    if (notify && note_seq > b->notes.last_seq)
+        note_seq = b->notes.last_seq; /* a cursor of an earlier run of the server */
+    if (done || q->number == 0 || (notify && hq_notes_pending(&b->notes, note_seq, ids, n))) {
+        if (notify)
+            s_add_notes(b, st, note_seq, ids, n);
         hq_client_reply_json(&b->replies, req, st, NULL);
         free(ids);
         return 0;
@@ -517,6 +533,8 @@ int hq_h_job_wait(hq_broker_t *b, hq_creq_t *req)
     w->job_ids = ids;
     w->n_jobs = n;
     w->without_close = q->flag;
+    w->notify = notify;
+    w->note_seq = note_seq;
     uint64_t ms = q->number > 86400000ULL ? 86400000ULL : q->number;
     w->deadline = hq_mono_ns() + ms * HQ_NS_PER_MS;
     zlistx_add_end(b->waiters, w);
@@ -533,7 +551,8 @@ void hq_broker_check_waiters(hq_broker_t *b, bool timeout_only)
     while (w) {
         bool done;
         json_t *st = s_wait_status(b, w->job_ids, w->n_jobs, w->without_close, &done);
-        if (done || now >= w->deadline) {
+        if (done || now >= w->deadline ||
+            (w->notify && hq_notes_pending(&b->notes, w->note_seq, w->job_ids, w->n_jobs))) {
             s_answer_waiter(b, w, st);
             w = zlistx_first(b->waiters);
             continue;

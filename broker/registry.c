@@ -50,6 +50,7 @@ void hq_registry_fini(hq_registry_t *r)
         if (!w)
             continue;
         free(w->rid_key);
+        free(w->overview);
         free(w->pending);
         hq_outbox_clear(&w->outbox);
         hq_msg_destroy(&w->reg);

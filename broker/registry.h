@@ -55,6 +55,7 @@ typedef struct hq_worker {
     bool has_last;                /* last_* valid */
     uint32_t last_job, last_task; /* last task started on it */
     uint64_t last_time;           /* wall time of that start */
+    char *overview;               /* its latest hw-state JSON (OVERVIEW), owned, or NULL */
     hq_tref_t *pending;           /* tasks to send in the next ASSIGN */
     uint32_t n_pending, cap_pending;
 } hq_worker_t;

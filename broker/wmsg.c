@@ -274,6 +274,30 @@ static void s_on_goodbye(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
     hq_worker_lost(b, w, st);
 }
 
+/* A worker's hardware state (--overview-interval): the latest is kept for `worker
+ * info`, and each one is a worker-overview event (journaled). */
+static void s_on_overview(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
+{
+    json_error_t jerr;
+    json_t *hw = json_loads(msg->u.overview.hw_state, 0, &jerr);
+    if (!json_is_object(hw) || !json_is_object(json_object_get(hw, "state"))) {
+        hq_warn("Worker %u sent a hardware overview that is not an object with a \"state\" "
+                "object; ignored",
+                w->id);
+        json_decref(hw);
+        return;
+    }
+    char *text = json_dumps(hw, JSON_COMPACT);
+    json_decref(hw);
+    if (!text)
+        return;
+    free(w->overview);
+    w->overview = text;
+    hq_event_t ev = {
+        .type = HQ_EV_WORKER_OVERVIEW, .worker_id = w->id, .text = w->overview, .obj = w};
+    hq_events_emit(b->events, &ev);
+}
+
 /* ---- seq / ack ---- */
 
 /* How old an unacknowledged message must be before a stale ack from the peer
@@ -316,6 +340,7 @@ typedef void(s_worker_fn)(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg);
 static s_worker_fn *const s_worker_table[256] = {
     [HQ_MSG_RESULTS] = s_on_results,
     [HQ_MSG_GOODBYE] = s_on_goodbye,
+    [HQ_MSG_OVERVIEW] = s_on_overview,
 };
 
 void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, const uint8_t *frame,

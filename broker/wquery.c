@@ -89,6 +89,11 @@ static json_t *s_worker_json(hq_broker_t *b, const hq_worker_t *w)
 {
     json_t *o = hq_worker_json(w->id, w->conf);
     bool live = w->state == HQ_WS_RUNNING;
+    if (w->overview) {
+        json_t *hw = json_loads(w->overview, 0, NULL);
+        if (hw)
+            json_object_set_new(o, "_overview", hw);
+    }
     if (live) {
         json_object_set_new(o, "runtime_info",
                             json_pack("{s:{s:i,s:i,s:b}}", "SingleNodeTasks", "assigned_tasks",

@@ -106,18 +106,22 @@ int hq_cmd_job_submit_file(int argc, char **argv);
 int hq_cmd_task_list(int argc, char **argv);
 int hq_cmd_task_info(int argc, char **argv);
 int hq_cmd_task_explain(int argc, char **argv);
+int hq_cmd_task_notify(int argc, char **argv);
 int hq_cmd_journal_export(int argc, char **argv);
 int hq_cmd_journal_stream(int argc, char **argv);
 int hq_cmd_journal_replay(int argc, char **argv);
 int hq_cmd_journal_flush(int argc, char **argv);
 int hq_cmd_journal_prune(int argc, char **argv);
 int hq_cmd_journal_verify(int argc, char **argv);
+int hq_cmd_journal_report(int argc, char **argv);
 int hq_cmd_doc(int argc, char **argv);
 int hq_cmd_generate_completion(int argc, char **argv);
 int hq_cmd_generate_man(int argc, char **argv);
 
 /* Waits for the selected jobs (shared by `job wait`, `job progress`, `submit
  * --wait/--progress`). progress draws the progress line. Returns the exit code. */
-int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, bool progress);
+/* on_notify: the --on-notify program (shell words), run per task notification, or NULL. */
+int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, bool progress,
+                     const char *on_notify);
 
 #endif

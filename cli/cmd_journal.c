@@ -1,6 +1,7 @@
 /* `hq journal`: export (offline: the journal directory as NDJSON events on stdout),
- * verify (offline: CRC and schema walk), and through the running server: stream (past
- * and live events, until the server stops), replay (past events), flush, prune. */
+ * verify (offline: CRC and schema walk), report (offline: an HTML report, report.c), and through
+ * the running server: stream (past and live events, until the server stops), replay (past events),
+ * flush, prune. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,10 @@
 #include "client.h"
 #include "hq_log.h"
 #include "hq_output.h"
+#include "hq_render.h"
 #include "hq_util.h"
 #include "journal/hq_journal.h"
+#include "report.h"
 
 typedef struct s_export {
     uint64_t n; /* events printed */
@@ -199,4 +202,43 @@ int hq_cmd_journal_flush(int argc, char **argv)
 int hq_cmd_journal_prune(int argc, char **argv)
 {
     return s_simple(argc, argv, HQ_MSG_JOURNAL_PRUNE, "journal prune");
+}
+
+/* A --start-time/--end-time value: 0 when not given, -1 (printed, exit 2) when bad. */
+static int s_time_opt(hq_cli_t *c, const char *flag, uint64_t *ns)
+{
+    const char *v = hq_args_get(c->args, flag);
+    *ns = 0;
+    if (!v)
+        return 0;
+    if (hq_time_parse_rfc3339(v, ns) != 0 || *ns == 0) {
+        hq_cli_invalid(c->spec->opts, flag, v,
+                       "expected an RFC 3339 time such as 2026-01-02T03:04:05Z");
+        return -1;
+    }
+    return 0;
+}
+
+int hq_cmd_journal_report(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, "journal report", argc, argv);
+    if (rc >= 0)
+        return rc;
+    uint64_t from, to;
+    if (s_time_opt(&c, "start-time", &from) != 0 || s_time_opt(&c, "end-time", &to) != 0) {
+        hq_cli_end(&c);
+        return 2;
+    }
+    const char *path = hq_args_pos(c.args, 0), *out = hq_args_pos(c.args, 1);
+    hq_err_t err;
+    rc = 0;
+    if (hq_journal_report(path, out, from, to, &err) != 0) {
+        hq_error("Cannot write the report of the journal %s: %s", path, err.text);
+        rc = 1;
+    } else {
+        hq_info("Report written to %s", out);
+    }
+    hq_cli_end(&c);
+    return rc;
 }

@@ -516,8 +516,9 @@ int hq_cmd_submit(int argc, char **argv)
         rc = hq_cli_error(&c, "--stream is not supported yet by this version of hq");
         goto out;
     }
-    if (hq_args_get(c.args, "on-notify")) {
-        rc = hq_cli_error(&c, "--on-notify is not supported yet by this version of hq");
+    if (hq_args_get(c.args, "on-notify") && !hq_args_has(c.args, "wait") &&
+        !hq_args_has(c.args, "progress")) {
+        rc = hq_cli_error(&c, "--on-notify can only be used together with --wait or --progress");
         goto out;
     }
     b.nargs = (int)hq_args_npos(c.args);
@@ -567,7 +568,7 @@ int hq_cmd_submit(int argc, char **argv)
         hq_range_t r = {.start = (uint32_t)id, .end = (uint32_t)id, .step = 1};
         sel.ids.n = 1;
         sel.ids.ranges = &r;
-        rc = hq_cli_wait_jobs(&c, &sel, false, progress);
+        rc = hq_cli_wait_jobs(&c, &sel, false, progress, hq_args_get(c.args, "on-notify"));
     }
 out:
     hq_args_destroy(&v.dir);

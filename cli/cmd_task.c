@@ -1,4 +1,6 @@
-/* `hq task list|info`. */
+/* `hq task list|info|notify`. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,59 @@ int hq_cmd_task_info(int argc, char **argv)
 out:
     hq_selector_clear(&q.sel);
     hq_rangelist_clear(&q.tasks);
+    hq_cli_end(&c);
+    return rc;
+}
+
+/* A task id variable of the environment: 0 with *v, or -1 when unset or not a number. */
+static int s_env_id(const char *name, uint32_t *v)
+{
+    const char *s = getenv(name);
+    char *end;
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || *end || x > UINT32_MAX)
+        return -1;
+    *v = (uint32_t)x;
+    return 0;
+}
+
+int hq_cmd_task_notify(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, "task notify", argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *msg = hq_args_pos(c.args, 0);
+    uint32_t job, task, instance = 0;
+    if (s_env_id("HQ_JOB_ID", &job) != 0 || s_env_id("HQ_TASK_ID", &task) != 0) {
+        rc = hq_cli_error(&c, "`hq task notify` can only be used inside a task: HQ_JOB_ID and "
+                              "HQ_TASK_ID are not set");
+        goto out;
+    }
+    if (strlen(msg) > 1024) {
+        rc = hq_cli_error(&c, "Notification message is too long: %zu bytes (at most 1024)",
+                          strlen(msg));
+        goto out;
+    }
+    (void)s_env_id("HQ_INSTANCE_ID", &instance);
+    hq_query_t q;
+    memset(&q, 0, sizeof q);
+    hq_range_t jr = {.start = job, .end = job, .step = 1};
+    hq_range_t tr = {.start = task, .end = task, .step = 1};
+    q.sel.kind = HQ_SEL_IDS;
+    q.sel.ids.n = 1;
+    q.sel.ids.ranges = &jr;
+    q.tasks.n = 1;
+    q.tasks.ranges = &tr;
+    q.text = (char *)msg;
+    q.number = instance;
+    json_t *root = NULL;
+    rc = hq_cli_query(&c, HQ_MSG_TASK_NOTIFY, &q, 0, &root, NULL);
+    json_decref(root);
+out:
     hq_cli_end(&c);
     return rc;
 }

@@ -1,14 +1,20 @@
 /* Waiting for jobs: `hq job wait`, `hq job progress` and `submit --wait/--progress`.
- * Each round is a JOB_WAIT long poll the broker holds for up to a second. */
+ * Each round is a JOB_WAIT long poll the broker holds for up to a second. With
+ * --on-notify the poll also carries a notification cursor and the program runs once per
+ * task notification the broker returns. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "hq_log.h"
 #include "hq_output.h"
 #include "hq_table.h"
 #include "hq_util.h"
+#include "submit_args.h"
 
 #define S_POLL_MS 1000
 
@@ -70,21 +76,86 @@ static void s_draw(const json_t *r, bool colors)
     hq_buf_free(&line);
 }
 
-int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, bool progress)
+/* Runs the --on-notify program (words + message) for one notification and waits for it. */
+static void s_run_notify(char **words, int n, const json_t *note)
+{
+    const char *msg = json_string_value(json_object_get(note, "message"));
+    char ids[3][24];
+    const char *keys[3] = {"job", "task", "worker"};
+    for (int i = 0; i < 3; i++)
+        snprintf(ids[i], sizeof ids[i], "%lld",
+                 (long long)json_integer_value(json_object_get(note, keys[i])));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        hq_error("Cannot run the --on-notify program %s: %s", words[0], strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        char **argv = hq_calloc((size_t)n + 2, sizeof *argv);
+        for (int i = 0; i < n; i++)
+            argv[i] = words[i];
+        argv[n] = (char *)(msg ? msg : "");
+        setenv("HQ_JOB_ID", ids[0], 1);
+        setenv("HQ_TASK_ID", ids[1], 1);
+        setenv("HQ_WORKER_ID", ids[2], 1);
+        execvp(argv[0], argv);
+        fprintf(stderr, "Cannot run the --on-notify program %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+}
+
+int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, bool progress,
+                     const char *on_notify)
 {
     bool first = true;
     bool colors = hq_output_colors(&c->g);
+    char **words = NULL;
+    int n_words = 0;
+    if (on_notify) {
+        hq_err_t err;
+        if (hq_submit_shell_split(on_notify, &words, &n_words, &err) != 0) {
+            hq_error("Invalid --on-notify program '%s': %s", on_notify, err.text);
+            return 1;
+        }
+        if (n_words == 0) {
+            hq_submit_free_words(words);
+            hq_error("Invalid --on-notify program '%s': it is empty", on_notify);
+            return 1;
+        }
+    }
+    uint64_t cursor = 0;
+    int rc = 0;
     for (;;) {
         hq_query_t q;
         memset(&q, 0, sizeof q);
         q.sel = *sel;
         q.flag = without_close;
         q.number = first && progress ? 0 : S_POLL_MS;
+        char cur[24];
+        snprintf(cur, sizeof cur, "%llu", (unsigned long long)cursor);
+        if (words)
+            q.text = cur;
         json_t *root = NULL;
-        int rc = hq_cli_query(c, HQ_MSG_JOB_WAIT, &q, q.number, &root, NULL);
+        rc = hq_cli_query(c, HQ_MSG_JOB_WAIT, &q, q.number, &root, NULL);
         if (rc != 0)
-            return rc;
+            break;
         const json_t *r = json_object_get(root, "result");
+        if (words) {
+            size_t i;
+            const json_t *note;
+            json_array_foreach(json_object_get(r, "notifications"), i, note)
+            {
+                s_run_notify(words, n_words, note);
+            }
+            json_int_t next = json_integer_value(json_object_get(r, "notify_next"));
+            if (next > 0 && (uint64_t)next > cursor)
+                cursor = (uint64_t)next;
+        }
         bool done = json_is_true(json_object_get(r, "done"));
         if (progress && first) {
             const json_t *counts = json_object_get(r, "counts");
@@ -94,7 +165,7 @@ int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, 
             if (jobs <= 0 || done) {
                 hq_warn("There are no jobs to wait for");
                 json_decref(root);
-                return 0;
+                break;
             }
             hq_info("Waiting for %lld %s with %lld %s", jobs, jobs == 1 ? "job" : "jobs", tasks,
                     tasks == 1 ? "task" : "tasks");
@@ -104,8 +175,11 @@ int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, 
         json_decref(root);
         first = false;
         if (done)
-            return 0;
+            break;
     }
+    if (words)
+        hq_submit_free_words(words);
+    return rc;
 }
 
 static int s_wait_cmd(int argc, char **argv, bool progress)
@@ -118,8 +192,8 @@ static int s_wait_cmd(int argc, char **argv, bool progress)
     memset(&sel, 0, sizeof sel);
     rc = hq_cli_selector("SELECTOR", hq_args_pos(c.args, 0), true, &sel);
     if (rc < 0) {
-        rc =
-            hq_cli_wait_jobs(&c, &sel, !progress && hq_args_has(c.args, "without-close"), progress);
+        rc = hq_cli_wait_jobs(&c, &sel, !progress && hq_args_has(c.args, "without-close"), progress,
+                              progress ? NULL : hq_args_get(c.args, "on-notify"));
         hq_selector_clear(&sel);
         if (rc == 0)
             hq_output_finish(&c.g);

@@ -13,6 +13,7 @@ PKGS=(
   util-linux procps faketime
   dpkg-dev autoconf automake libtool debootstrap
   zsh fish groff-base
+  chromium
 )
 
 missing=()

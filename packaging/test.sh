@@ -74,8 +74,10 @@ if has_stage sanitize; then
   )
   # The real-SLURM tests run once, in the normal stage (they test the batch system's
   # path, not memory safety, and start a whole SLURM); so do the packaging tests
-  # (they test the packaged, uninstrumented binary).
-  run_suite sanitize "$root/build-asan" "not slurm and not packaging" "${san_env[@]}" || failed_stages+=(sanitize)
+  # (they test the packaged, uninstrumented binary), and the browser test of the
+  # journal report (it tests the page in chromium; the report's C code is covered by
+  # the other report tests, which run here too).
+  run_suite sanitize "$root/build-asan" "not slurm and not packaging and not browser" "${san_env[@]}" || failed_stages+=(sanitize)
   if [ -n "$(ls -A "$logs")" ]; then
     echo "sanitizer reports were written:"
     for f in "$logs"/*; do echo "--- $f"; head -60 "$f"; done

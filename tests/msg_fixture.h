@@ -158,6 +158,7 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
+    case HQ_MSG_TASK_NOTIFY:
         m->u.query = (hq_query_t){
             .sel = {type % 3 == 0   ? HQ_SEL_IDS
                     : type % 3 == 1 ? HQ_SEL_LAST
@@ -225,6 +226,9 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_CANCEL:
         m->u.cancel = (hq_cancel_t){3, s_refs};
         break;
+    case HQ_MSG_OVERVIEW:
+        m->u.overview.hw_state = "{\"state\":{\"timestamp\":1}}";
+        break;
     case HQ_MSG_GOODBYE:
         m->u.goodbye.reason = HQ_BYE_IDLE_TIMEOUT;
         break;
@@ -245,7 +249,8 @@ static const uint8_t s_types[] = {
     HQ_MSG_TASK_IDS,     HQ_MSG_REPLY,         HQ_MSG_ERROR,         HQ_MSG_REGISTER,
     HQ_MSG_RESULTS,      HQ_MSG_HEARTBEAT,     HQ_MSG_GOODBYE,       HQ_MSG_REGISTERED,
     HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
-    HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE,
+    HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE, HQ_MSG_TASK_NOTIFY,
+    HQ_MSG_OVERVIEW,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 
@@ -474,6 +479,9 @@ static inline void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
     case HQ_MSG_GOODBYE:
     case HQ_MSG_STOP:
         cr_assert_eq(a->u.goodbye.reason, b->u.goodbye.reason);
+        break;
+    case HQ_MSG_OVERVIEW:
+        cr_assert_str_eq(a->u.overview.hw_state, b->u.overview.hw_state);
         break;
     case HQ_MSG_SERVER_INFO:
     case HQ_MSG_SERVER_STOP:

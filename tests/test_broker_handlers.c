@@ -9,6 +9,7 @@
 #include "ctx.h"
 #include "dispatch.h"
 #include "hq_msg.h"
+#include "notify.h"
 #include "query.h"
 #include "submit.h"
 #include "wmsg.h"
@@ -346,4 +347,69 @@ Test(broker_handlers, job_list_answers_with_the_jobs_and_their_counts)
     cr_assert(json_is_array(jobs), "%s", r->u.reply.json);
     cr_assert_eq(json_array_size(jobs), 1);
     json_decref(doc);
+}
+
+/* A TASK_NOTIFY request for task 0 of job 1 with this instance. */
+static void notify(uint32_t instance, const char *text, uint64_t request_id)
+{
+    hq_range_t jr = {.start = 1, .end = 1, .step = 1}, tr = {.start = 0, .end = 0, .step = 1};
+    hq_msg_t m = {0};
+    m.hdr.type = HQ_MSG_TASK_NOTIFY;
+    m.u.query.sel.kind = HQ_SEL_IDS;
+    m.u.query.sel.ids = (hq_rangelist_t){1, &jr};
+    m.u.query.tasks = (hq_rangelist_t){1, &tr};
+    m.u.query.text = (char *)text;
+    m.u.query.number = instance;
+    client_request(hq_h_task_notify, &m, request_id);
+}
+
+Test(broker_handlers, a_notification_of_a_running_task_wakes_a_wait_with_a_cursor)
+{
+    submit(0, 0, 1, 1);
+    register_worker();
+    uint64_t epoch = last(&workers)->hdr.epoch;
+    notify(0, "too early", 2);
+    cr_assert_eq(last(&clients)->hdr.type, HQ_MSG_ERROR, "a waiting task cannot notify");
+    scheduler_assigns(1, 0);
+    hq_workers_flush(&b);
+    uint32_t instance = last(&workers)->u.assign.tasks[0].instance;
+    hq_task_event_t ev = {.job_id = 1, .task_id = 0, .instance = instance, .kind = HQ_TEV_STARTED};
+    worker_results(epoch, 1, &ev, 1);
+
+    /* a wait with cursor 0 is held: no notification yet */
+    hq_range_t jr = {.start = 1, .end = 1, .step = 1};
+    hq_msg_t w = {0};
+    w.hdr.type = HQ_MSG_JOB_WAIT;
+    w.u.query.sel.kind = HQ_SEL_IDS;
+    w.u.query.sel.ids = (hq_rangelist_t){1, &jr};
+    w.u.query.number = 60000;
+    w.u.query.text = "0";
+    uint32_t before = clients.n;
+    client_request(hq_h_job_wait, &w, 3);
+    cr_assert_eq(clients.n, before, "held");
+
+    notify(instance + 1, "wrong instance", 4);
+    cr_assert_eq(last(&clients)->hdr.type, HQ_MSG_ERROR);
+    notify(instance, "half done", 5);
+    cr_assert_eq(last(&clients)->hdr.type, HQ_MSG_REPLY);
+    hq_broker_check_waiters(&b, false); /* the end of the turn */
+    hq_msg_t *r = last(&clients);
+    cr_assert_eq(r->hdr.request_id, 3, "the held wait is answered");
+    json_t *doc = json_loads(r->u.reply.json, 0, NULL);
+    json_t *res = json_object_get(doc, "result");
+    cr_assert(json_is_false(json_object_get(res, "done")));
+    json_t *notes = json_object_get(res, "notifications");
+    cr_assert_eq(json_array_size(notes), 1);
+    json_t *n = json_array_get(notes, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(n, "message")), "half done");
+    cr_assert_eq(json_integer_value(json_object_get(n, "worker")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(res, "notify_next")), 1);
+    json_decref(doc);
+
+    /* with the new cursor it is held again */
+    w.u.query.text = "1";
+    before = clients.n;
+    client_request(hq_h_job_wait, &w, 6);
+    hq_broker_check_waiters(&b, false);
+    cr_assert_eq(clients.n, before, "nothing newer: held");
 }

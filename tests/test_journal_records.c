@@ -139,6 +139,10 @@ static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_reg
     case HQ_JR_SNAP_END:
         r->u.snap_end.count = 3;
         break;
+    case HQ_JR_WORKER_OVERVIEW:
+        r->u.overview.worker = 9;
+        r->u.overview.hw_state = "{\"state\":{\"timestamp\":5}}";
+        break;
     case HQ_JR_TASKS_STARTED:
     case HQ_JR_TASKS_FINISHED:
         r->u.batch.job = 19;
@@ -207,6 +211,10 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
             cr_assert_eq(b->u.batch.insts[k].task, s_insts[k].task);
             cr_assert_eq(b->u.batch.insts[k].instance, s_insts[k].instance);
         }
+        break;
+    case HQ_JR_WORKER_OVERVIEW:
+        cr_assert_eq(b->u.overview.worker, 9);
+        cr_assert_str_eq(b->u.overview.hw_state, a->u.overview.hw_state);
         break;
     case HQ_JR_TASKS_CANCELED:
     case HQ_JR_TASKS_ABORTED:

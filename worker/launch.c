@@ -137,6 +137,9 @@ void wk_env_build(wk_env_t *e, const wk_task_ctx_t *ctx, const hq_assign_def_t *
             free(key);
         }
     }
+    /* `hq task notify` (and any hq command of the task) reaches this worker's broker. */
+    if (ctx->server_dir)
+        wk_env_set(e, "HQ_SERVER_DIR", ctx->server_dir);
     for (uint32_t i = 0; i < d->n_env; i++)
         wk_env_set(e, d->env[i].key, d->env[i].value ? d->env[i].value : "");
     char num[32];

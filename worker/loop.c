@@ -23,6 +23,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "overview.h"
 
 #define WK_BACKOFF_START_NS (500 * HQ_NS_PER_MS)
 #define WK_BACKOFF_MAX_NS (32 * HQ_NS_PER_SEC)
@@ -95,6 +96,25 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     wk_t *w = arg;
     if (!w->lost)
         wk_link_send(w, HQ_MSG_HEARTBEAT, NULL);
+    return 0;
+}
+
+/* --overview-interval: the hardware state, as an OVERVIEW (not kept for a resend:
+ * the next one supersedes it). */
+static int s_on_overview(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    wk_t *w = arg;
+    if (w->lost)
+        return 0;
+    char *text = wk_overview_collect(&w->overview);
+    if (!text)
+        return 0;
+    hq_msg_t m = {0};
+    m.u.overview.hw_state = text;
+    wk_link_send(w, HQ_MSG_OVERVIEW, &m);
+    free(text);
     return 0;
 }
 
@@ -397,6 +417,12 @@ int wk_loop_run(wk_t *w)
     zloop_timer(w->loop, hb_ms ? (size_t)hb_ms : 1, 0, s_on_heartbeat, w);
     uint64_t check_ms = hb_ms / 4 > 100 ? hb_ms / 4 : 100;
     zloop_timer(w->loop, (size_t)check_ms, 0, s_on_lost_check, w);
+    if (w->conf.overview_ns > 0) {
+        uint64_t ms = w->conf.overview_ns / HQ_NS_PER_MS;
+        wk_overview_fini(&w->overview);
+        free(wk_overview_collect(&w->overview)); /* the first CPU sample */
+        zloop_timer(w->loop, ms ? (size_t)ms : 1, 0, s_on_overview, w);
+    }
     if (w->conf.time_limit_ns > 0) {
         uint64_t ms = w->conf.time_limit_ns / HQ_NS_PER_MS;
         zloop_timer(w->loop, ms ? (size_t)ms : 1, 1, s_on_time_limit, w);

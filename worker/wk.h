@@ -15,6 +15,7 @@
 #include "hq_msg.h"
 #include "hq_outbox.h"
 #include "hq_resource.h"
+#include "overview.h"
 
 /* ---- paths.c: filesystem helpers (placeholders in task paths: hq_placeholder.h) ---- */
 
@@ -110,6 +111,7 @@ typedef struct wk_task_ctx {
     const char *server_uid; /* for %{SERVER_UID} */
     const char *work_dir;   /* task dirs go here */
     const char *hostname;   /* this worker */
+    const char *server_dir; /* the worker's server dir: HQ_SERVER_DIR for `hq task notify` */
 } wk_task_ctx_t;
 
 /* Builds the task environment of cli/REFERENCE.md §1.7 on top of the worker's environ. */
@@ -208,20 +210,21 @@ struct wk {
     hq_task_event_t *held; /* FAILED events of tasks killed from outside, held back */
     uint32_t n_held;
     uint32_t cap_held;
-    int held_timer;       /* zloop timer releasing them, -1 */
-    bool flush_armed;     /* the flush timer is set */
-    bool flush_urgent;    /* ... with 0 ms */
-    int flush_timer;      /* its zloop timer id */
-    uint32_t low_water;   /* fewer queued tasks than this: flush at once */
-    bool credit_dirty;    /* the credit changed since the last RESULTS */
-    uint32_t last_credit; /* credit last sent */
-    bool draining;        /* take no new tasks (credit 0, assignments rejected) */
-    bool lost;            /* the server is lost (finish-running: draining) */
-    int exit_code;        /* exit code once the loop ends */
-    int idle_timer;       /* zloop timer id of the idle timeout, -1 */
-    wk_task_ctx_t tctx;   /* what tasks need to know about us */
-    char *hq_path;        /* HQ for tasks */
-    char *temp_root;      /* the hq-worker* dir made when --work-dir was not given, or NULL */
+    int held_timer;         /* zloop timer releasing them, -1 */
+    bool flush_armed;       /* the flush timer is set */
+    bool flush_urgent;      /* ... with 0 ms */
+    int flush_timer;        /* its zloop timer id */
+    uint32_t low_water;     /* fewer queued tasks than this: flush at once */
+    bool credit_dirty;      /* the credit changed since the last RESULTS */
+    uint32_t last_credit;   /* credit last sent */
+    bool draining;          /* take no new tasks (credit 0, assignments rejected) */
+    bool lost;              /* the server is lost (finish-running: draining) */
+    int exit_code;          /* exit code once the loop ends */
+    int idle_timer;         /* zloop timer id of the idle timeout, -1 */
+    wk_overview_t overview; /* --overview-interval: the previous CPU sample */
+    wk_task_ctx_t tctx;     /* what tasks need to know about us */
+    char *hq_path;          /* HQ for tasks */
+    char *temp_root;        /* the hq-worker* dir made when --work-dir was not given, or NULL */
     /* finish-running: reconnecting after the server was lost */
     uint64_t peer_ack;     /* highest seq of ours the broker acknowledged */
     hq_task_event_t *kept; /* end events sent recently or not yet acknowledged */

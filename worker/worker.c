@@ -74,6 +74,7 @@ static void s_cleanup(wk_t *w)
     free(w->kept_seq);
     free(w->kept_at);
     free(w->server_uid);
+    wk_overview_fini(&w->overview);
     free(w->hq_path);
     hq_worker_conf_t *c = &w->conf;
     free(c->hostname);
@@ -180,7 +181,8 @@ int hq_worker_main(int argc, char **argv)
     w->tctx = (wk_task_ctx_t){.hq_path = w->hq_path,
                               .server_uid = w->server_uid,
                               .work_dir = w->conf.work_dir,
-                              .hostname = w->conf.hostname};
+                              .hostname = w->conf.hostname,
+                              .server_dir = w->g.server_dir};
     hq_info("Worker %u registered from %s", w->worker_id, w->conf.hostname);
     json_t *arr = json_array();
     json_array_append_new(arr, hq_worker_json(w->worker_id, &w->conf));

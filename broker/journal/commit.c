@@ -443,6 +443,13 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
         p.c = 0;
         break;
     }
+    case HQ_EV_WORKER_OVERVIEW:
+        /* Statistics only: appended without waiting, nothing depends on it. */
+        rec.type = HQ_JR_WORKER_OVERVIEW;
+        rec.u.overview.worker = ev->worker_id;
+        rec.u.overview.hw_state = ev->text;
+        hq_jr_append(b, &rec, NULL, NULL);
+        return;
     default:
         return;
     }

@@ -157,6 +157,12 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
                        (json_int_t)rec->u.worker_lost.worker, "reason",
                        rec->u.worker_lost.text ? rec->u.worker_lost.text : "");
         break;
+    case HQ_JR_WORKER_OVERVIEW: {
+        json_t *hw = json_loads(rec->u.overview.hw_state, 0, NULL);
+        ev = json_pack("{s:s,s:I,s:o}", "type", "worker-overview", "id",
+                       (json_int_t)rec->u.overview.worker, "hw-state", hw ? hw : json_null());
+        break;
+    }
     case HQ_JR_TASK_STATE:
         ev = s_task_state_ev(rec);
         if (rec->u.task_state.end_ns)

@@ -231,6 +231,13 @@ static int s_dbody(s_dec_t *d, hq_jrec_t *r)
             s_u32(d, "reason", &r->u.worker_lost.reason) < 0)
             return -1;
         return s_str(d, "text", &r->u.worker_lost.text);
+    case HQ_JR_WORKER_OVERVIEW:
+        if (s_u32(d, "worker", &r->u.overview.worker) < 0 ||
+            s_str(d, "hw_state", &r->u.overview.hw_state) < 0)
+            return -1;
+        if (!r->u.overview.hw_state)
+            return hq_err_set(d->err, "%s record: field 'hw_state' is nil", d->tname);
+        return 0;
     case HQ_JR_ID_HIGHWATER:
         if (s_u32(d, "job", &r->u.highwater.job) < 0)
             return -1;

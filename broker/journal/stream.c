@@ -1,5 +1,8 @@
 /* Journal events for clients (see jstream.h): NDJSON formatting, JOURNAL_READ over the
- * journal files plus a ring of live events, JOURNAL_FLUSH. */
+ * journal files plus a ring of live events, JOURNAL_FLUSH. The ring also carries
+ * transient events (task-notify) that the journal never keeps: they sit after the
+ * record that was the last one when they happened, so a read cursor is
+ * lsn << S_SUB_BITS | k, k counting the transient lines after that record. */
 #define HQ_LOG_MODULE "hq::server::journal"
 #include "stream.h"
 
@@ -17,12 +20,17 @@
 #define S_PAGE_LINES 50000 /* lines per reply (a record's lines are never split) */
 #define S_HOLD_MS 1000     /* longest hold of an empty live read */
 #define S_BATCH_MS 5       /* held readers are answered this long after new events */
+#define S_SUB_BITS 16      /* cursor = lsn << S_SUB_BITS | transient line after it */
+#define S_SUB_MAX ((1u << S_SUB_BITS) - 1)
+#define S_KEY(lsn, sub) (((uint64_t)(lsn) << S_SUB_BITS) | (sub))
+#define S_LSN(key) ((key) >> S_SUB_BITS)
 
 /* ---- stream state (one per broker) ---- */
 
 typedef struct s_line {
     uint64_t lsn;
-    char *text; /* owned */
+    uint64_t key; /* S_KEY(lsn, 0) for a record's lines, S_KEY(lsn, k) for transient ones */
+    char *text;   /* owned */
 } s_line_t;
 
 /* A JOURNAL_READ waiting: for live events (held) or for a flush (disk read). */
@@ -49,6 +57,8 @@ typedef struct s_jx {
     int hold_timer;      /* zloop timer checking held readers (-1 = none) */
     int batch_timer;     /* zloop timer answering held readers soon (-1 = none) */
     bool dead;           /* closed while flushes were pending: freed by the last one */
+    uint64_t last_lsn;   /* newest record seen by the tap */
+    uint32_t sub;        /* transient lines after it so far */
     struct s_jx *next;
 } s_jx_t;
 
@@ -72,6 +82,7 @@ static s_jx_t *s_jx(hq_broker_t *b, bool create)
 typedef struct s_tapctx {
     s_jx_t *x;
     uint64_t lsn;
+    uint64_t key;
 } s_tapctx_t;
 
 static void s_tap_line(const char *line, void *arg)
@@ -92,7 +103,7 @@ static void s_tap_line(const char *line, void *arg)
         x->ring_lo = drop + 1;
     }
     uint32_t at = (x->head + x->n) % S_RING_MAX;
-    x->ring[at] = (s_line_t){.lsn = c->lsn, .text = hq_strdup(line)};
+    x->ring[at] = (s_line_t){.lsn = c->lsn, .key = c->key, .text = hq_strdup(line)};
     x->n++;
 }
 
@@ -101,8 +112,33 @@ static int s_on_batch(zloop_t *loop, int timer_id, void *arg);
 static void s_tap(const hq_jrec_t *rec, void *arg)
 {
     s_jx_t *x = arg;
-    s_tapctx_t c = {.x = x, .lsn = rec->lsn};
+    s_tapctx_t c = {.x = x, .lsn = rec->lsn, .key = S_KEY(rec->lsn, 0)};
+    x->last_lsn = rec->lsn;
+    x->sub = 0;
     if (hq_jrec_ndjson(rec, s_tap_line, &c) > 0 && x->held && x->batch_timer < 0 && x->b->turn.loop)
+        x->batch_timer = zloop_timer(x->b->turn.loop, S_BATCH_MS, 1, s_on_batch, x);
+}
+
+/* Transient events: a task-notify goes to the ring after the newest record. */
+static void s_on_event(const hq_event_t *ev, void *arg)
+{
+    s_jx_t *x = arg;
+    if (ev->type != HQ_EV_TASK_NOTIFY || !x->tap || x->sub >= S_SUB_MAX)
+        return;
+    json_t *e = json_pack("{s:s,s:I,s:I,s:I,s:s}", "type", "task-notify", "job",
+                          (json_int_t)ev->job_id, "task", (json_int_t)ev->task_id, "worker",
+                          (json_int_t)ev->worker_id, "message", ev->text ? ev->text : "");
+    char *t = hq_time_rfc3339(ev->time_ns, 6);
+    json_t *line = json_pack("{s:o,s:s}", "event", e, "time", t);
+    free(t);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(line);
+    if (!text)
+        return;
+    s_tapctx_t c = {.x = x, .lsn = x->last_lsn, .key = S_KEY(x->last_lsn, ++x->sub)};
+    s_tap_line(text, &c);
+    free(text);
+    if (x->held && x->batch_timer < 0 && x->b->turn.loop)
         x->batch_timer = zloop_timer(x->b->turn.loop, S_BATCH_MS, 1, s_on_batch, x);
 }
 
@@ -129,7 +165,7 @@ static json_t *s_result(json_t *lines, uint64_t next, bool more, bool end)
                      (json_int_t)next, "more", more, "end", end);
 }
 
-/* Lines of the ring after cursor (whole records, up to a page). */
+/* Lines of the ring after cursor, a key (whole records, up to a page). */
 static json_t *s_ring_lines(s_jx_t *x, uint64_t cursor, uint64_t *next, bool *more)
 {
     json_t *lines = json_array();
@@ -138,15 +174,15 @@ static json_t *s_ring_lines(s_jx_t *x, uint64_t cursor, uint64_t *next, bool *mo
     size_t count = 0;
     for (uint32_t k = 0; k < x->n; k++) {
         const s_line_t *l = &x->ring[(x->head + k) % S_RING_MAX];
-        if (l->lsn <= cursor)
+        if (l->key <= cursor)
             continue;
-        if (count >= S_PAGE_LINES && l->lsn != *next) {
+        if (count >= S_PAGE_LINES && l->key != *next) {
             *more = true;
             break;
         }
         json_array_append_new(lines, json_string(l->text));
         count++;
-        *next = l->lsn;
+        *next = l->key;
     }
     return lines;
 }
@@ -219,9 +255,9 @@ static void s_disk_answer(s_jx_t *x, s_reader_t *r)
     hq_broker_t *b = x->b;
     const char *path = hq_jr_path(b);
     hq_err_t err;
-    uint64_t next = r->cursor;
+    uint64_t next = S_LSN(r->cursor);
     bool more = false;
-    json_t *lines = path ? s_disk_lines(path, r->cursor, r->upto, &next, &more, &err) : NULL;
+    json_t *lines = path ? s_disk_lines(path, S_LSN(r->cursor), r->upto, &next, &more, &err) : NULL;
     if (!lines) {
         hq_creq_t req = {.rid = r->rid, .rid_len = r->rid_len};
         hq_msg_t fake = {.hdr = {.request_id = r->request_id}};
@@ -233,7 +269,9 @@ static void s_disk_answer(s_jx_t *x, s_reader_t *r)
     /* Live events are on: what follows the files is in the ring, so a replay goes on. */
     if (!more && x->tap && next + 1 >= x->ring_lo && x->n > 0)
         more = true;
-    s_reply(b, r->rid, r->rid_len, r->request_id, s_result(lines, next, more, false));
+    uint64_t key = S_KEY(next, 0);
+    s_reply(b, r->rid, r->rid_len, r->request_id,
+            s_result(lines, key > r->cursor ? key : r->cursor, more, false));
 }
 
 typedef struct s_flushwait {
@@ -272,7 +310,7 @@ static void s_answer_held(s_jx_t *x, bool all, bool end)
         uint64_t next;
         bool more;
         json_t *lines = NULL;
-        if (r->cursor + 1 >= x->ring_lo)
+        if (S_LSN(r->cursor) + 1 >= x->ring_lo)
             lines = s_ring_lines(x, r->cursor, &next, &more);
         else {
             /* Fell behind the ring while held: let it come back for the files. */
@@ -336,11 +374,14 @@ int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
         /* The first live reader: newer records' events go to the ring from now on. */
         x->tap = true;
         x->ring_lo = st.last_lsn + 1;
+        x->last_lsn = st.last_lsn;
+        x->sub = 0;
         hq_journal_on_append(j, s_tap, x);
+        hq_events_hook(b->events, s_on_event, x);
     }
-    if (cursor > st.last_lsn)
-        cursor = st.last_lsn; /* a cursor of an earlier run of the server */
-    if (x->tap && cursor + 1 >= x->ring_lo) {
+    if (S_LSN(cursor) > st.last_lsn)
+        cursor = S_KEY(st.last_lsn, 0); /* a cursor of an earlier run of the server */
+    if (x->tap && S_LSN(cursor) + 1 >= x->ring_lo) {
         uint64_t next;
         bool more;
         json_t *lines = s_ring_lines(x, cursor, &next, &more);
@@ -422,6 +463,8 @@ void hq_jstream_close(hq_broker_t *b)
     hq_journal_t *j = hq_jr_journal(b);
     if (j && x->tap)
         hq_journal_on_append(j, NULL, NULL);
+    if (x->tap)
+        hq_events_unhook(b->events, s_on_event, x);
     x->tap = false;
     for (uint32_t k = 0; k < x->n; k++)
         free(x->ring[(x->head + k) % S_RING_MAX].text);

@@ -100,6 +100,17 @@ static const hq_pos_arg_t s_access_file_args[] = {HQ_ARG("FILE", "Where to write
                                                   HQ_ARGS_END};
 static const hq_pos_arg_t s_journal_args[] = {HQ_ARG("JOURNAL", "Directory of the journal"),
                                               HQ_ARGS_END};
+static const hq_pos_arg_t s_journal_report_args[] = {
+    HQ_ARG("JOURNAL", "Directory of the journal"),
+    HQ_ARG("OUTPUT", "The HTML file to write"),
+    HQ_ARGS_END,
+};
+static const hq_opt_t s_journal_report_opts[] = {
+    HQ_VALUE("start-time", "START_TIME", NULL,
+             "Report only events from this time on (RFC 3339, e.g. 2026-01-02T03:04:05Z)"),
+    HQ_VALUE("end-time", "END_TIME", NULL, "Report only events up to this time (RFC 3339)"),
+    HQ_OPTS_END,
+};
 static const hq_pos_arg_t s_doc_args[] = {
     {"TOPIC", "What to look up: a command (`job cat`), a group or a concept (see `hq doc`)", true,
      true, NULL},
@@ -209,6 +220,17 @@ const hq_cmd_spec_t hq_cmds_infra[] = {
      .reference = S_REF_JOURNAL},
     {.path = "journal prune",
      .summary = "Remove completed jobs from the journal",
+     .reference = S_REF_JOURNAL},
+    {.path = "journal report",
+     .summary = "Write an HTML report of a journal",
+     .description = "Offline: reads the journal directory and writes one self-contained HTML "
+                    "file (no network needed to view it) with worker utilization and task "
+                    "counts by state over time, task durations per job and per-worker "
+                    "statistics.",
+     .opts = s_journal_report_opts,
+     .args = s_journal_report_args,
+     .examples = "$ hq journal report ~/.hq-journal report.html\n"
+                 "Writes the report of the whole run to report.html.",
      .reference = S_REF_JOURNAL},
     {.path = "journal verify",
      .summary = "Check a journal offline (CRC and schema)",

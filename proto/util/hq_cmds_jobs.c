@@ -35,7 +35,8 @@ const hq_opt_t hq_submit_opts[] = {
     HQ_FLAG("wait", 0, "Wait for the job to finish"),
     HQ_FLAG("progress", 0, "Show the job's progress until it finishes"),
     HQ_VALUE("on-notify", "ON_NOTIFY", NULL,
-             "Program run on task notifications (not supported yet)"),
+             "With --wait/--progress: program run for each `hq task notify` of the tasks, "
+             "with the message as its last argument"),
     HQ_FLAG("stdin", 0, "Feed the standard input to every task"),
     HQ_CHOICE("directives", "DIRECTIVES", "auto", "auto, file, stdin, off",
               "Where #HQ directives are read from"),
@@ -80,6 +81,9 @@ static const hq_opt_t s_job_forget_opts[] = {
 };
 static const hq_opt_t s_job_wait_opts[] = {
     HQ_FLAG("without-close", 0, "Wait only for the tasks, not for the job to be closed"),
+    HQ_VALUE("on-notify", "ON_NOTIFY", NULL,
+             "Program run for each `hq task notify` of the tasks, with the message as its last "
+             "argument"),
     HQ_OPTS_END,
 };
 static const hq_opt_t s_job_cat_opts[] = {
@@ -126,6 +130,10 @@ static const hq_pos_arg_t s_task_list_args[] = {HQ_ARG("JOB_SELECTOR", S_JOB_SEL
 static const hq_pos_arg_t s_task_info_args[] = {
     HQ_ARG("JOB_SELECTOR", S_JOB_SEL_ONE),
     HQ_ARG("TASK_SELECTOR", "Task ids and ranges, e.g. 0-9"),
+    HQ_ARGS_END,
+};
+static const hq_pos_arg_t s_task_notify_args[] = {
+    HQ_ARG("MESSAGE", "The notification's text (at most 1024 bytes)"),
     HQ_ARGS_END,
 };
 static const hq_pos_arg_t s_task_explain_args[] = {
@@ -239,6 +247,15 @@ const hq_cmd_spec_t hq_cmds_jobs[] = {
      .description = "Per worker and resource variant, each check (resources, time request, "
                     "nodes of the group) with what the worker provides and the task requests.",
      .args = s_task_explain_args,
+     .reference = S_REF_TASK},
+    {.path = "task notify",
+     .summary = "Send a notification from inside a running task",
+     .description = "Sends MESSAGE to the server on behalf of the task it runs in (HQ_JOB_ID, "
+                    "HQ_TASK_ID and HQ_INSTANCE_ID of its environment). `hq submit --wait "
+                    "--on-notify PROGRAM` and `hq job wait --on-notify PROGRAM` run PROGRAM for "
+                    "it, and `hq journal stream` shows it as a task-notify event.",
+     .args = s_task_notify_args,
+     .examples = "$ hq task notify \"half done\"\nInside a task: tells the waiting client.",
      .reference = S_REF_TASK},
 };
 const size_t hq_cmds_jobs_len = sizeof hq_cmds_jobs / sizeof hq_cmds_jobs[0];

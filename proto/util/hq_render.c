@@ -333,6 +333,80 @@ static char *s_last_task(const json_t *lts)
         (long long)json_integer_value(json_object_get(tid, "job_task_id")), s_str(lts, "time"));
 }
 
+/* "12.5 %" */
+static void s_pct(hq_buf_t *b, const json_t *v)
+{
+    hq_buf_printf(b, "%.1f %%", json_number_value(v));
+}
+
+static void s_gpu_row(hq_table_t *t, const char *key, const json_t *gpus)
+{
+    const json_t *list = json_object_get(gpus, "gpus");
+    if (!json_is_array(list))
+        return;
+    hq_buf_t b = {0};
+    size_t i;
+    const json_t *g;
+    json_array_foreach(list, i, g)
+    {
+        hq_buf_printf(&b, "%s%s: ", i ? "\n" : "", s_str(g, "id"));
+        s_pct(&b, json_object_get(g, "processor_usage"));
+        hq_buf_printf(&b, ", memory ");
+        s_pct(&b, json_object_get(g, "mem_usage"));
+    }
+    hq_buf_append(&b, "", 1);
+    hq_table_add_kv(t, key, b.data);
+    hq_buf_free(&b);
+}
+
+/* The latest hardware overview of a worker (its "hw-state"."state"), if it sent one. */
+static void s_overview_rows(hq_table_t *t, const json_t *st)
+{
+    if (!json_is_object(st))
+        return;
+    hq_buf_t b = {0};
+    const json_t *cores =
+        json_object_get(json_object_get(st, "cpu_usage"), "cpu_per_core_percent_usage");
+    double sum = 0;
+    size_t i, n = json_array_size(cores);
+    const json_t *v;
+    json_array_foreach(cores, i, v)
+    {
+        sum += json_number_value(v);
+    }
+    hq_buf_printf(&b, "%.1f %% (%zu cores:", n ? sum / (double)n : 0.0, n);
+    json_array_foreach(cores, i, v)
+    {
+        hq_buf_printf(&b, " ");
+        s_pct(&b, v);
+    }
+    hq_buf_printf(&b, ")");
+    hq_buf_append(&b, "", 1);
+    hq_table_add_kv(t, "CPU usage", b.data);
+    b.len = 0;
+    const json_t *mem = json_object_get(st, "memory_usage");
+    double total = (double)json_integer_value(json_object_get(mem, "total"));
+    double free_b = (double)json_integer_value(json_object_get(mem, "free"));
+    hq_buf_printf(&b, "%.2f GiB free of %.2f GiB", free_b / 1073741824.0, total / 1073741824.0);
+    hq_buf_append(&b, "", 1);
+    hq_table_add_kv(t, "Memory", b.data);
+    b.len = 0;
+    const json_t *net = json_object_get(st, "network_usage");
+    hq_buf_printf(
+        &b, "received %lld B (%lld packets, %lld errors), sent %lld B (%lld packets, %lld errors)",
+        (long long)json_integer_value(json_object_get(net, "rx_bytes")),
+        (long long)json_integer_value(json_object_get(net, "rx_packets")),
+        (long long)json_integer_value(json_object_get(net, "rx_errors")),
+        (long long)json_integer_value(json_object_get(net, "tx_bytes")),
+        (long long)json_integer_value(json_object_get(net, "tx_packets")),
+        (long long)json_integer_value(json_object_get(net, "tx_errors")));
+    hq_buf_append(&b, "", 1);
+    hq_table_add_kv(t, "Network", b.data);
+    hq_buf_free(&b);
+    s_gpu_row(t, "NVIDIA GPUs", json_object_get(st, "nvidia_gpus"));
+    s_gpu_row(t, "AMD GPUs", json_object_get(st, "amd_gpus"));
+}
+
 static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
 {
     bool colors = hq_output_colors(g);
@@ -377,6 +451,7 @@ static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
     hq_table_add_kv(t, "Last task started", lts);
     if (runtime)
         hq_table_add_kv(t, "Runtime Info", s_str(w, "_runtime_text"));
+    s_overview_rows(t, json_object_get(json_object_get(w, "_overview"), "state"));
 
     hq_table_print(t, stdout, colors);
     hq_output_mark_printed();

@@ -60,6 +60,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "JOURNAL_FLUSH";
     case HQ_MSG_JOURNAL_PRUNE:
         return "JOURNAL_PRUNE";
+    case HQ_MSG_TASK_NOTIFY:
+        return "TASK_NOTIFY";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -72,6 +74,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "HEARTBEAT";
     case HQ_MSG_GOODBYE:
         return "GOODBYE";
+    case HQ_MSG_OVERVIEW:
+        return "OVERVIEW";
     case HQ_MSG_REGISTERED:
         return "REGISTERED";
     case HQ_MSG_ASSIGN:
@@ -133,6 +137,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_TASK_IDS:
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
+    case HQ_MSG_TASK_NOTIFY:
         return HQ_BODY_QUERY;
     case HQ_MSG_REPLY:
         return HQ_BODY_REPLY;
@@ -145,6 +150,8 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_GOODBYE:
     case HQ_MSG_STOP:
         return HQ_BODY_GOODBYE;
+    case HQ_MSG_OVERVIEW:
+        return HQ_BODY_OVERVIEW;
     case HQ_MSG_REGISTERED:
         return HQ_BODY_REGISTERED;
     case HQ_MSG_ASSIGN:
@@ -704,6 +711,9 @@ static int s_body(s_enc_t *e, const hq_msg_t *m)
     case HQ_BODY_GOODBYE:
         s_fields(e, HQ_NF_GOODBYE);
         return s_enum(e, "reason", m->u.goodbye.reason, HQ_BYE_SERVER_STOP);
+    case HQ_BODY_OVERVIEW:
+        s_fields(e, HQ_NF_OVERVIEW);
+        return s_str(e, "hw_state", m->u.overview.hw_state, HQ_MAX_STR, false);
     case HQ_BODY_INVALID:
     default:
         return hq_err_set(e->err, "cannot encode unknown message type %u", m->hdr.type);

@@ -50,6 +50,8 @@ enum hq_msg_type {
                                   new events: stream); long poll */
     HQ_MSG_JOURNAL_FLUSH = 20, /* no body */
     HQ_MSG_JOURNAL_PRUNE = 21, /* no body */
+    HQ_MSG_TASK_NOTIFY = 25,   /* hq_query_t: selector (one job), tasks (one id), text
+                                * (message), number (instance); from `hq task notify` */
     /* broker -> client */
     HQ_MSG_REPLY = 40, /* hq_reply_t: JSON document and/or an id */
     HQ_MSG_ERROR = 41, /* hq_error_msg_t */
@@ -58,6 +60,7 @@ enum hq_msg_type {
     HQ_MSG_RESULTS = 61,   /* hq_results_t: batched task events + credit */
     HQ_MSG_HEARTBEAT = 62, /* no body (both directions) */
     HQ_MSG_GOODBYE = 63,   /* hq_goodbye_t: the worker is leaving */
+    HQ_MSG_OVERVIEW = 64,  /* hq_overview_t: the worker's hardware state (--overview-interval) */
     /* broker -> worker */
     HQ_MSG_REGISTERED = 80, /* hq_registered_t */
     HQ_MSG_ASSIGN = 81,     /* hq_assign_t: batched tasks */
@@ -295,6 +298,12 @@ typedef struct hq_goodbye {
     uint32_t reason; /* enum hq_goodbye_reason */
 } hq_goodbye_t;
 
+/* OVERVIEW: the worker's hardware state as the JSON object of a worker-overview
+ * event's "hw-state" (cli/REFERENCE.md §3.8), at most HQ_MAX_STR bytes. */
+typedef struct hq_overview {
+    char *hw_state;
+} hq_overview_t;
+
 /* A decoded message. All pointers point into memory owned by the message. */
 typedef struct hq_msg {
     hq_header_t hdr;
@@ -309,6 +318,7 @@ typedef struct hq_msg {
         hq_assign_t assign;
         hq_cancel_t cancel;
         hq_goodbye_t goodbye;
+        hq_overview_t overview;
     } u;
     void *arena_; /* private: owner of decoded memory */
 } hq_msg_t;

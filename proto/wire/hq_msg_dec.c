@@ -619,6 +619,9 @@ static int s_body(s_dec_t *d, hq_msg_t *m, enum hq_msg_body body)
     case HQ_BODY_GOODBYE:
         TRY(s_struct(d, "body", HQ_NF_GOODBYE));
         return s_enum(d, "reason", HQ_BYE_SERVER_STOP, &m->u.goodbye.reason);
+    case HQ_BODY_OVERVIEW:
+        TRY(s_struct(d, "body", HQ_NF_OVERVIEW));
+        return s_str(d, "hw_state", HQ_MAX_STR, false, &m->u.overview.hw_state);
     case HQ_BODY_INVALID:
     default:
         return hq_err_set(d->err, "unknown message type %u", m->hdr.type);

@@ -49,6 +49,7 @@ enum {
     HQ_NF_TASK_REF = 3,
     HQ_NF_CANCEL = 1,
     HQ_NF_GOODBYE = 1,
+    HQ_NF_OVERVIEW = 1,
 };
 
 /* Which union member (body) a type carries. */
@@ -65,6 +66,7 @@ enum hq_msg_body {
     HQ_BODY_ASSIGN,
     HQ_BODY_CANCEL,
     HQ_BODY_GOODBYE,
+    HQ_BODY_OVERVIEW,
 };
 enum hq_msg_body hq_msgp_body(uint8_t type);
 
