@@ -307,10 +307,14 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
     }
     if (term) {
+        /* Not a graceful stop (only `hq worker stop`, idle timeout and time limit are):
+         * the server takes it as a lost connection and counts a crash for each task
+         * this worker held, as when it is killed (GOODBYE only makes that immediate). */
         hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
                                                     : term == SIGTERM ? "SIGTERM"
+                                                    : term == SIGTSTP ? "SIGTSTP"
                                                                       : "signal");
-        wk_link_reject_held(w);
+        wk_link_drop_held(w);
         s_kill_all(w, "Worker stopping");
         s_goodbye(w, HQ_BYE_SIGNAL);
         w->exit_code = 0;
