@@ -151,6 +151,44 @@ def test_finish_running_worker_finishes_its_task_after_a_sigterm_broker_and_exit
     assert (env.work / "finished").exists(), w.proc.stderr()[-2000:]
 
 
+def test_worker_notices_a_killed_broker_at_once_not_after_two_heartbeats(hq_env):
+    """Setup: a `stop` worker with the default 8 s heartbeat. Fault: kill -9 of the
+    broker. Expected: the worker's socket monitor sees the connection drop and the
+    reconnects refused, so it exits 1 within a few seconds, not after two missed
+    heartbeats (16 s)."""
+    env = hq_env
+    env.start_server()
+    w = env.start_worker("--on-server-lost", "stop", cpus=1)
+    t0 = time.monotonic()
+    kill9_server(env)
+    assert w.proc.wait_exit(timeout=30) == 1
+    took = time.monotonic() - t0
+    assert took < 5, f"the worker needed {took:.1f} s to notice the lost server"
+    assert "Server lost; exiting" in w.proc.stderr()
+
+
+def test_finish_running_worker_looks_for_a_restarted_broker_at_once(hq_env):
+    """Setup: journaled broker, a finish-running worker with the default 8 s heartbeat
+    running one task. Fault: kill -9 of the broker, restarted at once. Expected: the
+    worker notices at once and registers with the new broker within a few seconds
+    (not after 16 s of missed heartbeats); the task is re-adopted (instance 0)."""
+    env = hq_env
+    start_journaled(env)
+    w = env.start_worker("--on-server-lost", "finish-running", cpus=1)
+    job = env.submit("--", "bash", "-c", MARKER_SCRIPT.format(secs=6))
+    wait_until(lambda: len(markers(env)) == 1, 20, "the task to start")
+    env.wait_task_state(job, 0, "running")
+    kill9_server(env)
+    t0 = time.monotonic()
+    start_journaled(env)
+    wait_until(lambda: env.worker_list(), 30, "the worker to register again")
+    took = time.monotonic() - t0
+    assert took < 6, f"the worker needed {took:.1f} s to register again"
+    env.wait_job(job, timeout=60)
+    assert markers(env) == {0: [0]}
+    assert w.proc.poll() is None
+
+
 # Each run appends a line to a marker named after its task and instance, so a reused
 # instance id shows as a file with two lines.
 APPEND_MARKER_SCRIPT = 'echo x >> "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'

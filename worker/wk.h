@@ -192,6 +192,8 @@ struct wk {
     hq_outbox_t outbox;       /* our RESULTS the broker has not acknowledged */
     zsock_t *mon;             /* PAIR reading the DEALER's monitor events, or NULL */
     uint32_t n_handshakes;    /* handshakes of the current socket (> 1: it reconnected) */
+    bool link_down;           /* the monitor saw the connection break, not yet back */
+    uint32_t n_refused;       /* reconnects refused since then (no CONNECTED between) */
     uint64_t last_nack;       /* CLOCK_MONOTONIC of our last out-of-order heartbeat */
     char *server_uid;         /* for %{SERVER_UID} */
     uint64_t last_recv;       /* CLOCK_MONOTONIC ns of the last broker message */
