@@ -1,7 +1,8 @@
 """The crash limit (`hq submit --crash-limit`; broker/GUARANTEES.md, case crash-limit):
 each loss of a worker while it ran a task counts as a crash of that task; the task
 fails once its count reaches the limit (`never-restart`: at the first loss, even a
-graceful one; `unlimited`: never), and a graceful `hq worker stop` does not count.
+graceful one; `unlimited`: never), and a graceful `hq worker stop` does not count,
+while a worker that exits because of SIGINT/SIGTERM/SIGTSTP is lost (CONNECTION LOST).
 Tasks that kill their worker before their start was reported are in
 test_crash_race.py."""
 
