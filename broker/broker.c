@@ -4,6 +4,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,7 +244,11 @@ int hq_broker_main(int argc, char **argv)
     hq_loop_run(&b);
 
     hq_info("Stopping server");
-    hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
+    /* SIGTERM (a batch system or a service manager ending the broker) is, for the
+     * workers, a lost server as when it is killed: no STOP, so `--on-server-lost
+     * finish-running` workers keep their tasks and wait for a restarted broker. */
+    if (b.stop_signal != SIGTERM)
+        hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
     hq_event_t stop = {.type = HQ_EV_SERVER_STOP};
     hq_events_emit(b.events, &stop);
     hq_server_dir_clear_current(b.conf.server_dir, b.conf.run_dir);

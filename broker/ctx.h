@@ -62,6 +62,7 @@ typedef struct hq_broker {
     zactor_t *zap;        /* ZAP handler */
     struct hq_jglue *jr;  /* journal (--journal): NULL when off; see jglue.h */
     bool stopping;        /* leave the loop */
+    int stop_signal;      /* the signal that ended the loop (SIGINT, SIGTERM), else 0 */
     int exit_code;        /* hq_broker_main's result */
 } hq_broker_t;
 

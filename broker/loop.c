@@ -356,6 +356,7 @@ void hq_loop_run(hq_broker_t *b)
         zloop_start(b->turn.loop);
         if (s_signal) {
             hq_info("Received %s, attempting to stop", s_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            b->stop_signal = s_signal;
             b->stopping = true;
         }
     }

@@ -267,6 +267,9 @@ static void s_on_goodbye(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
     case HQ_BYE_TIME_LIMIT:
         st = HQ_WS_TIME_LIMIT;
         break;
+    case HQ_BYE_SIGNAL: /* killed by its batch system or the user: not an orderly end */
+        st = HQ_WS_CONNECTION_LOST;
+        break;
     default:
         st = HQ_WS_STOPPED;
         break;

@@ -1,11 +1,17 @@
 """The crash limit (`hq submit --crash-limit`; broker/GUARANTEES.md, case crash-limit):
 each loss of a worker while it ran a task counts as a crash of that task; the task
 fails once its count reaches the limit (`never-restart`: at the first loss, even a
-graceful one; `unlimited`: never), and a graceful `hq worker stop` does not count.
+graceful one; `unlimited`: never), and a graceful `hq worker stop` does not count,
+while a worker that exits because of SIGINT/SIGTERM/SIGTSTP is lost (CONNECTION LOST).
 Tasks that kill their worker before their start was reported are in
 test_crash_race.py."""
 
-from hqtest import read_pid_file, wait_until
+import os
+import signal
+
+import pytest
+
+from hqtest import horizontal, read_pid_file, wait_until
 
 
 # Instances below LAST kill their own worker (the task's parent) once the file
@@ -184,3 +190,81 @@ def test_crash_limit_3_fails_after_the_third_lost_worker(server):
     t = server.tasks(1)[0]
     assert t["state"] == "failed" and t["error"]
     assert not (server.work / "pid.3").exists()
+
+
+# --- a worker ended by a signal (SLURM's scancel / end of allocation, ^C, ^Z) ---------
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGTSTP]
+
+
+def _signal_worker_running(env, job, instance, sig, also_task=False):
+    """Starts a worker, waits until instance `instance` of the job's task 0 runs there,
+    sends `sig` to the worker (and to the task's process too when also_task, as scancel
+    does to every process of the allocation) and waits for the worker to exit."""
+    w = env.start_worker(cpus=1)
+    pidfile = env.work / f"pid.{instance}"
+    wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20,
+               f"instance {instance}'s pid file")
+    pid = read_pid_file(pidfile)
+    env.track_pid(pid)
+    t = env.wait_task_state(job, 0, "running")
+    assert t["worker"] == w.id, t
+    if also_task:
+        os.kill(pid, sig)
+    w.proc.popen.send_signal(sig)
+    w.proc.wait_exit(timeout=30)
+    return w
+
+
+def _lost_state(env, wid):
+    def ended():
+        rows = [r for r in horizontal(env.hq("worker", "list", "--all").stdout)[1]
+                if r["ID"] == str(wid)]
+        return rows and rows[0]["State"] != "RUNNING" and rows[0]["State"]
+
+    return wait_until(ended, what=f"worker {wid} to end")
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_worker_ended_by_a_signal_is_connection_lost_and_counts_a_crash(server, sig):
+    """Setup: one task of `sleep 100` with --crash-limit 2. Fault: the worker running it
+    gets SIGINT/SIGTERM/SIGTSTP (twice, on two workers). Expected: `worker list --all`
+    shows CONNECTION LOST, not STOPPED; after the first loss the task waits again
+    (crash 1 of 2), after the second it is FAILED with the crash-limit error."""
+    env = server
+    env.hq("submit", "--crash-limit", "2", "--", "bash", "-c",
+           'echo $$ > "pid.$HQ_INSTANCE_ID"; exec sleep 100')
+    w = _signal_worker_running(env, 1, 0, sig)
+    assert _lost_state(env, w.id) == "CONNECTION LOST"
+    t = env.wait_task_state(1, 0, "waiting")
+    w2 = _signal_worker_running(env, 1, 1, sig)
+    assert _lost_state(env, w2.id) == "CONNECTION LOST"
+    t = env.wait_task_state(1, 0, "failed")
+    assert "crashed 2 times (crash limit 2)" in t["error"], t
+
+
+def test_crash_limit_1_fails_on_the_first_signal_to_the_worker(server):
+    """Setup: --crash-limit 1. Fault: SIGTERM to the worker and to its task at once, as
+    scancel sends it to the whole allocation (the task dies first, of a signal the worker
+    did not send). Expected: the task is FAILED at this first loss, not requeued."""
+    env = server
+    env.hq("submit", "--crash-limit", "1", "--", "bash", "-c",
+           'echo $$ > "pid.$HQ_INSTANCE_ID"; exec sleep 100')
+    w = _signal_worker_running(env, 1, 0, signal.SIGTERM, also_task=True)
+    assert _lost_state(env, w.id) == "CONNECTION LOST"
+    t = env.wait_task_state(1, 0, ("failed", "waiting"))
+    assert t["state"] == "failed", t
+    assert "crashed 1 times (crash limit 1)" in t["error"], t
+
+
+def test_worker_stop_is_graceful_and_counts_no_crash(server):
+    """Setup: --crash-limit 1, a running task. Fault: `hq worker stop`. Expected: the
+    worker is STOPPED and the task waits again (a graceful end is not a crash)."""
+    env = server
+    env.hq("submit", "--crash-limit", "1", "--", "bash", "-c",
+           'echo $$ > "pid.$HQ_INSTANCE_ID"; exec sleep 100')
+    w = env.start_worker(cpus=1)
+    env.wait_task_state(1, 0, "running")
+    env.hq("worker", "stop", str(w.id))
+    assert _lost_state(env, w.id) == "STOPPED"
+    assert env.wait_task_state(1, 0, ("waiting", "failed"))["state"] == "waiting"

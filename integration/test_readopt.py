@@ -106,6 +106,89 @@ def test_stop_policy_worker_still_exits_1_on_broker_loss(hq_env):
     env.wait_task_state(job, 0, "waiting", timeout=10)
 
 
+def sigterm_server(env):
+    """SIGTERM to the broker (a batch system or service manager ending it); waits until
+    it exited 0."""
+    env.server.popen.send_signal(signal.SIGTERM)
+    assert env.server.wait_exit(timeout=30) == 0, env.server.stderr()[-2000:]
+
+
+def test_broker_stopped_by_sigterm_is_a_lost_server_and_readopts(hq_env):
+    """Setup: journaled broker, a finish-running worker running one task of 6 s.
+    Fault: SIGTERM to the broker, restart on the same journal. Expected: as after a
+    kill -9, the worker keeps its task (no STOP), registers again and the restarted
+    broker re-adopts it: one execution only, instance 0."""
+    env = hq_env
+    env.env["HQ_READOPT_GRACE"] = "20s"
+    start_journaled(env)
+    (w,) = start_workers(env, 1, 1)
+    job = env.submit("--", "bash", "-c", MARKER_SCRIPT.format(secs=6))
+    wait_until(lambda: len(markers(env)) == 1, 20, "the task to start")
+    env.wait_task_state(job, 0, "running")
+    sigterm_server(env)
+    assert w.proc.poll() is None, w.proc.stderr()[-2000:]
+    start_journaled(env)
+    env.wait_job(job, timeout=60)
+    assert markers(env) == {0: [0]}
+    assert env.tasks(job)[0]["state"] == "finished"
+    assert w.proc.poll() is None
+    assert "Server lost" in w.proc.stderr()
+
+
+def test_finish_running_worker_finishes_its_task_after_a_sigterm_broker_and_exits_1(hq_env):
+    """Setup: a finish-running worker with a 2 s reconnect window running a task of
+    3 s. Fault: SIGTERM to the broker, no restart. Expected: the task runs to its end
+    (writes its file) and the worker exits 1 when the window is over."""
+    env = hq_env
+    env.env["HQ_RECONNECT_WINDOW"] = "2s"
+    start_journaled(env)
+    (w,) = start_workers(env, 1, 1)
+    job = env.submit("--", "bash", "-c", 'touch started; sleep 3; touch finished')
+    wait_until(lambda: (env.work / "started").exists(), 20, "the task to start")
+    env.wait_task_state(job, 0, "running")
+    sigterm_server(env)
+    assert w.proc.wait_exit(timeout=30) == 1
+    assert (env.work / "finished").exists(), w.proc.stderr()[-2000:]
+
+
+def test_worker_notices_a_killed_broker_at_once_not_after_two_heartbeats(hq_env):
+    """Setup: a `stop` worker with the default 8 s heartbeat. Fault: kill -9 of the
+    broker. Expected: the worker's socket monitor sees the connection drop and the
+    reconnects refused, so it exits 1 within a few seconds, not after two missed
+    heartbeats (16 s)."""
+    env = hq_env
+    env.start_server()
+    w = env.start_worker("--on-server-lost", "stop", cpus=1)
+    t0 = time.monotonic()
+    kill9_server(env)
+    assert w.proc.wait_exit(timeout=30) == 1
+    took = time.monotonic() - t0
+    assert took < 5, f"the worker needed {took:.1f} s to notice the lost server"
+    assert "Server lost; exiting" in w.proc.stderr()
+
+
+def test_finish_running_worker_looks_for_a_restarted_broker_at_once(hq_env):
+    """Setup: journaled broker, a finish-running worker with the default 8 s heartbeat
+    running one task. Fault: kill -9 of the broker, restarted at once. Expected: the
+    worker notices at once and registers with the new broker within a few seconds
+    (not after 16 s of missed heartbeats); the task is re-adopted (instance 0)."""
+    env = hq_env
+    start_journaled(env)
+    w = env.start_worker("--on-server-lost", "finish-running", cpus=1)
+    job = env.submit("--", "bash", "-c", MARKER_SCRIPT.format(secs=6))
+    wait_until(lambda: len(markers(env)) == 1, 20, "the task to start")
+    env.wait_task_state(job, 0, "running")
+    kill9_server(env)
+    t0 = time.monotonic()
+    start_journaled(env)
+    wait_until(lambda: env.worker_list(), 30, "the worker to register again")
+    took = time.monotonic() - t0
+    assert took < 8, f"the worker needed {took:.1f} s to register again (16 s before)"
+    env.wait_job(job, timeout=60)
+    assert markers(env) == {0: [0]}
+    assert w.proc.poll() is None
+
+
 # Each run appends a line to a marker named after its task and instance, so a reused
 # instance id shows as a file with two lines.
 APPEND_MARKER_SCRIPT = 'echo x >> "marker.$HQ_TASK_ID.$HQ_INSTANCE_ID"; sleep {secs}'

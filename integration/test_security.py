@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hqtest import (HQ, assert_still_serves, base_env, fake_dir, load_access, rawframes,
-                    rawpeer)
+                    rawpeer, wait_until)
 
 SETPRIV = shutil.which("setpriv")
 AS_NOBODY = [SETPRIV or "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -181,35 +181,93 @@ def nobody_env(home):
     return env
 
 
-@pytest.mark.root
-@needs_root
-def test_group_readable_access_file_is_refused(cluster, shared_tmp):
+def _nobody_access_file(cluster, shared_tmp, *parts, mode=0o644):
+    """Copies the cluster's access file to shared_tmp/parts.../access.json, every new
+    directory and the file owned by nobody; returns (directory, file)."""
     uid, gid = nobody_ids()
-    d = os.path.join(shared_tmp, "nobody-dir")
-    os.mkdir(d, 0o700)
-    os.chown(d, uid, gid)
+    d = shared_tmp
+    for p in parts:
+        d = os.path.join(d, p)
+        os.mkdir(d, 0o755)
+        os.chown(d, uid, gid)
     acc = os.path.join(d, "access.json")
     shutil.copyfile(cluster.access_path(), acc)
     os.chown(acc, uid, gid)
-    os.chmod(acc, 0o400)
+    os.chmod(acc, mode)
+    return d, acc
+
+
+def _nobody_worker(cluster, d, name):
+    return cluster.spawn(AS_NOBODY + [HQ, "worker", "start", "--server-dir", d, "--cpus", "1",
+                                      "--hostname", name, "--work-dir",
+                                      os.path.join(d, "w-" + name)],
+                         name, env=nobody_env(d), cwd=d)
+
+
+@pytest.mark.root
+@needs_root
+def test_group_readable_access_file_is_refused_when_others_can_reach_it(cluster, shared_tmp):
+    """Setup: nobody's access file in shared_tmp/open (0755 like /tmp's parents).
+    Expected: 0400 works; 0644 is refused by hq and the worker, naming the path and the
+    fix, because another user can walk to it and read it."""
+    d, acc = _nobody_access_file(cluster, shared_tmp, "open", mode=0o400)
     env = nobody_env(d)
     # positive control: owned by nobody, 0400 -> nobody's hq connects
     r = cluster.hq("job", "list", server_dir=d, prefix=AS_NOBODY, env=env, cwd=d,
                    check=False)
     assert r.returncode == 0, r.stderr
+    assert "WARN" not in r.stderr, r.stderr
     os.chmod(acc, 0o644)
     r = cluster.hq("job", "list", server_dir=d, prefix=AS_NOBODY, env=env, cwd=d,
                    check=False)
     assert r.returncode == 1
-    assert "644" in r.stderr, r.stderr
-    proc = cluster.spawn(AS_NOBODY + [HQ, "worker", "start", "--server-dir", d, "--cpus", "1",
-                                      "--hostname", "nobody-w", "--work-dir",
-                                      os.path.join(d, "w")],
-                         "worker-nobody", env=env, cwd=d)
+    assert f"Access file '{acc}' has permissions 0644 and every directory above it lets " \
+           "other users through" in r.stderr, r.stderr
+    assert f"chmod 600 '{acc}'" in r.stderr, r.stderr
+    proc = _nobody_worker(cluster, d, "nobody-w")
     assert proc.wait_exit(timeout=30) != 0
-    assert "644" in proc.stderr(), proc.stderr()
+    assert "0644" in proc.stderr(), proc.stderr()
     names = [x["configuration"]["hostname"] for x in cluster.worker_list(all_=True)]
     assert "nobody-w" not in names
+    assert_still_serves(cluster)
+
+
+@pytest.mark.root
+@needs_root
+def test_readable_access_file_nobody_else_can_reach_is_used_with_one_warning(cluster,
+                                                                             shared_tmp):
+    """Setup: nobody's 0644 access file in private/open, private 0700 (as a container's
+    or an operator's private directory). Fault: none, the mode only. Expected: hq and the
+    worker use it, warning once with the path and the closed directory; another user
+    really cannot read it; opening the private directory turns it into a refusal."""
+    d, acc = _nobody_access_file(cluster, shared_tmp, "private", "open")
+    private = os.path.dirname(d)
+    os.chmod(private, 0o700)
+    env = nobody_env(d)
+    # another unprivileged user cannot read it (root could, but root reads anything)
+    r = subprocess.run([SETPRIV, "--reuid=daemon", "--regid=daemon", "--clear-groups",
+                        "cat", acc], capture_output=True, text=True, env=env, cwd="/")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, (r.stdout, r.stderr)
+    r = cluster.hq("job", "list", server_dir=d, prefix=AS_NOBODY, env=env, cwd=d,
+                   check=False)
+    assert r.returncode == 0, r.stderr
+    warning = (f"Access file '{acc}' has permissions 0644, but no other user can reach it "
+               f"(directory '{private}' is closed to them); using it")
+    assert r.stderr.count(warning) == 1, r.stderr
+    assert r.stderr.count("WARN") == 1, r.stderr
+
+    w = _nobody_worker(cluster, d, "nobody-private")
+    wait_until(lambda: w.poll() is None and "nobody-private" in
+               [x["configuration"]["hostname"] for x in cluster.worker_list()],
+               what="the worker with the private access file to register")
+    assert w.stderr().count(warning) == 1, w.stderr()
+    w.popen.kill()
+    w.wait_exit()
+
+    os.chmod(private, 0o755)
+    r = cluster.hq("job", "list", server_dir=d, prefix=AS_NOBODY, env=env, cwd=d,
+                   check=False)
+    assert r.returncode == 1 and "refusing to use it" in r.stderr, r.stderr
     assert_still_serves(cluster)
 
 

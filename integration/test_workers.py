@@ -1,5 +1,6 @@
 """hq worker start / list / info / stop, worker lifetime limits and manager detection."""
 
+import json
 import re
 
 from hqtest import HQ, Worker, horizontal, vertical, wait_until
@@ -198,6 +199,72 @@ def test_manager_none_ignores_slurm_environment(server):
     server.start_worker("--manager", "none", cpus=1, env=env)
     _, rows = horizontal(server.hq("worker", "list").stdout)
     assert (rows[0]["Manager"], rows[0]["Manager Job ID"]) == ("None", "N/A")
+
+
+def _worker_start_exit(hq_env, name, *extra, env=None):
+    """Runs `hq worker start` against the test's server; returns (exit code, stderr)."""
+    proc = hq_env.spawn([HQ, "worker", "start", "--server-dir", hq_env.server_dir,
+                         "--cpus", "1", *extra], name, env=env)
+    return proc.wait_exit(timeout=30), proc.stderr()
+
+
+def test_manager_slurm_outside_slurm_exits_1_with_hyperqueues_text(server):
+    code, err = _worker_start_exit(server, "worker-noslurm", "--manager", "slurm")
+    assert code == 1, err
+    assert err.strip().splitlines()[-1] == \
+        "SLURM_JOB_ID/SLURM_JOBID not found. The process is not running under SLURM"
+    assert server.worker_list() == []
+
+
+def test_manager_pbs_outside_pbs_exits_1_with_hyperqueues_text(server):
+    env = dict(server.env, PBS_JOBID="17.pbs")  # a job id alone is not a PBS environment
+    code, err = _worker_start_exit(server, "worker-nopbs", "--manager", "pbs", env=env)
+    assert code == 1, err
+    assert err.strip().splitlines()[-1] == \
+        "PBS_ENVIRONMENT not found. The process is not running under PBS"
+    assert server.worker_list() == []
+
+
+def fake_pbs(hq_env, job_id="123.pbs-server", limit="01:00:00", used="00:01:11"):
+    """A fake `qstat` that answers `qstat -f ID -F json` as PBS Pro does, and logs its
+    arguments to qstat.calls; plus the environment of a PBS job."""
+    bindir = hq_env.tmp / "fakebin-pbs"
+    bindir.mkdir()
+    doc = {"timestamp": 1700000000, "pbs_version": "2022.1.1", "pbs_server": "pbs-server",
+           "Jobs": {job_id: {"Job_Name": "hq", "job_state": "R",
+                             "resources_used": {"cpupct": 0, "walltime": used},
+                             "Resource_List": {"ncpus": 1, "nodect": 1, "walltime": limit}}}}
+    qstat = bindir / "qstat"
+    qstat.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$@\" >> '{hq_env.tmp}/qstat.calls'\n"
+        f"cat <<'EOF'\n{json.dumps(doc, indent=4)}\nEOF\n")
+    qstat.chmod(0o755)
+    env = dict(hq_env.env)
+    env["PATH"] = f"{bindir}:{env.get('PATH', '')}"
+    env["PBS_ENVIRONMENT"] = "PBS_BATCH"
+    env["PBS_JOBID"] = job_id
+    return env
+
+
+def test_pbs_time_limit_comes_from_qstat_json(server):
+    env = fake_pbs(server)
+    w = server.start_worker("--manager", "pbs", cpus=1, env=env)
+    assert (server.tmp / "qstat.calls").read_text() == "-f 123.pbs-server -F json\n"
+    _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
+    assert info["Time Limit"].strip() == "58m 49s"
+    assert info["Manager"].strip() == "PBS"
+    assert info["Manager Job ID"].strip() == "123.pbs-server"
+    item = server.worker_list()[0]
+    assert item["allocation"] == {"id": "123.pbs-server", "manager": "PBS"}
+    assert item["configuration"]["time_limit"] == 3529
+
+
+def test_pbs_is_detected_by_default(server):
+    env = fake_pbs(server, job_id="9.srv", limit="10:00", used="00:00:00")
+    w = server.start_worker(cpus=1, env=env)
+    _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
+    assert (info["Manager"].strip(), info["Time Limit"].strip()) == ("PBS", "10m")
 
 
 def test_worker_without_server_fails_clearly(hq_env):

@@ -200,13 +200,14 @@ Test(access, roundtrips_through_read, .init = s_setup, .fini = s_teardown)
     free(path);
 }
 
-Test(access, refuses_group_readable_file, .init = s_setup, .fini = s_teardown)
+Test(access, refuses_group_readable_file_that_others_can_reach, .init = s_setup, .fini = s_teardown)
 {
     hq_access_t a = s_sample();
     char *path = hq_asprintf("%s/access.json", dir);
     hq_err_t err;
     cr_assert_eq(hq_access_write(path, &a, 3, &err), 0);
     cr_assert_eq(chmod(path, 0644), 0);
+    cr_assert_eq(chmod(dir, 0755), 0); /* /tmp and / let everybody through too */
     cr_assert_eq(hq_access_read(path, &a, true, &err), -1);
     cr_assert_not_null(strstr(err.text, path), "%s", err.text);
     cr_assert_not_null(strstr(err.text, "has permissions 0644"), "%s", err.text);
@@ -214,6 +215,30 @@ Test(access, refuses_group_readable_file, .init = s_setup, .fini = s_teardown)
     cr_assert_eq(chmod(path, 0600), 0);
     cr_assert_eq(hq_access_read(path, &a, true, &err), 0);
     free(path);
+}
+
+Test(access, accepts_group_readable_file_in_a_private_directory, .init = s_setup,
+     .fini = s_teardown)
+{
+    hq_access_t a = s_sample();
+    char *sub = hq_asprintf("%s/open", dir);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    char *path = hq_asprintf("%s/access.json", sub);
+    hq_err_t err;
+    cr_assert_eq(hq_access_write(path, &a, 3, &err), 0);
+    cr_assert_eq(chmod(path, 0644), 0);
+    cr_assert_eq(chmod(dir, 0700), 0); /* closes the way to sub for everybody else */
+    char *closed = NULL;
+    cr_assert_eq(hq_access_closed_dir(path, &closed), 0);
+    cr_assert_str_eq(closed, dir);
+    free(closed);
+    cr_assert_eq(hq_access_read(path, &a, true, &err), 0, "%s", err.text);
+    cr_assert_eq(chmod(dir, 0711), 0); /* search for others is enough to reach it */
+    cr_assert_eq(hq_access_closed_dir(path, &closed), 0);
+    cr_assert_null(closed);
+    cr_assert_eq(hq_access_read(path, &a, true, &err), -1);
+    free(path);
+    free(sub);
 }
 
 Test(access, refuses_file_of_other_owner, .init = s_setup, .fini = s_teardown)

@@ -107,11 +107,16 @@ Test(worker_manager, failing_scontrol_means_no_time_limit)
     wk_manager_info_clear(&mi);
 }
 
-Test(worker_manager, pbs_walltime_from_qstat)
+Test(worker_manager, pbs_walltime_from_qstat_json)
 {
-    s_script("qstat", "echo 'Job Id: 99.server'\n"
-                      "echo '    resources_used.walltime = 00:10:00'\n"
-                      "echo '    Resource_List.walltime = 02:00:00'\n");
+    /* Answers only `qstat -f 99.server -F json`, as PBS Pro prints it. */
+    s_script("qstat", "[ \"$*\" = '-f 99.server -F json' ] || exit 2\n"
+                      "cat <<'EOF'\n"
+                      "{\"timestamp\": 1700000000, \"pbs_version\": \"2022.1.1\",\n"
+                      " \"Jobs\": {\"99.server\": {\"job_state\": \"R\",\n"
+                      "   \"resources_used\": {\"cpupct\": 0, \"walltime\": \"00:10:00\"},\n"
+                      "   \"Resource_List\": {\"ncpus\": 1, \"walltime\": \"02:00:00\"}}}}\n"
+                      "EOF\n");
     setenv("PBS_ENVIRONMENT", "PBS_BATCH", 1);
     setenv("PBS_JOBID", "99.server", 1);
     wk_manager_info_t mi;
@@ -120,6 +125,32 @@ Test(worker_manager, pbs_walltime_from_qstat)
     cr_assert_str_eq(mi.job_id, "99.server");
     cr_assert_eq(mi.remaining_ns, 110 * 60 * HQ_NS_PER_SEC);
     wk_manager_info_clear(&mi);
+}
+
+Test(worker_manager, pbs_qstat_without_the_job_means_no_time_limit)
+{
+    s_script("qstat", "echo '{\"Jobs\": {\"1.other\": {}}}'\n");
+    setenv("PBS_ENVIRONMENT", "PBS_BATCH", 1);
+    setenv("PBS_JOBID", "99.server", 1);
+    wk_manager_info_t mi;
+    cr_assert_eq(wk_manager_detect("pbs", &mi, NULL), 0);
+    cr_assert_eq(mi.manager, HQ_MANAGER_PBS);
+    cr_assert_eq(mi.remaining_ns, 0);
+    wk_manager_info_clear(&mi);
+}
+
+Test(worker_manager, explicit_manager_outside_its_batch_system_is_an_error)
+{
+    wk_manager_info_t mi;
+    hq_err_t err;
+    cr_assert_eq(wk_manager_detect("slurm", &mi, &err), -1);
+    cr_assert_str_eq(err.text,
+                     "SLURM_JOB_ID/SLURM_JOBID not found. The process is not running under SLURM");
+    setenv("PBS_JOBID", "1.srv", 1); /* a job id without PBS_ENVIRONMENT is not PBS */
+    cr_assert_eq(wk_manager_detect("pbs", &mi, &err), -1);
+    cr_assert_str_eq(err.text, "PBS_ENVIRONMENT not found. The process is not running under PBS");
+    cr_assert_eq(wk_manager_detect("detect", &mi, &err), 0);
+    cr_assert_eq(mi.manager, HQ_MANAGER_NONE);
 }
 
 Test(worker_manager, none_ignores_the_environment)

@@ -201,7 +201,7 @@ static int s_configure(wk_t *w, const hq_args_t *a, s_cfg_err_t *e)
         return -1;
     wk_manager_info_t mi;
     if (wk_manager_detect(mgr ? mgr : "detect", &mi, &e->err) != 0) {
-        e->code = 2;
+        e->code = 1;
         return -1;
     }
     c->manager = mi.manager;

@@ -121,9 +121,11 @@ static void s_monitor_open(wk_t *w)
     snprintf(endpoint, sizeof endpoint, "inproc://hq-worker-monitor-%ld-%u", (long)getpid(),
              ++s_mon_seq);
     w->n_handshakes = 0;
-    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    w->link_down = false;
+    w->n_refused = 0;
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED |
+                 ZMQ_EVENT_CLOSED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     if (zmq_socket_monitor(w->handle, endpoint, events) != 0) {
         hq_debug("Cannot monitor the server connection: %s", zmq_strerror(zmq_errno()));
         return;

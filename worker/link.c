@@ -231,22 +231,21 @@ void wk_link_hold_last(wk_t *w)
         s_release_held(w);
 }
 
-void wk_link_reject_held(wk_t *w)
+void wk_link_drop_held(wk_t *w)
 {
     for (uint32_t i = 0; i < w->n_held; i++) {
-        hq_task_event_t *e = &w->held[i];
-        free(e->error);
-        e->error = NULL;
-        e->kind = HQ_TEV_REJECTED;
+        free(w->held[i].error);
+        wk_ralloc_free(w->held[i].allocs, w->held[i].n_allocs);
     }
     if (w->n_held)
-        hq_info("%u task%s killed together with the worker will be requeued", w->n_held,
-                w->n_held == 1 ? "" : "s");
+        hq_info("%u task%s killed together with the worker; the server counts %s as lost "
+                "with it",
+                w->n_held, w->n_held == 1 ? "" : "s", w->n_held == 1 ? "it" : "them");
+    w->n_held = 0;
     if (w->held_timer >= 0) {
         zloop_timer_end(w->loop, w->held_timer);
         w->held_timer = -1;
     }
-    s_release_held(w);
 }
 
 void wk_link_credit_changed(wk_t *w)

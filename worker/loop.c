@@ -2,8 +2,11 @@
  * (handed to tasks.c), connection events, child exits and signals (one signalfd),
  * heartbeats, the idle timeout, the time limit and the policy for a lost server.
  *
+ * The server is lost after two heartbeats without a word from it, or at once when
+ * the connection broke and reconnecting is refused (s_on_monitor).
  * --on-server-lost finish-running: the worker keeps its running tasks, takes no new
- * ones and registers again with exponential back-off (0.5 s doubling to 32 s) for a
+ * ones and registers again, at once and then with exponential back-off (0.5 s
+ * doubling to 32 s), for a
  * reconnect window (60 s; the environment variable HQ_RECONNECT_WINDOW, a duration,
  * changes it, "0s" disables reconnecting). Each attempt re-reads the access file (a
  * restarted server may listen elsewhere) and reports the task instances it still runs
@@ -118,10 +121,16 @@ static int s_on_overview(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static int s_server_lost(wk_t *w, const char *how);
+
 /* The DEALER's connection events. libzmq reconnects a broken connection by itself
  * (same routing id, so the broker keeps the session); what was in flight on the old
  * one may be lost, so after a reconnect the unacknowledged RESULTS go out again and a
- * heartbeat tells the broker at once how far we got. */
+ * heartbeat tells the broker at once how far we got. A connection that broke and
+ * whose reconnects are refused (nobody listens at the broker's port any more: it
+ * exited or was killed) is a lost server at once, without waiting for two missed
+ * heartbeats; a link that comes back (a reset, a partition) is not. */
+#define WK_REFUSED_LOST 2
 static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
@@ -130,14 +139,25 @@ static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
     uint16_t event = wk_conn_monitor_read(w);
     if (event == ZMQ_EVENT_DISCONNECTED) {
         hq_debug("The connection to the server broke; reconnecting");
+        w->link_down = true;
+        w->n_refused = 0;
+    } else if (event == ZMQ_EVENT_CONNECTED) {
+        w->n_refused = 0;
+    } else if (event == ZMQ_EVENT_CLOSED && w->link_down) {
+        /* A reconnect attempt failed before a TCP connection existed. */
+        if (++w->n_refused >= WK_REFUSED_LOST && !w->lost && w->epoch)
+            return s_server_lost(w, "the connection closed and reconnecting is refused");
     } else if (wk_conn_handshake_failed(event)) {
         hq_debug("The server refused a connection handshake (event %u)", (unsigned)event);
-    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && ++w->n_handshakes > 1 && !w->lost &&
-               w->epoch) {
-        hq_debug("Reconnected to the server; %u unacknowledged message%s sent again", w->outbox.n,
-                 w->outbox.n == 1 ? "" : "s");
-        wk_link_retransmit(w, true);
-        wk_link_send(w, HQ_MSG_HEARTBEAT, NULL);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        w->link_down = false;
+        w->n_refused = 0;
+        if (++w->n_handshakes > 1 && !w->lost && w->epoch) {
+            hq_debug("Reconnected to the server; %u unacknowledged message%s sent again",
+                     w->outbox.n, w->outbox.n == 1 ? "" : "s");
+            wk_link_retransmit(w, true);
+            wk_link_send(w, HQ_MSG_HEARTBEAT, NULL);
+        }
     }
     return 0;
 }
@@ -229,8 +249,8 @@ static void s_reconnect_start(wk_t *w)
     w->reconnecting = true;
     w->reconnect_end = hq_mono_ns() + w->reconnect_window_ns;
     w->backoff_ns = WK_BACKOFF_START_NS;
-    uint64_t ms = w->backoff_ns / HQ_NS_PER_MS;
-    w->reconnect_timer = zloop_timer(w->loop, (size_t)ms, 1, s_on_reconnect, w);
+    /* The first attempt at once: a restarted broker may already be there. */
+    w->reconnect_timer = zloop_timer(w->loop, 1, 1, s_on_reconnect, w);
 }
 
 static void s_reregistered(wk_t *w, const hq_msg_t *msg)
@@ -260,18 +280,13 @@ static void s_reregistered(wk_t *w, const hq_msg_t *msg)
     wk_link_resend_ends(w);
 }
 
-static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
+/* The server is gone (how: what showed it): apply --on-server-lost. Returns -1 when
+ * the worker ends now (the loop handler's result), 0 when it goes on. */
+static int s_server_lost(wk_t *w, const char *how)
 {
-    (void)loop;
-    (void)timer_id;
-    wk_t *w = arg;
-    if (w->lost)
-        return 0;
-    uint64_t now = hq_mono_ns();
-    if (now - w->last_recv <= 2 * w->conf.heartbeat_ns)
-        return 0;
     w->lost = true;
     w->draining = true;
+    hq_debug("Server lost: %s", how);
     /* The session is over: its unacknowledged RESULTS are never sent again (the ends
      * among them are kept for a reconnect, see wk_link_reports). */
     hq_outbox_clear(&w->outbox);
@@ -297,6 +312,19 @@ static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
     wk_tasks_kill_all(w);
     w->exit_code = 1;
     return -1;
+}
+
+static int s_on_lost_check(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    wk_t *w = arg;
+    if (w->lost)
+        return 0;
+    uint64_t now = hq_mono_ns();
+    if (now - w->last_recv <= 2 * w->conf.heartbeat_ns)
+        return 0;
+    return s_server_lost(w, "no message for two heartbeat intervals");
 }
 
 static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -327,10 +355,14 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
     }
     if (term) {
+        /* Not a graceful stop (only `hq worker stop`, idle timeout and time limit are):
+         * the server takes it as a lost connection and counts a crash for each task
+         * this worker held, as when it is killed (GOODBYE only makes that immediate). */
         hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
                                                     : term == SIGTERM ? "SIGTERM"
+                                                    : term == SIGTSTP ? "SIGTSTP"
                                                                       : "signal");
-        wk_link_reject_held(w);
+        wk_link_drop_held(w);
         s_kill_all(w, "Worker stopping");
         s_goodbye(w, HQ_BYE_SIGNAL);
         w->exit_code = 0;

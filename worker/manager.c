@@ -1,7 +1,8 @@
 /* Detection of the batch system the worker runs under (SLURM or PBS): the allocation
  * id (the default worker group) and the remaining wall time (the default worker time
  * limit). Everything read here comes from the environment or another program's
- * output, so every failure degrades to "unknown" with a warning. */
+ * output, so every failure degrades to "unknown" with a warning; only an explicitly
+ * requested manager outside its batch system (`--manager slurm|pbs`) is an error. */
 #include "wk.h"
 
 #include <ctype.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #define HQ_LOG_MODULE "hq::worker"
+#include <jansson.h>
+
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -151,23 +154,17 @@ static char *s_run(char *const argv[])
     return b.data;
 }
 
-/* Finds "key=value" (SLURM, space separated) or "key = value" (PBS, one per line)
- * and returns the value. Caller frees. */
-static char *s_field(const char *text, const char *key, bool pbs)
+/* Finds "key=value" in scontrol's space-separated output and returns the value. Caller
+ * frees. */
+static char *s_field(const char *text, const char *key)
 {
     size_t kl = strlen(key);
     const char *p = text;
     while ((p = strstr(p, key)) != NULL) {
         bool start_ok = p == text || isspace((unsigned char)p[-1]);
         const char *q = p + kl;
-        if (pbs)
-            while (*q == ' ' || *q == '\t')
-                q++;
         if (start_ok && *q == '=') {
             q++;
-            if (pbs)
-                while (*q == ' ' || *q == '\t')
-                    q++;
             size_t n = 0;
             while (q[n] && !isspace((unsigned char)q[n]))
                 n++;
@@ -198,8 +195,8 @@ static uint64_t s_slurm_remaining(const char *job_id)
                 job_id);
         return 0;
     }
-    char *limit = s_field(out, "TimeLimit", false);
-    char *run = s_field(out, "RunTime", false);
+    char *limit = s_field(out, "TimeLimit");
+    char *run = s_field(out, "RunTime");
     uint64_t limit_ns = 0, run_ns = 0, rem = 0;
     if (limit && wk_parse_walltime(limit, &limit_ns) == 0) {
         if (!run || wk_parse_walltime(run, &run_ns) != 0)
@@ -215,9 +212,18 @@ static uint64_t s_slurm_remaining(const char *job_id)
     return rem;
 }
 
+/* The string at obj.k1.k2 of a decoded JSON document, or NULL. */
+static const char *s_json_str2(json_t *obj, const char *k1, const char *k2)
+{
+    json_t *v = json_object_get(json_object_get(obj, k1), k2);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* `qstat -f ID -F json`: Jobs.<ID>.Resource_List.walltime minus
+ * Jobs.<ID>.resources_used.walltime (absent before the job's first accounting tick). */
 static uint64_t s_pbs_remaining(const char *job_id)
 {
-    char *argv[] = {"qstat", "-f", (char *)job_id, NULL};
+    char *argv[] = {"qstat", "-f", (char *)job_id, "-F", "json", NULL};
     char *out = s_run(argv);
     if (!out) {
         hq_warn("Could not get the remaining time of PBS job %s (qstat failed); the worker has "
@@ -225,19 +231,23 @@ static uint64_t s_pbs_remaining(const char *job_id)
                 job_id);
         return 0;
     }
-    char *limit = s_field(out, "Resource_List.walltime", true);
-    char *used = s_field(out, "resources_used.walltime", true);
+    json_error_t jerr;
+    json_t *doc = json_loads(out, 0, &jerr);
+    free(out);
+    json_t *job = json_object_get(json_object_get(doc, "Jobs"), job_id);
+    const char *limit = s_json_str2(job, "Resource_List", "walltime");
+    const char *used = s_json_str2(job, "resources_used", "walltime");
     uint64_t limit_ns = 0, used_ns = 0, rem = 0;
     if (limit && wk_parse_walltime(limit, &limit_ns) == 0) {
         if (!used || wk_parse_walltime(used, &used_ns) != 0)
             used_ns = 0;
         rem = limit_ns > used_ns ? limit_ns - used_ns : 0;
     } else {
-        hq_warn("Could not find the walltime of PBS job %s; the worker has no time limit", job_id);
+        hq_warn("Could not find the walltime of PBS job %s in the output of `qstat -f %s -F "
+                "json`; the worker has no time limit",
+                job_id, job_id);
     }
-    free(limit);
-    free(used);
-    free(out);
+    json_decref(doc);
     return rem;
 }
 
@@ -249,11 +259,16 @@ static const char *s_slurm_id(void)
     return id && *id ? id : NULL;
 }
 
-static const char *s_pbs_id(void)
+static bool s_pbs_env(void)
 {
     const char *env = getenv("PBS_ENVIRONMENT");
+    return env && *env;
+}
+
+static const char *s_pbs_id(void)
+{
     const char *id = getenv("PBS_JOBID");
-    return env && *env && id && *id ? id : NULL;
+    return s_pbs_env() && id && *id ? id : NULL;
 }
 
 static bool s_sane_id(const char *id)
@@ -282,12 +297,19 @@ int wk_manager_detect(const char *which, wk_manager_info_t *out, hq_err_t *err)
         return hq_err_set(err, "invalid manager '%s' (possible values: detect, none, pbs, slurm)",
                           which);
     }
+    /* An explicit manager outside its batch system is an error, as in HyperQueue. */
+    if (slurm && !s_slurm_id())
+        return hq_err_set(err,
+                          "SLURM_JOB_ID/SLURM_JOBID not found. The process is not running under "
+                          "SLURM");
+    if (pbs && !s_pbs_env())
+        return hq_err_set(err, "PBS_ENVIRONMENT not found. The process is not running under PBS");
+    if (pbs && !s_pbs_id())
+        return hq_err_set(err, "PBS_JOBID not found. The process is not running under PBS");
     const char *id = slurm ? s_slurm_id() : pbs ? s_pbs_id() : NULL;
-    if ((slurm || pbs) && (!id || !s_sane_id(id))) {
-        hq_warn("%s manager requested, but no valid job id was found in the environment",
-                slurm ? "SLURM" : "PBS");
-        return 0;
-    }
+    if ((slurm || pbs) && !s_sane_id(id))
+        return hq_err_set(err, "Invalid %s job id '%s' in the environment", slurm ? "SLURM" : "PBS",
+                          id);
     if (slurm) {
         out->manager = HQ_MANAGER_SLURM;
         out->job_id = hq_strdup(id);

@@ -195,6 +195,8 @@ struct wk {
     hq_outbox_t outbox;       /* our RESULTS the broker has not acknowledged */
     zsock_t *mon;             /* PAIR reading the DEALER's monitor events, or NULL */
     uint32_t n_handshakes;    /* handshakes of the current socket (> 1: it reconnected) */
+    bool link_down;           /* the monitor saw the connection break, not yet back */
+    uint32_t n_refused;       /* reconnects refused since then (no CONNECTED between) */
     uint64_t last_nack;       /* CLOCK_MONOTONIC of our last out-of-order heartbeat */
     char *server_uid;         /* for %{SERVER_UID} */
     uint64_t last_recv;       /* CLOCK_MONOTONIC ns of the last broker message */
@@ -258,12 +260,13 @@ void wk_link_retransmit(wk_t *w, bool force);
 void wk_link_session_reset(wk_t *w, uint64_t peer_seq);
 /* Holds back the event just added (a task killed by a signal the worker did not
  * send) for WK_HOLD_MS: when the worker's own SIGTERM follows within that time
- * (scancel and qdel signal the whole allocation), the tasks were not at fault and
- * wk_link_reject_held turns their failures into REJECTED (requeued without a
- * crash); otherwise the timer reports them as they are. */
+ * (scancel and qdel signal the whole allocation), the tasks died with their worker,
+ * not of their own fault, and wk_link_drop_held forgets their failures, so the
+ * broker counts them as running on the lost worker (requeued, crash counter + 1);
+ * otherwise the timer reports them as they are. */
 #define WK_HOLD_MS 1000
 void wk_link_hold_last(wk_t *w);
-void wk_link_reject_held(wk_t *w);
+void wk_link_drop_held(wk_t *w);
 void wk_link_events_clear(wk_t *w);
 /* Reconnect: the task instances to report in REGISTER (running ones and the ends not
  * known to be applied). Caller frees. */

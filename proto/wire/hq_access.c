@@ -15,6 +15,8 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#define HQ_LOG_MODULE "hq::access"
+#include "hq_log.h"
 #include "hq_msg.h"
 #include "hq_util.h"
 
@@ -196,6 +198,68 @@ static int s_parse_role(const char *path, json_t *o, const char *key, hq_access_
     return 0;
 }
 
+/* True when a user other than the caller (and root, who reads everything anyway) may
+ * search directory st: it is open to group or others, or it belongs to someone else.
+ * The groups' members are not looked at, so "group" counts as other users. */
+static bool s_dir_lets_others_through(const struct stat *st)
+{
+    if (st->st_mode & (S_IXGRP | S_IXOTH))
+        return true;
+    return st->st_uid != geteuid() && st->st_uid != 0 && (st->st_mode & S_IXUSR);
+}
+
+int hq_access_closed_dir(const char *path, char **closed)
+{
+    *closed = NULL;
+    char *real = realpath(path, NULL);
+    if (!real)
+        return -1;
+    char *slash;
+    while ((slash = strrchr(real, '/')) != NULL) {
+        if (slash == real)
+            slash[1] = '\0'; /* "/" itself */
+        else
+            *slash = '\0';
+        struct stat st;
+        /* An ancestor we cannot stat is taken as open: refusing is the safe side. */
+        if (stat(real, &st) == 0 && S_ISDIR(st.st_mode) && !s_dir_lets_others_through(&st)) {
+            *closed = real;
+            return 0;
+        }
+        if (strcmp(real, "/") == 0)
+            break;
+    }
+    free(real);
+    return 0;
+}
+
+/* The access file's mode lets group or others read or write it (st). Refuses it when
+ * another user can actually reach it, i.e. every directory above it lets others
+ * through; otherwise warns once per process and accepts it. */
+static int s_check_exposure(const char *path, const struct stat *st, hq_err_t *err)
+{
+    static bool warned;
+    unsigned mode = (unsigned)(st->st_mode & 07777);
+    char *closed = NULL;
+    hq_access_closed_dir(path, &closed);
+    if (!closed)
+        return hq_err_set(err,
+                          "Access file '%s' has permissions %04o and every directory above it "
+                          "lets other users through, so they can read it; refusing to use it. "
+                          "Make it readable only by its owner (chmod 600 '%s') or move it into a "
+                          "private directory (chmod 700)",
+                          path, mode, path);
+    if (!warned) {
+        warned = true;
+        hq_warn("Access file '%s' has permissions %04o, but no other user can reach it "
+                "(directory '%s' is closed to them); using it. chmod 600 '%s' silences this "
+                "warning",
+                path, mode, closed, path);
+    }
+    free(closed);
+    return 0;
+}
+
 int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -218,12 +282,9 @@ int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_
                           "refusing to use it",
                           path, (unsigned)st.st_uid, (unsigned)geteuid());
     }
-    if (st.st_mode & 0066) {
+    if ((st.st_mode & 0066) && s_check_exposure(path, &st, err) != 0) {
         close(fd);
-        return hq_err_set(err,
-                          "Access file '%s' has permissions %04o; it must be readable only by its "
-                          "owner (chmod 600)",
-                          path, (unsigned)(st.st_mode & 07777));
+        return -1;
     }
     char buf[S_ACCESS_MAX_BYTES + 1];
     size_t len = 0;

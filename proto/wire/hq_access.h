@@ -53,12 +53,18 @@ void hq_access_generate(hq_access_t *a, const char *client_host, uint16_t client
  * which: bit 1 = client object, bit 2 = worker object (3 = both). */
 int hq_access_write(const char *path, const hq_access_t *a, int which, hq_err_t *err);
 
-/* Reads and validates an access file. Refuses a file that is group/world readable
- * or owned by another uid ("... has permissions 0644; it must be readable only by
- * its owner (chmod 600)"), a file that is not valid, and reports a version that
- * differs from HQ_VERSION when check_version is true with the two-line message of
- * cli/REFERENCE.md §0.2. */
+/* Reads and validates an access file. Refuses a file owned by another uid, a file
+ * whose mode lets group or others read or write it when they can also reach it (every
+ * directory above lets others through, see hq_access_closed_dir; a file that nobody
+ * else can reach is used with one warning per process), a file that is not valid, and
+ * reports a version that differs from HQ_VERSION when check_version is true with the
+ * two-line message of cli/REFERENCE.md §0.2. */
 int hq_access_read(const char *path, hq_access_t *a, bool check_version, hq_err_t *err);
+
+/* The first directory above path (after resolving symlinks) that no user other than
+ * the caller and root can search, in *closed (caller frees), or NULL when every
+ * directory lets others through. -1 when path cannot be resolved. */
+int hq_access_closed_dir(const char *path, char **closed);
 
 /* Configures a DEALER socket to connect as role to the broker described by r:
  * CURVE client keys when r->has_secret, ZMQ_MAXMSGSIZE, linger, heartbeats.

@@ -290,7 +290,7 @@ enum hq_goodbye_reason {
     HQ_BYE_STOPPED = 0, /* hq worker stop / server stop */
     HQ_BYE_IDLE_TIMEOUT = 1,
     HQ_BYE_TIME_LIMIT = 2,
-    HQ_BYE_SIGNAL = 3,      /* SIGINT/SIGTERM to the worker */
+    HQ_BYE_SIGNAL = 3,      /* SIGINT/SIGTERM/SIGTSTP to the worker: a lost connection */
     HQ_BYE_SERVER_STOP = 4, /* STOP only: the server is shutting down (worker exits 1) */
 };
 
