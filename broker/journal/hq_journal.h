@@ -24,26 +24,27 @@
 
 /* Record types (the u8 at the head of every payload). Never renumber. */
 enum hq_jrec_type {
-    HQ_JR_SERVER_START = 1,    /* server_start{epoch, uid} */
-    HQ_JR_SERVER_STOP = 2,     /* server_stop{} */
-    HQ_JR_JOB_SUBMIT = 3,      /* job_submit{job, SUBMIT frame} */
-    HQ_JR_JOB_OPEN = 4,        /* job_open{job, name, max_fails} */
-    HQ_JR_JOB_CLOSE = 5,       /* job_close{job} */
-    HQ_JR_JOB_CANCEL = 6,      /* job_cancel{job, reason} */
-    HQ_JR_JOB_FORGET = 7,      /* job_forget{job} */
-    HQ_JR_TASK_STARTED = 8,    /* task_started{job, task, instance, worker, epoch} */
-    HQ_JR_TASK_FINISHED = 9,   /* task_finished{job, task, instance} */
-    HQ_JR_TASK_FAILED = 10,    /* task_failed{job, task, instance, error} */
-    HQ_JR_TASKS_CANCELED = 11, /* tasks_canceled{job, ranges} */
-    HQ_JR_TASKS_ABORTED = 12,  /* tasks_aborted{job, ranges} */
-    HQ_JR_WORKER_UP = 13,      /* worker_up{worker, epoch, REGISTER frame or empty} */
-    HQ_JR_WORKER_LOST = 14,    /* worker_lost{worker, reason code, reason text} */
-    HQ_JR_ID_HIGHWATER = 15,   /* id_highwater{job, worker} */
-    HQ_JR_TASK_STATE = 16,     /* task_state{...}: a task's full state (snapshots) */
-    HQ_JR_SNAP_END = 17,       /* internal: last record of a snapshot{count} */
-    HQ_JR_TASKS_STARTED = 18,  /* tasks_started{job, worker, epoch, [task, instance]...} */
-    HQ_JR_TASKS_FINISHED = 19, /* tasks_finished{job, [task, instance]...} */
-    HQ_JR_TYPE_MAX = 19
+    HQ_JR_SERVER_START = 1,     /* server_start{epoch, uid} */
+    HQ_JR_SERVER_STOP = 2,      /* server_stop{} */
+    HQ_JR_JOB_SUBMIT = 3,       /* job_submit{job, SUBMIT frame} */
+    HQ_JR_JOB_OPEN = 4,         /* job_open{job, name, max_fails} */
+    HQ_JR_JOB_CLOSE = 5,        /* job_close{job} */
+    HQ_JR_JOB_CANCEL = 6,       /* job_cancel{job, reason} */
+    HQ_JR_JOB_FORGET = 7,       /* job_forget{job} */
+    HQ_JR_TASK_STARTED = 8,     /* task_started{job, task, instance, worker, epoch} */
+    HQ_JR_TASK_FINISHED = 9,    /* task_finished{job, task, instance} */
+    HQ_JR_TASK_FAILED = 10,     /* task_failed{job, task, instance, error} */
+    HQ_JR_TASKS_CANCELED = 11,  /* tasks_canceled{job, ranges} */
+    HQ_JR_TASKS_ABORTED = 12,   /* tasks_aborted{job, ranges} */
+    HQ_JR_WORKER_UP = 13,       /* worker_up{worker, epoch, REGISTER frame or empty} */
+    HQ_JR_WORKER_LOST = 14,     /* worker_lost{worker, reason code, reason text} */
+    HQ_JR_ID_HIGHWATER = 15,    /* id_highwater{job, worker} */
+    HQ_JR_TASK_STATE = 16,      /* task_state{...}: a task's full state (snapshots) */
+    HQ_JR_SNAP_END = 17,        /* internal: last record of a snapshot{count} */
+    HQ_JR_TASKS_STARTED = 18,   /* tasks_started{job, worker, epoch, [task, instance]...} */
+    HQ_JR_TASKS_FINISHED = 19,  /* tasks_finished{job, [task, instance]...} */
+    HQ_JR_TASKS_STARTED_V = 20, /* tasks_started with the resource variant k > 0 */
+    HQ_JR_TYPE_MAX = 20
 };
 
 /* One task instance of tasks_started / tasks_finished. */
@@ -104,6 +105,7 @@ typedef struct hq_jrec {
             uint32_t job;            /* job id */
             uint32_t worker;         /* tasks_started: worker id */
             uint64_t epoch;          /* tasks_started: worker session epoch */
+            uint32_t variant;        /* tasks_started_v: resource variant (> 0) */
             uint32_t n;              /* instances (1..HQ_JMAX_INSTS of journal_rec.h) */
             const hq_jinst_t *insts; /* in the order they happened */
         } batch;

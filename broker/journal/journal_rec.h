@@ -19,9 +19,10 @@
 #define HQ_JFORMAT_MAJOR 1
 /* Minor 1: a job-submit's SUBMIT frame may carry the 11th field (idempotency key).
  * Minor 2: tasks-started and tasks-finished records (types 18, 19).
- * This build reads minors 0 to 2; an older one refuses a newer minor instead of
+ * Minor 3: tasks-started-v records (type 20: tasks started on resource variant k > 0).
+ * This build reads minors 0 to 3; an older one refuses a newer minor instead of
  * misreading its records as a torn tail. */
-#define HQ_JFORMAT_MINOR 2
+#define HQ_JFORMAT_MINOR 3
 #define HQ_JHEADER_SIZE 64              /* file header bytes */
 #define HQ_JFRAME_SIZE 8                /* u32 len | u32 crc */
 #define HQ_JREC_MAX (16u * 1024 * 1024) /* payload cap */

@@ -232,6 +232,7 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
                   rec->wall_ns);
         break;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
         for (uint32_t k = 0; k < rec->u.batch.n; k++)
             s_started(s, rec->u.batch.job, rec->u.batch.insts[k].task,
                       rec->u.batch.insts[k].instance, rec->u.batch.worker, rec->wall_ns);

@@ -1,0 +1,115 @@
+"""Event JSON as HyperQueue's (cli/REFERENCE.md §3.8): job-created with closed_job,
+job_desc and submit_desc, worker-connected with the whole configuration, worker-lost
+reasons, task-started with the resource variant; and events of a broker without a
+journal, rebuilt from its state."""
+
+import json
+import os
+import signal
+
+from hqtest import journal_events, start_journaled, wait_until
+
+
+def events(text):
+    return [json.loads(line)["event"] for line in text.splitlines() if line.strip()]
+
+
+def of_type(evs, t):
+    return [e for e in evs if e["type"] == t]
+
+
+def test_job_created_event_has_closed_job_job_desc_and_submit_desc(hq_env):
+    env = hq_env
+    start_journaled(env)
+    job = env.submit("--name", "calc", "--max-fails", "3", "--array", "1-4", "--cwd",
+                     str(env.work), "--", "echo", "hi")
+    env.hq("journal", "flush")
+    [ev] = of_type(journal_events(env), "job-created")
+    assert ev["job"] == job
+    assert ev["closed_job"] is True
+    assert ev["job_desc"] == {"name": "calc", "max_fails": 3}
+    sd = ev["submit_desc"]
+    assert sd["submit_dir"] == str(env.work)
+    assert sd["stream_path"] is None
+    arr = sd["task_desc"]["Array"]
+    assert arr["ids"] == "1-4" and arr["entries"] is None
+    assert arr["task_desc"]["program"]["args"] == ["echo", "hi"]
+    assert arr["task_desc"]["program"]["cwd"] == str(env.work)
+    # the live stream serves the same line
+    replayed = of_type(events(env.hq("journal", "replay").stdout), "job-created")
+    assert replayed == [ev]
+
+
+def test_job_created_for_an_open_job_is_not_closed(hq_env):
+    env = hq_env
+    start_journaled(env)
+    job = env.hq_json("job", "open")["id"]
+    env.submit("--job", str(job), "--", "true")
+    env.hq("journal", "flush")
+    [ev] = of_type(journal_events(env), "job-created")
+    assert ev["closed_job"] is False
+    assert ev["job_desc"]["max_fails"] is None
+
+
+def test_worker_connected_event_carries_the_worker_info_configuration(hq_env):
+    env = hq_env
+    start_journaled(env)
+    w = env.start_worker("--group", "g1", "--idle-timeout", "1h", cpus=2)
+    info = env.hq_json("worker", "info", "1")
+    info = info[0] if isinstance(info, list) else info
+    env.hq("journal", "flush")
+    [ev] = of_type(journal_events(env), "worker-connected")
+    assert ev["id"] == 1
+    assert ev["configuration"] == info["configuration"]
+    assert ev["configuration"]["group"] == "g1"
+    assert ev["configuration"]["idle_timeout"] == 3600.0
+    assert w.hostname == ev["configuration"]["hostname"]
+
+
+def test_worker_lost_reasons_are_hyperqueue_words(hq_env):
+    env = hq_env
+    start_journaled(env)
+    env.start_worker()
+    env.hq("worker", "stop", "1")
+    env.start_worker("--idle-timeout", "1s")
+    w3 = env.start_worker()
+    os.kill(w3.pid, signal.SIGKILL)
+    wait_until(lambda: len([x for x in env.worker_list(all_=True) if x["ended"]]) == 3, 30,
+               "three workers ended")
+    env.hq("journal", "flush")
+    reasons = {e["id"]: e["reason"] for e in of_type(journal_events(env), "worker-lost")}
+    assert reasons[1] == "Stopped"
+    assert reasons[2] == "IdleTimeout"
+    assert reasons[3] in ("ConnectionLost", "HeartbeatLost")
+
+
+def test_task_started_event_carries_the_variant_when_not_the_first(hq_env, tmp_path):
+    env = hq_env
+    start_journaled(env)
+    env.start_worker(cpus=2)
+    toml = tmp_path / "job.toml"
+    toml.write_text("""
+[array]
+ids = "0-1"
+command = ["true"]
+[[array.request]]
+resources = { "gpus" = 1, "cpus" = 1 }
+[[array.request]]
+resources = { "cpus" = 1 }
+""")
+    job = env.hq_json("job", "submit-file", str(toml))["id"]
+    env.wait_job(job)
+    plain = env.submit("--", "true")
+    env.wait_job(plain)
+    env.hq("journal", "flush")
+    started = of_type(journal_events(env), "task-started")
+    by_job = {}
+    for e in started:
+        by_job.setdefault(e["job"], []).append(e)
+    assert [e.get("variant") for e in by_job[job]] == [1, 1]
+    assert all("variant" not in e for e in by_job[plain])
+    # the journal with the new record type replays: a restart keeps the job finished
+    env.hq("server", "stop")
+    env.server.wait_exit()
+    start_journaled(env)
+    assert env.hq_json("job", "info", str(job))[0]["info"]["task_stats"]["finished"] == 2
