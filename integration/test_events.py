@@ -113,3 +113,19 @@ resources = { "cpus" = 1 }
     env.server.wait_exit()
     start_journaled(env)
     assert env.hq_json("job", "info", str(job))[0]["info"]["task_stats"]["finished"] == 2
+
+
+def test_first_worker_after_a_journal_restore_gets_highest_journaled_id_plus_two(hq_env):
+    env = hq_env
+    start_journaled(env)
+    env.start_worker()
+    env.start_worker()
+    env.hq("server", "stop")
+    env.server.wait_exit()
+    start_journaled(env)
+    env.start_worker()
+    ids = sorted(w["id"] for w in env.worker_list())
+    assert ids == [4], ids
+    env.start_worker()
+    assert sorted(w["id"] for w in env.worker_list()) == [4, 5]
+
