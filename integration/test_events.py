@@ -129,3 +129,65 @@ def test_first_worker_after_a_journal_restore_gets_highest_journaled_id_plus_two
     env.start_worker()
     assert sorted(w["id"] for w in env.worker_list()) == [4, 5]
 
+
+def test_replay_without_a_journal_rebuilds_events_from_state_in_time_order(hq_env):
+    env = hq_env
+    env.start_server()
+    env.start_worker(cpus=2)
+    ok = env.submit("--array", "1-2", "--", "true")
+    env.wait_job(ok)
+    bad = env.submit("--", "false")
+    env.wait_job(bad)
+    env.hq("worker", "stop", "1")
+    wait_until(lambda: env.worker_list(all_=True)[0]["ended"], 20, "worker 1 stopped")
+    r = env.hq("journal", "replay", timeout=30)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    evs = [x["event"] for x in lines]
+    times = [x["time"] for x in lines]
+    assert times == sorted(times), times
+    types = [e["type"] for e in evs]
+    assert types[0] == "server-start"
+    assert types[1] == "worker-connected"
+    assert evs[1]["configuration"]["hostname"] == "w1"
+    assert types[-1] == "worker-lost" and evs[-1]["reason"] == "Stopped"
+    created = of_type(evs, "job-created")
+    assert [e["job"] for e in created] == [ok, bad]
+    assert created[0]["submit_desc"]["task_desc"]["Array"]["ids"] == "1-2"
+    assert sorted(e["task"] for e in of_type(evs, "task-finished")) == [1, 2]
+    [failed] = of_type(evs, "task-failed")
+    assert failed["job"] == bad
+    assert [e["job"] for e in of_type(evs, "job-completed")] == [ok, bad]
+    assert types.index("job-created") < types.index("task-started") < types.index(
+        "task-finished")
+    # a second replay sees the same history
+    again = [json.loads(x)["event"] for x in env.hq("journal", "replay").stdout.splitlines()]
+    assert again == evs
+
+
+def test_stream_without_a_journal_goes_on_with_live_events(hq_env):
+    import subprocess
+    from hqtest import HQ
+    from test_journal_tools import LineReader
+    env = hq_env
+    env.start_server()
+    first = env.submit("--", "true")
+    cmd = [str(HQ), "--server-dir", str(env.server_dir), "journal", "stream"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env.env, cwd=str(env.work))
+    env.track_pid(p.pid)
+    try:
+        r = LineReader(p)
+        past = r.wait_for(lambda e: e["type"] == "job-created" and e["job"] == first)
+        assert past[0]["type"] == "server-start"
+        env.start_worker()
+        r.wait_for(lambda e: e["type"] == "job-completed" and e["job"] == first)
+        second = env.submit("--", "true")
+        seen = r.wait_for(lambda e: e["type"] == "job-completed" and e["job"] == second)
+        assert [e["type"] for e in seen] == ["job-created", "task-started", "task-finished",
+                                             "job-completed"]
+        env.hq("server", "stop")
+        assert p.wait(timeout=20) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

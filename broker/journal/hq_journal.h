@@ -207,5 +207,8 @@ typedef void(hq_jline_fn)(const char *line, void *arg);
  * same lines are printed by `hq journal export` and served by the running server
  * (cli/REFERENCE.md §3.8). */
 uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg);
+/* The line of a job-completed event (no record holds it: a broker without a journal
+ * makes it from its state, journal/rebuild.c). Returns 1. */
+uint64_t hq_jline_job_completed(uint32_t job, uint64_t wall_ns, hq_jline_fn *fn, void *arg);
 
 #endif

@@ -122,6 +122,14 @@ static json_t *s_task_state_ev(const hq_jrec_t *rec)
     return ev;
 }
 
+uint64_t hq_jline_job_completed(uint32_t job, uint64_t wall_ns, hq_jline_fn *fn, void *arg)
+{
+    uint64_t n = 0;
+    s_emit(json_pack("{s:s,s:I}", "type", "job-completed", "job", (json_int_t)job), wall_ns, fn,
+           arg, &n);
+    return n;
+}
+
 uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
 {
     uint64_t n = 0;

@@ -1,5 +1,6 @@
-/* Journal events for clients (see jstream.h): NDJSON formatting, JOURNAL_READ over the
- * journal files plus a ring of live events, JOURNAL_FLUSH. */
+/* Journal events for clients (see stream.h): NDJSON formatting, JOURNAL_READ over the
+ * journal files plus a ring of live events (or, without a journal, over the events
+ * rebuilt from the broker's state plus the ring), JOURNAL_FLUSH. */
 #define HQ_LOG_MODULE "hq::server::journal"
 #include "stream.h"
 
@@ -12,6 +13,7 @@
 #include "hq_util.h"
 #include "glue.h"
 #include "journal/hq_journal.h"
+#include "journal/rebuild.h"
 
 #define S_RING_MAX 262144  /* live event lines kept */
 #define S_PAGE_LINES 50000 /* lines per reply (a record's lines are never split) */
@@ -49,6 +51,8 @@ typedef struct s_jx {
     int hold_timer;      /* zloop timer checking held readers (-1 = none) */
     int batch_timer;     /* zloop timer answering held readers soon (-1 = none) */
     bool dead;           /* closed while flushes were pending: freed by the last one */
+    bool rebuilt;        /* no journal: cursor 1 = the state, live events from 2 on */
+    uint64_t seq;        /* rebuilt: the last live event's number */
     struct s_jx *next;
 } s_jx_t;
 
@@ -322,11 +326,87 @@ static void s_copy_req(s_reader_t *r, const hq_creq_t *req)
     r->request_id = req->msg->hdr.request_id;
 }
 
+/* Answers from the ring, or holds the reader for live events (wait). */
+static int s_from_ring(hq_broker_t *b, s_jx_t *x, hq_creq_t *req, uint64_t cursor, bool wait)
+{
+    uint64_t next;
+    bool more;
+    json_t *lines = s_ring_lines(x, cursor, &next, &more);
+    if (json_array_size(lines) > 0 || !wait) {
+        s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
+                s_result(lines, next, more, false));
+        return 0;
+    }
+    json_decref(lines);
+    s_reader_t *r = hq_calloc(1, sizeof *r);
+    s_copy_req(r, req);
+    r->x = x;
+    r->cursor = cursor;
+    r->wait = true;
+    r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
+    r->next = x->held;
+    x->held = r;
+    if (x->hold_timer < 0 && b->turn.loop)
+        x->hold_timer = zloop_timer(b->turn.loop, 100, 0, s_on_hold, x);
+    return 0;
+}
+
+/* ---- a broker without a journal ---- */
+
+/* A live event of a broker without a journal: its lines go to the ring. */
+static void s_rebuilt_hook(const hq_event_t *ev, void *arg)
+{
+    hq_broker_t *b = arg;
+    s_jx_t *x = s_jx(b, false);
+    if (!x || !x->tap || !x->rebuilt)
+        return;
+    s_tapctx_t c = {.x = x, .lsn = x->seq + 1};
+    if (hq_jrebuild_event(b, ev, s_tap_line, &c) == 0)
+        return;
+    x->seq++;
+    if (x->held && x->batch_timer < 0 && b->turn.loop)
+        x->batch_timer = zloop_timer(b->turn.loop, S_BATCH_MS, 1, s_on_batch, x);
+}
+
+static void s_json_line(const char *line, void *arg)
+{
+    json_array_append_new(arg, json_string(line));
+}
+
+/* JOURNAL_READ without a journal: cursor 0 gets the events rebuilt from the state (all
+ * of them, up to now: "next" is the last live event's number), later cursors the live
+ * events of the ring. */
+static int s_read_rebuilt(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    s_jx_t *x = s_jx(b, true);
+    if (!x->tap) {
+        if (hq_events_hook(b->events, s_rebuilt_hook, b) != 0)
+            return hq_client_error(&b->replies, req, HQ_ERR_UNAVAILABLE,
+                                   "The server cannot follow its events: too many hooks");
+        x->tap = true;
+        x->rebuilt = true;
+        x->seq = 1;
+        x->ring_lo = 2;
+    }
+    uint64_t cursor = q->number;
+    if (cursor == 0 || cursor > x->seq) {
+        json_t *lines = json_array();
+        hq_jrebuild_state(b, s_json_line, lines);
+        s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
+                s_result(lines, x->seq, false, false));
+        return 0;
+    }
+    if (cursor + 1 < x->ring_lo)
+        cursor = x->ring_lo - 1; /* fell behind the ring: the lost events are skipped */
+    return s_from_ring(b, x, req, cursor, q->flag);
+}
+
 int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
 {
     hq_journal_t *j = hq_jr_journal(b);
     if (!j)
-        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", HQ_NO_JOURNAL_TEXT);
+        return s_read_rebuilt(b, req);
     const hq_query_t *q = &req->msg->u.query;
     uint64_t cursor = q->number;
     s_jx_t *x = s_jx(b, true);
@@ -340,28 +420,8 @@ int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
     }
     if (cursor > st.last_lsn)
         cursor = st.last_lsn; /* a cursor of an earlier run of the server */
-    if (x->tap && cursor + 1 >= x->ring_lo) {
-        uint64_t next;
-        bool more;
-        json_t *lines = s_ring_lines(x, cursor, &next, &more);
-        if (json_array_size(lines) > 0 || !q->flag) {
-            s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
-                    s_result(lines, next, more, false));
-            return 0;
-        }
-        json_decref(lines);
-        s_reader_t *r = hq_calloc(1, sizeof *r);
-        s_copy_req(r, req);
-        r->x = x;
-        r->cursor = cursor;
-        r->wait = true;
-        r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
-        r->next = x->held;
-        x->held = r;
-        if (x->hold_timer < 0 && b->turn.loop)
-            x->hold_timer = zloop_timer(b->turn.loop, 100, 0, s_on_hold, x);
-        return 0;
-    }
+    if (x->tap && cursor + 1 >= x->ring_lo)
+        return s_from_ring(b, x, req, cursor, q->flag);
     /* From the files: everything up to what the ring has (or to now), once durable. */
     s_flushwait_t *w = hq_calloc(1, sizeof *w);
     w->x = x;

@@ -1,0 +1,19 @@
+/* The events of a broker started without --journal (cli/REFERENCE.md §3.8): `hq
+ * journal replay` / `stream` still work, with the events rebuilt from the broker's
+ * state (server-start, worker-connected, job-created, task events, job-completed,
+ * worker-lost, in time order) and, for live readers, made from the broker's events as
+ * they happen. The lines are those of ndjson.c. Private to broker/. */
+#ifndef HQ_BROKER_JOURNAL_REBUILD_H
+#define HQ_BROKER_JOURNAL_REBUILD_H
+
+#include "ctx.h"
+#include "events.h"
+#include "journal/hq_journal.h"
+
+/* The NDJSON lines of b's present state, sorted by time. Returns the number of lines. */
+uint64_t hq_jrebuild_state(const hq_broker_t *b, hq_jline_fn *fn, void *arg);
+
+/* The NDJSON lines of one broker event (none for internal ones). */
+uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_fn *fn, void *arg);
+
+#endif
