@@ -191,3 +191,47 @@ def test_stream_without_a_journal_goes_on_with_live_events(hq_env):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_server_debug_dump_writes_jobs_tasks_workers_and_scheduler_queues(hq_env, tmp_path):
+    env = hq_env
+    start_journaled(env)
+    env.start_worker(cpus=1)
+    hold = tmp_path / "hold"
+    job = env.submit("--array", "0-5", "--", "bash", "-c",
+                     f"while [ ! -e {hold} ]; do sleep 0.05; done")
+    env.wait_task_state(job, 0, "running")
+    out = tmp_path / "dump.json"
+    r = env.hq("server", "debug-dump", str(out))
+    assert f"Debug dump written to '{out}'" in r.stderr
+    d = json.loads(out.read_text())
+    assert d["server"]["max_worker_id"] == 1
+    [j] = d["jobs"]
+    assert j["id"] == job and j["n_tasks"] == 6
+    by_state = j["tasks_by_state"]
+    assert sum(j["counts"].values()) == 6
+    assert by_state["running"] == "0", by_state
+    active = j["active_tasks"]
+    assert active[0]["id"] == 0 and active[0]["state"] == "running"
+    assert all(t["worker"] == 1 for t in active)
+    assert len(active) == 6 - j["counts"]["waiting"]
+    [w] = d["workers"]
+    assert w["id"] == 1 and w["state"] == "RUNNING" and w["hostname"] == "w1"
+    assert w["n_assigned"] == len(active)
+    sched = d["scheduler"]["placement"]
+    assert sched["ready"] == j["counts"]["waiting"] > 0
+    [q] = sched["queues"]
+    assert q["job"] == job and q["ready"] == sched["ready"]
+    [sw] = sched["workers"]
+    assert sw["id"] == 1 and sw["held"] == len(active)
+    assert sw["capacity"]["cpus"] > 0
+    assert d["journal"]["last_lsn"] > 0
+    # to standard output, and a clear error for a path that cannot be written
+    assert json.loads(env.hq("server", "debug-dump", "-").stdout)["jobs"][0]["id"] == job
+    bad = env.hq("server", "debug-dump", str(tmp_path / "no" / "such" / "dir.json"),
+                 check=False)
+    assert bad.returncode == 1
+    assert "Cannot write the debug dump to" in bad.stderr
+    assert "No such file or directory" in bad.stderr
+    hold.write_text("")
+    env.wait_job(job)
