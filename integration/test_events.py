@@ -235,3 +235,30 @@ def test_server_debug_dump_writes_jobs_tasks_workers_and_scheduler_queues(hq_env
     assert "No such file or directory" in bad.stderr
     hold.write_text("")
     env.wait_job(job)
+
+
+def test_journal_is_a_directory_that_can_be_copied_and_a_file_is_refused_clearly(hq_env):
+    import shutil
+    env = hq_env
+    jfile = env.tmp / "hq.journal"
+    jfile.write_bytes(b"HQJOURNAL")  # e.g. a HyperQueue journal file
+    p = env.start_server("--journal", jfile, wait=False)
+    assert p.wait_exit() == 1
+    want = (f"journal {jfile} is a file, not a directory: hq keeps its journal as a directory "
+            "of segments and cannot read HyperQueue's single-file journals")
+    assert want in p.stderr(), p.stderr()
+    r = env.hq("journal", "export", jfile, check=False)
+    assert r.returncode == 1 and want in r.stderr, r.stderr
+    assert jfile.read_bytes() == b"HQJOURNAL"  # left alone
+    # the journal directory: copied with the broker stopped, a start from the copy restores
+    start_journaled(env)
+    job = env.submit("--", "true")
+    env.hq("server", "stop")
+    env.server.wait_exit()
+    from hqtest import journal_dir
+    assert journal_dir(env).is_dir()
+    copy = env.tmp / "journal-copy"
+    shutil.copytree(journal_dir(env), copy)
+    shutil.rmtree(journal_dir(env))
+    env.start_server("--journal", copy)
+    assert [j["id"] for j in env.hq_json("job", "list", "--all")] == [job]
