@@ -115,6 +115,8 @@ uint64_t hq_jrebuild_state(const hq_broker_t *b, hq_jline_fn *fn, void *arg)
             it->rec.u.job_open.name = j->name;
         }
         for (uint32_t s = 0; s < j->n_submits; s++) {
+            if (!j->submits[s].msg)
+                continue;
             it = s_add(&a, j->submit_ns, HQ_JR_JOB_SUBMIT);
             it->rec.u.job_submit.job = j->id;
             it->rec.u.job_submit.submit = &j->submits[s].msg->u.submit;
@@ -176,7 +178,7 @@ uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_
         break;
     }
     case HQ_EV_JOB_CREATED:
-        if (!j || j->n_submits == 0)
+        if (!j || j->n_submits == 0 || !j->submits[j->n_submits - 1].msg)
             return 0; /* an open job: its job-open follows */
         it.rec.type = HQ_JR_JOB_SUBMIT;
         it.rec.u.job_submit.job = j->id;
