@@ -45,8 +45,13 @@ static int s_cmp(const void *x, const void *y)
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static uint64_t s_line(const s_item_t *it, hq_jline_fn *fn, void *arg)
+static uint64_t s_line(s_item_t *it, hq_jline_fn *fn, void *arg)
 {
+    /* The record points into its item, which growing and sorting the array moved. */
+    if (it->rec.type == HQ_JR_TASKS_STARTED || it->rec.type == HQ_JR_TASKS_STARTED_V)
+        it->rec.u.batch.insts = &it->inst;
+    else if (it->rec.type == HQ_JR_TASKS_CANCELED || it->rec.type == HQ_JR_TASKS_ABORTED)
+        it->rec.u.tasks.ranges = &it->range;
     if (it->rec.type == 0)
         return hq_jline_job_completed(it->rec.u.job.job, it->time_ns, fn, arg);
     return hq_jrec_ndjson(&it->rec, fn, arg);
