@@ -7,6 +7,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from hqtest import journal_events, start_journaled, wait_until
 
 
@@ -130,8 +132,11 @@ def test_first_worker_after_a_journal_restore_gets_highest_journaled_id_plus_two
     assert sorted(w["id"] for w in env.worker_list()) == [4, 5]
 
 
-def test_replay_without_a_journal_rebuilds_events_from_state_in_time_order(hq_env):
+@pytest.mark.parametrize("page", [None, "7"], ids=["one-page", "pages-of-7"])
+def test_replay_without_a_journal_rebuilds_events_from_state_in_time_order(hq_env, page):
     env = hq_env
+    if page:  # the rebuilt history comes in pages that must join up
+        env.env["HQ_TEST_EVENT_PAGE_LINES"] = page
     env.start_server()
     env.start_worker(cpus=2)
     ok = env.submit("--array", "1-2", "--", "true")

@@ -91,7 +91,8 @@ static void s_ended(s_item_t *it, const hq_job_t *j, const hq_task_t *t)
     }
 }
 
-uint64_t hq_jrebuild_state(const hq_broker_t *b, hq_jline_fn *fn, void *arg)
+uint64_t hq_jrebuild_state(const hq_broker_t *b, uint64_t skip, uint64_t max, hq_jline_fn *fn,
+                           void *arg, bool *more)
 {
     s_items_t a = {0};
     s_item_t *it = s_add(&a, b->conf.start_ns, HQ_JR_SERVER_START);
@@ -140,8 +141,9 @@ uint64_t hq_jrebuild_state(const hq_broker_t *b, hq_jline_fn *fn, void *arg)
     }
     qsort(a.v, a.n, sizeof *a.v, s_cmp);
     uint64_t n = 0;
-    for (size_t k = 0; k < a.n; k++)
+    for (size_t k = skip; k < a.n && k - skip < max; k++)
         n += s_line(&a.v[k], fn, arg);
+    *more = skip < a.n && a.n - skip > max;
     free(a.v);
     return n;
 }

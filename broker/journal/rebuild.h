@@ -10,8 +10,11 @@
 #include "events.h"
 #include "journal/hq_journal.h"
 
-/* The NDJSON lines of b's present state, sorted by time. Returns the number of lines. */
-uint64_t hq_jrebuild_state(const hq_broker_t *b, hq_jline_fn *fn, void *arg);
+/* The NDJSON lines of b's present state, sorted by time (one line per event): those
+ * from index skip on, at most max of them; *more tells whether lines follow. Returns
+ * the number of lines given. */
+uint64_t hq_jrebuild_state(const hq_broker_t *b, uint64_t skip, uint64_t max, hq_jline_fn *fn,
+                           void *arg, bool *more);
 
 /* The NDJSON lines of one broker event (none for internal ones). */
 uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_fn *fn, void *arg);

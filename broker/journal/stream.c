@@ -15,10 +15,12 @@
 #include "journal/hq_journal.h"
 #include "journal/rebuild.h"
 
-#define S_RING_MAX 262144  /* live event lines kept */
-#define S_PAGE_LINES 50000 /* lines per reply (a record's lines are never split) */
-#define S_HOLD_MS 1000     /* longest hold of an empty live read */
-#define S_BATCH_MS 5       /* held readers are answered this long after new events */
+#define S_RING_MAX 262144        /* live event lines kept */
+#define S_PAGE_LINES 50000       /* lines per reply (a record's lines are never split) */
+#define S_HOLD_MS 1000           /* longest hold of an empty live read */
+#define S_BATCH_MS 5             /* held readers are answered this long after new events */
+#define S_STATE_PAGE 100000      /* rebuilt lines per reply (no journal) */
+#define S_LIVE_BASE (1ull << 40) /* no journal: live events are numbered after this */
 
 /* ---- stream state (one per broker) ---- */
 
@@ -51,8 +53,9 @@ typedef struct s_jx {
     int hold_timer;      /* zloop timer checking held readers (-1 = none) */
     int batch_timer;     /* zloop timer answering held readers soon (-1 = none) */
     bool dead;           /* closed while flushes were pending: freed by the last one */
-    bool rebuilt;        /* no journal: cursor 1 = the state, live events from 2 on */
+    bool rebuilt;        /* no journal: state pages, then live events from S_LIVE_BASE + 1 */
     uint64_t seq;        /* rebuilt: the last live event's number */
+    uint64_t page;       /* rebuilt: state lines per reply */
     struct s_jx *next;
 } s_jx_t;
 
@@ -373,9 +376,11 @@ static void s_json_line(const char *line, void *arg)
     json_array_append_new(arg, json_string(line));
 }
 
-/* JOURNAL_READ without a journal: cursor 0 gets the events rebuilt from the state (all
- * of them, up to now: "next" is the last live event's number), later cursors the live
- * events of the ring. */
+/* JOURNAL_READ without a journal. Cursors below S_LIVE_BASE page through the events
+ * rebuilt from the state (the cursor is the number of lines delivered; each page is
+ * rebuilt, and new events sort at the end, so pages join up), the last page answers
+ * "next" = the last live event's number; cursors from S_LIVE_BASE on are live events
+ * of the ring. */
 static int s_read_rebuilt(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
@@ -386,15 +391,20 @@ static int s_read_rebuilt(hq_broker_t *b, hq_creq_t *req)
                                    "The server cannot follow its events: too many hooks");
         x->tap = true;
         x->rebuilt = true;
-        x->seq = 1;
-        x->ring_lo = 2;
+        x->seq = S_LIVE_BASE;
+        x->ring_lo = S_LIVE_BASE + 1;
+        const char *pv = getenv("HQ_TEST_EVENT_PAGE_LINES"); /* tests: small pages */
+        x->page = pv && atoi(pv) > 0 ? (uint64_t)atoi(pv) : S_STATE_PAGE;
     }
     uint64_t cursor = q->number;
-    if (cursor == 0 || cursor > x->seq) {
+    if (cursor > x->seq)
+        cursor = 0; /* a cursor of an earlier run of the server */
+    if (cursor < S_LIVE_BASE) {
         json_t *lines = json_array();
-        hq_jrebuild_state(b, s_json_line, lines);
+        bool more = false;
+        uint64_t n = hq_jrebuild_state(b, cursor, x->page, s_json_line, lines, &more);
         s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
-                s_result(lines, x->seq, false, false));
+                s_result(lines, more ? cursor + n : x->seq, more, false));
         return 0;
     }
     if (cursor + 1 < x->ring_lo)

@@ -12,9 +12,10 @@
  * behind the ring is served from the files again. With flag, an empty answer is held
  * up to a second for new events. "end" is set when the server is stopping.
  *
- * Without a journal (journal/rebuild.c), cursor 0 gets the events rebuilt from the
- * broker's state, "next" 1 or the number of the last live event; live events are
- * numbered from 2 as they happen and kept in the same ring. */
+ * Without a journal (journal/rebuild.c), cursors below 2^40 page through the events
+ * rebuilt from the broker's state (the cursor counts the lines delivered); the last
+ * page's "next" is the number of the last live event; live events are numbered from
+ * 2^40 + 1 as they happen and kept in the same ring. */
 #ifndef HQ_BROKER_JOURNAL_STREAM_H
 #define HQ_BROKER_JOURNAL_STREAM_H
 
