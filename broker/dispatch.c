@@ -35,6 +35,7 @@ typedef struct s_dispatch {
 typedef struct s_started_acc {
     uint32_t job, worker; /* the run being collected */
     uint64_t epoch;       /* the worker's session epoch */
+    uint32_t variant;     /* the resource variant they run on */
     uint32_t n;           /* collected */
     hq_jinst_t insts[S_DISPATCH_CHUNK];
 } s_started_acc_t;
@@ -134,12 +135,14 @@ static s_dispatch_t *s_dispatch_new(hq_broker_t *b, uint32_t left)
     return d;
 }
 
-/* Appends the collected run as one tasks_started record that d waits for. */
+/* Appends the collected run as one tasks_started record that d waits for (tasks_started_v
+ * when they run on a resource variant k > 0). */
 static void s_started_flush(hq_broker_t *b, s_started_acc_t *a, s_dispatch_t *d)
 {
     if (a->n == 0)
         return;
-    hq_jrec_t rec = {.type = HQ_JR_TASKS_STARTED};
+    hq_jrec_t rec = {.type = a->variant ? HQ_JR_TASKS_STARTED_V : HQ_JR_TASKS_STARTED};
+    rec.u.batch.variant = a->variant;
     rec.u.batch.job = a->job;
     rec.u.batch.worker = a->worker;
     rec.u.batch.epoch = a->epoch;
@@ -184,12 +187,14 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
             hq_journal_kick(jn);      /* its sync starts while later chunks are made */
             d = s_dispatch_new(b, cmd->slots.n - i);
         }
-        if (acc->n && (acc->job != j->id || acc->worker != w->id || acc->epoch != w->epoch))
+        if (acc->n && (acc->job != j->id || acc->worker != w->id || acc->epoch != w->epoch ||
+                       acc->variant != t->variant))
             s_started_flush(b, acc, d);
         if (acc->n == 0) {
             acc->job = j->id;
             acc->worker = w->id;
             acc->epoch = w->epoch;
+            acc->variant = t->variant;
         }
         acc->insts[acc->n++] = (hq_jinst_t){.task = t->id, .instance = t->instance};
         d->slots[d->n] = *s;

@@ -13,6 +13,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "debugdump.h"
 #include "dispatch.h"
 #include "explain.h"
 #include "journal/stream.h"
@@ -62,6 +63,7 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_JOURNAL_FLUSH] = hq_h_journal_flush,
     [HQ_MSG_JOURNAL_PRUNE] = hq_h_journal_prune,
     [HQ_MSG_TASK_NOTIFY] = hq_h_task_notify,
+    [HQ_MSG_DEBUG_DUMP] = hq_h_debug_dump,
 };
 
 /* ---- receiving ---- */
@@ -193,6 +195,8 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         if (cmd->type == HQ_SCHED_ASSIGNED)
             hq_workers_on_assigned(b, cmd);
+        else if (cmd->type == HQ_SCHED_DUMPED)
+            hq_debug_dump_on_sched(b, cmd);
         hq_sched_cmd_destroy(&cmd);
     }
     if (b->turn.dirty)
@@ -364,6 +368,7 @@ void hq_loop_run(hq_broker_t *b)
 
 void hq_loop_stop(hq_broker_t *b)
 {
+    hq_debug_dump_close(b);
     zloop_destroy(&b->turn.loop);
     hq_sched_destroy(&b->ready.sched);
     zsock_destroy(&b->replies.peer.sock);

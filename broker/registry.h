@@ -39,6 +39,7 @@ typedef struct hq_worker {
     hq_msg_t *reg;                /* owned REGISTER message (keeps conf alive) */
     const hq_worker_conf_t *conf; /* &reg->u.reg.conf */
     enum hq_wstate state;         /* RUNNING until it ends */
+    uint64_t connected_ns;        /* wall time it registered */
     uint64_t ended_ns;            /* wall time it ended (0 = live) */
     uint64_t last_recv;           /* CLOCK_MONOTONIC of its last message */
     uint64_t last_sent_hb;        /* CLOCK_MONOTONIC of our last heartbeat to it */

@@ -59,6 +59,7 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     w->reg = msg;
     w->conf = conf;
     w->state = HQ_WS_RUNNING;
+    w->connected_ns = hq_wall_ns();
     w->hb_ns = conf->heartbeat_ns ? conf->heartbeat_ns : HQ_DEFAULT_HB_NS;
     if (w->hb_ns < HQ_MIN_HB_NS)
         w->hb_ns = HQ_MIN_HB_NS;

@@ -83,6 +83,7 @@ int hq_cmd_server_stop(int argc, char **argv);
 int hq_cmd_server_info(int argc, char **argv);
 int hq_cmd_server_wait(int argc, char **argv);
 int hq_cmd_server_generate_access(int argc, char **argv);
+int hq_cmd_server_debug_dump(int argc, char **argv);
 int hq_cmd_worker_start(int argc, char **argv);
 int hq_cmd_worker_stop(int argc, char **argv);
 int hq_cmd_worker_list(int argc, char **argv);

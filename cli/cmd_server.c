@@ -1,5 +1,6 @@
-/* `hq server stop|info|wait|generate-access` (`server start` runs the broker library
+/* `hq server stop|info|wait|generate-access|debug-dump` (`server start` runs the broker library
  * directly). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,47 @@ int hq_cmd_server_generate_access(int argc, char **argv)
     sodium_memzero(&a, sizeof a);
     if (rc == 0)
         hq_output_finish(&c.g);
+    hq_cli_end(&c);
+    return rc;
+}
+
+/* `hq server debug-dump PATH`: the server's internal state (DEBUG_DUMP) written by the
+ * client, so PATH is a path where the user runs hq, with the user's permissions. */
+int hq_cmd_server_debug_dump(int argc, char **argv)
+{
+    hq_cli_t c;
+    int rc = hq_cli_begin(&c, "server debug-dump", argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *path = hq_args_pos(c.args, 0);
+    if (!path || !path[0]) {
+        rc = hq_cli_invalid_pos("PATH", path ? path : "", "a file path (or `-`) is expected");
+        hq_cli_end(&c);
+        return rc;
+    }
+    json_t *root = NULL;
+    rc = hq_cli_query(&c, HQ_MSG_DEBUG_DUMP, NULL, 0, &root, NULL);
+    json_t *doc = rc == 0 ? json_object_get(root, "result") : NULL;
+    if (rc == 0 && !json_is_object(doc))
+        rc = hq_cli_error(&c, "The server sent no debug dump");
+    if (rc == 0) {
+        bool out = strcmp(path, "-") == 0;
+        FILE *f = out ? stdout : fopen(path, "w");
+        int e = 0;
+        if (!f)
+            e = errno;
+        else if (json_dumpf(doc, f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || fputc('\n', f) == EOF)
+            e = errno ? errno : EIO;
+        if (f && !out && fclose(f) != 0 && !e)
+            e = errno;
+        if (e)
+            rc = hq_cli_error(&c, "Cannot write the debug dump to '%s': %s", path, strerror(e));
+        else if (!out)
+            hq_info("Debug dump written to '%s'", path);
+    }
+    if (rc == 0 && strcmp(path, "-") != 0)
+        hq_output_finish(&c.g);
+    json_decref(root);
     hq_cli_end(&c);
     return rc;
 }

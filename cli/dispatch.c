@@ -37,6 +37,7 @@ static const struct {
     {"server info", hq_cmd_server_info},
     {"server wait", hq_cmd_server_wait},
     {"server generate-access", hq_cmd_server_generate_access},
+    {"server debug-dump", hq_cmd_server_debug_dump},
     {"worker start", s_worker},
     {"worker stop", hq_cmd_worker_stop},
     {"worker list", hq_cmd_worker_list},

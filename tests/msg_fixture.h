@@ -250,7 +250,7 @@ static const uint8_t s_types[] = {
     HQ_MSG_RESULTS,      HQ_MSG_HEARTBEAT,     HQ_MSG_GOODBYE,       HQ_MSG_REGISTERED,
     HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
     HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE, HQ_MSG_TASK_NOTIFY,
-    HQ_MSG_OVERVIEW,
+    HQ_MSG_OVERVIEW,     HQ_MSG_DEBUG_DUMP,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 
@@ -489,6 +489,7 @@ static inline void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
     case HQ_MSG_HEARTBEAT:
     case HQ_MSG_JOURNAL_FLUSH:
     case HQ_MSG_JOURNAL_PRUNE:
+    case HQ_MSG_DEBUG_DUMP:
         break;
     default: {
         const hq_query_t *x = &a->u.query, *y = &b->u.query;

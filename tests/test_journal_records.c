@@ -144,12 +144,15 @@ static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_reg
         r->u.overview.hw_state = "{\"state\":{\"timestamp\":5}}";
         break;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED:
         r->u.batch.job = 19;
-        if (t == HQ_JR_TASKS_STARTED) {
+        if (t != HQ_JR_TASKS_FINISHED) {
             r->u.batch.worker = 8;
             r->u.batch.epoch = 1ull << 41;
         }
+        if (t == HQ_JR_TASKS_STARTED_V)
+            r->u.batch.variant = 2;
         r->u.batch.n = 3;
         r->u.batch.insts = s_insts;
         break;
@@ -202,8 +205,10 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
             cr_assert_null(b->u.task.error);
         break;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED:
         cr_assert_eq(b->u.batch.job, 19);
+        cr_assert_eq(b->u.batch.variant, a->u.batch.variant);
         cr_assert_eq(b->u.batch.worker, a->u.batch.worker);
         cr_assert_eq(b->u.batch.epoch, a->u.batch.epoch);
         cr_assert_eq(b->u.batch.n, 3);

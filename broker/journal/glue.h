@@ -36,7 +36,8 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err);
 /* How many restored tasks wait for their workers to come back, and for how long
  * (*grace_ns); 0 without a journal or re-adoption. */
 uint32_t hq_jr_readopt_waiting(const hq_broker_t *b, uint64_t *grace_ns);
-/* Writes server_stop, commits and closes. NULL-safe (journal off). */
+/* Writes server_stop, commits and closes; ends the event readers (with or without a
+ * journal). NULL-safe (journal off). */
 void hq_jr_close(hq_broker_t *b);
 /* The journal, or NULL when off. */
 hq_journal_t *hq_jr_journal(const hq_broker_t *b);

@@ -44,7 +44,8 @@ enum hq_jrec_type {
     HQ_JR_TASKS_STARTED = 18,   /* tasks_started{job, worker, epoch, [task, instance]...} */
     HQ_JR_TASKS_FINISHED = 19,  /* tasks_finished{job, [task, instance]...} */
     HQ_JR_WORKER_OVERVIEW = 20, /* worker_overview{worker, hw-state JSON text} */
-    HQ_JR_TYPE_MAX = 20
+    HQ_JR_TASKS_STARTED_V = 21, /* tasks_started with the resource variant k > 0 */
+    HQ_JR_TYPE_MAX = 21
 };
 
 /* One task instance of tasks_started / tasks_finished. */
@@ -105,6 +106,7 @@ typedef struct hq_jrec {
             uint32_t job;            /* job id */
             uint32_t worker;         /* tasks_started: worker id */
             uint64_t epoch;          /* tasks_started: worker session epoch */
+            uint32_t variant;        /* tasks_started_v: resource variant (> 0) */
             uint32_t n;              /* instances (1..HQ_JMAX_INSTS of journal_rec.h) */
             const hq_jinst_t *insts; /* in the order they happened */
         } batch;
@@ -210,5 +212,8 @@ typedef void(hq_jline_fn)(const char *line, void *arg);
  * same lines are printed by `hq journal export` and served by the running server
  * (cli/REFERENCE.md §3.8). */
 uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg);
+/* The line of a job-completed event (no record holds it: a broker without a journal
+ * makes it from its state, journal/rebuild.c). Returns 1. */
+uint64_t hq_jline_job_completed(uint32_t job, uint64_t wall_ns, hq_jline_fn *fn, void *arg);
 
 #endif

@@ -19,7 +19,8 @@
 #define HQ_JFORMAT_MAJOR 1
 /* Minor 1: a job-submit's SUBMIT frame may carry the 11th field (idempotency key).
  * Minor 2: tasks-started and tasks-finished records (types 18, 19).
- * Minor 3: worker-overview records (type 20).
+ * Minor 3: worker-overview records (type 20) and tasks-started-v records (type 21:
+ * tasks started on resource variant k > 0).
  * This build reads minors 0 to 3; an older one refuses a newer minor instead of
  * misreading its records as a torn tail. */
 #define HQ_JFORMAT_MINOR 3

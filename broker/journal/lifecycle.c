@@ -109,8 +109,10 @@ int hq_jr_attach(hq_broker_t *b, hq_err_t *err)
 void hq_jr_close(hq_broker_t *b)
 {
     hq_jglue_t *g = b->jr;
-    if (!g)
+    if (!g) {
+        hq_jstream_close(b); /* readers of the events rebuilt without a journal */
         return;
+    }
     g->closing = true;
     hq_jstream_close(b);
     hq_snapshot_detach(b);

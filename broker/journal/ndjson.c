@@ -5,7 +5,10 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "hq_idrange.h"
 #include "hq_journal.h"
+#include "hq_render.h"
+#include "hq_taskdef_json.h"
 #include "hq_util.h"
 
 static void s_emit(json_t *ev, uint64_t wall_ns, hq_jline_fn *fn, void *arg, uint64_t *n)
@@ -26,6 +29,64 @@ static json_t *s_task_ev(const char *type, uint32_t job, uint32_t task)
 {
     return json_pack("{s:s,s:I,s:I}", "type", type, "job", (json_int_t)job, "task",
                      (json_int_t)task);
+}
+
+/* HyperQueue's words for why a worker ended (reason: enum hq_wstate of the broker:
+ * 1 connection lost, 2 heartbeat lost, 3 idle timeout, 4 stopped, 5 time limit). */
+static const char *s_lost_reason(uint32_t code)
+{
+    switch (code) {
+    case 1:
+        return "ConnectionLost";
+    case 2:
+        return "HeartbeatLost";
+    case 3:
+        return "IdleTimeout";
+    case 4:
+        return "Stopped";
+    case 5:
+        return "TimeLimitReached";
+    default:
+        return "ConnectionLost";
+    }
+}
+
+/* submit_desc of a job-created event: the tasks (array or graph form), the submit
+ * directory and the stream directory. */
+static json_t *s_submit_desc(const hq_submit_t *sub)
+{
+    json_t *task_desc;
+    if (sub->n_graph == 0 && sub->n_defs > 0) {
+        char *ids = hq_rangelist_format(&sub->ids);
+        json_t *entries = json_null();
+        if (sub->n_entries) {
+            entries = json_array();
+            for (uint32_t i = 0; i < sub->n_entries; i++)
+                json_array_append_new(
+                    entries, json_stringn((const char *)sub->entries[i].data, sub->entries[i].len));
+        }
+        const hq_task_def_t *d = &sub->defs[0];
+        task_desc = json_pack("{s:{s:s,s:o,s:o}}", "Array", "ids", ids ? ids : "", "entries",
+                              entries, "task_desc", hq_task_def_json(d, d->cwd, NULL, NULL));
+        free(ids);
+    } else {
+        json_t *tasks = json_array();
+        for (uint32_t i = 0; i < sub->n_graph; i++) {
+            const hq_graph_task_t *g = &sub->graph[i];
+            json_t *deps = json_array();
+            for (uint32_t k = 0; k < g->n_deps; k++)
+                json_array_append_new(deps, json_integer(g->deps[k]));
+            const hq_task_def_t *d = g->def_idx < sub->n_defs ? &sub->defs[g->def_idx] : NULL;
+            json_array_append_new(
+                tasks, json_pack("{s:I,s:o,s:o}", "id", (json_int_t)g->id, "task_desc",
+                                 d ? hq_task_def_json(d, d->cwd, NULL, NULL) : json_null(),
+                                 "task_deps", deps));
+        }
+        task_desc = json_pack("{s:{s:o}}", "Graph", "tasks", tasks);
+    }
+    return json_pack("{s:o,s:s,s:o}", "task_desc", task_desc, "submit_dir",
+                     sub->submit_dir ? sub->submit_dir : "", "stream_path",
+                     sub->stream_dir ? json_string(sub->stream_dir) : json_null());
 }
 
 /* The event of a task_state record (snapshots): the state it reached, if any. */
@@ -61,6 +122,14 @@ static json_t *s_task_state_ev(const hq_jrec_t *rec)
     return ev;
 }
 
+uint64_t hq_jline_job_completed(uint32_t job, uint64_t wall_ns, hq_jline_fn *fn, void *arg)
+{
+    uint64_t n = 0;
+    s_emit(json_pack("{s:s,s:I}", "type", "job-completed", "job", (json_int_t)job), wall_ns, fn,
+           arg, &n);
+    return n;
+}
+
 uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
 {
     uint64_t n = 0;
@@ -79,12 +148,16 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         /* Replayed records carry the decoded message, appended ones the body. */
         const hq_submit_t *sub =
             rec->u.job_submit.msg ? &rec->u.job_submit.msg->u.submit : rec->u.job_submit.submit;
-        ev =
-            json_pack("{s:s,s:I}", "type", "job-created", "job", (json_int_t)rec->u.job_submit.job);
-        if (sub && sub->name)
-            json_object_set_new(ev, "name", json_string(sub->name));
-        if (sub)
-            json_object_set_new(ev, "attached", json_boolean(sub->job_id != 0));
+        /* closed_job: a job made whole by this submit (not tasks added to an open job). */
+        ev = json_pack("{s:s,s:I,s:b}", "type", "job-created", "job",
+                       (json_int_t)rec->u.job_submit.job, "closed_job", !sub || sub->job_id == 0);
+        if (sub) {
+            json_object_set_new(
+                ev, "job_desc",
+                json_pack("{s:s,s:o}", "name", sub->name ? sub->name : "", "max_fails",
+                          sub->has_max_fails ? json_integer(sub->max_fails) : json_null()));
+            json_object_set_new(ev, "submit_desc", s_submit_desc(sub));
+        }
         break;
     }
     case HQ_JR_JOB_OPEN:
@@ -117,10 +190,14 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         json_object_set_new(ev, "error", json_string(rec->u.task.error ? rec->u.task.error : ""));
         break;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
         for (uint32_t k = 0; k < rec->u.batch.n; k++) {
             json_t *e = s_task_ev("task-started", rec->u.batch.job, rec->u.batch.insts[k].task);
             json_object_set_new(e, "instance", json_integer(rec->u.batch.insts[k].instance));
             json_object_set_new(e, "worker", json_integer(rec->u.batch.worker));
+            json_object_set_new(e, "workers", json_pack("[I]", (json_int_t)rec->u.batch.worker));
+            if (rec->type == HQ_JR_TASKS_STARTED_V && rec->u.batch.variant > 0)
+                json_object_set_new(e, "variant", json_integer(rec->u.batch.variant));
             s_emit(e, ts, fn, arg, &n);
         }
         return n;
@@ -141,13 +218,15 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         return n;
     }
     case HQ_JR_WORKER_UP: {
-        json_t *conf = json_object();
+        /* The whole configuration, as `worker info` JSON shows it. */
         const hq_register_t *reg =
             rec->u.worker_up.msg ? &rec->u.worker_up.msg->u.reg : rec->u.worker_up.reg;
-        if (reg && reg->conf.hostname)
-            json_object_set_new(conf, "hostname", json_string(reg->conf.hostname));
-        if (reg && reg->conf.group)
-            json_object_set_new(conf, "group", json_string(reg->conf.group));
+        json_t *conf = json_object();
+        if (reg) {
+            json_t *w = hq_worker_json(rec->u.worker_up.worker, &reg->conf);
+            json_object_update(conf, json_object_get(w, "configuration"));
+            json_decref(w);
+        }
         ev = json_pack("{s:s,s:I,s:o}", "type", "worker-connected", "id",
                        (json_int_t)rec->u.worker_up.worker, "configuration", conf);
         break;
@@ -155,7 +234,7 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
     case HQ_JR_WORKER_LOST:
         ev = json_pack("{s:s,s:I,s:s}", "type", "worker-lost", "id",
                        (json_int_t)rec->u.worker_lost.worker, "reason",
-                       rec->u.worker_lost.text ? rec->u.worker_lost.text : "");
+                       s_lost_reason(rec->u.worker_lost.reason));
         break;
     case HQ_JR_WORKER_OVERVIEW: {
         json_t *hw = json_loads(rec->u.overview.hw_state, 0, NULL);

@@ -99,6 +99,15 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
         goto error;
     }
     j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0 && errno == ENOTDIR) {
+        /* Most likely a HyperQueue journal (one file) or a file given by mistake. */
+        hq_err_set(err,
+                   "journal %s is a file, not a directory: hq keeps its journal as a directory "
+                   "of segments and cannot read HyperQueue's single-file journals; give the "
+                   "path of a directory (it is created if missing)",
+                   path);
+        goto error;
+    }
     if (j->dirfd < 0) {
         hq_err_set(err, "cannot open journal directory %s: %s", path, strerror(errno));
         goto error;

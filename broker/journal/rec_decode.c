@@ -214,11 +214,14 @@ static int s_dbody(s_dec_t *d, hq_jrec_t *r)
             return -1;
         return s_ranges(d, r);
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED:
         if (s_u32(d, "job", &r->u.batch.job) < 0)
             return -1;
-        if (r->type == HQ_JR_TASKS_STARTED && (s_u32(d, "worker", &r->u.batch.worker) < 0 ||
-                                               s_u64(d, "epoch", &r->u.batch.epoch) < 0))
+        if (r->type != HQ_JR_TASKS_FINISHED && (s_u32(d, "worker", &r->u.batch.worker) < 0 ||
+                                                s_u64(d, "epoch", &r->u.batch.epoch) < 0))
+            return -1;
+        if (r->type == HQ_JR_TASKS_STARTED_V && s_u32(d, "variant", &r->u.batch.variant) < 0)
             return -1;
         return s_insts(d, r);
     case HQ_JR_WORKER_UP:

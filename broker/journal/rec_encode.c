@@ -13,16 +13,27 @@
 /* ---- names and shapes ---- */
 
 static const char *s_names[] = {
-    [HQ_JR_SERVER_START] = "server-start",     [HQ_JR_SERVER_STOP] = "server-stop",
-    [HQ_JR_JOB_SUBMIT] = "job-submit",         [HQ_JR_JOB_OPEN] = "job-open",
-    [HQ_JR_JOB_CLOSE] = "job-close",           [HQ_JR_JOB_CANCEL] = "job-cancel",
-    [HQ_JR_JOB_FORGET] = "job-forget",         [HQ_JR_TASK_STARTED] = "task-started",
-    [HQ_JR_TASK_FINISHED] = "task-finished",   [HQ_JR_TASK_FAILED] = "task-failed",
-    [HQ_JR_TASKS_CANCELED] = "tasks-canceled", [HQ_JR_TASKS_ABORTED] = "tasks-aborted",
-    [HQ_JR_WORKER_UP] = "worker-up",           [HQ_JR_WORKER_LOST] = "worker-lost",
-    [HQ_JR_ID_HIGHWATER] = "id-highwater",     [HQ_JR_TASK_STATE] = "task-state",
-    [HQ_JR_SNAP_END] = "snapshot-end",         [HQ_JR_TASKS_STARTED] = "tasks-started",
-    [HQ_JR_TASKS_FINISHED] = "tasks-finished", [HQ_JR_WORKER_OVERVIEW] = "worker-overview",
+    [HQ_JR_SERVER_START] = "server-start",
+    [HQ_JR_SERVER_STOP] = "server-stop",
+    [HQ_JR_JOB_SUBMIT] = "job-submit",
+    [HQ_JR_JOB_OPEN] = "job-open",
+    [HQ_JR_JOB_CLOSE] = "job-close",
+    [HQ_JR_JOB_CANCEL] = "job-cancel",
+    [HQ_JR_JOB_FORGET] = "job-forget",
+    [HQ_JR_TASK_STARTED] = "task-started",
+    [HQ_JR_TASK_FINISHED] = "task-finished",
+    [HQ_JR_TASK_FAILED] = "task-failed",
+    [HQ_JR_TASKS_CANCELED] = "tasks-canceled",
+    [HQ_JR_TASKS_ABORTED] = "tasks-aborted",
+    [HQ_JR_WORKER_UP] = "worker-up",
+    [HQ_JR_WORKER_LOST] = "worker-lost",
+    [HQ_JR_ID_HIGHWATER] = "id-highwater",
+    [HQ_JR_TASK_STATE] = "task-state",
+    [HQ_JR_SNAP_END] = "snapshot-end",
+    [HQ_JR_TASKS_STARTED] = "tasks-started",
+    [HQ_JR_TASKS_FINISHED] = "tasks-finished",
+    [HQ_JR_WORKER_OVERVIEW] = "worker-overview",
+    [HQ_JR_TASKS_STARTED_V] = "tasks-started-v",
 };
 
 /* Elements of each payload array: type, lsn, wall_ns + the body fields. */
@@ -33,7 +44,7 @@ const uint8_t hq_jrec_nfields_[HQ_JR_TYPE_MAX + 1] = {
     [HQ_JR_TASK_FAILED] = 7,    [HQ_JR_TASKS_CANCELED] = 5,  [HQ_JR_TASKS_ABORTED] = 5,
     [HQ_JR_WORKER_UP] = 6,      [HQ_JR_WORKER_LOST] = 6,     [HQ_JR_ID_HIGHWATER] = 5,
     [HQ_JR_TASK_STATE] = 12,    [HQ_JR_SNAP_END] = 4,        [HQ_JR_TASKS_STARTED] = 7,
-    [HQ_JR_TASKS_FINISHED] = 5, [HQ_JR_WORKER_OVERVIEW] = 5,
+    [HQ_JR_TASKS_FINISHED] = 5, [HQ_JR_WORKER_OVERVIEW] = 5, [HQ_JR_TASKS_STARTED_V] = 8,
 };
 
 const char *hq_jrec_name(uint32_t type)
@@ -240,15 +251,18 @@ static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
         }
         return 0;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED: {
         uint32_t n = r->u.batch.n;
         if (n == 0 || n > HQ_JMAX_INSTS || !r->u.batch.insts)
             return hq_err_set(err, "journal: %u task instances (1 to %u)", n, HQ_JMAX_INSTS);
         s_pu(o, r->u.batch.job);
-        if (r->type == HQ_JR_TASKS_STARTED) {
+        if (r->type != HQ_JR_TASKS_FINISHED) {
             s_pu(o, r->u.batch.worker);
             s_pu(o, r->u.batch.epoch);
         }
+        if (r->type == HQ_JR_TASKS_STARTED_V)
+            s_pu(o, r->u.batch.variant);
         s_parr(o, 2 * n);
         for (uint32_t k = 0; k < n; k++) {
             s_pu(o, r->u.batch.insts[k].task);

@@ -232,6 +232,7 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
                   rec->wall_ns);
         break;
     case HQ_JR_TASKS_STARTED:
+    case HQ_JR_TASKS_STARTED_V:
         for (uint32_t k = 0; k < rec->u.batch.n; k++)
             s_started(s, rec->u.batch.job, rec->u.batch.insts[k].task,
                       rec->u.batch.insts[k].instance, rec->u.batch.worker, rec->wall_ns);
@@ -330,6 +331,11 @@ uint64_t hq_jr_state_end(hq_jr_state_t **p, uint32_t *n_readopt)
         }
         j->finish_ns = hq_job_is_complete(j) ? last_end : 0;
     }
+    /* Worker ids go on as HyperQueue's after a restore: the first new worker gets the
+     * highest journaled id + 2 (one id is skipped), so ids of the two runs stay apart
+     * in logs and scripts. */
+    if (b->reg.max_id > 0)
+        b->reg.max_id++;
     if (b->reg.max_id + 1 >= b->reg.cap) {
         uint32_t cap = b->reg.cap ? b->reg.cap : 64;
         while (b->reg.max_id + 1 >= cap)

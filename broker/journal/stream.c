@@ -1,5 +1,6 @@
-/* Journal events for clients (see jstream.h): NDJSON formatting, JOURNAL_READ over the
- * journal files plus a ring of live events, JOURNAL_FLUSH. The ring also carries
+/* Journal events for clients (see stream.h): NDJSON formatting, JOURNAL_READ over the
+ * journal files plus a ring of live events (or, without a journal, over the events
+ * rebuilt from the broker's state plus the ring), JOURNAL_FLUSH. The ring also carries
  * transient events (task-notify) that the journal never keeps: they sit after the
  * record that was the last one when they happened, so a read cursor is
  * lsn << S_SUB_BITS | k, k counting the transient lines after that record. */
@@ -15,6 +16,7 @@
 #include "hq_util.h"
 #include "glue.h"
 #include "journal/hq_journal.h"
+#include "journal/rebuild.h"
 
 #define S_RING_MAX 262144  /* live event lines kept */
 #define S_PAGE_LINES 50000 /* lines per reply (a record's lines are never split) */
@@ -23,6 +25,8 @@
 #define S_SUB_BITS 16      /* cursor = lsn << S_SUB_BITS | transient line after it */
 #define S_SUB_MAX ((1u << S_SUB_BITS) - 1)
 #define S_KEY(lsn, sub) (((uint64_t)(lsn) << S_SUB_BITS) | (sub))
+#define S_STATE_PAGE 100000      /* rebuilt lines per reply (no journal) */
+#define S_LIVE_BASE (1ull << 40) /* no journal: live events are numbered after this */
 #define S_LSN(key) ((key) >> S_SUB_BITS)
 
 /* ---- stream state (one per broker) ---- */
@@ -59,6 +63,9 @@ typedef struct s_jx {
     bool dead;           /* closed while flushes were pending: freed by the last one */
     uint64_t last_lsn;   /* newest record seen by the tap */
     uint32_t sub;        /* transient lines after it so far */
+    bool rebuilt;        /* no journal: state pages, then live events from S_LIVE_BASE + 1 */
+    uint64_t seq;        /* rebuilt: the last live event's number (its "lsn") */
+    uint64_t page;       /* rebuilt: state lines per reply */
     struct s_jx *next;
 } s_jx_t;
 
@@ -360,11 +367,100 @@ static void s_copy_req(s_reader_t *r, const hq_creq_t *req)
     r->request_id = req->msg->hdr.request_id;
 }
 
+/* Answers from the ring, or holds the reader for live events (wait). */
+static int s_from_ring(hq_broker_t *b, s_jx_t *x, hq_creq_t *req, uint64_t cursor, bool wait)
+{
+    uint64_t next;
+    bool more;
+    json_t *lines = s_ring_lines(x, cursor, &next, &more);
+    if (json_array_size(lines) > 0 || !wait) {
+        s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
+                s_result(lines, next, more, false));
+        return 0;
+    }
+    json_decref(lines);
+    s_reader_t *r = hq_calloc(1, sizeof *r);
+    s_copy_req(r, req);
+    r->x = x;
+    r->cursor = cursor;
+    r->wait = true;
+    r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
+    r->next = x->held;
+    x->held = r;
+    if (x->hold_timer < 0 && b->turn.loop)
+        x->hold_timer = zloop_timer(b->turn.loop, 100, 0, s_on_hold, x);
+    return 0;
+}
+
+/* ---- a broker without a journal ---- */
+
+/* A live event of a broker without a journal: its lines go to the ring, numbered as
+ * if they were records (x->seq); transient ones (task-notify) follow them as usual. */
+static void s_rebuilt_hook(const hq_event_t *ev, void *arg)
+{
+    hq_broker_t *b = arg;
+    s_jx_t *x = s_jx(b, false);
+    if (!x || !x->tap || !x->rebuilt)
+        return;
+    s_tapctx_t c = {.x = x, .lsn = x->seq + 1, .key = S_KEY(x->seq + 1, 0)};
+    if (hq_jrebuild_event(b, ev, s_tap_line, &c) == 0)
+        return;
+    x->seq++;
+    x->last_lsn = x->seq;
+    x->sub = 0;
+    if (x->held && x->batch_timer < 0 && b->turn.loop)
+        x->batch_timer = zloop_timer(b->turn.loop, S_BATCH_MS, 1, s_on_batch, x);
+}
+
+static void s_json_line(const char *line, void *arg)
+{
+    json_array_append_new(arg, json_string(line));
+}
+
+/* JOURNAL_READ without a journal. Cursors below S_LIVE_BASE page through the events
+ * rebuilt from the state (the cursor is the number of lines delivered; each page is
+ * rebuilt, and new events sort at the end, so pages join up); the last page answers
+ * "next" = the ring's current position; cursors from S_KEY(S_LIVE_BASE, 0) on are
+ * live events of the ring. */
+static int s_read_rebuilt(hq_broker_t *b, hq_creq_t *req)
+{
+    const hq_query_t *q = &req->msg->u.query;
+    s_jx_t *x = s_jx(b, true);
+    if (!x->tap) {
+        if (hq_events_hook(b->events, s_rebuilt_hook, b) != 0 ||
+            hq_events_hook(b->events, s_on_event, x) != 0)
+            return hq_client_error(&b->replies, req, HQ_ERR_UNAVAILABLE,
+                                   "The server cannot follow its events: too many hooks");
+        x->tap = true;
+        x->rebuilt = true;
+        x->seq = S_LIVE_BASE;
+        x->last_lsn = S_LIVE_BASE;
+        x->sub = 0;
+        x->ring_lo = S_LIVE_BASE + 1;
+        const char *pv = getenv("HQ_TEST_EVENT_PAGE_LINES"); /* tests: small pages */
+        x->page = pv && atoi(pv) > 0 ? (uint64_t)atoi(pv) : S_STATE_PAGE;
+    }
+    uint64_t cursor = q->number;
+    if (cursor >= S_LIVE_BASE && (S_LSN(cursor) < S_LIVE_BASE || S_LSN(cursor) > x->seq))
+        cursor = 0; /* a cursor of an earlier run of the server */
+    if (cursor < S_LIVE_BASE) {
+        json_t *lines = json_array();
+        bool more = false;
+        uint64_t n = hq_jrebuild_state(b, cursor, x->page, s_json_line, lines, &more);
+        s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
+                s_result(lines, more ? cursor + n : S_KEY(x->last_lsn, x->sub), more, false));
+        return 0;
+    }
+    if (S_LSN(cursor) + 1 < x->ring_lo)
+        cursor = S_KEY(x->ring_lo - 1, 0); /* fell behind the ring: lost events skipped */
+    return s_from_ring(b, x, req, cursor, q->flag);
+}
+
 int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
 {
     hq_journal_t *j = hq_jr_journal(b);
     if (!j)
-        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", HQ_NO_JOURNAL_TEXT);
+        return s_read_rebuilt(b, req);
     const hq_query_t *q = &req->msg->u.query;
     uint64_t cursor = q->number;
     s_jx_t *x = s_jx(b, true);
@@ -381,28 +477,8 @@ int hq_h_journal_read(hq_broker_t *b, hq_creq_t *req)
     }
     if (S_LSN(cursor) > st.last_lsn)
         cursor = S_KEY(st.last_lsn, 0); /* a cursor of an earlier run of the server */
-    if (x->tap && S_LSN(cursor) + 1 >= x->ring_lo) {
-        uint64_t next;
-        bool more;
-        json_t *lines = s_ring_lines(x, cursor, &next, &more);
-        if (json_array_size(lines) > 0 || !q->flag) {
-            s_reply(b, req->rid, req->rid_len, req->msg->hdr.request_id,
-                    s_result(lines, next, more, false));
-            return 0;
-        }
-        json_decref(lines);
-        s_reader_t *r = hq_calloc(1, sizeof *r);
-        s_copy_req(r, req);
-        r->x = x;
-        r->cursor = cursor;
-        r->wait = true;
-        r->deadline = hq_mono_ns() + S_HOLD_MS * HQ_NS_PER_MS;
-        r->next = x->held;
-        x->held = r;
-        if (x->hold_timer < 0 && b->turn.loop)
-            x->hold_timer = zloop_timer(b->turn.loop, 100, 0, s_on_hold, x);
-        return 0;
-    }
+    if (x->tap && S_LSN(cursor) + 1 >= x->ring_lo)
+        return s_from_ring(b, x, req, cursor, q->flag);
     /* From the files: everything up to what the ring has (or to now), once durable. */
     s_flushwait_t *w = hq_calloc(1, sizeof *w);
     w->x = x;
@@ -465,6 +541,8 @@ void hq_jstream_close(hq_broker_t *b)
         hq_journal_on_append(j, NULL, NULL);
     if (x->tap)
         hq_events_unhook(b->events, s_on_event, x);
+    if (x->rebuilt)
+        hq_events_unhook(b->events, s_rebuilt_hook, b);
     x->tap = false;
     for (uint32_t k = 0; k < x->n; k++)
         free(x->ring[(x->head + k) % S_RING_MAX].text);

@@ -10,7 +10,12 @@
  * from the journal files (after a flush); once a reader waits for live events, the
  * broker keeps the events of newer records in a bounded ring, and a reader that falls
  * behind the ring is served from the files again. With flag, an empty answer is held
- * up to a second for new events. "end" is set when the server is stopping. */
+ * up to a second for new events. "end" is set when the server is stopping.
+ *
+ * Without a journal (journal/rebuild.c), cursors below 2^40 page through the events
+ * rebuilt from the broker's state (the cursor counts the lines delivered); the last
+ * page's "next" is the number of the last live event; live events are numbered from
+ * 2^40 + 1 as they happen and kept in the same ring. */
 #ifndef HQ_BROKER_JOURNAL_STREAM_H
 #define HQ_BROKER_JOURNAL_STREAM_H
 
@@ -25,10 +30,5 @@ int hq_h_journal_flush(hq_broker_t *b, hq_creq_t *req);
 /* Answers held readers with "end" and drops the stream state (server stopping).
  * NULL-safe, no-op without readers. */
 void hq_jstream_close(hq_broker_t *b);
-
-/* The error text when the server runs without --journal. */
-#define HQ_NO_JOURNAL_TEXT                                                                         \
-    "The server was started without a journal: there are no events to read (start it with "        \
-    "--journal <PATH>)"
 
 #endif

@@ -48,6 +48,7 @@ void hq_sched_cmd_destroy(hq_sched_cmd_t **p)
     hq_wres_list_clear(&c->worker.resources);
     free(c->worker.group);
     free(c->slots.slots);
+    free(c->text);
     free(c);
     *p = NULL;
 }
@@ -82,7 +83,9 @@ static void s_apply(hq_place_t *pl, hq_sched_cmd_t *cmd)
     case HQ_SCHED_RELEASE:
         hq_place_release(pl, cmd->slots.slots, cmd->slots.n);
         break;
+    case HQ_SCHED_DUMP: /* answered by the actor loop */
     case HQ_SCHED_ASSIGNED:
+    case HQ_SCHED_DUMPED:
         break; /* not a request; ignore */
     }
     hq_sched_cmd_destroy(&cmd);
@@ -118,10 +121,13 @@ static void s_actor(zsock_t *pipe, void *args)
                 continue;
             break; /* context terminated */
         }
-        bool term = false, dirty = false;
+        bool term = false, dirty = false, dump = false;
         for (int n = 1; msg; n++) {
             hq_sched_cmd_t *cmd = s_msg_pointer(msg);
-            if (cmd) {
+            if (cmd && cmd->type == HQ_SCHED_DUMP) {
+                dump = true; /* one answer for every dump of the batch */
+                hq_sched_cmd_destroy(&cmd);
+            } else if (cmd) {
                 s_apply(pl, cmd);
                 dirty = true;
             } else if (s_msg_is(msg, "$TERM")) {
@@ -142,6 +148,12 @@ static void s_actor(zsock_t *pipe, void *args)
             hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_ASSIGNED);
             hq_place_run(pl, hq_mono_ns(), &out->slots);
             if (out->slots.n == 0 || zsock_send(pipe, "p", out) != 0)
+                hq_sched_cmd_destroy(&out);
+        }
+        if (dump && output) {
+            hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_DUMPED);
+            out->text = hq_place_dump(pl);
+            if (zsock_send(pipe, "p", out) != 0)
                 hq_sched_cmd_destroy(&out);
         }
     }

@@ -25,8 +25,10 @@ enum hq_sched_cmd_type {
     HQ_SCHED_WORKER_DOWN = 6,  /* worker_id: gone; its capacity disappears */
     HQ_SCHED_CREDIT = 7,       /* worker_id + credit */
     HQ_SCHED_RELEASE = 8,      /* release: assigned tasks ended; free their capacity */
+    HQ_SCHED_DUMP = 9,         /* answer with DUMPED after the next placement round */
     /* scheduler -> core */
     HQ_SCHED_ASSIGNED = 20, /* assigned: tasks placed on workers */
+    HQ_SCHED_DUMPED = 21,   /* text: the placement state as JSON (hq_place_dump) */
 };
 
 typedef struct hq_sched_cmd {
@@ -38,6 +40,7 @@ typedef struct hq_sched_cmd {
     hq_sched_ready_t ready;   /* READY, CANCEL_TASKS */
     hq_sched_worker_t worker; /* WORKER_UP */
     hq_sched_slots_t slots;   /* RELEASE (tasks that ended), ASSIGNED */
+    char *text;               /* DUMPED (owned) */
 } hq_sched_cmd_t;
 
 /* Starts the actor thread. NULL on failure. */

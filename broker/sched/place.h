@@ -56,6 +56,8 @@ typedef struct hq_place hq_place_t;
 
 /* Creates empty placement state. Never NULL (out-of-memory aborts). */
 hq_place_t *hq_place_new(void);
+/* The state as a JSON text (place_dump.c; `hq server debug-dump`). Caller frees. */
+char *hq_place_dump(const hq_place_t *p);
 /* Frees everything. NULL-safe, sets *p = NULL. */
 void hq_place_destroy(hq_place_t **p);
 

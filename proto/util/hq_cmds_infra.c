@@ -120,6 +120,8 @@ static const hq_pos_arg_t s_shell_args[] = {
     HQ_ARG_CHOICE("SHELL", "The shell to complete for", "bash, elvish, fish, powershell, zsh"),
     HQ_ARGS_END,
 };
+static const hq_pos_arg_t s_dump_args[] = {
+    HQ_ARG("PATH", "File to write the JSON document to (`-`: standard output)"), HQ_ARGS_END};
 static const hq_pos_arg_t s_dir_args[] = {HQ_ARG("DIR", "Directory to write into"), HQ_ARGS_END};
 
 #define S_REF_SERVER "cli/REFERENCE.md §3.1"
@@ -148,6 +150,15 @@ const hq_cmd_spec_t hq_cmds_infra[] = {
     {.path = "server wait",
      .summary = "Wait until the server is available",
      .opts = s_server_wait_opts,
+     .reference = S_REF_SERVER},
+    {.path = "server debug-dump",
+     .summary = "Write the internal state of the server to a file",
+     .description = "Writes one JSON document with the server's internal state (jobs, tasks "
+                    "by state, workers, the scheduler's queues, the journal) for bug reports. "
+                    "Its shape is not a stable interface.",
+     .args = s_dump_args,
+     .examples = "$ hq server debug-dump hq-state.json\n"
+                 "Writes the state to hq-state.json, to attach to a bug report.",
      .reference = S_REF_SERVER},
     {.path = "server generate-access",
      .summary = "Generate an access file without starting the server",

@@ -62,6 +62,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "JOURNAL_PRUNE";
     case HQ_MSG_TASK_NOTIFY:
         return "TASK_NOTIFY";
+    case HQ_MSG_DEBUG_DUMP:
+        return "DEBUG_DUMP";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -119,6 +121,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_HEARTBEAT:
     case HQ_MSG_JOURNAL_FLUSH:
     case HQ_MSG_JOURNAL_PRUNE:
+    case HQ_MSG_DEBUG_DUMP:
         return HQ_BODY_NONE;
     case HQ_MSG_SUBMIT:
         return HQ_BODY_SUBMIT;

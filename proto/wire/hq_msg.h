@@ -52,6 +52,7 @@ enum hq_msg_type {
     HQ_MSG_JOURNAL_PRUNE = 21, /* no body */
     HQ_MSG_TASK_NOTIFY = 25,   /* hq_query_t: selector (one job), tasks (one id), text
                                 * (message), number (instance); from `hq task notify` */
+    HQ_MSG_DEBUG_DUMP = 22,    /* no body; the broker's internal state as JSON */
     /* broker -> client */
     HQ_MSG_REPLY = 40, /* hq_reply_t: JSON document and/or an id */
     HQ_MSG_ERROR = 41, /* hq_error_msg_t */
