@@ -24,6 +24,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "tool.h"
 
 extern char **environ;
 
@@ -85,75 +86,6 @@ int wk_parse_walltime(const char *s, uint64_t *ns)
     return 0;
 }
 
-/* Runs argv (PATH lookup) and returns its stdout, or NULL. */
-static char *s_run(char *const argv[])
-{
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0)
-        return NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(pfd[1]);
-    if (rc != 0) {
-        close(pfd[0]);
-        return NULL;
-    }
-    hq_buf_t b = {0};
-    hq_buf_append(&b, "", 0);
-    uint64_t deadline = hq_mono_ns() + WK_CMD_TIMEOUT_MS * HQ_NS_PER_MS;
-    bool timed_out = false;
-    for (;;) {
-        uint64_t now = hq_mono_ns();
-        if (now >= deadline) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-        int pr = poll(&p, 1, (int)((deadline - now) / HQ_NS_PER_MS) + 1);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0) {
-            timed_out = pr == 0;
-            break;
-        }
-        char buf[4096];
-        ssize_t n = read(pfd[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (b.len + (size_t)n > WK_CMD_MAX_OUTPUT) {
-            timed_out = true;
-            break;
-        }
-        hq_buf_append(&b, buf, (size_t)n);
-    }
-    close(pfd[0]);
-    if (timed_out)
-        kill(pid, SIGKILL);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        hq_buf_free(&b);
-        return NULL;
-    }
-    return b.data;
-}
-
 /* Finds "key=value" in scontrol's space-separated output and returns the value. Caller
  * frees. */
 static char *s_field(const char *text, const char *key)
@@ -188,7 +120,7 @@ static uint64_t s_slurm_remaining(const char *job_id)
         }
     }
     char *argv[] = {"scontrol", "show", "job", (char *)job_id, NULL};
-    char *out = s_run(argv);
+    char *out = wk_tool_output(argv, WK_CMD_TIMEOUT_MS, WK_CMD_MAX_OUTPUT);
     if (!out) {
         hq_warn("Could not get the remaining time of SLURM job %s (scontrol failed); the "
                 "worker has no time limit",
@@ -224,7 +156,7 @@ static const char *s_json_str2(json_t *obj, const char *k1, const char *k2)
 static uint64_t s_pbs_remaining(const char *job_id)
 {
     char *argv[] = {"qstat", "-f", (char *)job_id, "-F", "json", NULL};
-    char *out = s_run(argv);
+    char *out = wk_tool_output(argv, WK_CMD_TIMEOUT_MS, WK_CMD_MAX_OUTPUT);
     if (!out) {
         hq_warn("Could not get the remaining time of PBS job %s (qstat failed); the worker has "
                 "no time limit",

@@ -21,6 +21,7 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "tool.h"
 
 /* ---- CPU ---- */
 
@@ -128,73 +129,10 @@ static json_t *s_network(void)
 
 /* ---- GPUs ---- */
 
-/* Output of argv (NULL when it cannot run, fails or outlives S_TOOL_MS: a hung GPU
- * driver must not stall the worker's loop, and with it its heartbeats). */
+/* A GPU tool gets S_TOOL_MS: a hung GPU driver must not stall the worker's loop, and
+ * with it its heartbeats. */
 #define S_TOOL_MS 5000
-static char *s_run(char *const argv[])
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return NULL;
-    }
-    if (pid == 0) {
-        sigset_t none; /* the worker blocks the signals it reads from a signalfd */
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        setpgid(0, 0); /* its own group, so a timeout kills what it started too */
-        dup2(fds[1], STDOUT_FILENO);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDERR_FILENO);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    setpgid(pid, pid); /* also here: no race with the kill below */
-    close(fds[1]);
-    hq_buf_t b = {0};
-    uint64_t deadline = hq_mono_ns() + (uint64_t)S_TOOL_MS * HQ_NS_PER_MS;
-    bool timed_out = false;
-    for (;;) {
-        uint64_t now = hq_mono_ns();
-        if (now >= deadline) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        int r = poll(&p, 1, (int)((deadline - now) / HQ_NS_PER_MS) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            continue;
-        char chunk[4096];
-        ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (b.len < (1u << 20))
-            hq_buf_append(&b, chunk, (size_t)n);
-    }
-    close(fds[0]);
-    if (timed_out) {
-        kill(-pid, SIGKILL);
-        hq_warn("%s did not answer within %d ms; no GPU figures this time", argv[0], S_TOOL_MS);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    hq_buf_append(&b, "", 1);
-    if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        hq_buf_free(&b);
-        return NULL;
-    }
-    return b.data;
-}
+#define S_TOOL_MAX_OUTPUT (1024 * 1024)
 
 /* "10.0 %" or "100 MiB" -> 10.0 / 100 (the leading number). */
 static int s_num(const char *s, double *out)
@@ -297,14 +235,14 @@ char *wk_overview_collect(wk_overview_t *o)
         char *const argv[] = {"nvidia-smi", "--format=csv,noheader",
                               "--query-gpu=pci.bus_id,utilization.gpu,memory.used,memory.total",
                               NULL};
-        char *out = s_run(argv);
+        char *out = wk_tool_output(argv, S_TOOL_MS, S_TOOL_MAX_OUTPUT);
         if (out)
             json_object_set_new(st, "nvidia_gpus", wk_overview_parse_nvidia(out));
         free(out);
     }
     if (s_on_path("rocm-smi")) {
         char *const argv[] = {"rocm-smi", "--json", "--showuse", "--showbus", "--showmemuse", NULL};
-        char *out = s_run(argv);
+        char *out = wk_tool_output(argv, S_TOOL_MS, S_TOOL_MAX_OUTPUT);
         if (out)
             json_object_set_new(st, "amd_gpus", wk_overview_parse_rocm(out));
         free(out);
