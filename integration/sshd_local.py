@@ -7,7 +7,8 @@ ssh_config>` (that port, that identity, a known_hosts with the host key, strict 
 key checking, batch mode) and that the tests put first on PATH. The sanitizer
 settings of the test run are given to the remote sessions through sshd's SetEnv, so
 remote hq processes report the same way as local ones, and so is a TMPDIR of the test's
-own (`remote_tmp`: where remote workers make their temporary work dirs). Every process is stopped by
+own (`remote_tmp`: where remote workers make their temporary work dirs) and a marker
+HQ_TEST_SSHD=<its dir> that finds the remote processes even after sshd let them go. Every process is stopped by
 PID: the listener and the per-connection sshd processes it forked (with the remote
 commands under them)."""
 
@@ -40,6 +41,22 @@ def _descendants(pid):
         p = todo.pop()
         found.append(p)
         todo.extend(_children(p))
+    return found
+
+
+def _marked(tag):
+    """Pids of the processes whose environment holds HQ_TEST_SSHD=<tag>."""
+    needle = f"HQ_TEST_SSHD={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            pass
     return found
 
 
@@ -92,6 +109,7 @@ class SshdLocal:
         d = self.dir
         pairs = [f"{k}={os.environ[k]}" for k in FORWARDED_ENV if os.environ.get(k)]
         pairs.append(f"TMPDIR={self.remote_tmp}")
+        pairs.append(f"HQ_TEST_SSHD={self.dir}")
         assert not any(c.isspace() for pair in pairs for c in pair), pairs
         setenv = " ".join(pairs)
         (d / "sshd_config").write_text(
@@ -142,9 +160,12 @@ class SshdLocal:
         return env
 
     def sessions(self):
-        """Pids of the processes the listener started (connections and their
-        commands)."""
-        return _descendants(self.proc.pid) if self.proc else []
+        """Pids of the processes the listener started: the connections and, even once
+        reparented, the remote commands and their children (their environment is
+        marked with HQ_TEST_SSHD)."""
+        if not self.proc:
+            return []
+        return sorted(set(_descendants(self.proc.pid)) | set(_marked(self.dir)))
 
     def stop(self):
         """Stops the listener and every session under it, by PID."""

@@ -129,10 +129,11 @@ def test_terminating_deploy_ssh_ends_the_remote_workers(server, sshd):
     assert exit_lines(deploy.stderr()) == []
     wait_until(lambda: server.worker_list() == [], DEPLOY_TIMEOUT,
                "the workers to leave the server")
+    # The hangup of their terminal stopped them like SIGTERM (a killed worker would
+    # leave its temporary work dir behind).
+    wait_until(lambda: not any(d.exists() for d in work_dirs), DEPLOY_TIMEOUT,
+               "the remote workers to remove their work dirs")
     wait_until(lambda: not sshd.sessions(), DEPLOY_TIMEOUT, "the ssh sessions to end")
-    # The hangup of their terminal stopped them like SIGTERM: their temporary work
-    # dirs are gone.
-    assert not any(d.exists() for d in work_dirs), work_dirs
 
 
 # -- bad input: refused before any ssh runs ---------------------------------------------
