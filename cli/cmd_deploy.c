@@ -185,13 +185,13 @@ static void s_wait_all(s_child_t *kids, size_t n, bool report)
 
 /* Starts and awaits one ssh per host. Returns the exit code. */
 static int s_deploy(hq_cli_t *c, const hq_hostfile_t *hf, const char *hq_path, int nargs,
-                    const char *const *args)
+                    const char *const *args, bool show_output)
 {
-    bool show_output = hq_args_has(c->args, "show-output");
     s_child_t *kids = hq_calloc(hf->n, sizeof *kids);
     s_pids = hq_calloc(hf->n, sizeof *s_pids);
     s_npids = hf->n;
     s_stop_signal = 0;
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap the ssh processes for us */
     struct sigaction sa;
     struct sigaction old[S_NFORWARDED];
     memset(&sa, 0, sizeof sa);
@@ -269,10 +269,19 @@ int hq_cmd_worker_deploy_ssh(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const char *path = hq_args_pos(c.args, 0);
-    int nargs = (int)hq_args_npos(c.args) - 1;
+    /* As with clap, --show-output may also come right after HOSTFILE; the worker's
+     * arguments start at the first other word. */
+    bool show_output = hq_args_has(c.args, "show-output");
+    size_t first = 1;
+    while (first < hq_args_npos(c.args) &&
+           strcmp(hq_args_pos(c.args, first), "--show-output") == 0) {
+        show_output = true;
+        first++;
+    }
+    int nargs = (int)(hq_args_npos(c.args) - first);
     const char **args = hq_calloc((size_t)nargs + 1, sizeof *args);
     for (int i = 0; i < nargs; i++)
-        args[i] = hq_args_pos(c.args, (size_t)i + 1);
+        args[i] = hq_args_pos(c.args, first + (size_t)i);
 
     /* A typo in the worker's flags is reported here once, not by every remote worker. */
     hq_err_t err;
@@ -286,7 +295,7 @@ int hq_cmd_worker_deploy_ssh(int argc, char **argv)
     } else if (!(self = s_self_path())) {
         rc = hq_cli_error(&c, "Cannot find the path of the running hq: %s", strerror(errno));
     } else {
-        rc = s_deploy(&c, &hf, self, nargs, args);
+        rc = s_deploy(&c, &hf, self, nargs, args, show_output);
         if (rc == 0)
             hq_output_finish(&c.g);
     }

@@ -21,15 +21,18 @@ def write_hostfile(env, lines, name="hosts.txt"):
     return path
 
 
-def start_deploy(env, sshd, hostfile, *worker_args, show_output=False, name="deploy"):
-    """`hq worker deploy-ssh [--show-output] HOSTFILE --server-dir <env's> ARGS` in the
-    background, with the test's ssh first on PATH."""
-    args = [HQ, "worker", "deploy-ssh"] + (["--show-output"] if show_output else [])
-    args += [hostfile, "--server-dir", env.server_dir, *worker_args]
+def start_deploy(env, sshd, hostfile, *worker_args, show_output=None, name="deploy"):
+    """`hq worker deploy-ssh [--show-output] HOSTFILE [--show-output] --server-dir
+    <env's> ARGS` in the background, with the test's ssh first on PATH; show_output is
+    None, "before" or "after" HOSTFILE."""
+    show = ["--show-output"]
+    args = [HQ, "worker", "deploy-ssh"] + (show if show_output == "before" else [])
+    args += [hostfile] + (show if show_output == "after" else [])
+    args += ["--server-dir", env.server_dir, *worker_args]
     return env.spawn(args, name, env=sshd.env(env.env))
 
 
-def run_deploy(env, sshd, hostfile, *worker_args, show_output=False):
+def run_deploy(env, sshd, hostfile, *worker_args, show_output=None):
     p = start_deploy(env, sshd, hostfile, *worker_args, show_output=show_output)
     rc = p.wait_exit(DEPLOY_TIMEOUT)
     return rc, p.stdout(), p.stderr()
@@ -107,9 +110,12 @@ def test_failing_remote_worker_is_reported_with_its_exit_code(server, sshd):
 
 
 @pytest.mark.ssh
-def test_show_output_prints_the_remote_workers_output(server, sshd):
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_show_output_prints_the_remote_workers_output(server, sshd, position):
+    # --show-output is deploy-ssh's option before HOSTFILE and right after it.
     hostfile = write_hostfile(server, ["127.0.0.1"])
-    rc, out, err = run_deploy(server, sshd, hostfile, "--manager", "slurm", show_output=True)
+    rc, out, err = run_deploy(server, sshd, hostfile, "--manager", "slurm",
+                              show_output=position)
     assert rc == 1
     assert exit_lines(err) and exit_lines(err)[0].endswith("Worker exited with code 1")
     assert "INFO HyperQueue " in out, out
