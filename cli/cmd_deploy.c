@@ -204,7 +204,7 @@ static int s_deploy(hq_cli_t *c, const hq_hostfile_t *hf, const char *hq_path, i
     sigset_t forwarded;
     sigset_t prev;
     s_forwarded_set(&forwarded);
-    for (size_t i = 0; i < hf->n && !s_stop_signal; i++) {
+    for (size_t i = 0; i < hf->n; i++) {
         kids[i].host = &hf->hosts[i];
         char **argv = hq_ssh_argv(&hf->hosts[i], hq_path, nargs, args);
         if (hq_log_enabled(HQ_LOG_DEBUG)) {
@@ -214,8 +214,14 @@ static int s_deploy(hq_cli_t *c, const hq_hostfile_t *hf, const char *hq_path, i
             hq_debug("Starting worker on %s: %s", hf->hosts[i].line, b.data);
             hq_buf_free(&b);
         }
-        /* The handler must see the pid as soon as the process exists. */
+        /* Checked and started with the signals blocked: a signal either came before
+         * (nothing more is started) or finds the pid in s_pids. */
         sigprocmask(SIG_BLOCK, &forwarded, &prev);
+        if (s_stop_signal) {
+            sigprocmask(SIG_SETMASK, &prev, NULL);
+            hq_ssh_argv_free(argv);
+            break;
+        }
         int rc = s_spawn(&kids[i], argv, show_output);
         s_pids[i] = kids[i].pid;
         sigprocmask(SIG_SETMASK, &prev, NULL);
