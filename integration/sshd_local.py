@@ -179,9 +179,11 @@ class SshdLocal:
             self.proc.kill()
             self.proc.wait(timeout=10)
         for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = sorted(set(pids) | set(_marked(self.dir)))
             for pid in pids:
                 try:
-                    os.kill(pid, sig)
+                    if _alive(pid):
+                        os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + 10
