@@ -361,6 +361,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
                                                     : term == SIGTERM ? "SIGTERM"
                                                     : term == SIGTSTP ? "SIGTSTP"
+                                                    : term == SIGHUP  ? "SIGHUP"
                                                                       : "signal");
         wk_link_drop_held(w);
         s_kill_all(w, "Worker stopping");

@@ -98,6 +98,7 @@ int hq_worker_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTSTP);
+    sigaddset(&set, SIGHUP); /* its terminal hung up, e.g. a worker of `deploy-ssh` */
     pthread_sigmask(SIG_BLOCK, &set, &old);
 
     wk_t wk;
