@@ -109,13 +109,13 @@ Test(place, multi_node_task_takes_whole_idle_workers_of_one_group)
     ready(g_p, 1, 1, 0, 0, 0);
     ready(g_p, 2, 2, 0, 0, 9);
     /* group a has one worker only; group b gives its two lowest ids, root first */
-    cr_assert_str_eq(run(g_p), "2/1.0/0 3/1.0/0 1/2.0/0 4/2.1/0 1/2.2/0 4/2.3/0");
+    cr_assert_str_eq(run(g_p), "2/1.0/0 3/1.0/0 1/2.0/0 1/2.1/0 4/2.2/0 4/2.3/0");
     hq_place_winfo_t info;
     cr_assert_eq(hq_place_worker_info(g_p, 3, &info), 0);
     cr_assert_eq(info.held, 1);
     /* the root's release frees both nodes */
     release(g_p, 2, 1, 0, 1, 0);
-    cr_assert_str_eq(run(g_p), "2/2.4/0 3/2.5/0 2/2.6/0 3/2.7/0");
+    cr_assert_str_eq(run(g_p), "2/2.4/0 2/2.5/0 3/2.6/0 3/2.7/0");
 }
 
 Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks)
@@ -126,20 +126,20 @@ Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks)
     add_rq(g_p, 1, "cpus=1", NULL, NULL);
     add_rq(g_p, 2, "nodes=2", NULL, NULL);
     ready(g_p, 1, 1, 0, 0, 5); /* every worker busy */
-    cr_assert_str_eq(run(g_p), "1/1.0/0 2/1.1/0 3/1.2/0 1/1.3/0 2/1.4/0 3/1.5/0");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 2/1.2/0 2/1.3/0 3/1.4/0 3/1.5/0");
     ready(g_p, 2, 2, 0, 0, 0);  /* the multi-node task */
     ready(g_p, 3, 1, 0, 0, 99); /* then a stream of small tasks of a newer job */
     /* tasks end one by one; the least busy workers of the group are reserved for
      * the multi-node task and take no new small task */
     release(g_p, 1, 1, 0, 1, 0);
     cr_assert_str_eq(run(g_p), "");
-    release(g_p, 3, 1, 2, 1, 0);
+    release(g_p, 3, 1, 4, 1, 0);
     cr_assert_str_eq(run(g_p), "");
-    release(g_p, 2, 1, 1, 1, 0);
-    release(g_p, 1, 1, 3, 1, 0);
+    release(g_p, 2, 1, 2, 1, 0);
+    release(g_p, 1, 1, 1, 1, 0);
     /* worker 1 is idle, 2 drains; 3 is not reserved and takes a small task */
     cr_assert_str_eq(run(g_p), "3/3.0/0");
-    release(g_p, 2, 1, 4, 1, 0);
+    release(g_p, 2, 1, 3, 1, 0);
     cr_assert_str_eq(run(g_p), "1/2.0/0 2/2.0/0");
 }
 

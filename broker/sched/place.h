@@ -25,8 +25,10 @@
  *   would stay below the minimum.
  * - Variants: the first variant is used while some worker fits it; only when none
  *   does is the next variant tried.
- * - Spread: among fitting workers the one with the most free cpus wins, ties go to
- *   the lower worker id.
+ * - Pack: among fitting workers the one with the fewest free cpus wins, ties go to
+ *   the lower worker id, so a worker is filled before the next one is used (eight
+ *   1-cpu tasks on idle 4-cpu workers take two workers) and idle workers stay idle
+ *   (they can end on their idle timeout).
  * - Prefetch: when no variant fits any worker's free capacity, a task may be queued
  *   on a worker whose TOTAL capacity fits it, up to `prefetch` such tasks per worker
  *   (fewest prefetched first, then lower id). The model of a worker is strict FIFO:

