@@ -26,9 +26,9 @@ def test_coupled_worker_shows_the_suffix_and_the_json_weights(server):
     w = server.start_worker(*GPUS, "--coupling", "cpus[0]:gpus[0],cpus[1]:gpus[1]=1000",
                             cpus="2x2")
     _, rows = horizontal(server.hq("worker", "list").stdout)
-    assert rows[0]["Resources"] == "cpus 2x2; gpus 2x1 [coupled]"
+    assert rows[0]["Resources"] == "cpus 2x2 [coupled]; gpus 2x1 [coupled]"
     _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
-    assert info["Resources"] == "cpus: 2x2\ngpus: 2x1 [coupled]"
+    assert info["Resources"] == "cpus: 2x2 [coupled]\ngpus: 2x1 [coupled]"
     res = server.hq_json("worker", "info", str(w.id))[0]["configuration"]["resources"]
     assert [r["name"] for r in res["resources"]] == ["cpus", "gpus"]
     assert res["coupling"] == {"weights": [
@@ -88,7 +88,6 @@ def test_crossed_coupling_is_followed(server, tmp_path):
     ("cpus[0:gpus[0]", "Missing ']'"),
     ("foo[0]:gpus[0]", "Resource not found: foo"),
     ("cpus[x]:gpus[0]", "Invalid group index: x"),
-    ("cpus[2]:gpus[0]", "Invalid group index: 2"),
     ("cpus[0]:gpus[0]=65536", "Invalid weight: 65536"),
 ])
 def test_bad_coupling_is_a_command_line_error(server, spec, detail):
@@ -96,4 +95,27 @@ def test_bad_coupling_is_a_command_line_error(server, spec, detail):
                   "--work-dir", str(server.tmp / "wd-bad"), check=False)
     assert r.returncode == 2
     assert f"error: invalid value '{spec}' for '--coupling <COUPLING>': {detail}" in r.stderr
+    assert server.worker_list() == []
+
+
+def test_every_coupled_resource_is_marked_and_only_those(server):
+    w = server.start_worker("--resource", "foo=[[a,b,c],[d,e,f]]", "--resource", "bar=[1,2]",
+                            "--detect-resources", "none", "--coupling", "cpus[0]:foo[1]",
+                            cpus="2x3")
+    _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
+    assert info["Resources"] == "bar: 2\ncpus: 2x3 [coupled]\nfoo: 2x3 [coupled]"
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("cpus[0]:xxx[0]", "Resource 'xxx' has only a single group"),
+    ("xxx[0]:yyy[1]", "Resource 'xxx' has only a single group"),
+    ("cpus[0]:yyy[3]", "Invalid group id 3 for resource 'yyy'"),
+    ("cpus[2]:yyy[0]", "Invalid group id 2 for resource 'cpus'"),
+])
+def test_coupling_that_cannot_hold_refuses_the_worker(server, spec, message):
+    r = server.hq("worker", "start", "--cpus", "2x2", "--resource", "xxx=range(0-3)",
+                  "--resource", "yyy=[[a],[b]]", "--detect-resources", "none",
+                  "--coupling", spec, "--work-dir", str(server.tmp / "wd-bad"), check=False)
+    assert r.returncode == 1
+    assert message in r.stderr
     assert server.worker_list() == []
