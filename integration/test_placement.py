@@ -51,3 +51,18 @@ def test_waiting_higher_priority_task_gets_a_whole_worker_reserved(server, tmp_p
     big_start = server.tasks(big)[0]["started_at"]
     later_start = min(t["started_at"] for t in server.tasks(later).values())
     assert big_start <= later_start
+
+
+@pytest.mark.parametrize("policy,split", [
+    ("compact", [3, 3, 0]),
+    ("tight", [4, 2, 0]),
+    ("scatter", [2, 2, 2]),
+])
+def test_six_cpus_over_three_groups_of_four_by_policy(server, tmp_path, policy, split):
+    server.start_worker(cpus="3x4")
+    job = server.submit("--cpus", f"6 {policy}", "--", "bash", "-c",
+                        f"echo $HQ_RESOURCE_VALUES_cpus > {tmp_path}/cpus")
+    server.wait_job(job)
+    labels = [int(x) for x in (tmp_path / "cpus").read_text().strip().split(",")]
+    per_group = [sum(1 for x in labels if x // 4 == g) for g in range(3)]
+    assert sorted(per_group, reverse=True) == split, labels

@@ -167,3 +167,19 @@ Test(place, tight_keeps_whole_groups_free_for_strict_requests)
     ready(g_p, 3, 3, 0, 0, 0); /* a whole group (2) is still free */
     cr_assert_str_eq(run(g_p), "1/1.0/0 1/2.0/0 1/3.0/0");
 }
+
+Test(place, compact_over_several_groups_is_modelled_balanced)
+{
+    add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
+    add_rq(g_p, 1, "cpus=6:compact", NULL, NULL);
+    add_rq(g_p, 2, "cpus=6:compact!", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "1/1.0/0");
+    /* 3 + 3 taken: groups keep 1, 1 and 4 free (not 0, 2, 4), so 6 strict cpus
+     * (two groups at least) do not fit now although 6 cpus are free */
+    ready(g_p, 2, 2, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 6 * ONE);
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+}

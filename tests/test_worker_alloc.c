@@ -216,9 +216,9 @@ Test(worker_alloc, tight_fills_partly_used_groups_and_keeps_whole_groups_free)
     wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7],[8,9,10,11]]", NULL);
     cr_assert_eq(wk_alloc_try(a, &one, &x), 0);
     cr_assert_str_eq(s_labels(&x[0]), "0");
-    /* compact: the freest groups (1 and 2) */
+    /* compact: the freest groups (1 and 2), balanced */
     cr_assert_eq(wk_alloc_try(a, &six_c, &c), 0);
-    cr_assert_str_eq(s_labels(&c[0]), "4,5,6,7,8,9");
+    cr_assert_str_eq(s_labels(&c[0]), "4,5,6,8,9,10");
     wk_alloc_release(a, c, 1);
     /* tight: fills group 0 (3 free), the rest from group 1; group 2 stays whole */
     cr_assert_eq(wk_alloc_try(a, &six_t, &t), 0);
@@ -230,6 +230,27 @@ Test(worker_alloc, tight_fills_partly_used_groups_and_keeps_whole_groups_free)
     hq_rvariant_clear(&six_c);
     hq_rvariant_clear(&six_t);
     wk_alloc_destroy(&a);
+}
+
+/* Six cpus over three free groups of four, by policy. */
+static const char *s_six_of_three_groups(enum hq_policy policy)
+{
+    hq_rvariant_t six = s_req("cpus", 6 * HQ_AMOUNT_ONE, policy);
+    hq_ralloc_t *x;
+    wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7],[8,9,10,11]]", NULL);
+    cr_assert_eq(wk_alloc_try(a, &six, &x), 0);
+    const char *labels = s_labels(&x[0]);
+    wk_ralloc_free(x, 1);
+    hq_rvariant_clear(&six);
+    wk_alloc_destroy(&a);
+    return labels;
+}
+
+Test(worker_alloc, compact_balances_tight_fills_scatter_spreads_six_over_three_groups)
+{
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_COMPACT), "0,1,2,4,5,6"); /* [3,3] */
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_TIGHT), "0,1,2,3,4,5");   /* [4,2] */
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_SCATTER), "0,4,8,1,5,9"); /* [2,2,2] */
 }
 
 Test(worker_alloc, force_tight_waits_for_the_fewest_groups)

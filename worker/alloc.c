@@ -371,11 +371,30 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
                     return -1;
                 }
             }
-            /* Take indices in label order from the chosen groups: compact takes the
-             * freest group first, tight the least free first (whole groups are used
-             * up and the remainder comes from the freest chosen group). */
+            /* Take indices in label order from the chosen groups: compact balances
+             * them (one index per chosen group in turn: 6 over two free groups of 4
+             * is 3 + 3), tight takes the least free first (whole groups are used up
+             * and the remainder comes from the freest chosen group). */
             bool tight = policy == HQ_POLICY_TIGHT || policy == HQ_POLICY_FORCE_TIGHT;
             uint32_t got = 0;
+            if (!tight && n_chosen_groups > 1) {
+                uint32_t *quota = hq_calloc(ng, sizeof *quota);
+                for (uint32_t left = need; left > 0;)
+                    for (uint32_t g = 0; g < ng && left > 0; g++)
+                        if (chosen_group[g] && quota[g] < ff[g]) {
+                            quota[g]++;
+                            left--;
+                        }
+                for (uint32_t i = 0; i < r->n_idx && got < need; i++) {
+                    uint32_t g = r->group[i];
+                    if (r->free[i] == HQ_AMOUNT_ONE && quota[g] > 0) {
+                        quota[g]--;
+                        pick[n++] = i;
+                        got++;
+                    }
+                }
+                free(quota);
+            }
             while (got < need) {
                 int g = -1;
                 for (uint32_t k = 0; k < ng; k++)
