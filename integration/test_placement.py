@@ -66,3 +66,29 @@ def test_six_cpus_over_three_groups_of_four_by_policy(server, tmp_path, policy, 
     labels = [int(x) for x in (tmp_path / "cpus").read_text().strip().split(",")]
     per_group = [sum(1 for x in labels if x // 4 == g) for g in range(3)]
     assert sorted(per_group, reverse=True) == split, labels
+
+
+def assigned(server, worker_id):
+    info = server.hq_json("worker", "info", str(worker_id))[0]
+    return info["runtime_info"]["SingleNodeTasks"]["assigned_tasks"]
+
+
+@pytest.mark.parametrize("job1_tasks,job2,expect", [
+    (3, ("1", "--cpus", "all"), {2: [0]}),
+    (4, ("1", "--cpus", "all"), {1: [0, 1, 2, 3]}),
+    (3, ("3", "--cpus", "6"), {1: [0, 1], 2: [0]}),
+], ids=["all-wins", "four-fill-it", "mix-by-weight"])
+def test_min_utilization_finds_a_mix_across_jobs(server, tmp_path, job1_tasks, job2, expect):
+    j1 = server.submit("--array", f"0-{job1_tasks - 1}", "--cpus", "3", "--weight", "2",
+                       *hold(tmp_path, "mu"))
+    j2 = server.submit("--array", f"0-{int(job2[0]) - 1}", *job2[1:], *hold(tmp_path, "mu"))
+    w = server.start_worker("--min-utilization", "1.0", cpus=12)
+    want = {(j, t) for j, ts in expect.items() for t in ts}
+    ids = {1: j1, 2: j2}
+
+    def running_now():
+        return {(k, t) for k, j in ids.items() for t in running(server, j)}
+
+    wait_until(lambda: running_now() == want, what=f"{sorted(want)} running")
+    assert assigned(server, w.id) == len(want)
+    (tmp_path / "release").touch()

@@ -183,3 +183,40 @@ Test(place, compact_over_several_groups_is_modelled_balanced)
     release(g_p, 1, 1, 0, 1, 0);
     cr_assert_str_eq(run(g_p), "1/2.0/0");
 }
+
+/* ---- min utilization: the mix across jobs (12 cpus, minimum 1.0) ---- */
+
+static void min_util_setup(uint32_t job1_tasks, uint32_t job2_tasks, const char *job2_rq)
+{
+    add_numa_worker(g_p, 1, 1, 12, "default", 100, 1.0);
+    add_rq(g_p, 1, "cpus=3 weight=2", NULL, NULL);
+    add_rq(g_p, 2, job2_rq, NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, job1_tasks - 1);
+    ready(g_p, 2, 2, 0, 0, job2_tasks - 1);
+}
+
+Test(place, min_utilization_runs_the_whole_worker_task_when_small_ones_cannot_fill_it)
+{
+    min_util_setup(3, 1, "cpus=all");
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+}
+
+Test(place, min_utilization_prefers_four_heavier_tasks_that_fill_the_worker)
+{
+    min_util_setup(4, 1, "cpus=all");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/1.2/0 1/1.3/0");
+}
+
+Test(place, min_utilization_mixes_jobs_to_fill_the_worker_by_weight)
+{
+    min_util_setup(3, 3, "cpus=6");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/2.0/0");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 0);
+}
+
+Test(place, min_utilization_places_nothing_that_cannot_reach_the_share)
+{
+    min_util_setup(3, 1, "cpus=5");
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_ready_count(g_p), 4);
+}

@@ -95,6 +95,7 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
         variant_t *dst = &c->variants[v];
         dst->n_nodes = src->n_nodes;
         dst->min_time_ns = src->min_time_ns;
+        dst->weight = src->weight > 0 ? src->weight : HQ_AMOUNT_ONE;
         uint32_t n_entries = src->entries ? src->n_entries : 0;
         dst->needs = hq_calloc(n_entries ? n_entries : 1, sizeof *dst->needs);
         for (uint32_t e = 0; e < n_entries; e++) {

@@ -2,7 +2,8 @@
  * queues, request classes, workers and what they hold) and the functions one file
  * of the module offers the others, grouped by the file that defines them. Calls run
  * one way only (no file calls back into one that calls it):
- *   place_round.c   -> place_release.c, place_queue.c, place_fit.c, place.c
+ *   place_round.c   -> place_mix.c, place_release.c, place_queue.c, place_fit.c, place.c
+ *   place_mix.c     -> place_fit.c
  *   place_release.c -> place_worker.c, place_fit.c, place.c
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
  *   place_fit.c     -> nothing (works on one worker and one variant)
@@ -28,6 +29,7 @@ typedef struct s_need {
 typedef struct s_variant {
     uint32_t n_nodes;     /* > 0: multi-node, never placed here */
     uint64_t min_time_ns; /* time request */
+    uint32_t weight;      /* fixed-point (HQ_AMOUNT_ONE = 1): min-utilization mixes */
     uint32_t n;           /* number of needs */
     need_t *needs;        /* owned */
 } variant_t;
@@ -250,6 +252,24 @@ bool hq_pl_fits(const worker_t *w, const variant_t *v, bool total, uint64_t now)
 void hq_pl_take(worker_t *w, const variant_t *v, uint32_t job, uint32_t task);
 /* Gives back what hq_pl_take took. */
 void hq_pl_give(worker_t *w, const variant_t *v, uint32_t job, uint32_t task);
+
+/* ---- place_mix.c: the mix of tasks for a worker with a min utilization ---- */
+
+#define HQ_PL_MIX_MAX 16 /* ready queues a mix is chosen from (the first ones) */
+
+typedef struct s_mix {
+    queue_t *q;         /* ready queue */
+    uint32_t vi;        /* its variant that fits the worker */
+    const variant_t *v; /* that variant */
+    uint64_t weight;    /* weight of one task */
+    uint32_t level;     /* priority level, 0 = highest among the items */
+    uint32_t max;       /* tasks it has (1 for an `all` request) */
+    uint32_t take;      /* out: tasks of it in the chosen mix */
+} hq_pl_mix_t;
+
+/* Chooses the mix for worker w (items: HQ_PL_MIX_MAX entries). Returns the number of
+ * items filled, their `take` set, or 0 when no mix reaches the worker's minimum. */
+uint32_t hq_pl_mix_choose(const hq_place_t *p, const worker_t *w, hq_pl_mix_t *items);
 
 /* ---- place_release.c: the prefetch FIFO ---- */
 

@@ -177,7 +177,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 p->open[i] = p->open[--p->n_open_list];
                 continue;
             }
-            if (w->n_pf == 0 && hq_pl_fits(w, v, false, p->now))
+            if (w->n_pf == 0 && w->min_util <= 0 && hq_pl_fits(w, v, false, p->now))
                 h[n++] = w;
             i++;
         }
@@ -240,7 +240,7 @@ static bool s_reserve(hq_place_t *p, const class_t *c)
     worker_t *best = NULL;
     for (uint32_t i = 0; i < p->n_unclosed;) {
         worker_t *w = p->unclosed[i];
-        if (w->closed_round == p->round || w->credit == 0 || w->in_mn) {
+        if (w->closed_round == p->round || w->credit == 0 || w->in_mn || w->min_util > 0) {
             p->unclosed[i] = p->unclosed[--p->n_unclosed];
             continue;
         }
@@ -306,6 +306,32 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     for (uint32_t k = 0; k < v->n_nodes; k++)
         s_close(p, h[best + k]);
     return true;
+}
+
+/* Min utilization: each open worker with a minimum gets the mix place_mix.c chooses
+ * (after every queue had its turn on the other workers). */
+static void s_min_util_mix(hq_place_t *p, out_t *o)
+{
+    hq_pl_mix_t items[HQ_PL_MIX_MAX];
+    for (uint32_t i = 0; i < p->n_workers; i++) {
+        worker_t *w = p->workers[i];
+        if (w->min_util <= 0 || !s_open(p, w) || w->n_pf > 0)
+            continue;
+        uint32_t n = hq_pl_mix_choose(p, w, items);
+        for (uint32_t k = 0; k < n; k++) {
+            queue_t *q = items[k].q;
+            for (uint32_t t = 0; t < items[k].take && q->count > 0 && s_open(p, w); t++) {
+                if (!hq_pl_fits(w, items[k].v, false, p->now))
+                    break; /* groups: the undo below takes the mix back if short */
+                uint32_t task = hq_pl_queue_pop(q);
+                p->n_ready--;
+                s_emit(p, o, q, w->id, task, items[k].vi);
+                hq_pl_take(w, items[k].v, q->job, task);
+                w->util_round = p->round;
+                s_took_one(p, w);
+            }
+        }
+    }
 }
 
 /* Min utilization: a worker that got tasks on free capacity this round but would
@@ -381,8 +407,10 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
                         break;
         }
     }
-    if (p->any_min_util)
+    if (p->any_min_util) {
+        s_min_util_mix(p, &o);
         s_min_util_undo(p, &o);
+    }
     /* drop emptied queues, keeping order */
     uint32_t k = 0;
     for (uint32_t i = 0; i < p->n_queues; i++) {
