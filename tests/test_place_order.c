@@ -117,3 +117,19 @@ Test(place, a_task_that_fits_no_worker_blocks_nobody)
     ready(g_p, 1, 1, 0, 0, 1);
     cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0");
 }
+
+Test(place, bigger_requests_of_a_job_go_first_and_smaller_ones_fill_the_gaps)
+{
+    add_worker(g_p, 1, (wspec_t){.cpus = 8, .credit = 100});
+    add_rq(g_p, 1, "cpus=1", NULL, NULL);
+    add_rq(g_p, 2, "cpus=3", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 9);
+    ready(g_p, 1, 2, 0, 10, 12);
+    /* 3 + 3, then two 1-cpu tasks in the gap; the third 3-cpu task waits */
+    cr_assert_str_eq(run(g_p), "1/1.10/0 1/1.11/0 1/1.0/0 1/1.1/0");
+    /* a 1-cpu task ends: the job's own small tasks may take it (no reservation
+     * against them), a newer job gets nothing while the 3-cpu task is blocked */
+    ready(g_p, 2, 1, 0, 0, 0);
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/1.2/0");
+}

@@ -5,6 +5,7 @@
  *   place_round.c   -> place_mix.c, place_release.c, place_queue.c, place_fit.c, place.c
  *   place_mix.c     -> place_fit.c
  *   place_release.c -> place_worker.c, place_fit.c, place.c
+ *   place_class.c   -> place_queue.c (re-sorts the queues of a class registered late)
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
  *   place_fit.c     -> nothing (works on one worker and one variant)
  * Pure like place.h: no sockets, no clock, no logging. */
@@ -41,6 +42,7 @@ typedef struct s_class {
     uint64_t blocked_round; /* round in which the class could place nothing more */
     uint64_t hash;          /* of the compiled variants */
     struct s_class *shape;  /* first registered class with identical variants */
+    hq_amount_t size;       /* cpus of its first variant (max for all/nodes): order key */
 } class_t;
 
 typedef struct s_run {
@@ -50,15 +52,16 @@ typedef struct s_run {
 } run_t;
 
 typedef struct s_queue {
-    int32_t prio;   /* higher first */
-    uint32_t job;   /* lower first */
-    uint32_t rq;    /* class id */
-    class_t *cls;   /* resolved class, NULL until registered */
-    run_t *runs;    /* owned, sorted by start from head */
-    uint32_t head;  /* first live run */
-    uint32_t n;     /* runs used (including consumed before head) */
-    uint32_t cap;   /* runs allocated */
-    uint64_t count; /* ids left */
+    int32_t prio;     /* higher first */
+    uint32_t job;     /* lower first */
+    uint32_t rq;      /* class id */
+    hq_amount_t size; /* its class's size (0 until registered): bigger first in a job */
+    class_t *cls;     /* resolved class, NULL until registered */
+    run_t *runs;      /* owned, sorted by start from head */
+    uint32_t head;    /* first live run */
+    uint32_t n;       /* runs used (including consumed before head) */
+    uint32_t cap;     /* runs allocated */
+    uint64_t count;   /* ids left */
 } queue_t;
 
 typedef struct s_pf {
@@ -156,6 +159,7 @@ struct hq_place {
     queue_t **slot_q;     /* round scratch: queue of each emitted slot (min-util undo) */
     uint32_t slot_q_cap;  /* allocated */
     bool any_min_util;    /* some worker has a min utilization */
+    bool spread;          /* benchmarks: most free cpus first instead of packing */
 };
 
 /* ---- place.c: state and registries ---- */
@@ -207,6 +211,8 @@ static inline worker_t *hq_pl_worker_find(const hq_place_t *p, uint32_t id)
 
 /* ---- place_queue.c: ready queues ---- */
 
+/* The class was just registered: its queues get its size and the order is restored. */
+void hq_pl_queues_rekey(hq_place_t *p, const class_t *c);
 /* Moves the live runs to the front (drops the consumed ones before head). */
 void hq_pl_runs_compact(queue_t *q);
 /* Inserts a run keeping runs sorted by start; merges with a contiguous predecessor. */

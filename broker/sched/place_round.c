@@ -18,6 +18,9 @@
  * worker a reservation drains soonest); HEAP_PREFETCH: fewest waiting tasks. */
 enum heap_mode { HEAP_PACK, HEAP_FREE_CPUS, HEAP_PREFETCH };
 
+/* Blocked classes of one job whose reservations wait for the job's other classes. */
+#define RESERVE_PENDING_MAX 64
+
 static inline bool s_better(const worker_t *a, const worker_t *b, enum heap_mode m)
 {
     if (m == HEAP_PACK) {
@@ -181,7 +184,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 h[n++] = w;
             i++;
         }
-        s_heapify(h, n, HEAP_PACK);
+        s_heapify(h, n, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
         while (n > 0 && q->count > 0) {
             worker_t *w = h[0];
             uint32_t task = hq_pl_queue_pop(q);
@@ -190,9 +193,9 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
             w->util_round = p->round;
             s_took_one(p, w);
             if (w->held < w->credit && hq_pl_fits_amounts(w, v, false))
-                s_sift_down(h, n, 0, HEAP_PACK);
+                s_sift_down(h, n, 0, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
             else
-                s_heap_pop(h, &n, HEAP_PACK);
+                s_heap_pop(h, &n, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
         }
     }
     if (q->count == 0)
@@ -308,6 +311,18 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     return true;
 }
 
+/* The reservations of the blocked classes of one job (rule in place.h). */
+static void s_reserve_all(hq_place_t *p, const class_t *const *cls, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        const class_t *c = cls[k];
+        if (!s_reserve(p, c))
+            for (uint32_t vi = 0; vi < c->n_variants; vi++)
+                if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
+                    break;
+    }
+}
+
 /* Min utilization: each open worker with a minimum gets the mix place_mix.c chooses
  * (after every queue had its turn on the other workers). */
 static void s_min_util_mix(hq_place_t *p, out_t *o)
@@ -387,10 +402,19 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
         }
     }
     p->n_unclosed = p->n_workers;
+    /* Blocked classes reserve once the job's other (smaller) classes had their turn:
+     * they fill the gaps; the reservation holds against later jobs only. */
+    const class_t *pending[RESERVE_PENDING_MAX];
+    uint32_t n_pending = 0;
+    const queue_t *pend_q = NULL;
     for (uint32_t i = 0; i < p->n_queues && p->n_open > 0; i++) {
         queue_t *q = p->queues[i];
         if (q->count == 0)
             continue;
+        if (n_pending > 0 && (q->job != pend_q->job || q->prio != pend_q->prio)) {
+            s_reserve_all(p, pending, n_pending);
+            n_pending = 0;
+        }
         if (!q->cls)
             q->cls = hq_pl_class_find(p, q->rq);
         class_t *c = q->cls;
@@ -401,12 +425,16 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
         p->n_ready -= before - q->count;
         if (!done) {
             c->shape->blocked_round = p->round;
-            if (!s_reserve(p, c))
-                for (uint32_t vi = 0; vi < c->n_variants; vi++)
-                    if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
-                        break;
+            if (n_pending == RESERVE_PENDING_MAX) {
+                s_reserve_all(p, pending, n_pending);
+                n_pending = 0;
+            }
+            pending[n_pending++] = c;
+            pend_q = q;
         }
     }
+    if (n_pending > 0)
+        s_reserve_all(p, pending, n_pending);
     if (p->any_min_util) {
         s_min_util_mix(p, &o);
         s_min_util_undo(p, &o);
