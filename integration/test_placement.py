@@ -92,3 +92,34 @@ def test_min_utilization_finds_a_mix_across_jobs(server, tmp_path, job1_tasks, j
     wait_until(lambda: running_now() == want, what=f"{sorted(want)} running")
     assert assigned(server, w.id) == len(want)
     (tmp_path / "release").touch()
+
+
+def test_explain_names_the_reservation_a_runnable_task_waits_for(server, tmp_path):
+    w1 = server.start_worker(cpus=2)
+    w2 = server.start_worker(cpus=2)
+    small = server.submit(*hold(tmp_path, "ex"))
+    wait_until(lambda: running(server, small), what="the small task running")
+    # a two-node task of a higher priority waits for both workers: they are reserved
+    big = server.submit("--priority", "5", "--nodes", "2", "--", "true")
+    later = server.submit("--", "true")
+
+    def explained():
+        out = server.hq("task", "explain", str(later), "0").stdout
+        return out if f"Worker {w2.id} is reserved for a waiting task of job {big}." in out else None
+
+    out = wait_until(explained, what="the reservation named")
+    assert f"Worker {w1.id} is reserved for a waiting task of job {big}." in out
+    data = server.hq_json("task", "explain", str(later), "0")
+    assert {"worker_id": w1.id, "reason": "reservation", "job": big} in data["explanation"]["waits"]
+    assert server.tasks(later)[0]["state"] == "waiting"
+    (tmp_path / "release").touch()
+    server.wait_job(later)
+
+
+def test_explain_names_min_utilization_as_why_a_task_waits(server):
+    w = server.start_worker("--min-utilization", "0.5", cpus=4)
+    job = server.submit("--", "true")
+    out = server.hq("task", "explain", str(job), "0").stdout
+    assert (f"Worker {w.id} starts tasks only together with others that keep at least 50 % "
+            "of its cpus busy (--min-utilization 0.5).") in out
+    assert server.tasks(job)[0]["state"] == "waiting"

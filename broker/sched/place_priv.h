@@ -116,6 +116,7 @@ typedef struct s_worker {
     uint64_t *pf_keys;     /* open-addressing set of job<<32|task of pf entries (0 = empty) */
     uint32_t pf_keys_cap;  /* slots, a power of two (0 = none yet) */
     uint64_t closed_round; /* reserved in this round */
+    uint32_t resv_job;     /* the job it was reserved for (when closed_round) */
     uint32_t pf_variant;   /* scratch: variant chosen for prefetch this queue */
     grp_t *grp;            /* per resource index [grp_len] */
     uint32_t grp_len;      /* entries of grp (= names_cap) */
@@ -160,6 +161,7 @@ struct hq_place {
     uint32_t slot_q_cap;  /* allocated */
     bool any_min_util;    /* some worker has a min utilization */
     bool spread;          /* benchmarks: most free cpus first instead of packing */
+    uint32_t resv_job;    /* round scratch: the job a reservation is made for */
 };
 
 /* ---- place.c: state and registries ---- */

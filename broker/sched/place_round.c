@@ -235,6 +235,7 @@ static void s_close(hq_place_t *p, worker_t *w)
     if (s_open(p, w))
         p->n_open--;
     w->closed_round = p->round;
+    w->resv_job = p->resv_job;
 }
 
 /* Reserves one worker for a blocked class (rule in place.h). */
@@ -312,10 +313,11 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
 }
 
 /* The reservations of the blocked classes of one job (rule in place.h). */
-static void s_reserve_all(hq_place_t *p, const class_t *const *cls, uint32_t n)
+static void s_reserve_all(hq_place_t *p, const queue_t *const *qs, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++) {
-        const class_t *c = cls[k];
+        const class_t *c = qs[k]->cls;
+        p->resv_job = qs[k]->job;
         if (!s_reserve(p, c))
             for (uint32_t vi = 0; vi < c->n_variants; vi++)
                 if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
@@ -404,7 +406,7 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
     p->n_unclosed = p->n_workers;
     /* Blocked classes reserve once the job's other (smaller) classes had their turn:
      * they fill the gaps; the reservation holds against later jobs only. */
-    const class_t *pending[RESERVE_PENDING_MAX];
+    const queue_t *pending[RESERVE_PENDING_MAX];
     uint32_t n_pending = 0;
     const queue_t *pend_q = NULL;
     for (uint32_t i = 0; i < p->n_queues && p->n_open > 0; i++) {
@@ -429,7 +431,7 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
                 s_reserve_all(p, pending, n_pending);
                 n_pending = 0;
             }
-            pending[n_pending++] = c;
+            pending[n_pending++] = q;
             pend_q = q;
         }
     }
