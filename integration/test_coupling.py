@@ -119,3 +119,37 @@ def test_coupling_that_cannot_hold_refuses_the_worker(server, spec, message):
     assert r.returncode == 1
     assert message in r.stderr
     assert server.worker_list() == []
+
+
+def test_strict_request_waits_for_coupled_groups(server, tmp_path):
+    server.start_worker(*GPUS, "--coupling", "cpus[0]:gpus[0],cpus[1]:gpus[1]", cpus="2x4")
+
+    def holder(name):
+        return ["bash", "-c", f"env > {tmp_path}/env-{name}.tmp && mv {tmp_path}/env-{name}.tmp "
+                f"{tmp_path}/env-{name}; while [ ! -e {tmp_path}/release-{name} ]; "
+                "do sleep 0.05; done"]
+
+    def env(name):
+        path = tmp_path / f"env-{name}"
+        wait_until(path.exists, what=f"task {name} to start")
+        return dict(line.partition("=")[::2] for line in path.read_text().splitlines())
+
+    server.submit("--cpus", "4", *holder("a"))                       # one NUMA node
+    node_a = env("a")["HQ_CPUS"]
+    server.submit("--cpus", "1", "--resource", "gpus=1", *holder("g"))  # the other + its gpu
+    gpu_g = env("g")["HQ_RESOURCE_VALUES_gpus"]
+    # free now: cpus of g's node and the gpu coupled to a's node: not a coupled pair
+    strict = server.submit("--cpus", "2 compact!", "--resource", "gpus=1 compact!",
+                           *holder("strict"))
+    server.submit("--cpus", "2", "--resource", "gpus=1", *holder("loose"))
+    env("loose")  # the non-strict request runs on the uncoupled pair
+    assert not (tmp_path / "env-strict").exists()
+    assert server.tasks(strict)[0]["state"] != "running"
+    for name in ("a", "loose"):
+        (tmp_path / f"release-{name}").touch()
+    e = env("strict")
+    assert e["HQ_CPUS"].split(",")[0] in node_a.split(",")
+    assert e["HQ_RESOURCE_VALUES_gpus"] != gpu_g
+    for name in ("g", "strict"):
+        (tmp_path / f"release-{name}").touch()
+    server.wait_job(strict)

@@ -404,3 +404,40 @@ Test(worker_alloc, coupling_keeps_compact_to_the_fewest_groups)
     hq_rvariant_clear(&v);
     wk_alloc_destroy(&a);
 }
+
+Test(worker_alloc, strict_request_waits_for_coupled_groups)
+{
+    wk_alloc_t *a = s_coupled("cpus[0]:gpus[0],cpus[1]:gpus[1]");
+    hq_rvariant_t cpus4 = s_req("cpus", 4 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t gpu = s_req("gpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t strict = s_req2(2, 1), loose = s_req2(2, 1);
+    strict.entries[0].policy = HQ_POLICY_FORCE_COMPACT;
+    strict.entries[1].policy = HQ_POLICY_FORCE_COMPACT;
+    hq_ralloc_t *c, *g0, *g1, *s, *l;
+    /* one NUMA node's cpus busy, and the gpu coupled to the other node: the free
+     * cpus and the free gpu are not coupled */
+    cr_assert_eq(wk_alloc_try(a, &cpus4, &c), 0);
+    cr_assert_eq(wk_alloc_try(a, &gpu, &g0), 0);
+    cr_assert_eq(wk_alloc_try(a, &gpu, &g1), 0);
+    bool node0_busy = s_in_group(&c[0], s_numa0, 4);
+    hq_ralloc_t *keep = strcmp(g0[0].labels[0], node0_busy ? "1" : "0") == 0 ? g0 : g1;
+    hq_ralloc_t *drop = keep == g0 ? g1 : g0;
+    wk_alloc_release(a, drop, 1);
+    cr_assert_eq(wk_alloc_try(a, &strict, &s), 1);
+    cr_assert_eq(wk_alloc_try(a, &loose, &l), 0);
+    wk_alloc_release(a, l, 2);
+    /* once the gpu coupled to the free cpus is free, the strict one runs */
+    wk_alloc_release(a, keep, 1);
+    cr_assert_eq(wk_alloc_try(a, &strict, &s), 0);
+    cr_assert_str_eq(s[1].labels[0], node0_busy ? "1" : "0");
+    wk_ralloc_free(c, 1);
+    wk_ralloc_free(g0, 1);
+    wk_ralloc_free(g1, 1);
+    wk_ralloc_free(s, 2);
+    wk_ralloc_free(l, 2);
+    hq_rvariant_clear(&cpus4);
+    hq_rvariant_clear(&gpu);
+    hq_rvariant_clear(&strict);
+    hq_rvariant_clear(&loose);
+    wk_alloc_destroy(&a);
+}

@@ -420,6 +420,45 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
     return n;
 }
 
+static bool s_strict_policy(enum hq_policy p)
+{
+    return p == HQ_POLICY_FORCE_COMPACT || p == HQ_POLICY_FORCE_TIGHT;
+}
+
+/* Strict requests and coupling: when entry e or o is strict (compact!, tight!) and
+ * their resources are coupled at all, every group e got must be coupled (weight > 0)
+ * to a group o got, and the reverse; otherwise the task waits for such groups. */
+static bool s_coupled_ok(const wk_alloc_t *a, const hq_rvariant_t *v, uint32_t *const *picks,
+                         const int *npick)
+{
+    for (uint32_t e = 0; e < v->n_entries; e++) {
+        for (uint32_t o = 0; o < v->n_entries; o++) {
+            const hq_rreq_t *qe = &v->entries[e], *qo = &v->entries[o];
+            if (e == o || !picks[e] || !picks[o] || qe->all || qo->all ||
+                !(s_strict_policy(qe->policy) || s_strict_policy(qo->policy)))
+                continue;
+            const wk_rstate_t *re = s_find(a, qe->name), *ro = s_find(a, qo->name);
+            uint32_t ie = (uint32_t)(re - a->res), io = (uint32_t)(ro - a->res);
+            bool coupled = false;
+            for (uint32_t k = 0; k < a->n_coupling && !coupled; k++)
+                coupled =
+                    (a->coupling[k].resource1_idx == ie && a->coupling[k].resource2_idx == io) ||
+                    (a->coupling[k].resource1_idx == io && a->coupling[k].resource2_idx == ie);
+            if (!coupled)
+                continue;
+            for (int i = 0; i < npick[e]; i++) {
+                uint32_t ge = re->group[picks[e][i]];
+                bool any = false;
+                for (int j = 0; j < npick[o] && !any; j++)
+                    any = s_weight(a, ie, ge, io, ro->group[picks[o][j]]) > 0;
+                if (!any)
+                    return false;
+            }
+        }
+    }
+    return true;
+}
+
 int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out)
 {
     uint32_t n = v->n_entries;
@@ -471,6 +510,8 @@ int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out)
         if (npick[e] < 0)
             rc = 1;
     }
+    if (rc == 0 && a->n_coupling > 0 && !s_coupled_ok(a, v, picks, npick))
+        rc = 1;
     if (rc == 0) {
         for (uint32_t e = 0; e < n; e++) {
             const hq_rreq_t *q = &v->entries[e];
