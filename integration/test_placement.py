@@ -123,3 +123,16 @@ def test_explain_names_min_utilization_as_why_a_task_waits(server):
     assert (f"Worker {w.id} starts tasks only together with others that keep at least 50 % "
             "of its cpus busy (--min-utilization 0.5).") in out
     assert server.tasks(job)[0]["state"] == "waiting"
+
+
+@pytest.mark.parametrize("big", [("--cpus", "4"), ("--time-request", "1h")],
+                         ids=["too-many-cpus", "too-long"])
+def test_task_that_can_never_fit_a_worker_reserves_nothing(server, big):
+    w = server.start_worker("--time-limit", "10m", cpus=2)
+    blocked = server.submit("--priority", "5", *big, "--", "true")
+    small = server.submit("--", "true")
+    server.wait_job(small)
+    assert server.tasks(blocked)[0]["state"] == "waiting"
+    out = server.hq("task", "explain", str(blocked), "0").stdout
+    assert "There is no worker where the task can run." in out
+    assert f"Worker {w.id} is reserved" not in out
