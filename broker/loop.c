@@ -195,8 +195,10 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         if (cmd->type == HQ_SCHED_ASSIGNED)
             hq_workers_on_assigned(b, cmd);
-        else if (cmd->type == HQ_SCHED_DUMPED)
+        else if (cmd->type == HQ_SCHED_DUMPED) {
             hq_debug_dump_on_sched(b, cmd);
+            hq_explain_on_sched(b, cmd);
+        }
         hq_sched_cmd_destroy(&cmd);
     }
     if (b->turn.dirty)
@@ -369,6 +371,7 @@ void hq_loop_run(hq_broker_t *b)
 void hq_loop_stop(hq_broker_t *b)
 {
     hq_debug_dump_close(b);
+    hq_explain_close(b);
     zloop_destroy(&b->turn.loop);
     hq_sched_destroy(&b->ready.sched);
     zsock_destroy(&b->replies.peer.sock);
