@@ -343,6 +343,7 @@ int hq_loop_start(hq_broker_t *b, hq_err_t *err)
     zloop_reader(b->turn.loop, b->wlink.peer.sock, s_on_worker, b);
     zloop_reader(b->turn.loop, hq_sched_sock(b->ready.sched), s_on_sched, b);
     b->turn.tick_ns = 250 * HQ_NS_PER_MS;
+    b->reg.last_tick_ns = hq_mono_ns(); /* a stall before the first tick counts too */
     return hq_turn_retime(&b->turn, b->turn.tick_ns) == 0
                ? 0
                : hq_err_set(err, "Cannot start the broker's liveness timer");

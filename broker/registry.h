@@ -69,13 +69,15 @@ typedef struct hq_mnodes {
 
 /* The worker registry. */
 typedef struct hq_registry {
-    hq_worker_t **tab;   /* indexed by id (offline ones kept) */
-    uint32_t cap;        /* size of tab */
-    uint32_t max_id;     /* highest id handed out */
-    zhashx_t *by_rid;    /* rid hex -> live hq_worker_t (borrowed) */
-    uint64_t next_epoch; /* epoch of the next registration */
-    zhashx_t *mn_nodes;  /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
-    bool unreach_armed;  /* the one-shot unreachable-peer check is set */
+    hq_worker_t **tab;     /* indexed by id (offline ones kept) */
+    uint32_t cap;          /* size of tab */
+    uint32_t max_id;       /* highest id handed out */
+    zhashx_t *by_rid;      /* rid hex -> live hq_worker_t (borrowed) */
+    uint64_t next_epoch;   /* epoch of the next registration */
+    zhashx_t *mn_nodes;    /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
+    bool unreach_armed;    /* the one-shot unreachable-peer check is set */
+    uint64_t last_tick_ns; /* CLOCK_MONOTONIC of the last liveness check (0 = none yet) */
+    uint64_t n_stalls;     /* ticks that found the loop had stood still */
 } hq_registry_t;
 
 /* Running instances to kill, sent as CANCEL at the next flush. */

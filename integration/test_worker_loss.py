@@ -13,6 +13,7 @@ import time
 import pytest
 
 from hqtest import (GATED_SCRIPT, HQ, RERUN_SCRIPT, Worker, journal_events, lost_lines,
+                    read_pid_file,
                     pid_alive, start_debug_server, wait_instance_started, wait_until)
 
 
@@ -232,3 +233,46 @@ def test_wall_clock_jumps_do_not_lose_workers(hq_env):
     assert lost_lines(env) == []
     env.wait_job(long_job)
     assert env.hq("job", "cat", str(long_job), "stdout").stdout == "0\n"
+
+
+# --- a paused server --------------------------------------------------------------------
+
+# Task 0 finishes when the file "go0" appears, task 1 when "go1" does; each start is
+# recorded as "task:instance" in "starts".
+PAUSE_SCRIPT = ('echo "$HQ_TASK_ID:$HQ_INSTANCE_ID" >> starts; echo $$ > "pid.$HQ_TASK_ID"; '
+                'while [ ! -e "go$HQ_TASK_ID" ]; do sleep 0.02; done; echo done')
+
+
+def test_a_paused_server_loses_no_worker_and_reruns_no_task(server):
+    """SIGSTOP of the server for longer than two heartbeats, then SIGCONT: the silence
+    was the server's own, so it gives the worker a fresh heartbeat window; the task that
+    finished during the pause keeps its result and the one still running is neither
+    killed nor counted as a crash (--crash-limit 1 would fail it)."""
+    w = server.start_worker("--on-server-lost", "finish-running", cpus=2, heartbeat="1s")
+    jid = server.submit("--crash-limit", "1", "--array", "0-1", "--", "bash", "-c",
+                        PAUSE_SCRIPT)
+    for task in (0, 1):
+        server.wait_task_state(jid, task, "running")
+    wait_until(lambda: (server.work / "pid.1").exists() and (server.work / "pid.0").exists(),
+               10, "both tasks to write their pids")
+    pid0 = read_pid_file(server.work / "pid.0")
+    pid1 = read_pid_file(server.work / "pid.1")
+    server.track_pid(pid1)
+    server.server.popen.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        (server.work / "go0").touch()
+        wait_until(lambda: not pid_alive(pid0), 10, "task 0 to end during the pause")
+        # the fault itself: a pause of more than 2 heartbeats + a tick
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - t0)))
+    finally:
+        server.server.popen.send_signal(signal.SIGCONT)
+    server.wait_task_state(jid, 0, "finished")
+    assert pid_alive(pid1), "the running task was killed after the pause"
+    (server.work / "go1").touch()
+    server.wait_job(jid)
+    tasks = server.tasks(jid)
+    assert [tasks[i]["state"] for i in (0, 1)] == ["finished", "finished"], tasks
+    assert sorted((server.work / "starts").read_text().split()) == ["0:0", "1:0"]
+    assert "stood still" in server.server.stderr()
+    assert w.proc.poll() is None
