@@ -2,8 +2,46 @@
 #include "registry.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "hq_util.h"
+
+void hq_session_secret_hash(const uint8_t *secret, uint8_t *hash)
+{
+    crypto_generichash(hash, HQ_SESSION_SECRET_LEN, secret, HQ_SESSION_SECRET_LEN, NULL, 0);
+}
+
+void hq_registry_set_hash(hq_registry_t *r, uint32_t id, const uint8_t *hash)
+{
+    if (id == 0 || id > HQ_MAX_WORKER_ID)
+        return;
+    if (id >= r->cap_hashes) {
+        uint32_t cap = r->cap_hashes ? r->cap_hashes : 64;
+        while (cap <= id)
+            cap *= 2;
+        r->hashes = hq_realloc(r->hashes, cap * sizeof *r->hashes);
+        memset(r->hashes + r->cap_hashes, 0, (cap - r->cap_hashes) * sizeof *r->hashes);
+        r->cap_hashes = cap;
+    }
+    r->hashes[id].set = true;
+    memcpy(r->hashes[id].hash, hash, HQ_SESSION_SECRET_LEN);
+}
+
+bool hq_registry_proves(const hq_registry_t *r, uint32_t old_worker_id, bool has_secret,
+                        const uint8_t *secret)
+{
+    if (old_worker_id == 0)
+        return false;
+    if (old_worker_id >= r->cap_hashes || !r->hashes[old_worker_id].set)
+        return true;
+    if (!has_secret)
+        return false;
+    uint8_t h[HQ_SESSION_SECRET_LEN];
+    hq_session_secret_hash(secret, h);
+    return sodium_memcmp(h, r->hashes[old_worker_id].hash, HQ_SESSION_SECRET_LEN) == 0;
+}
 
 hq_worker_t *hq_registry_get(const hq_registry_t *r, uint32_t id)
 {
@@ -54,10 +92,14 @@ void hq_registry_fini(hq_registry_t *r)
         free(w->pending);
         hq_outbox_clear(&w->outbox);
         hq_msg_destroy(&w->reg);
+        sodium_memzero(w->secret, sizeof w->secret);
         free(w);
     }
     free(r->tab);
     r->tab = NULL;
+    free(r->hashes);
+    r->hashes = NULL;
+    r->cap_hashes = 0;
     zhashx_destroy(&r->by_rid);
     zhashx_destroy(&r->mn_nodes);
 }

@@ -276,3 +276,45 @@ def test_a_paused_server_loses_no_worker_and_reruns_no_task(server):
     assert sorted((server.work / "starts").read_text().split()) == ["0:0", "1:0"]
     assert "stood still" in server.server.stderr()
     assert w.proc.poll() is None
+
+
+# --- the orphans of a killed worker ----------------------------------------------------
+
+def group_members(pgid):
+    """PIDs of the live processes whose process group is pgid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def test_kill9_of_a_worker_leaves_no_process_of_its_task_groups(server):
+    """Setup: a task whose shell starts a background job and waits on a foreground
+    one (`sleep 311 & sleep 313`), all in the task's process group. Fault: SIGKILL of
+    the worker. Expected: the shell dies with the worker and, within seconds, so does
+    every other process of its group (the orphan guard kills them); before, both
+    sleeps ran on with parent 1 beside the rerun."""
+    w = server.start_worker(cpus=1, heartbeat="1s")
+    server.hq("submit", "--", "bash", "-c",
+              "echo $$ > pid.0; sleep 311 & echo $! > bg.0; sleep 313")
+    wait_until(lambda: (server.work / "bg.0").exists() and
+               (server.work / "bg.0").read_text().strip(), 20, "the task to start")
+    pgid = read_pid_file(server.work / "pid.0")
+    bg = read_pid_file(server.work / "bg.0")
+    members = wait_until(lambda: len(group_members(pgid)) >= 2 and group_members(pgid), 10,
+                         "the task's group to have its processes")
+    assert bg in members
+    for pid in members:
+        server.track_pid(pid)
+    w.proc.popen.kill()
+    w.proc.popen.wait()
+    wait_until(lambda: group_members(pgid) == [], 10,
+               f"every process of the task's group {pgid} to die")
