@@ -8,6 +8,45 @@
 
 #include "hq_util.h"
 
+uint64_t hq_worker_conf_labels(const hq_worker_conf_t *conf)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < conf->resources.n; i++)
+        for (uint32_t g = 0; g < conf->resources.res[i].n_groups; g++)
+            n += conf->resources.res[i].groups[g].n;
+    return n;
+}
+
+void hq_worker_compact(hq_worker_t *w)
+{
+    free(w->rid_key);
+    w->rid_key = NULL;
+    free(w->pending);
+    w->pending = NULL;
+    w->n_pending = w->cap_pending = 0;
+    sodium_memzero(w->secret, sizeof w->secret);
+    if (!w->reg)
+        return;
+    /* A copy through the codec: one allocation of the configuration's own size. */
+    hq_msg_t m = {.hdr.type = HQ_MSG_REGISTER, .hdr.version = HQ_PROTO_VERSION};
+    m.u.reg.conf = w->reg->u.reg.conf;
+    m.u.reg.prefetch = w->reg->u.reg.prefetch;
+    m.u.reg.has_secret = w->reg->u.reg.has_secret;
+    memcpy(m.u.reg.secret, w->reg->u.reg.secret, sizeof m.u.reg.secret);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    hq_err_t err;
+    if (hq_msg_encode(&m, &buf, &len, &err) != 0)
+        return;
+    hq_msg_t *copy = hq_msg_decode(buf, len, &err);
+    free(buf);
+    if (!copy)
+        return;
+    hq_msg_destroy(&w->reg);
+    w->reg = copy;
+    w->conf = &copy->u.reg.conf;
+}
+
 void hq_session_secret_hash(const uint8_t *secret, uint8_t *hash)
 {
     crypto_generichash(hash, HQ_SESSION_SECRET_LEN, secret, HQ_SESSION_SECRET_LEN, NULL, 0);

@@ -121,6 +121,17 @@ void hq_registry_set_hash(hq_registry_t *r, uint32_t id, const uint8_t *hash);
  * trust as before; never for id 0. */
 bool hq_registry_proves(const hq_registry_t *r, uint32_t old_worker_id, bool has_secret,
                         const uint8_t *secret);
+/* What one registration may hold: its frame's bytes and the labels of its indexed
+ * resources in total. Each label costs about 14 bytes in memory, kept for as long as
+ * the server runs (also after the worker is gone, for `worker info`). */
+#define HQ_MAX_REGISTER_BYTES (1024u * 1024)
+#define HQ_MAX_WORKER_LABELS 16384u
+/* The labels of a registration's indexed resources, in total. */
+uint64_t hq_worker_conf_labels(const hq_worker_conf_t *conf);
+/* A worker that ended keeps only what listings show: its configuration is copied
+ * into a registration of its own (without the task reports of a reconnect and the
+ * decoder's slack), its routing key, pending buffer and secret are freed. */
+void hq_worker_compact(hq_worker_t *w);
 /* Frees every worker record, the indexes and the multi-node hostnames. */
 void hq_registry_fini(hq_registry_t *r);
 /* Frees the queued cancels. */

@@ -50,6 +50,32 @@ static void s_new_secret(hq_broker_t *b, hq_worker_t *w, hq_register_t *reg)
     memcpy(reg->secret, hash, sizeof hash);
 }
 
+/* A registration over the bounds of registry.h is refused with the reason (the worker
+ * prints it and exits). 0 = within them. */
+static int s_refuse_oversized(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                              const hq_msg_t *msg, size_t frame_len)
+{
+    uint64_t labels = hq_worker_conf_labels(&msg->u.reg.conf);
+    char *why = NULL;
+    if (frame_len > HQ_MAX_REGISTER_BYTES)
+        why = hq_asprintf("The worker's registration is %zu bytes; the server accepts at most "
+                          "%u (describe large resources with ranges, e.g. range(0-65535), "
+                          "rather than lists of labels)",
+                          frame_len, HQ_MAX_REGISTER_BYTES);
+    else if (labels > HQ_MAX_WORKER_LABELS)
+        why = hq_asprintf("The worker's resources have %llu labels in total; the server "
+                          "accepts at most %u per worker (describe large resources with "
+                          "ranges, e.g. range(0-65535), rather than lists of labels)",
+                          (unsigned long long)labels, HQ_MAX_WORKER_LABELS);
+    if (!why)
+        return 0;
+    hq_warn("Refused the registration of a worker from %s: %s",
+            msg->u.reg.conf.hostname ? msg->u.reg.conf.hostname : "?", why);
+    hq_worker_socket_error(&b->wlink, rid, rid_len, msg->hdr.request_id, HQ_ERR_INVALID, why);
+    free(why);
+    return -1;
+}
+
 static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char *key, hq_msg_t *msg)
 {
     hq_worker_t *old = zhashx_lookup(b->reg.by_rid, key);
@@ -408,6 +434,11 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, c
             hq_worker_socket_error(&b->wlink, rid, rid_len, hdr.request_id, HQ_ERR_BAD_REQUEST,
                                    err.text);
             free(key);
+            return;
+        }
+        if (s_refuse_oversized(b, rid, rid_len, msg, len) != 0) {
+            free(key);
+            hq_msg_destroy(&msg);
             return;
         }
         s_register(b, rid, rid_len, key, msg);

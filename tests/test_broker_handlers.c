@@ -13,6 +13,7 @@
 #include "query.h"
 #include "submit.h"
 #include "wmsg.h"
+#include "workers.h"
 
 #define MAX_FRAMES 16
 
@@ -150,15 +151,19 @@ static void submit(uint32_t job_id, uint32_t first, uint32_t count, uint64_t req
     client_request(hq_h_submit, &m, request_id);
 }
 
-/* A worker with 2 cpus registers from rid as the successor of old_id (0: none) with
- * these reports and secret (NULL: none); returns its REGISTERED. */
-static const hq_registered_t *register_from(const uint8_t *rid, size_t rid_len, uint32_t old_id,
-                                            hq_task_ref_t *reports, uint32_t n_reports,
-                                            const uint8_t *secret)
+/* A resource the next registrations also declare (NULL: cpus only). */
+static hq_wres_t *extra_res;
+
+/* A worker with 2 cpus (and extra_res) sends a REGISTER from rid as the successor of
+ * old_id (0: none) with these reports and secret (NULL: none); returns the answer. */
+static hq_msg_t *send_register(const uint8_t *rid, size_t rid_len, uint32_t old_id,
+                               hq_task_ref_t *reports, uint32_t n_reports, const uint8_t *secret)
 {
-    hq_wres_t cpus;
+    hq_wres_t res[2];
     hq_err_t err;
-    cr_assert_eq(hq_wres_parse_cpus("2", &cpus, &err), 0, "%s", err.text);
+    cr_assert_eq(hq_wres_parse_cpus("2", &res[0], &err), 0, "%s", err.text);
+    if (extra_res)
+        res[1] = *extra_res;
     hq_msg_t m = {.hdr.type = HQ_MSG_REGISTER};
     m.u.reg.old_worker_id = old_id;
     m.u.reg.n_reports = n_reports;
@@ -173,17 +178,25 @@ static const hq_registered_t *register_from(const uint8_t *rid, size_t rid_len, 
                                       .listen_address = "",
                                       .heartbeat_ns = 8000000000ULL,
                                       .manager_job_id = "",
-                                      .resources = {.n = 1, .res = &cpus},
+                                      .resources = {.n = extra_res ? 2 : 1, .res = res},
                                       .version = HQ_VERSION};
     uint8_t *buf;
     size_t len;
     encode(&m, &buf, &len);
-    hq_wres_clear(&cpus);
+    hq_wres_clear(&res[0]);
     uint32_t before = workers.n;
     hq_workers_on_message(&b, rid, rid_len, buf, len);
     free(buf);
     cr_assert_gt(workers.n, before);
-    hq_msg_t *r = workers.msg[before];
+    return workers.msg[before];
+}
+
+/* As send_register; the answer must be REGISTERED. */
+static const hq_registered_t *register_from(const uint8_t *rid, size_t rid_len, uint32_t old_id,
+                                            hq_task_ref_t *reports, uint32_t n_reports,
+                                            const uint8_t *secret)
+{
+    hq_msg_t *r = send_register(rid, rid_len, old_id, reports, n_reports, secret);
     cr_assert_eq(r->hdr.type, HQ_MSG_REGISTERED, "the worker is answered with REGISTERED");
     return &r->u.registered;
 }
@@ -499,4 +512,60 @@ Test(broker_handlers, the_session_secret_lets_a_reconnecting_worker_replace_its_
     cr_assert_eq(t->worker, 2, "the task moved to the new session");
     cr_assert_eq(t->state, HQ_TS_RUNNING);
     cr_assert_eq(t->instance, instance, "under the same instance: not rerun");
+}
+
+/* ---- what a registration may hold, and what an ended worker keeps ---- */
+
+/* A list resource "x" of n labels (freed with hq_wres_clear). */
+static hq_wres_t labels_resource(uint32_t n)
+{
+    hq_wres_t r = {.name = strdup("x"), .kind = HQ_RES_LIST, .n_groups = 1};
+    r.groups = calloc(1, sizeof *r.groups);
+    r.groups[0].n = n;
+    r.groups[0].labels = calloc(n, sizeof(char *));
+    for (uint32_t i = 0; i < n; i++) {
+        char label[16];
+        snprintf(label, sizeof label, "l%u", i);
+        r.groups[0].labels[i] = strdup(label);
+    }
+    return r;
+}
+
+Test(broker_handlers, a_registration_with_more_labels_than_the_bound_is_refused_with_the_numbers)
+{
+    hq_wres_t big = labels_resource(HQ_MAX_WORKER_LABELS + 1);
+    extra_res = &big;
+    hq_msg_t *r = send_register(worker_rid, sizeof worker_rid, 0, NULL, 0, NULL);
+    extra_res = NULL;
+    hq_wres_clear(&big);
+    cr_assert_eq(r->hdr.type, HQ_MSG_ERROR);
+    cr_assert_eq(r->u.error.code, HQ_ERR_INVALID);
+    cr_assert_not_null(strstr(r->u.error.message, "16385 labels"), "%s", r->u.error.message);
+    cr_assert_not_null(strstr(r->u.error.message, "at most 16384"), "%s", r->u.error.message);
+    cr_assert_eq(b.reg.max_id, 0, "no worker was registered");
+
+    hq_wres_t fits = labels_resource(HQ_MAX_WORKER_LABELS);
+    extra_res = &fits;
+    register_worker();
+    extra_res = NULL;
+    hq_wres_clear(&fits);
+    cr_assert_eq(b.reg.max_id, 1, "the bound itself is accepted");
+}
+
+Test(broker_handlers, an_ended_worker_keeps_its_configuration_but_not_its_session_data)
+{
+    uint8_t secret[HQ_SESSION_SECRET_LEN];
+    uint32_t instance = worker_1_runs_a_task(secret);
+    hq_task_ref_t claims[3] = {{1, 0, instance}, {1, 5, 0}, {2, 7, 1}};
+    register_from(other_rid, sizeof other_rid, 1, claims, 3, secret);
+    hq_worker_t *w2 = hq_registry_get(&b.reg, 2);
+    cr_assert_eq(w2->reg->u.reg.n_reports, 3, "a live session keeps what it registered with");
+    hq_worker_lost(&b, w2, HQ_WS_STOPPED);
+    cr_assert_eq(w2->reg->u.reg.n_reports, 0, "the reports of its reconnect are dropped");
+    cr_assert_null(w2->reg->u.reg.reports);
+    cr_assert_null(w2->rid_key);
+    cr_assert_null(w2->pending);
+    cr_assert_eq(w2->conf, &w2->reg->u.reg.conf);
+    cr_assert_str_eq(w2->conf->hostname, "cn001", "what listings show is kept");
+    cr_assert_eq(w2->conf->resources.n, 1);
 }
