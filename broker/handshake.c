@@ -32,20 +32,19 @@
 #define S_MAX_FD (1u << 22)
 
 typedef struct s_watch {
-    zsock_t *watched; /* the ROUTER (borrowed) */
-    zsock_t *pair;    /* receives its monitor events (owned) */
-    const char *name; /* "client" / "worker" */
+    zsock_t *watched;    /* the ROUTER (borrowed) */
+    zsock_t *pair;       /* receives its monitor events (owned) */
+    const char *name;    /* "client" / "worker" */
+    uint16_t fail_event; /* a failure waiting for its disconnect (0 = none) */
+    uint32_t fail_value; /* its value */
 } s_watch_t;
 
 struct hq_hsmon {
     s_watch_t w[2];
     uint32_t n;
     hq_ratelog_t rate;
-    char **peer;         /* by descriptor: the address of the connection accepted on it */
-    uint32_t cap_peer;   /* size of peer */
-    uint16_t fail_event; /* a failure waiting for its disconnect (0 = none) */
-    uint32_t fail_value; /* its value */
-    const char *fail_on; /* its socket's name */
+    char **peer;       /* by descriptor: the address of the connection accepted on it */
+    uint32_t cap_peer; /* size of peer */
 };
 
 void hq_handshake_raise_nofile(void)
@@ -153,13 +152,15 @@ static int s_on_event(zloop_t *loop, zsock_t *pair, void *arg)
     (void)loop;
     hq_broker_t *b = arg;
     struct hq_hsmon *m = b->hsmon;
-    const char *name = "?";
+    s_watch_t *w = NULL;
     for (uint32_t i = 0; i < m->n; i++)
         if (m->w[i].pair == pair)
-            name = m->w[i].name;
+            w = &m->w[i];
     zmsg_t *msg = zmsg_recv(pair);
-    if (!msg)
+    if (!msg || !w) {
+        zmsg_destroy(&msg);
         return 0;
+    }
     zframe_t *head = zmsg_first(msg);
     if (!head || zframe_size(head) != 6) {
         zmsg_destroy(&msg);
@@ -170,9 +171,9 @@ static int s_on_event(zloop_t *loop, zsock_t *pair, void *arg)
     memcpy(&event, zframe_data(head), 2);
     memcpy(&value, zframe_data(head) + 2, 4);
     zmsg_destroy(&msg);
-    if (event != ZMQ_EVENT_DISCONNECTED && m->fail_event) { /* no disconnect followed */
-        s_log(m, m->fail_on, m->fail_event, m->fail_value, NULL);
-        m->fail_event = 0;
+    if (event != ZMQ_EVENT_DISCONNECTED && w->fail_event) { /* no disconnect followed */
+        s_log(m, w->name, w->fail_event, w->fail_value, NULL);
+        w->fail_event = 0;
     }
     switch (event) {
     case ZMQ_EVENT_ACCEPTED:
@@ -180,21 +181,20 @@ static int s_on_event(zloop_t *loop, zsock_t *pair, void *arg)
         break;
     case ZMQ_EVENT_DISCONNECTED: {
         char *peer = value < m->cap_peer ? m->peer[value] : NULL;
-        if (m->fail_event)
-            s_log(m, m->fail_on, m->fail_event, m->fail_value, peer);
-        m->fail_event = 0;
+        if (w->fail_event)
+            s_log(m, w->name, w->fail_event, w->fail_value, peer);
+        w->fail_event = 0;
         free(peer);
         if (value < m->cap_peer)
             m->peer[value] = NULL;
         break;
     }
     case ZMQ_EVENT_ACCEPT_FAILED:
-        s_log(m, name, event, value, NULL);
+        s_log(m, w->name, event, value, NULL);
         break;
-    default: /* a failed handshake: its disconnect comes next */
-        m->fail_event = event;
-        m->fail_value = value;
-        m->fail_on = name;
+    default: /* a failed handshake: its disconnect comes next, on this socket */
+        w->fail_event = event;
+        w->fail_value = value;
         break;
     }
     return 0;

@@ -3,9 +3,10 @@
  * SIGKILL. Each task runs in a process group of its own whose leader dies with the
  * worker (PR_SET_PDEATHSIG); the rest of the group (a shell's background jobs, a
  * pipeline) would survive as orphans, running alongside the task's rerun. The worker
- * forks the guard at start and tells it, through a pipe, the group of every task it
+ * forks the guard at start and tells it, through a socket pair (a send to a guard that
+ * is gone fails with EPIPE instead of raising SIGPIPE), the group of every task it
  * spawns; the guard drops groups that have emptied (checked every second) and, when
- * the pipe reaches end-of-file (the worker exited or was killed), sends SIGKILL to
+ * its end reaches end-of-file (the worker exited or was killed), sends SIGKILL to
  * every group still there. The guard is in a session of its own, so a Ctrl-C or a
  * signal to the worker's process group does not take it along, and it uses only
  * async-signal-safe calls and static memory, so it may be forked at any time. */
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hq_log.h"
@@ -94,7 +96,7 @@ static void s_run(int rfd)
 int wk_guard_start(void)
 {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
         return -1;
     pid_t pid = fork();
     if (pid < 0) {
@@ -117,7 +119,7 @@ void wk_guard_track(int guard_fd, pid_t pgid)
     int32_t rec = (int32_t)pgid;
     ssize_t r;
     do {
-        r = write(guard_fd, &rec, sizeof rec);
+        r = send(guard_fd, &rec, sizeof rec, MSG_NOSIGNAL);
     } while (r < 0 && errno == EINTR);
     if (r != (ssize_t)sizeof rec)
         hq_warn("The orphan guard is gone: the processes task group %d leaves behind may "

@@ -188,7 +188,7 @@ struct wk {
     void *handle;          /* its libzmq handle */
     zloop_t *loop;         /* the event loop */
     int sigfd;             /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
-    int guard_fd;          /* pipe to the orphan guard (guard.c), or -1 */
+    int guard_fd;          /* socket to the orphan guard (guard.c), or -1 */
     uint32_t worker_id;    /* from REGISTERED */
     uint64_t epoch;        /* session epoch from REGISTERED */
     bool has_secret;       /* the session's reconnect secret (REGISTERED) is known */
@@ -308,7 +308,7 @@ void wk_conn_monitor_close(wk_t *w);
 hq_msg_t *wk_conn_recv(wk_t *w);
 /* Reads one event of the socket monitor (0 = none). */
 uint16_t wk_conn_monitor_read(wk_t *w);
-/* guard.c: forks the orphan guard; returns the pipe to tell it task groups (-1 when
+/* guard.c: forks the orphan guard; returns the socket to tell it task groups (-1 when
  * it cannot be started). */
 int wk_guard_start(void);
 /* Tells the guard the process group of a task just spawned. */
