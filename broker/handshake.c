@@ -200,6 +200,14 @@ static int s_on_event(zloop_t *loop, zsock_t *pair, void *arg)
     return 0;
 }
 
+void hq_handshake_tick(hq_broker_t *b)
+{
+    uint64_t held = 0;
+    if (b->hsmon && hq_ratelog_flush(&b->hsmon->rate, hq_mono_ns(), &held))
+        hq_warn("%llu more refused handshake%s in the last minute were not logged",
+                (unsigned long long)held, held == 1 ? "" : "s");
+}
+
 int hq_handshake_watch(hq_broker_t *b, zsock_t *sock, const char *name)
 {
     if (!b->hsmon) {

@@ -17,6 +17,9 @@ void hq_handshake_raise_nofile(void);
 /* Logs the failed handshakes of sock ("client" or "worker" names it) from b's loop.
  * 0, or -1 when the monitor cannot be set up. */
 int hq_handshake_watch(hq_broker_t *b, zsock_t *sock, const char *name);
+/* From the liveness tick: says how many refused handshakes the rate limit kept out of
+ * the log, once their minute has passed. */
+void hq_handshake_tick(hq_broker_t *b);
 /* Ends the monitors (before the sockets are destroyed). */
 void hq_handshake_stop(hq_broker_t *b);
 

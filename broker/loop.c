@@ -225,6 +225,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     if (s_signal)
         return -1;
     hq_workers_tick(b);
+    hq_handshake_tick(b);
     hq_broker_check_waiters(b, true);
     if (b->turn.dirty)
         s_flush(b);

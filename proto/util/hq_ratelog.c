@@ -16,3 +16,12 @@ bool hq_ratelog_allow(hq_ratelog_t *r, uint64_t now, uint64_t *held_back)
     r->suppressed = 0;
     return true;
 }
+
+bool hq_ratelog_flush(hq_ratelog_t *r, uint64_t now, uint64_t *held_back)
+{
+    if (!r->suppressed || !r->window_start || now - r->window_start < r->window_ns)
+        return false;
+    *held_back = r->suppressed;
+    r->suppressed = 0;
+    return true;
+}

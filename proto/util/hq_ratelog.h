@@ -24,5 +24,9 @@ typedef struct hq_ratelog {
 /* May a line be logged at NOW (monotonic ns)? When it may, *held_back is the number
  * of lines held back before it (to be said in it), else the line is counted. */
 bool hq_ratelog_allow(hq_ratelog_t *r, uint64_t now, uint64_t *held_back);
+/* After a window with lines held back has ended (and no line came since to tell it):
+ * true once, with their number in *held_back, so that a flood that stopped is still
+ * accounted for. */
+bool hq_ratelog_flush(hq_ratelog_t *r, uint64_t now, uint64_t *held_back);
 
 #endif
