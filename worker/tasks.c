@@ -236,6 +236,8 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
                  t->info->task_id);
     t->pid = wk_spawn(&sp, error);
     rc = t->pid > 0 ? 0 : -1;
+    if (t->pid > 0)
+        wk_guard_track(w->guard_fd, t->pid); /* its own group, led by it */
 done:
     free(argv);
     wk_env_clear(&env);
