@@ -592,6 +592,12 @@ def test_a_flood_of_refused_handshakes_logs_at_most_twenty_lines_a_minute(cluste
     refusals are logged, then no more than 20 lines in the minute, so a flood cannot
     fill the disk; the server keeps serving."""
     port = cluster.server_info()["client_port"]
+    # The fixture's server may have logged refusals of earlier tests, and its
+    # one-minute window may have begun before this flood: count this flood's lines
+    # only, against 20 for each window the flood can touch (a slow machine may
+    # stretch it across a window's end), which is still far below one per refusal.
+    before = len(refused_lines(cluster, "client"))
+    started = time.monotonic()
     socks = []
     try:
         for _ in range(200):
@@ -616,8 +622,13 @@ def test_a_flood_of_refused_handshakes_logs_at_most_twenty_lines_a_minute(cluste
     finally:
         for s in socks:
             s.close()
-    lines = wait_until(lambda: refused_lines(cluster, "client"), 10, "a refusal to be logged")
-    assert any("security mechanism mismatch" in line for line in lines), lines
-    assert 1 <= len(lines) <= 20, len(lines)
+    lines = wait_until(lambda: refused_lines(cluster, "client")[before:], 10,
+                       "a refusal to be logged")
+    windows = int((time.monotonic() - started) // 60) + 2
+    # libzmq names the mismatch, or, when the refusal and the peer's reads cross on a
+    # loaded machine, only the reset that ended the connection: both are reasons.
+    assert all("security mechanism mismatch" in line or "ended during the handshake" in line
+               for line in lines), lines
+    assert 1 <= len(lines) <= 20 * windows < 200, (len(lines), windows)
     assert_still_serves(cluster)
 
