@@ -10,6 +10,7 @@
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
+#include "prefetch.h"
 #include "workers.h"
 
 #define HQ_ASSIGN_CHUNK 4096
@@ -177,6 +178,7 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
         t->variant = (uint8_t)s->variant;
         t->flags = (uint8_t)((t->flags & ~HQ_TF_SENT) | HQ_TF_HOLDS);
         w->n_assigned++;
+        hq_prefetch_assigned(w, t, s->prefetch != 0);
         if (!d) {
             s_pend(w, j->id, t->id);
             continue;
@@ -366,6 +368,8 @@ void hq_workers_flush(hq_broker_t *b)
         if (w->n_pending > 0)
             b->turn.dirty = true;
     }
-    /* Cancels after assigns, so a worker never sees a CANCEL before the ASSIGN. */
+    /* Retractions and cancels after assigns, so a worker never sees them before the
+     * ASSIGN. */
+    hq_prefetch_flush(b);
     s_flush_cancels(b);
 }

@@ -15,6 +15,7 @@
 #include "hq_util.h"
 #include "debugdump.h"
 #include "dispatch.h"
+#include "prefetch.h"
 #include "explain.h"
 #include "journal/stream.h"
 #include "query.h"
@@ -197,6 +198,8 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
             hq_workers_on_assigned(b, cmd);
         else if (cmd->type == HQ_SCHED_DUMPED)
             hq_debug_dump_on_sched(b, cmd);
+        else if (cmd->type == HQ_SCHED_RETRACT)
+            hq_prefetch_on_retract(b, cmd);
         hq_sched_cmd_destroy(&cmd);
     }
     if (b->turn.dirty)

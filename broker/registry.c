@@ -52,6 +52,7 @@ void hq_registry_fini(hq_registry_t *r)
         free(w->rid_key);
         free(w->overview);
         free(w->pending);
+        free(w->retract);
         hq_outbox_clear(&w->outbox);
         hq_msg_destroy(&w->reg);
         free(w);

@@ -53,12 +53,15 @@ typedef struct hq_worker {
     uint64_t n_dups;              /* duplicates from it dropped */
     uint32_t n_assigned;          /* tasks assigned (incl. running) */
     uint32_t n_running;           /* tasks started */
+    uint32_t n_prefetched;        /* of n_assigned: queued beyond its free capacity */
     bool has_last;                /* last_* valid */
     uint32_t last_job, last_task; /* last task started on it */
     uint64_t last_time;           /* wall time of that start */
     char *overview;               /* its latest hw-state JSON (OVERVIEW), owned, or NULL */
     hq_tref_t *pending;           /* tasks to send in the next ASSIGN */
     uint32_t n_pending, cap_pending;
+    hq_tref_t *retract; /* prefetched tasks to take back (next RETRACT) */
+    uint32_t n_retract, cap_retract;
 } hq_worker_t;
 
 /* Hostnames of the nodes of a multi-node task, root first (for its ASSIGN). */

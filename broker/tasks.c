@@ -7,6 +7,7 @@
 
 #include "tasks.h"
 #include "journal/glue.h"
+#include "prefetch.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -18,6 +19,7 @@ static void s_detach(hq_broker_t *b, hq_task_t *t)
     if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)))
         return;
     hq_worker_t *w = hq_registry_get(&b->reg, t->worker);
+    hq_prefetch_leave(w, t);
     if (w) {
         if (w->n_assigned > 0)
             w->n_assigned--;

@@ -409,6 +409,10 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             wk_tasks_cancel(w, &msg->u.cancel);
             s_idle_update(w);
             break;
+        case HQ_MSG_RETRACT:
+            wk_tasks_retract(w, &msg->u.cancel);
+            s_idle_update(w);
+            break;
         case HQ_MSG_HEARTBEAT:
             break;
         case HQ_MSG_STOP: {

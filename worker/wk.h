@@ -279,6 +279,9 @@ void wk_link_kept_clear(wk_t *w);
 /* tasks.c */
 void wk_tasks_assign(wk_t *w, hq_msg_t **msg);
 void wk_tasks_cancel(wk_t *w, const hq_cancel_t *c);
+/* RETRACT: gives back (REJECTED events) the listed instances that wait in the queue;
+ * those already started run on. */
+void wk_tasks_retract(wk_t *w, const hq_cancel_t *c);
 void wk_tasks_schedule(wk_t *w);
 void wk_tasks_reap(wk_t *w);
 void wk_tasks_drop_queued(wk_t *w, bool reject);

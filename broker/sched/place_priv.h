@@ -1,8 +1,8 @@
-/* Private to the placement module (place*.c): the state behind hq_place_t (ready
- * queues, request classes, workers and what they hold) and the functions one file
- * of the module offers the others, grouped by the file that defines them. Calls run
- * one way only (no file calls back into one that calls it):
- *   place_round.c   -> place_release.c, place_queue.c, place_fit.c, place.c
+/* Private to the placement module (place*.c, and steal.c on top of it): the state behind hq_place_t
+ * (ready queues, request classes, workers and what they hold) and the functions one file of the
+ * module offers the others, grouped by the file that defines them. Calls run one way only (no file
+ * calls back into one that calls it): place_round.c   -> steal.c (the prefetch gate),
+ * place_release.c, place_queue.c, place_fit.c, place.c steal.c         -> place_fit.c, place.c
  *   place_release.c -> place_worker.c, place_fit.c, place.c
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
  *   place_fit.c     -> nothing (works on one worker and one variant)
@@ -64,6 +64,7 @@ typedef struct s_pf {
     uint32_t task;    /* task id */
     class_t *cls;     /* its class */
     uint32_t variant; /* chosen variant */
+    bool retracting;  /* taken back (steal.c): waits for its worker's answer */
 } pf_t;
 
 /* Per-group amounts of one resource of a worker (only resources with >1 group). */
@@ -154,6 +155,10 @@ struct hq_place {
     queue_t **slot_q;     /* round scratch: queue of each emitted slot (min-util undo) */
     uint32_t slot_q_cap;  /* allocated */
     bool any_min_util;    /* some worker has a min utilization */
+    bool pf_gate;         /* prefetch only jobs in pf_jobs (steal.c) */
+    uint32_t *pf_jobs;    /* sorted ids of jobs measured short (steal.c) */
+    uint32_t n_pf_jobs;   /* used */
+    uint32_t pf_jobs_cap; /* allocated */
 };
 
 /* ---- place.c: state and registries ---- */

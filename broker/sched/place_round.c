@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hq_util.h"
+#include "steal.h"
 
 /* ---- worker heap (best on top) ---- */
 
@@ -189,8 +190,8 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 s_heap_pop(h, &n, HEAP_FREE_CPUS);
         }
     }
-    if (q->count == 0)
-        return true;
+    if (q->count == 0 || !hq_steal_may_prefetch(p, q->job))
+        return q->count == 0;
     /* prefetch: waiting at workers whose total capacity fits (not on workers with a
      * minimal utilization: a round may take their tasks back) */
     uint32_t n = 0;
@@ -211,6 +212,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
         worker_t *w = h[0];
         uint32_t task = hq_pl_queue_pop(q);
         s_emit(p, o, q, w->id, task, w->pf_variant);
+        o->slots->slots[o->slots->n - 1].prefetch = 1;
         hq_pl_pf_push(w, (pf_t){.job = q->job, .task = task, .cls = c, .variant = w->pf_variant});
         s_took_one(p, w);
         if (w->held < w->credit && w->n_pf < w->prefetch)
