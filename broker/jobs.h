@@ -91,6 +91,13 @@ typedef struct hq_jdeps {
     uint32_t cap_slots; /* power of two */
 } hq_jdeps_t;
 
+/* The workers of a multi-node task's last placement, root first (broker/mnodes.c). */
+typedef struct hq_mnrun {
+    uint32_t task_id;  /* the task */
+    uint32_t n;        /* nodes */
+    uint32_t *workers; /* worker ids, root first (owned) */
+} hq_mnrun_t;
+
 typedef struct hq_job {
     uint32_t id;         /* job id */
     char *name;          /* owned */
@@ -112,6 +119,8 @@ typedef struct hq_job {
     uint64_t avg_run_ns;          /* moving average of its finished tasks' run times */
     uint32_t n_timed;             /* finished tasks measured */
     bool short_tasks;             /* measured short: the scheduler may prefetch them */
+    hq_mnrun_t *mnruns;           /* multi-node tasks placed (mnodes.c) */
+    uint32_t n_mnruns, cap_mnruns;
 } hq_job_t;
 
 /* CLI job state word (cli/REFERENCE.md §1.8) derived from the counts. */

@@ -94,7 +94,13 @@ static json_t *s_worker_json(hq_broker_t *b, const hq_worker_t *w)
         if (hw)
             json_object_set_new(o, "_overview", hw);
     }
-    if (live) {
+    if (live && w->mn_job) {
+        json_object_set_new(o, "runtime_info",
+                            json_pack("{s:{s:b}}", "MultiNodeTask", "main_node", w->mn_main));
+        json_object_set_new(o, "_runtime_text",
+                            json_string(w->mn_main ? "running multinode task; main node"
+                                                   : "running multinode task; secondary node"));
+    } else if (live) {
         /* Prefetched tasks (queued beyond what it can start) are counted apart. */
         uint32_t pf = w->n_prefetched < w->n_assigned ? w->n_prefetched : w->n_assigned;
         uint32_t assigned = w->n_assigned - pf;

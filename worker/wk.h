@@ -178,6 +178,7 @@ struct wk {
     hq_global_t g;            /* global flags */
     hq_worker_conf_t conf;    /* what REGISTER reports */
     uint32_t prefetch;        /* tasks queued beyond the cpus (registered maximum) */
+    bool node_of;             /* a secondary node of a multi-node task (NODE_OF) */
     uint32_t slots;           /* credit: tasks held at once */
     uint32_t ncpus;           /* whole cpus of this worker (>= 1) */
     uint32_t slots_long;      /* credit for long or not yet measured tasks */

@@ -88,6 +88,8 @@ const char *hq_msg_type_name(uint8_t type)
         return "STOP";
     case HQ_MSG_RETRACT:
         return "RETRACT";
+    case HQ_MSG_NODE_OF:
+        return "NODE_OF";
     default:
         return "UNKNOWN";
     }
@@ -163,6 +165,7 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
         return HQ_BODY_ASSIGN;
     case HQ_MSG_CANCEL:
     case HQ_MSG_RETRACT:
+    case HQ_MSG_NODE_OF:
         return HQ_BODY_CANCEL;
     default:
         return HQ_BODY_INVALID;

@@ -1,0 +1,70 @@
+"""Multi-node tasks as users see them: the task table lists every node's hostname, the
+task JSON has "workers" (all ids, root first), the journal records all of them,
+`worker info` of every node shows the task, and a secondary node does not exit on its
+idle timeout while the task runs."""
+
+from hqtest import horizontal, journal_events, start_journaled, vertical, wait_until
+
+
+def two_node_task(env, hold):
+    ws = [env.start_worker("--group", "g", "--idle-timeout", "1s", cpus=1,
+                           hostname=f"node{i}.cluster") for i in range(2)]
+    job = env.submit("--nodes", "2", "--", "bash", "-c", f"while [ ! -e {hold} ]; do sleep 0.05; done")
+    env.wait_task_state(job, 0, "running")
+    return ws, job
+
+
+def test_a_multi_node_task_reports_all_its_workers(server, tmp_path):
+    hold = tmp_path / "hold"
+    ws, job = two_node_task(server, hold)
+    t = server.tasks(job)[0]
+    assert t["workers"] == [ws[0].id, ws[1].id]
+    assert "worker" not in t
+    _, rows = horizontal(server.hq("task", "list", str(job)).stdout)
+    assert rows[0]["Worker"] == "node0.cluster\nnode1.cluster"
+    _, info = vertical(server.hq("task", "info", str(job), "0").stdout)
+    assert info["Worker"].strip() == "node0.cluster\nnode1.cluster"
+    main = server.hq_json("worker", "info", str(ws[0].id))[0]["runtime_info"]
+    second = server.hq_json("worker", "info", str(ws[1].id))[0]["runtime_info"]
+    assert main == {"MultiNodeTask": {"main_node": True}}
+    assert second == {"MultiNodeTask": {"main_node": False}}
+    _, info = vertical(server.hq("worker", "info", str(ws[1].id)).stdout)
+    assert info["Runtime Info"].strip() == "running multinode task; secondary node"
+    _, info = vertical(server.hq("worker", "info", str(ws[0].id)).stdout)
+    assert info["Runtime Info"].strip() == "running multinode task; main node"
+    hold.write_text("")
+    server.wait_job(job)
+    t = server.tasks(job)[0]
+    assert t["state"] == "finished" and t["workers"] == [ws[0].id, ws[1].id]
+    wait_until(lambda: server.hq_json("worker", "info", str(ws[1].id))[0]["runtime_info"]
+               != {"MultiNodeTask": {"main_node": False}}, what="the secondary node to be free")
+
+
+def test_a_secondary_node_does_not_idle_out_while_the_task_runs(server, tmp_path):
+    hold = tmp_path / "hold"
+    ws, job = two_node_task(server, hold)
+    # well past the 1 s idle timeout: both nodes still serve the task
+    finished = []
+    try:
+        wait_until(lambda: ws[1].proc.poll() is not None, timeout=4, what="nothing")
+        finished.append(True)
+    except AssertionError:
+        pass
+    assert finished == [], "the secondary node exited on its idle timeout"
+    assert [w["id"] for w in server.worker_list()] == [ws[0].id, ws[1].id]
+    hold.write_text("")
+    server.wait_job(job)
+    # once free, the idle timeout applies again
+    wait_until(lambda: ws[1].proc.poll() is not None, timeout=20,
+               what="the secondary node to idle out after the task")
+
+
+def test_the_journal_records_every_node_of_a_multi_node_task(hq_env, tmp_path):
+    start_journaled(hq_env)
+    hold = tmp_path / "hold"
+    ws, job = two_node_task(hq_env, hold)
+    hold.write_text("")
+    hq_env.wait_job(job)
+    hq_env.hq("journal", "flush")
+    starts = [e for e in journal_events(hq_env) if e.get("type") == "task-started"]
+    assert [e["workers"] for e in starts] == [[ws[0].id, ws[1].id]], starts
