@@ -21,16 +21,45 @@ const uint32_t *hq_mn_nodes(const hq_job_t *j, uint32_t task_id, uint32_t *n)
     return r ? r->workers : NULL;
 }
 
-/* Tells a secondary node which multi-node task it serves (none: task NULL). */
-static void s_tell(hq_broker_t *b, hq_worker_t *w, const hq_task_t *t)
+/* Tells a node what keeps it busy without a task of its own: the multi-node task it
+ * serves as a secondary node, or (job 0) a reservation for one; nothing: free. */
+static void s_tell(hq_broker_t *b, hq_worker_t *w)
 {
-    hq_task_ref_t ref = {
-        .job_id = w->mn_job, .task_id = w->mn_task, .instance = t ? t->instance : 0};
+    if (w->state != HQ_WS_RUNNING)
+        return;
+    hq_task_ref_t ref = {0};
+    bool busy = false;
+    if (w->mn_job && !w->mn_main) {
+        const hq_job_t *j = hq_jobtab_get(&b->jobs, w->mn_job);
+        const hq_task_t *t = j ? hq_job_task(j, w->mn_task) : NULL;
+        ref = (hq_task_ref_t){
+            .job_id = w->mn_job, .task_id = w->mn_task, .instance = t ? t->instance : 0};
+        busy = true;
+    } else if (w->mn_reserved) {
+        busy = true;
+    }
+    if (busy == w->mn_told)
+        return;
+    w->mn_told = busy;
     hq_msg_t m = {0};
     m.hdr.type = HQ_MSG_NODE_OF;
-    m.u.cancel.n_tasks = t ? 1 : 0;
-    m.u.cancel.tasks = t ? &ref : NULL;
+    m.u.cancel.n_tasks = busy ? 1 : 0;
+    m.u.cancel.tasks = busy ? &ref : NULL;
     hq_worker_send(&b->wlink, w, &m);
+}
+
+void hq_mn_on_reserved(hq_broker_t *b, const hq_sched_cmd_t *cmd)
+{
+    uint32_t k = 0; /* cmd's ids are sorted, like the registry */
+    for (uint32_t id = 1; id <= b->reg.max_id; id++) {
+        while (k < cmd->slots.n && cmd->slots.slots[k].worker_id < id)
+            k++;
+        hq_worker_t *w = b->reg.tab[id];
+        if (!w || w->state != HQ_WS_RUNNING)
+            continue;
+        w->mn_reserved = k < cmd->slots.n && cmd->slots.slots[k].worker_id == id;
+        s_tell(b, w);
+    }
 }
 
 /* The node list of task_id (created empty if it has none yet). */
@@ -75,8 +104,7 @@ void hq_mn_placed(hq_broker_t *b, const hq_sched_slot_t *slots, uint32_t n)
         w->mn_job = j->id;
         w->mn_task = t->id;
         w->mn_main = k == 0;
-        if (k > 0)
-            s_tell(b, w, t);
+        s_tell(b, w);
     }
 }
 
@@ -90,7 +118,6 @@ void hq_mn_release(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t)
             continue;
         w->mn_job = w->mn_task = 0;
         w->mn_main = false;
-        if (k > 0 && w->state == HQ_WS_RUNNING)
-            s_tell(b, w, NULL);
+        s_tell(b, w);
     }
 }

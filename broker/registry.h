@@ -56,6 +56,8 @@ typedef struct hq_worker {
     uint32_t n_prefetched;        /* of n_assigned: queued beyond its free capacity */
     uint32_t mn_job, mn_task;     /* the multi-node task it is a node of (mn_job 0: none) */
     bool mn_main;                 /* ... as its root */
+    bool mn_reserved;             /* reserved by the scheduler for a multi-node task */
+    bool mn_told;                 /* NODE_OF last told it: busy */
     bool has_last;                /* last_* valid */
     uint32_t last_job, last_task; /* last task started on it */
     uint64_t last_time;           /* wall time of that start */

@@ -107,11 +107,16 @@ static json_t *s_worker_json(hq_broker_t *b, const hq_worker_t *w)
         json_object_set_new(o, "runtime_info",
                             json_pack("{s:{s:i,s:i,s:b,s:i}}", "SingleNodeTasks", "assigned_tasks",
                                       (json_int_t)assigned, "running_tasks",
-                                      (json_int_t)w->n_running, "is_reserved", 0,
+                                      (json_int_t)w->n_running, "is_reserved", w->mn_reserved,
                                       "prefetched_tasks", (json_int_t)pf));
         char *text = w->n_running > 0 ? hq_asprintf("assigned tasks: %u; running tasks: %u",
                                                     assigned, w->n_running)
                                       : hq_asprintf("assigned tasks: %u", assigned);
+        if (w->mn_reserved) {
+            char *more = hq_asprintf("%s; reserved for a multi-node task", text);
+            free(text);
+            text = more;
+        }
         if (pf > 0) {
             char *more = hq_asprintf("%s; prefetched tasks: %u", text, pf);
             free(text);

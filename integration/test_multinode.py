@@ -68,3 +68,33 @@ def test_the_journal_records_every_node_of_a_multi_node_task(hq_env, tmp_path):
     hq_env.hq("journal", "flush")
     starts = [e for e in journal_events(hq_env) if e.get("type") == "task-started"]
     assert [e["workers"] for e in starts] == [[ws[0].id, ws[1].id]], starts
+
+
+def test_a_worker_reserved_for_a_waiting_multi_node_task_does_not_idle_out(server, tmp_path):
+    ws = [server.start_worker("--group", "g", "--idle-timeout", "1s", cpus=1,
+                              hostname=f"node{i}") for i in range(3)]
+    hold = tmp_path / "hold"
+    busy = server.submit("--", "bash", "-c", f"while [ ! -e {hold} ]; do sleep 0.05; done")
+    server.wait_task_state(busy, 0, "running")
+    job = server.submit("--nodes", "3", "--", "true")
+    idle = [w for w in ws if w.id != server.tasks(busy)[0]["worker"]]
+
+    def reserved(w):
+        _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
+        return info["Runtime Info"].strip() == "assigned tasks: 0; reserved for a multi-node task"
+
+    wait_until(lambda: all(reserved(w) for w in idle), what="the idle workers to be reserved")
+    rt = server.hq_json("worker", "info", str(idle[0].id))[0]["runtime_info"]
+    assert rt["SingleNodeTasks"]["is_reserved"] is True
+    # well past the 1 s idle timeout, the reserved workers wait for the task
+    gone = []
+    try:
+        wait_until(lambda: any(w.proc.poll() is not None for w in idle), timeout=4,
+                   what="nothing")
+        gone.append(True)
+    except AssertionError:
+        pass
+    assert gone == [], "a reserved worker exited on its idle timeout"
+    hold.write_text("")
+    server.wait_job(job)
+    assert server.tasks(job)[0]["workers"] == [w.id for w in ws]

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hq_util.h"
+#include "mnres.h"
 #include "place.h"
 #include "steal.h"
 
@@ -95,6 +96,7 @@ static void s_apply(hq_place_t *pl, hq_sched_cmd_t *cmd)
     case HQ_SCHED_ASSIGNED:
     case HQ_SCHED_DUMPED:
     case HQ_SCHED_RETRACT:
+    case HQ_SCHED_MN_RESERVED:
         break; /* not a request; ignore */
     }
     hq_sched_cmd_destroy(&cmd);
@@ -129,12 +131,41 @@ static void s_steal(zsock_t *pipe, hq_place_t *pl)
         hq_sched_cmd_destroy(&out);
 }
 
+/* The workers reserved for a multi-node task as last sent to the core. */
+typedef struct s_reserved {
+    uint32_t *ids; /* sorted, owned */
+    uint32_t n;
+} s_reserved_t;
+
+/* Sends the reserved workers after a round when the set changed. */
+static void s_mn_reserved(zsock_t *pipe, hq_place_t *pl, s_reserved_t *last)
+{
+    uint32_t *ids, n;
+    if (!hq_mnres_after_round(pl, &ids, &n))
+        return;
+    if (n == last->n && (n == 0 || memcmp(ids, last->ids, n * sizeof *ids) == 0)) {
+        free(ids);
+        return;
+    }
+    hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_MN_RESERVED);
+    out->slots.n = n;
+    out->slots.slots = hq_calloc(n ? n : 1, sizeof *out->slots.slots);
+    for (uint32_t i = 0; i < n; i++)
+        out->slots.slots[i].worker_id = ids[i];
+    free(last->ids);
+    last->ids = ids;
+    last->n = n;
+    if (zsock_send(pipe, "p", out) != 0)
+        hq_sched_cmd_destroy(&out);
+}
+
 static void s_actor(zsock_t *pipe, void *args)
 {
     (void)args;
     hq_place_t *pl = hq_place_new();
     hq_steal_gate(pl, true); /* a worker holds only what it can start, but short tasks */
     bool output = true;      /* false after DRAIN: nothing more goes to the core */
+    s_reserved_t reserved = {0};
     zsock_signal(pipe, 0);
     for (;;) {
         bool tick = output && hq_steal_needs_tick(pl);
@@ -178,6 +209,7 @@ static void s_actor(zsock_t *pipe, void *args)
             if (out->slots.n == 0 || zsock_send(pipe, "p", out) != 0)
                 hq_sched_cmd_destroy(&out);
             s_steal(pipe, pl);
+            s_mn_reserved(pipe, pl, &reserved);
         }
         if (dump && output) {
             hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_DUMPED);
@@ -186,6 +218,7 @@ static void s_actor(zsock_t *pipe, void *args)
                 hq_sched_cmd_destroy(&out);
         }
     }
+    free(reserved.ids);
     hq_place_destroy(&pl);
 }
 

@@ -1,8 +1,12 @@
-/* Private to the placement module (place*.c, and steal.c on top of it): the state behind hq_place_t
- * (ready queues, request classes, workers and what they hold) and the functions one file of the
- * module offers the others, grouped by the file that defines them. Calls run one way only (no file
- * calls back into one that calls it): place_round.c   -> steal.c (the prefetch gate),
- * place_release.c, place_queue.c, place_fit.c, place.c steal.c         -> place_fit.c, place.c
+/* Private to the placement module (place*.c; steal.c and mnres.c build on it): the
+ * state behind hq_place_t (ready queues, request classes, workers and what they hold)
+ * and the functions one file of the module offers the others, grouped by the file
+ * that defines them. Calls run one way only (no file calls back into one that calls
+ * it):
+ *   place_round.c   -> steal.c (the prefetch gate), place_release.c, place_queue.c,
+ *                      place_fit.c, place.c
+ *   steal.c         -> place_fit.c, place.c
+ *   mnres.c         -> place.c (reads the state after a round)
  *   place_release.c -> place_worker.c, place_fit.c, place.c
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
  *   place_fit.c     -> nothing (works on one worker and one variant)
@@ -122,6 +126,7 @@ typedef struct s_worker {
     bool in_mn;            /* held whole by a multi-node task */
     double min_util;       /* min share of busy cpus after a round (0 = off) */
     uint64_t util_round;   /* round in which it got tasks on free capacity */
+    uint64_t mn_round;     /* round in which it was reserved for a multi-node task */
 } worker_t;
 
 struct hq_place {

@@ -299,8 +299,10 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     if (best == UINT32_MAX)
         return false;
     qsort(h + best, best_len, sizeof *h, s_cmp_busy_id);
-    for (uint32_t k = 0; k < v->n_nodes; k++)
+    for (uint32_t k = 0; k < v->n_nodes; k++) {
         s_close(p, h[best + k]);
+        h[best + k]->mn_round = p->round; /* reported by mnres.c */
+    }
     return true;
 }
 
