@@ -231,7 +231,8 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
                                                             : HQ_TS_CANCELED;
             if (t->flags & HQ_TF_HOLDS) /* an adopted task holds no scheduler capacity */
                 hq_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
-            if (st == HQ_TS_FINISHED && t->state == HQ_TS_RUNNING && ev->time_ns > t->start_ns)
+            if (st == HQ_TS_FINISHED && t->state == HQ_TS_RUNNING && ev->time_ns &&
+                ev->time_ns >= t->start_ns)
                 hq_prefetch_note_run(b, j, ev->time_ns - t->start_ns);
             hq_broker_task_result(b, j, t, st, w->id, ev->error,
                                   ev->time_ns ? ev->time_ns : hq_wall_ns());
