@@ -3,7 +3,19 @@ task JSON has "workers" (all ids, root first), the journal records all of them,
 `worker info` of every node shows the task, and a secondary node does not exit on its
 idle timeout while the task runs."""
 
+import json
+
 from hqtest import horizontal, journal_events, start_journaled, vertical, wait_until
+
+
+def none_exits_within(workers, seconds):
+    """Polls for `seconds` (past an idle timeout): True if no worker process exited."""
+    try:
+        wait_until(lambda: any(w.proc.poll() is not None for w in workers), timeout=seconds,
+                   what="a worker to exit")
+    except AssertionError:
+        return True
+    return False
 
 
 def two_node_task(env, hold):
@@ -44,13 +56,7 @@ def test_a_secondary_node_does_not_idle_out_while_the_task_runs(server, tmp_path
     hold = tmp_path / "hold"
     ws, job = two_node_task(server, hold)
     # well past the 1 s idle timeout: both nodes still serve the task
-    finished = []
-    try:
-        wait_until(lambda: ws[1].proc.poll() is not None, timeout=4, what="nothing")
-        finished.append(True)
-    except AssertionError:
-        pass
-    assert finished == [], "the secondary node exited on its idle timeout"
+    assert none_exits_within(ws, 4), "a node exited on its idle timeout"
     assert [w["id"] for w in server.worker_list()] == [ws[0].id, ws[1].id]
     hold.write_text("")
     server.wait_job(job)
@@ -87,14 +93,17 @@ def test_a_worker_reserved_for_a_waiting_multi_node_task_does_not_idle_out(serve
     rt = server.hq_json("worker", "info", str(idle[0].id))[0]["runtime_info"]
     assert rt["SingleNodeTasks"]["is_reserved"] is True
     # well past the 1 s idle timeout, the reserved workers wait for the task
-    gone = []
-    try:
-        wait_until(lambda: any(w.proc.poll() is not None for w in idle), timeout=4,
-                   what="nothing")
-        gone.append(True)
-    except AssertionError:
-        pass
-    assert gone == [], "a reserved worker exited on its idle timeout"
+    assert none_exits_within(idle, 4), "a reserved worker exited on its idle timeout"
     hold.write_text("")
     server.wait_job(job)
     assert server.tasks(job)[0]["workers"] == [w.id for w in ws]
+
+
+def test_events_rebuilt_without_a_journal_list_every_node(server, tmp_path):
+    hold = tmp_path / "hold"
+    ws, job = two_node_task(server, hold)
+    hold.write_text("")
+    server.wait_job(job)
+    lines = server.hq("journal", "replay").stdout.splitlines()
+    starts = [e["event"] for e in map(json.loads, lines) if e["event"]["type"] == "task-started"]
+    assert [e["workers"] for e in starts] == [[ws[0].id, ws[1].id]], starts
