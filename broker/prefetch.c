@@ -5,8 +5,30 @@
 
 #include <stdlib.h>
 
+#include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+
+/* The short-task threshold: HQ_SHORT_TASK (a duration) or HQ_SHORT_TASK_NS. */
+static uint64_t s_short_ns(void)
+{
+    static uint64_t ns;
+    if (ns)
+        return ns;
+    ns = HQ_SHORT_TASK_NS;
+    const char *v = getenv("HQ_SHORT_TASK");
+    if (!v || !*v)
+        return ns;
+    hq_err_t e;
+    uint64_t d = 0;
+    if (hq_duration_parse(v, &d, &e) != 0)
+        hq_warn("Ignoring HQ_SHORT_TASK=%s: %s", v, e.text);
+    else if (d == 0)
+        hq_warn("Ignoring HQ_SHORT_TASK=%s: it must be longer than 0", v);
+    else
+        ns = d;
+    return ns;
+}
 
 void hq_prefetch_note_run(hq_broker_t *b, hq_job_t *j, uint64_t run_ns)
 {
@@ -18,7 +40,7 @@ void hq_prefetch_note_run(hq_broker_t *b, hq_job_t *j, uint64_t run_ns)
         j->avg_run_ns += (run_ns - j->avg_run_ns) / 2;
     else
         j->avg_run_ns -= (j->avg_run_ns - run_ns) / 8;
-    bool is_short = j->avg_run_ns < HQ_SHORT_TASK_NS;
+    bool is_short = j->avg_run_ns < s_short_ns();
     if (is_short == j->short_tasks)
         return;
     j->short_tasks = is_short;

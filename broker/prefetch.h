@@ -12,7 +12,8 @@
 
 #include "ctx.h"
 
-/* Tasks shorter than this on average make their job short. */
+/* Tasks shorter than this on average make their job short (HQ_SHORT_TASK overrides
+ * it, e.g. for tests on a loaded machine). */
 #define HQ_SHORT_TASK_NS (20 * HQ_NS_PER_MS)
 
 /* Task t of job j finished after running run_ns: updates the job's measure and tells

@@ -8,8 +8,22 @@ import random
 import threading
 import time
 
+import pytest
+
 from hqtest import (lost_lines, start_debug_server, start_relay, start_relayed_worker,
                     vertical, wait_until)
+
+# `true` counts as a short task even when a loaded machine makes it take longer than
+# the 20 ms default
+SHORT = "2s"
+
+
+@pytest.fixture
+def short_server(hq_env):
+    """A server on which tasks under SHORT count as short (prefetched)."""
+    hq_env.env["HQ_SHORT_TASK"] = SHORT
+    hq_env.start_server()
+    return hq_env
 
 
 def runtime_info(env, worker_id):
@@ -47,7 +61,8 @@ def test_a_one_cpu_worker_with_two_long_tasks_holds_only_the_one_it_runs(server)
     assert t["worker"] == w2.id
 
 
-def test_short_tasks_are_prefetched_and_counted_apart(server):
+def test_short_tasks_are_prefetched_and_counted_apart(short_server):
+    server = short_server
     w = server.start_worker(cpus=1)
     jid = short_open_job(server)
     blocker = server.submit("--", "sleep", "60")
@@ -59,7 +74,8 @@ def test_short_tasks_are_prefetched_and_counted_apart(server):
         "assigned tasks: 1; running tasks: 1; prefetched tasks: 4"
 
 
-def test_a_new_worker_takes_back_the_tasks_prefetched_on_a_busy_worker(server):
+def test_a_new_worker_takes_back_the_tasks_prefetched_on_a_busy_worker(short_server):
+    server = short_server
     w1 = server.start_worker(cpus=1)
     jid = short_open_job(server)
     blocker = server.submit("--", "sleep", "60")
@@ -75,7 +91,8 @@ def test_a_new_worker_takes_back_the_tasks_prefetched_on_a_busy_worker(server):
     assert runtime_info(server, w1.id) == "assigned tasks: 1; running tasks: 1"
 
 
-def test_prefetched_tasks_move_when_the_worker_time_limit_cannot_fit_them(server):
+def test_prefetched_tasks_move_when_the_worker_time_limit_cannot_fit_them(short_server):
+    server = short_server
     wa = server.start_worker("--time-limit", "14s", cpus=1)
     wb = server.start_worker(cpus=1)
     jid = short_open_job(server)
@@ -97,7 +114,8 @@ def test_prefetched_tasks_move_when_the_worker_time_limit_cannot_fit_them(server
     assert cancel_on_b
 
 
-def test_prefetched_tasks_are_stolen_when_a_worker_falls_behind(server):
+def test_prefetched_tasks_are_stolen_when_a_worker_falls_behind(short_server):
+    server = short_server
     slow = server.start_worker("--resource", "slow=sum(1)", cpus=1)
     fast = server.start_worker(cpus=1)
     jid = short_open_job(server)
@@ -116,6 +134,7 @@ def test_prefetched_tasks_are_stolen_when_a_worker_falls_behind(server):
 
 def test_retractions_racing_with_starts_never_run_a_task_twice_or_lose_one(relays):
     env = relays
+    env.env["HQ_SHORT_TASK"] = SHORT
     start_debug_server(env)
     relay = start_relay(env)
     relay.delay(0.02)
