@@ -18,10 +18,22 @@ def none_exits_within(workers, seconds):
     return False
 
 
-def two_node_task(env, hold):
-    ws = [env.start_worker("--group", "g", "--idle-timeout", "1s", cpus=1,
-                           hostname=f"node{i}.cluster") for i in range(2)]
-    job = env.submit("--nodes", "2", "--", "bash", "-c", f"while [ ! -e {hold} ]; do sleep 0.05; done")
+IDLE = "3s"  # the idle timeout of the workers that must not idle out
+
+
+def start_workers(env, n, *extra, first=0):
+    """n workers of group g (nodeFIRST.cluster, ...) started at once (no idle gap
+    between them), by id."""
+    ws = [env.start_worker("--group", "g", *extra, cpus=1, hostname=f"node{i}.cluster",
+                           wait=False) for i in range(first, first + n)]
+    return sorted((env.wait_worker(w) for w in ws), key=lambda w: w.id)
+
+
+def two_node_task(env, hold, *extra):
+    """A running two-node task that waits for the file hold; its workers, root first."""
+    job = env.submit("--nodes", "2", "--", "bash", "-c",
+                     f"while [ ! -e {hold} ]; do sleep 0.05; done")
+    ws = start_workers(env, 2, *extra)
     env.wait_task_state(job, 0, "running")
     return ws, job
 
@@ -33,9 +45,9 @@ def test_a_multi_node_task_reports_all_its_workers(server, tmp_path):
     assert t["workers"] == [ws[0].id, ws[1].id]
     assert "worker" not in t
     _, rows = horizontal(server.hq("task", "list", str(job)).stdout)
-    assert rows[0]["Worker"] == "node0.cluster\nnode1.cluster"
+    assert rows[0]["Worker"] == f"{ws[0].hostname}\n{ws[1].hostname}"
     _, info = vertical(server.hq("task", "info", str(job), "0").stdout)
-    assert info["Worker"].strip() == "node0.cluster\nnode1.cluster"
+    assert info["Worker"].strip() == f"{ws[0].hostname}\n{ws[1].hostname}"
     main = server.hq_json("worker", "info", str(ws[0].id))[0]["runtime_info"]
     second = server.hq_json("worker", "info", str(ws[1].id))[0]["runtime_info"]
     assert main == {"MultiNodeTask": {"main_node": True}}
@@ -54,9 +66,9 @@ def test_a_multi_node_task_reports_all_its_workers(server, tmp_path):
 
 def test_a_secondary_node_does_not_idle_out_while_the_task_runs(server, tmp_path):
     hold = tmp_path / "hold"
-    ws, job = two_node_task(server, hold)
-    # well past the 1 s idle timeout: both nodes still serve the task
-    assert none_exits_within(ws, 4), "a node exited on its idle timeout"
+    ws, job = two_node_task(server, hold, "--idle-timeout", IDLE)
+    # well past the idle timeout: both nodes still serve the task
+    assert none_exits_within(ws, 5), "a node exited on its idle timeout"
     assert [w["id"] for w in server.worker_list()] == [ws[0].id, ws[1].id]
     hold.write_text("")
     server.wait_job(job)
@@ -77,13 +89,13 @@ def test_the_journal_records_every_node_of_a_multi_node_task(hq_env, tmp_path):
 
 
 def test_a_worker_reserved_for_a_waiting_multi_node_task_does_not_idle_out(server, tmp_path):
-    ws = [server.start_worker("--group", "g", "--idle-timeout", "1s", cpus=1,
-                              hostname=f"node{i}") for i in range(3)]
     hold = tmp_path / "hold"
     busy = server.submit("--", "bash", "-c", f"while [ ! -e {hold} ]; do sleep 0.05; done")
+    first = start_workers(server, 1)
     server.wait_task_state(busy, 0, "running")
     job = server.submit("--nodes", "3", "--", "true")
-    idle = [w for w in ws if w.id != server.tasks(busy)[0]["worker"]]
+    idle = start_workers(server, 2, "--idle-timeout", IDLE, first=1)
+    ws = first + idle
 
     def reserved(w):
         _, info = vertical(server.hq("worker", "info", str(w.id)).stdout)
@@ -92,8 +104,8 @@ def test_a_worker_reserved_for_a_waiting_multi_node_task_does_not_idle_out(serve
     wait_until(lambda: all(reserved(w) for w in idle), what="the idle workers to be reserved")
     rt = server.hq_json("worker", "info", str(idle[0].id))[0]["runtime_info"]
     assert rt["SingleNodeTasks"]["is_reserved"] is True
-    # well past the 1 s idle timeout, the reserved workers wait for the task
-    assert none_exits_within(idle, 4), "a reserved worker exited on its idle timeout"
+    # well past the idle timeout, the reserved workers wait for the task
+    assert none_exits_within(idle, 5), "a reserved worker exited on its idle timeout"
     hold.write_text("")
     server.wait_job(job)
     assert server.tasks(job)[0]["workers"] == [w.id for w in ws]
