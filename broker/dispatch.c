@@ -10,6 +10,8 @@
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
+#include "mnodes.h"
+#include "prefetch.h"
 #include "workers.h"
 
 #define HQ_ASSIGN_CHUNK 4096
@@ -154,6 +156,28 @@ static void s_started_flush(hq_broker_t *b, s_started_acc_t *a, s_dispatch_t *d)
     a->n = 0;
 }
 
+/* Appends the start of multi-node task t on the n nodes of slots (root first) as one
+ * task_started_mn record that d waits for. */
+static void s_started_mn(hq_broker_t *b, s_dispatch_t *d, const hq_sched_slot_t *slots, uint32_t n,
+                         const hq_task_t *t, const hq_worker_t *root)
+{
+    uint32_t *ids = hq_malloc(n * sizeof *ids);
+    for (uint32_t k = 0; k < n; k++)
+        ids[k] = slots[k].worker_id;
+    hq_jrec_t rec = {.type = HQ_JR_TASK_STARTED_MN};
+    rec.u.nodes.job = slots[0].job_id;
+    rec.u.nodes.task = t->id;
+    rec.u.nodes.instance = t->instance;
+    rec.u.nodes.epoch = root->epoch;
+    rec.u.nodes.variant = t->variant;
+    rec.u.nodes.n = n;
+    rec.u.nodes.workers = ids;
+    d->pending++;
+    if (hq_jr_append(b, &rec, s_dispatch_done, d) == 0)
+        s_dispatch_done(d, 0, EIO);
+    free(ids);
+}
+
 void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
 {
     hq_release_t rel = {0};
@@ -164,7 +188,8 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
         acc->n = 0;
     for (uint32_t i = 0; i < cmd->slots.n; i++) {
         const hq_sched_slot_t *s = &cmd->slots.slots[i];
-        i += s_mn_collect(b, &cmd->slots, i); /* secondary nodes: held by the scheduler */
+        uint32_t nodes = s_mn_collect(b, &cmd->slots, i); /* secondary nodes */
+        i += nodes;
         hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);
         hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
         hq_worker_t *w = hq_registry_get(&b->reg, s->worker_id);
@@ -172,11 +197,14 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
             hq_release_add(&rel, s->worker_id, s->job_id, s->task_id, s->rq_id, s->variant);
             continue;
         }
+        if (nodes)
+            hq_mn_placed(b, s, nodes + 1);
         hq_events_task_state(b->events, j, t, HQ_TS_ASSIGNED, w->id, NULL, 0);
         t->worker = w->id;
         t->variant = (uint8_t)s->variant;
         t->flags = (uint8_t)((t->flags & ~HQ_TF_SENT) | HQ_TF_HOLDS);
         w->n_assigned++;
+        hq_prefetch_assigned(w, t, s->prefetch != 0);
         if (!d) {
             s_pend(w, j->id, t->id);
             continue;
@@ -187,16 +215,20 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
             hq_journal_kick(jn);      /* its sync starts while later chunks are made */
             d = s_dispatch_new(b, cmd->slots.n - i);
         }
-        if (acc->n && (acc->job != j->id || acc->worker != w->id || acc->epoch != w->epoch ||
-                       acc->variant != t->variant))
+        if (acc->n && (nodes || acc->job != j->id || acc->worker != w->id ||
+                       acc->epoch != w->epoch || acc->variant != t->variant))
             s_started_flush(b, acc, d);
-        if (acc->n == 0) {
-            acc->job = j->id;
-            acc->worker = w->id;
-            acc->epoch = w->epoch;
-            acc->variant = t->variant;
+        if (nodes) {
+            s_started_mn(b, d, s, nodes + 1, t, w);
+        } else {
+            if (acc->n == 0) {
+                acc->job = j->id;
+                acc->worker = w->id;
+                acc->epoch = w->epoch;
+                acc->variant = t->variant;
+            }
+            acc->insts[acc->n++] = (hq_jinst_t){.task = t->id, .instance = t->instance};
         }
-        acc->insts[acc->n++] = (hq_jinst_t){.task = t->id, .instance = t->instance};
         d->slots[d->n] = *s;
         d->instances[d->n] = t->instance;
         d->n++;
@@ -366,6 +398,8 @@ void hq_workers_flush(hq_broker_t *b)
         if (w->n_pending > 0)
             b->turn.dirty = true;
     }
-    /* Cancels after assigns, so a worker never sees a CANCEL before the ASSIGN. */
+    /* Retractions and cancels after assigns, so a worker never sees them before the
+     * ASSIGN. */
+    hq_prefetch_flush(b);
     s_flush_cancels(b);
 }

@@ -362,6 +362,9 @@ void hq_job_destroy(hq_job_t **p)
         return;
     hq_job_t *j = *p;
     s_deps_destroy(j->deps);
+    for (uint32_t i = 0; i < j->n_mnruns; i++)
+        free(j->mnruns[i].workers);
+    free(j->mnruns);
     for (uint32_t i = 0; i < j->n_tasks; i++)
         free(j->tasks[i].error);
     free(j->tasks);

@@ -26,10 +26,12 @@ enum hq_tstate {
 #define HQ_MAX_JOB_TASKS 100000000u
 
 /* Task flag bits. */
-#define HQ_TF_HOLDS 1u   /* the task holds scheduler capacity on task->worker */
-#define HQ_TF_READOPT 2u /* restored as running: waits for its worker to come back */
-#define HQ_TF_ADOPTED 4u /* held by t->worker without scheduler capacity (re-adopted) */
-#define HQ_TF_SENT 8u    /* an ASSIGN of this instance went to t->worker: it may have started */
+#define HQ_TF_HOLDS 1u     /* the task holds scheduler capacity on task->worker */
+#define HQ_TF_READOPT 2u   /* restored as running: waits for its worker to come back */
+#define HQ_TF_ADOPTED 4u   /* held by t->worker without scheduler capacity (re-adopted) */
+#define HQ_TF_SENT 8u      /* an ASSIGN of this instance went to t->worker: it may have started */
+#define HQ_TF_PREFETCH 16u /* queued at t->worker beyond its free capacity, not started */
+#define HQ_TF_RETRACT 32u  /* a RETRACT of this instance is on its way to t->worker */
 
 /* One task: 48 bytes, whatever the size of its definition. */
 typedef struct hq_task {
@@ -89,6 +91,13 @@ typedef struct hq_jdeps {
     uint32_t cap_slots; /* power of two */
 } hq_jdeps_t;
 
+/* The workers of a multi-node task's last placement, root first (broker/mnodes.c). */
+typedef struct hq_mnrun {
+    uint32_t task_id;  /* the task */
+    uint32_t n;        /* nodes */
+    uint32_t *workers; /* worker ids, root first (owned) */
+} hq_mnrun_t;
+
 typedef struct hq_job {
     uint32_t id;         /* job id */
     char *name;          /* owned */
@@ -107,6 +116,11 @@ typedef struct hq_job {
     uint32_t n_submits;
     uint32_t counts[HQ_TS_COUNT]; /* tasks per state */
     hq_jdeps_t *deps;             /* dependency graph, NULL when no task has deps */
+    uint64_t avg_run_ns;          /* moving average of its finished tasks' run times */
+    uint32_t n_timed;             /* finished tasks measured */
+    bool short_tasks;             /* measured short: the scheduler may prefetch them */
+    hq_mnrun_t *mnruns;           /* multi-node tasks placed (mnodes.c) */
+    uint32_t n_mnruns, cap_mnruns;
 } hq_job_t;
 
 /* CLI job state word (cli/REFERENCE.md §1.8) derived from the counts. */

@@ -15,6 +15,8 @@
 #include "hq_util.h"
 #include "debugdump.h"
 #include "dispatch.h"
+#include "mnodes.h"
+#include "prefetch.h"
 #include "explain.h"
 #include "handshake.h"
 #include "journal/stream.h"
@@ -199,7 +201,10 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
         else if (cmd->type == HQ_SCHED_DUMPED) {
             hq_debug_dump_on_sched(b, cmd);
             hq_explain_on_sched(b, cmd);
-        }
+        } else if (cmd->type == HQ_SCHED_RETRACT)
+            hq_prefetch_on_retract(b, cmd);
+        else if (cmd->type == HQ_SCHED_MN_RESERVED)
+            hq_mn_on_reserved(b, cmd);
         hq_sched_cmd_destroy(&cmd);
     }
     if (b->turn.dirty)

@@ -7,6 +7,7 @@
 
 #include "query.h"
 #include "journal/glue.h"
+#include "mnodes.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_placeholder.h"
@@ -126,7 +127,16 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
         }
         free(cwd);
         json_object_set_new(o, "started_at", s_time(t->start_ns));
-        json_object_set_new(o, "worker", json_integer(t->worker));
+        uint32_t n_nodes;
+        const uint32_t *nodes = hq_mn_nodes(j, t->id, &n_nodes);
+        if (n_nodes > 1) {
+            json_t *ws = json_array();
+            for (uint32_t k = 0; k < n_nodes; k++)
+                json_array_append_new(ws, json_integer(nodes[k]));
+            json_object_set_new(o, "workers", ws);
+        } else {
+            json_object_set_new(o, "worker", json_integer(t->worker));
+        }
     }
     /* A task canceled after its start ends at the cancel: its makespan stays fixed. */
     if (t->state == HQ_TS_FINISHED || t->state == HQ_TS_FAILED ||
@@ -135,9 +145,17 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
     if (t->state == HQ_TS_FAILED)
         json_object_set_new(o, "error", json_string(t->error ? t->error : ""));
     json_t *hosts = json_array();
-    hq_worker_t *w = t->start_ns ? hq_registry_get(&b->reg, t->worker) : NULL;
-    if (w)
-        json_array_append_new(hosts, json_string(w->conf->hostname ? w->conf->hostname : ""));
+    uint32_t n_nodes = 0;
+    const uint32_t *nodes = t->start_ns ? hq_mn_nodes(j, t->id, &n_nodes) : NULL;
+    if (!nodes) {
+        nodes = &t->worker;
+        n_nodes = t->start_ns ? 1 : 0;
+    }
+    for (uint32_t k = 0; k < n_nodes; k++) {
+        hq_worker_t *w = hq_registry_get(&b->reg, nodes[k]);
+        if (w)
+            json_array_append_new(hosts, json_string(w->conf->hostname ? w->conf->hostname : ""));
+    }
     json_object_set_new(o, "_hosts", hosts);
     json_object_set_new(o, "_instance", json_integer(t->instance));
     return o;
@@ -172,6 +190,11 @@ static json_t *s_job_detail(hq_broker_t *b, const hq_job_t *j, bool all_tasks)
         ids[i] = t->id;
         if (t->start_ns && t->worker && t->worker <= b->reg.max_id)
             seen[t->worker] = 1;
+        uint32_t n_nodes;
+        const uint32_t *nodes = t->start_ns ? hq_mn_nodes(j, t->id, &n_nodes) : NULL;
+        for (uint32_t k = 0; nodes && k < n_nodes; k++)
+            if (nodes[k] && nodes[k] <= b->reg.max_id)
+                seen[nodes[k]] = 1;
         bool include = all_tasks || t->state == HQ_TS_RUNNING ||
                        (t->state == HQ_TS_FAILED && failed_shown < 5);
         if (t->state == HQ_TS_FAILED && !all_tasks && include)

@@ -129,6 +129,7 @@ void hq_registry_fini(hq_registry_t *r)
         free(w->rid_key);
         free(w->overview);
         free(w->pending);
+        free(w->retract);
         hq_outbox_clear(&w->outbox);
         hq_msg_destroy(&w->reg);
         sodium_memzero(w->secret, sizeof w->secret);

@@ -53,6 +53,11 @@ typedef struct hq_worker {
     uint64_t n_dups;              /* duplicates from it dropped */
     uint32_t n_assigned;          /* tasks assigned (incl. running) */
     uint32_t n_running;           /* tasks started */
+    uint32_t n_prefetched;        /* of n_assigned: queued beyond its free capacity */
+    uint32_t mn_job, mn_task;     /* the multi-node task it is a node of (mn_job 0: none) */
+    bool mn_main;                 /* ... as its root */
+    bool mn_reserved;             /* reserved by the scheduler for a multi-node task */
+    bool mn_told;                 /* NODE_OF last told it: busy */
     bool has_last;                /* last_* valid */
     uint32_t last_job, last_task; /* last task started on it */
     uint64_t last_time;           /* wall time of that start */
@@ -60,6 +65,8 @@ typedef struct hq_worker {
     hq_tref_t *pending;           /* tasks to send in the next ASSIGN */
     uint32_t n_pending, cap_pending;
     uint8_t secret[HQ_SESSION_SECRET_LEN]; /* this session's reconnect secret (live only) */
+    hq_tref_t *retract;                    /* prefetched tasks to take back (next RETRACT) */
+    uint32_t n_retract, cap_retract;
 } hq_worker_t;
 
 /* What the broker keeps of a session's reconnect secret: its hash (journaled in the

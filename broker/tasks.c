@@ -7,17 +7,21 @@
 
 #include "tasks.h"
 #include "journal/glue.h"
+#include "mnodes.h"
+#include "prefetch.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
 
 /* The task stops occupying its worker (counters only; capacity is the caller's). */
-static void s_detach(hq_broker_t *b, hq_task_t *t)
+static void s_detach(hq_broker_t *b, const hq_job_t *j, hq_task_t *t)
 {
     t->flags &= (uint8_t)~HQ_TF_READOPT;
     if (!(t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)))
         return;
+    hq_mn_release(b, j, t);
     hq_worker_t *w = hq_registry_get(&b->reg, t->worker);
+    hq_prefetch_leave(w, t);
     if (w) {
         if (w->n_assigned > 0)
             w->n_assigned--;
@@ -118,7 +122,7 @@ void hq_broker_requeue(hq_broker_t *b, hq_job_t *j, hq_task_t *t, bool crash)
     const hq_jdef_t *jd = &j->defs[t->def];
     const hq_task_def_t *def = jd->def;
     bool started = hq_task_maybe_started(t);
-    s_detach(b, t);
+    s_detach(b, j, t);
     t->worker = started ? t->worker : 0;
     bool counted = started && crash;
     if (counted)
@@ -179,7 +183,7 @@ void hq_broker_end_task(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstat
 void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_tstate st,
                            uint32_t worker_id, const char *error, uint64_t wall_ns)
 {
-    s_detach(b, t);
+    s_detach(b, j, t);
     if (hq_tstate_final(t->state))
         return; /* canceled/aborted meanwhile: only the capacity was pending */
     hq_events_task_state(b->events, j, t, st, worker_id, error, wall_ns);
@@ -210,7 +214,7 @@ enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r, ui
 
 void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w)
 {
-    s_detach(b, t); /* from the previous session, if it still held it */
+    s_detach(b, j, t); /* from the previous session, if it still held it */
     t->flags |= HQ_TF_ADOPTED;
     t->worker = w->id;
     w->n_assigned++;

@@ -13,6 +13,7 @@
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
+#include "prefetch.h"
 #include "tasks.h"
 #include "workers.h"
 
@@ -273,6 +274,7 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
             if (t->state == HQ_TS_ASSIGNED) {
                 hq_events_task_state(b->events, j, t, HQ_TS_RUNNING, w->id, NULL,
                                      ev->time_ns ? ev->time_ns : hq_wall_ns());
+                hq_prefetch_leave(w, t);
                 w->n_running++;
                 w->has_last = true;
                 w->last_job = j->id;
@@ -288,6 +290,9 @@ static void s_on_results(hq_broker_t *b, hq_worker_t *w, hq_msg_t *msg)
                                                             : HQ_TS_CANCELED;
             if (t->flags & HQ_TF_HOLDS) /* an adopted task holds no scheduler capacity */
                 hq_release_add(&rel, w->id, j->id, t->id, jd->rq_id, t->variant);
+            if (st == HQ_TS_FINISHED && t->state == HQ_TS_RUNNING && ev->time_ns &&
+                ev->time_ns >= t->start_ns)
+                hq_prefetch_note_run(b, j, ev->time_ns - t->start_ns);
             hq_broker_task_result(b, j, t, st, w->id, ev->error,
                                   ev->time_ns ? ev->time_ns : hq_wall_ns());
             break;

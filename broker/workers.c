@@ -52,6 +52,8 @@ void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
     }
     w->n_assigned = 0;
     w->n_running = 0;
+    w->n_prefetched = 0;
+    w->n_retract = 0;
     hq_event_t ev = {.type = HQ_EV_WORKER_LOST, .worker_id = w->id, .text = reason, .obj = w};
     hq_events_emit(b->events, &ev);
     hq_worker_compact(w); /* what a worker that ended no longer needs */

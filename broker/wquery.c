@@ -94,14 +94,34 @@ static json_t *s_worker_json(hq_broker_t *b, const hq_worker_t *w)
         if (hw)
             json_object_set_new(o, "_overview", hw);
     }
-    if (live) {
+    if (live && w->mn_job) {
         json_object_set_new(o, "runtime_info",
-                            json_pack("{s:{s:i,s:i,s:b}}", "SingleNodeTasks", "assigned_tasks",
-                                      (json_int_t)w->n_assigned, "running_tasks",
-                                      (json_int_t)w->n_running, "is_reserved", 0));
+                            json_pack("{s:{s:b}}", "MultiNodeTask", "main_node", w->mn_main));
+        json_object_set_new(o, "_runtime_text",
+                            json_string(w->mn_main ? "running multinode task; main node"
+                                                   : "running multinode task; secondary node"));
+    } else if (live) {
+        /* Prefetched tasks (queued beyond what it can start) are counted apart. */
+        uint32_t pf = w->n_prefetched < w->n_assigned ? w->n_prefetched : w->n_assigned;
+        uint32_t assigned = w->n_assigned - pf;
+        json_object_set_new(o, "runtime_info",
+                            json_pack("{s:{s:i,s:i,s:b,s:i}}", "SingleNodeTasks", "assigned_tasks",
+                                      (json_int_t)assigned, "running_tasks",
+                                      (json_int_t)w->n_running, "is_reserved", w->mn_reserved,
+                                      "prefetched_tasks", (json_int_t)pf));
         char *text = w->n_running > 0 ? hq_asprintf("assigned tasks: %u; running tasks: %u",
-                                                    w->n_assigned, w->n_running)
-                                      : hq_asprintf("assigned tasks: %u", w->n_assigned);
+                                                    assigned, w->n_running)
+                                      : hq_asprintf("assigned tasks: %u", assigned);
+        if (w->mn_reserved) {
+            char *more = hq_asprintf("%s; reserved for a multi-node task", text);
+            free(text);
+            text = more;
+        }
+        if (pf > 0) {
+            char *more = hq_asprintf("%s; prefetched tasks: %u", text, pf);
+            free(text);
+            text = more;
+        }
         json_object_set_new(o, "_runtime_text", json_string(text));
         free(text);
     } else {

@@ -225,6 +225,8 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
         m->u.assign = (hq_assign_t){2, s_adefs, 3, s_atasks};
         break;
     case HQ_MSG_CANCEL:
+    case HQ_MSG_RETRACT:
+    case HQ_MSG_NODE_OF:
         m->u.cancel = (hq_cancel_t){3, s_refs};
         break;
     case HQ_MSG_OVERVIEW:
@@ -251,7 +253,7 @@ static const uint8_t s_types[] = {
     HQ_MSG_RESULTS,      HQ_MSG_HEARTBEAT,     HQ_MSG_GOODBYE,       HQ_MSG_REGISTERED,
     HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
     HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE, HQ_MSG_TASK_NOTIFY,
-    HQ_MSG_OVERVIEW,     HQ_MSG_DEBUG_DUMP,
+    HQ_MSG_OVERVIEW,     HQ_MSG_DEBUG_DUMP,    HQ_MSG_RETRACT,       HQ_MSG_NODE_OF,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 
@@ -475,6 +477,8 @@ static inline void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
         }
         break;
     case HQ_MSG_CANCEL:
+    case HQ_MSG_RETRACT:
+    case HQ_MSG_NODE_OF:
         cr_assert_eq(a->u.cancel.n_tasks, b->u.cancel.n_tasks);
         for (uint32_t k = 0; k < a->u.cancel.n_tasks; k++) {
             cr_assert_eq(a->u.cancel.tasks[k].job_id, b->u.cancel.tasks[k].job_id);

@@ -47,6 +47,7 @@ static hq_task_def_t s_def = {
 static hq_range_t s_ids = {0, 999999, 1};
 static hq_jrange_t s_ranges[] = {{1, 5}, {7, 7}, {100, 200000}};
 static hq_jinst_t s_insts[] = {{4000000000u, 0}, {1, 7}, {2, 300}};
+static uint32_t s_nodes[] = {5, 9, 4000000000u};
 
 static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_register_t *reg)
 {
@@ -156,7 +157,22 @@ static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_reg
         r->u.batch.n = 3;
         r->u.batch.insts = s_insts;
         break;
+    case HQ_JR_TASK_STARTED_MN:
+        r->u.nodes.job = 23;
+        r->u.nodes.task = 4;
+        r->u.nodes.instance = 2;
+        r->u.nodes.epoch = 1ull << 40;
+        r->u.nodes.variant = 1;
+        r->u.nodes.n = 3;
+        r->u.nodes.workers = s_nodes;
+        break;
     }
+}
+
+/* Record types this build does not write (numbers kept for others). */
+static bool s_unused_type(int t)
+{
+    return strcmp(hq_jrec_name((uint32_t)t), "unknown") == 0;
 }
 
 static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
@@ -252,6 +268,16 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
     case HQ_JR_SNAP_END:
         cr_assert_eq(b->u.snap_end.count, 3);
         break;
+    case HQ_JR_TASK_STARTED_MN:
+        cr_assert_eq(b->u.nodes.job, 23);
+        cr_assert_eq(b->u.nodes.task, 4);
+        cr_assert_eq(b->u.nodes.instance, 2);
+        cr_assert_eq(b->u.nodes.epoch, 1ull << 40);
+        cr_assert_eq(b->u.nodes.variant, 1);
+        cr_assert_eq(b->u.nodes.n, 3);
+        for (int k = 0; k < 3; k++)
+            cr_assert_eq(b->u.nodes.workers[k], s_nodes[k]);
+        break;
     case HQ_JR_SERVER_STOP:
         break;
     }
@@ -260,6 +286,8 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
 Test(journal, every_record_type_round_trips_through_frame_and_decoder)
 {
     for (int t = 1; t <= HQ_JR_TYPE_MAX; t++) {
+        if (s_unused_type(t))
+            continue;
         hq_jrec_t r, d;
         hq_submit_t sub;
         hq_register_t reg;
@@ -400,6 +428,8 @@ Test(journal, writes_the_fuzz_seed_corpus_when_asked)
     uint8_t *all = NULL;
     size_t all_len = 0, all_cap = 0;
     for (int t = 1; t <= HQ_JR_TYPE_MAX; t++) {
+        if (s_unused_type(t))
+            continue;
         hq_jrec_t r;
         hq_submit_t sub;
         hq_register_t reg;

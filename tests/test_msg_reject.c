@@ -65,7 +65,7 @@ Test(msg_reject, wrong_magic_version_and_unknown_types)
     buf[2] = 2;
     s_reject(buf, len, "unsupported protocol version 2");
     buf[2] = HQ_PROTO_VERSION;
-    const uint8_t unknown[] = {0, 23, 39, 42, 59, 65, 79, 84, 99, 255};
+    const uint8_t unknown[] = {0, 23, 39, 42, 59, 65, 79, 89, 99, 255};
     for (size_t k = 0; k < sizeof unknown; k++) {
         buf[3] = unknown[k];
         char want[64];

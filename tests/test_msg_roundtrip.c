@@ -54,6 +54,8 @@ ROUNDTRIP(registered_with_server_uid, HQ_MSG_REGISTERED)
 ROUNDTRIP(assign_with_defs_entries_and_nodes, HQ_MSG_ASSIGN)
 ROUNDTRIP(cancel_with_task_refs, HQ_MSG_CANCEL)
 ROUNDTRIP(stop_with_reason, HQ_MSG_STOP)
+ROUNDTRIP(retract_with_task_refs, HQ_MSG_RETRACT)
+ROUNDTRIP(node_of_with_task_refs, HQ_MSG_NODE_OF)
 
 Test(msg_roundtrip, covers_every_named_type)
 {

@@ -59,7 +59,7 @@ static int s_on_idle(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     wk_t *w = arg;
     w->idle_timer = -1;
-    if (wk_tasks_held(w) > 0)
+    if (wk_tasks_held(w) > 0 || w->node_of)
         return 0;
     hq_info("Idle timeout reached; stopping the worker");
     s_goodbye(w, HQ_BYE_IDLE_TIMEOUT);
@@ -67,10 +67,11 @@ static int s_on_idle(zloop_t *loop, int timer_id, void *arg)
     return -1;
 }
 
-/* Arms the idle timer when the worker holds no task, disarms it otherwise. */
+/* Arms the idle timer when the worker holds no task (and serves no multi-node task
+ * as a secondary node), disarms it otherwise. */
 static void s_idle_update(wk_t *w)
 {
-    bool idle = wk_tasks_held(w) == 0;
+    bool idle = wk_tasks_held(w) == 0 && !w->node_of;
     if (!idle && w->idle_timer >= 0) {
         zloop_timer_end(w->loop, w->idle_timer);
         w->idle_timer = -1;
@@ -265,6 +266,7 @@ static void s_reregistered(wk_t *w, const hq_msg_t *msg)
     w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
     w->tctx.server_uid = w->server_uid;
     w->lost = false;
+    w->node_of = false; /* a new session: the server tells again */
     w->draining = false;
     w->reconnecting = false;
     if (w->reconnect_timer >= 0) {
@@ -411,6 +413,14 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         case HQ_MSG_CANCEL:
             wk_tasks_cancel(w, &msg->u.cancel);
+            s_idle_update(w);
+            break;
+        case HQ_MSG_RETRACT:
+            wk_tasks_retract(w, &msg->u.cancel);
+            s_idle_update(w);
+            break;
+        case HQ_MSG_NODE_OF: /* a secondary node of a multi-node task is not idle */
+            w->node_of = msg->u.cancel.n_tasks > 0;
             s_idle_update(w);
             break;
         case HQ_MSG_HEARTBEAT:

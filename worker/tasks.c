@@ -558,6 +558,26 @@ void wk_tasks_cancel(wk_t *w, const hq_cancel_t *c)
     wk_tasks_schedule(w);
 }
 
+void wk_tasks_retract(wk_t *w, const hq_cancel_t *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->n_tasks; i++) {
+        wk_task_t **pp = &w->queue;
+        while (*pp && !s_ref_match(*pp, &c->tasks[i]))
+            pp = &(*pp)->next;
+        if (!*pp)
+            continue; /* started (or ended): it stays here */
+        wk_task_t *t = *pp;
+        *pp = t->next;
+        w->n_queued--;
+        wk_link_event(w, t, HQ_TEV_REJECTED, NULL, false);
+        s_task_free(w, t);
+        n++;
+    }
+    hq_debug("retracted %u of %u tasks; running %u, queued %u", n, c->n_tasks, w->n_running,
+             w->n_queued);
+}
+
 void wk_tasks_drop_queued(wk_t *w, bool reject)
 {
     while (w->queue) {

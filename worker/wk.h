@@ -178,6 +178,7 @@ struct wk {
     hq_global_t g;         /* global flags */
     hq_worker_conf_t conf; /* what REGISTER reports */
     uint32_t prefetch;     /* tasks queued beyond the cpus (registered maximum) */
+    bool node_of;          /* a secondary node of a multi-node task (NODE_OF) */
     uint32_t slots;        /* credit: tasks held at once */
     uint32_t ncpus;        /* whole cpus of this worker (>= 1) */
     uint32_t slots_long;   /* credit for long or not yet measured tasks */
@@ -282,6 +283,9 @@ void wk_link_kept_clear(wk_t *w);
 /* tasks.c */
 void wk_tasks_assign(wk_t *w, hq_msg_t **msg);
 void wk_tasks_cancel(wk_t *w, const hq_cancel_t *c);
+/* RETRACT: gives back (REJECTED events) the listed instances that wait in the queue;
+ * those already started run on. */
+void wk_tasks_retract(wk_t *w, const hq_cancel_t *c);
 void wk_tasks_schedule(wk_t *w);
 void wk_tasks_reap(wk_t *w);
 void wk_tasks_drop_queued(wk_t *w, bool reject);

@@ -45,7 +45,10 @@ enum hq_jrec_type {
     HQ_JR_TASKS_FINISHED = 19,  /* tasks_finished{job, [task, instance]...} */
     HQ_JR_WORKER_OVERVIEW = 20, /* worker_overview{worker, hw-state JSON text} */
     HQ_JR_TASKS_STARTED_V = 21, /* tasks_started with the resource variant k > 0 */
-    HQ_JR_TYPE_MAX = 21
+    /* 22-25: not used by this build */
+    HQ_JR_TASK_STARTED_MN = 26, /* task_started_mn{job, task, instance, epoch, variant,
+                                   [worker...]}: a multi-node task on its nodes, root first */
+    HQ_JR_TYPE_MAX = 26
 };
 
 /* One task instance of tasks_started / tasks_finished. */
@@ -140,6 +143,13 @@ typedef struct hq_jrec {
         struct {
             uint64_t count; /* records before this one */
         } snap_end;
+        struct {
+            uint32_t job, task, instance; /* the task instance */
+            uint64_t epoch;               /* the root's session epoch */
+            uint32_t variant;             /* its resource variant */
+            uint32_t n;                   /* nodes (2..HQ_JMAX_NODES of journal_rec.h) */
+            const uint32_t *workers;      /* worker ids, root first */
+        } nodes;
     } u;
 } hq_jrec_t;
 

@@ -22,7 +22,8 @@
  * Minor 3: worker-overview records (type 20) and tasks-started-v records (type 21:
  * tasks started on resource variant k > 0).
  * Minor 4: a worker-up's REGISTER frame may carry the 6th field, which there holds the
- * hash of the session's reconnect secret.
+ * hash of the session's reconnect secret; task-started-mn records (type 26: a
+ * multi-node task and all its nodes).
  * This build reads minors 0 to 4; an older one refuses a newer minor instead of
  * misreading its records as a torn tail. */
 #define HQ_JFORMAT_MINOR 4
@@ -31,6 +32,7 @@
 #define HQ_JREC_MAX (16u * 1024 * 1024) /* payload cap */
 #define HQ_JMAX_RANGES (1u << 24)       /* ranges in one tasks_* record */
 #define HQ_JMAX_INSTS (1u << 20)        /* instances in one tasks_started/finished record */
+#define HQ_JMAX_NODES (1u << 16)        /* nodes of one task_started_mn record */
 
 /* CRC32C (Castagnoli), as in iSCSI/ext4: crc32c("123456789") == 0xE3069283.
  * Chain calls with the previous result (start with 0). Uses SSE4.2 when the CPU has it. */

@@ -189,6 +189,18 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
         json_object_set_new(ev, "instance", json_integer(rec->u.task.instance));
         json_object_set_new(ev, "error", json_string(rec->u.task.error ? rec->u.task.error : ""));
         break;
+    case HQ_JR_TASK_STARTED_MN: {
+        ev = s_task_ev("task-started", rec->u.nodes.job, rec->u.nodes.task);
+        json_object_set_new(ev, "instance", json_integer(rec->u.nodes.instance));
+        json_object_set_new(ev, "worker", json_integer(rec->u.nodes.workers[0]));
+        json_t *ws = json_array();
+        for (uint32_t k = 0; k < rec->u.nodes.n; k++)
+            json_array_append_new(ws, json_integer(rec->u.nodes.workers[k]));
+        json_object_set_new(ev, "workers", ws);
+        if (rec->u.nodes.variant > 0)
+            json_object_set_new(ev, "variant", json_integer(rec->u.nodes.variant));
+        break;
+    }
     case HQ_JR_TASKS_STARTED:
     case HQ_JR_TASKS_STARTED_V:
         for (uint32_t k = 0; k < rec->u.batch.n; k++) {

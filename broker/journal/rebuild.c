@@ -7,6 +7,7 @@
 
 #include "hq_util.h"
 #include "jobs.h"
+#include "mnodes.h"
 #include "registry.h"
 
 /* One event of the state: a record (borrowing the broker's data) or a job-completed. */
@@ -67,6 +68,17 @@ static void s_started(s_item_t *it, const hq_job_t *j, const hq_task_t *t, uint3
     it->rec.u.batch.variant = t->variant;
     it->rec.u.batch.n = 1;
     it->rec.u.batch.insts = &it->inst;
+    uint32_t n;
+    const uint32_t *nodes = hq_mn_nodes(j, t->id, &n);
+    if (n > 1 && nodes[0] == worker) { /* a multi-node task: all its nodes (the job's) */
+        it->rec = (hq_jrec_t){.type = HQ_JR_TASK_STARTED_MN, .wall_ns = it->rec.wall_ns};
+        it->rec.u.nodes.job = j->id;
+        it->rec.u.nodes.task = t->id;
+        it->rec.u.nodes.instance = t->instance;
+        it->rec.u.nodes.variant = t->variant;
+        it->rec.u.nodes.n = n;
+        it->rec.u.nodes.workers = nodes;
+    }
 }
 
 /* The end record of task t (finished, failed, canceled, aborted), or type 0. */

@@ -167,6 +167,28 @@ static int s_insts(s_dec_t *d, hq_jrec_t *r)
     return 0;
 }
 
+static int s_nodes(s_dec_t *d, hq_jrec_t *r)
+{
+    uint32_t n;
+    if (hq_mpr_array(&d->r, &n) != HQ_MPR_OK)
+        return s_fail(d, "workers", "an array");
+    if (n < 2 || n > HQ_JMAX_NODES)
+        return hq_err_set(d->err, "%s record: field 'workers' has %u nodes (2 to %u)", d->tname, n,
+                          HQ_JMAX_NODES);
+    if (n > hq_mpr_left(&d->r))
+        return hq_err_set(d->err, "%s record: field 'workers' count %u exceeds bytes left (%zu)",
+                          d->tname, n, hq_mpr_left(&d->r));
+    uint32_t *g = s_scratch(d, (size_t)n * sizeof *g);
+    if (!g)
+        return hq_err_set(d->err, "%s record: out of scratch", d->tname);
+    for (uint32_t k = 0; k < n; k++)
+        if (s_u32(d, "workers", &g[k]) < 0)
+            return -1;
+    r->u.nodes.n = n;
+    r->u.nodes.workers = g;
+    return 0;
+}
+
 static int s_dbody(s_dec_t *d, hq_jrec_t *r)
 {
     switch (r->type) {
@@ -213,6 +235,13 @@ static int s_dbody(s_dec_t *d, hq_jrec_t *r)
         if (s_u32(d, "job", &r->u.tasks.job) < 0)
             return -1;
         return s_ranges(d, r);
+    case HQ_JR_TASK_STARTED_MN:
+        if (s_u32(d, "job", &r->u.nodes.job) < 0 || s_u32(d, "task", &r->u.nodes.task) < 0 ||
+            s_u32(d, "instance", &r->u.nodes.instance) < 0 ||
+            s_u64(d, "epoch", &r->u.nodes.epoch) < 0 ||
+            s_u32(d, "variant", &r->u.nodes.variant) < 0)
+            return -1;
+        return s_nodes(d, r);
     case HQ_JR_TASKS_STARTED:
     case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED:
@@ -291,7 +320,7 @@ int hq_jrec_decode(const uint8_t *payload, size_t len, hq_jrec_t *out, hq_jscrat
     uint64_t type = 0;
     if (n < 3 || s_u64(&d, "type", &type) < 0)
         return n < 3 ? hq_err_set(err, "journal record: array of %u elements (min 3)", n) : -1;
-    if (type == 0 || type > HQ_JR_TYPE_MAX)
+    if (type == 0 || type > HQ_JR_TYPE_MAX || hq_jrec_nfields_[type] == 0)
         return hq_err_set(err, "unknown record type %llu (this hq knows 1..%d)",
                           (unsigned long long)type, HQ_JR_TYPE_MAX);
     out->type = (enum hq_jrec_type)type;

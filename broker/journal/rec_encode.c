@@ -34,22 +34,24 @@ static const char *s_names[] = {
     [HQ_JR_TASKS_FINISHED] = "tasks-finished",
     [HQ_JR_WORKER_OVERVIEW] = "worker-overview",
     [HQ_JR_TASKS_STARTED_V] = "tasks-started-v",
+    [HQ_JR_TASK_STARTED_MN] = "task-started-mn",
 };
 
 /* Elements of each payload array: type, lsn, wall_ns + the body fields. */
 const uint8_t hq_jrec_nfields_[HQ_JR_TYPE_MAX + 1] = {
-    [HQ_JR_SERVER_START] = 5,   [HQ_JR_SERVER_STOP] = 3,     [HQ_JR_JOB_SUBMIT] = 5,
-    [HQ_JR_JOB_OPEN] = 6,       [HQ_JR_JOB_CLOSE] = 4,       [HQ_JR_JOB_CANCEL] = 5,
-    [HQ_JR_JOB_FORGET] = 4,     [HQ_JR_TASK_STARTED] = 8,    [HQ_JR_TASK_FINISHED] = 6,
-    [HQ_JR_TASK_FAILED] = 7,    [HQ_JR_TASKS_CANCELED] = 5,  [HQ_JR_TASKS_ABORTED] = 5,
-    [HQ_JR_WORKER_UP] = 6,      [HQ_JR_WORKER_LOST] = 6,     [HQ_JR_ID_HIGHWATER] = 5,
-    [HQ_JR_TASK_STATE] = 12,    [HQ_JR_SNAP_END] = 4,        [HQ_JR_TASKS_STARTED] = 7,
-    [HQ_JR_TASKS_FINISHED] = 5, [HQ_JR_WORKER_OVERVIEW] = 5, [HQ_JR_TASKS_STARTED_V] = 8,
+    [HQ_JR_SERVER_START] = 5,    [HQ_JR_SERVER_STOP] = 3,     [HQ_JR_JOB_SUBMIT] = 5,
+    [HQ_JR_JOB_OPEN] = 6,        [HQ_JR_JOB_CLOSE] = 4,       [HQ_JR_JOB_CANCEL] = 5,
+    [HQ_JR_JOB_FORGET] = 4,      [HQ_JR_TASK_STARTED] = 8,    [HQ_JR_TASK_FINISHED] = 6,
+    [HQ_JR_TASK_FAILED] = 7,     [HQ_JR_TASKS_CANCELED] = 5,  [HQ_JR_TASKS_ABORTED] = 5,
+    [HQ_JR_WORKER_UP] = 6,       [HQ_JR_WORKER_LOST] = 6,     [HQ_JR_ID_HIGHWATER] = 5,
+    [HQ_JR_TASK_STATE] = 12,     [HQ_JR_SNAP_END] = 4,        [HQ_JR_TASKS_STARTED] = 7,
+    [HQ_JR_TASKS_FINISHED] = 5,  [HQ_JR_WORKER_OVERVIEW] = 5, [HQ_JR_TASKS_STARTED_V] = 8,
+    [HQ_JR_TASK_STARTED_MN] = 9,
 };
 
 const char *hq_jrec_name(uint32_t type)
 {
-    if (type == 0 || type > HQ_JR_TYPE_MAX)
+    if (type == 0 || type > HQ_JR_TYPE_MAX || !s_names[type])
         return "unknown";
     return s_names[type];
 }
@@ -250,6 +252,20 @@ static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
             return s_pstr(o, r->u.task.error, "error", err);
         }
         return 0;
+    case HQ_JR_TASK_STARTED_MN: {
+        uint32_t n = r->u.nodes.n;
+        if (n < 2 || n > HQ_JMAX_NODES || !r->u.nodes.workers)
+            return hq_err_set(err, "journal: %u nodes (2 to %u)", n, HQ_JMAX_NODES);
+        s_pu(o, r->u.nodes.job);
+        s_pu(o, r->u.nodes.task);
+        s_pu(o, r->u.nodes.instance);
+        s_pu(o, r->u.nodes.epoch);
+        s_pu(o, r->u.nodes.variant);
+        s_parr(o, n);
+        for (uint32_t k = 0; k < n; k++)
+            s_pu(o, r->u.nodes.workers[k]);
+        return 0;
+    }
     case HQ_JR_TASKS_STARTED:
     case HQ_JR_TASKS_STARTED_V:
     case HQ_JR_TASKS_FINISHED: {
@@ -330,7 +346,8 @@ static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
 
 int hq_jrec_frame(const hq_jrec_t *rec, uint8_t **buf, size_t *len, size_t *cap, hq_err_t *err)
 {
-    if ((uint32_t)rec->type == 0 || (uint32_t)rec->type > HQ_JR_TYPE_MAX)
+    if ((uint32_t)rec->type == 0 || (uint32_t)rec->type > HQ_JR_TYPE_MAX ||
+        hq_jrec_nfields_[rec->type] == 0)
         return hq_err_set(err, "journal: unknown record type %u", (unsigned)rec->type);
     size_t start = *len;
     s_out_t o = {buf, len, cap};

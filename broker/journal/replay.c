@@ -11,6 +11,7 @@
 #include "hq_log.h"
 #include "hq_util.h"
 #include "jobops.h"
+#include "mnodes.h"
 #include "journal/snapshot.h"
 
 /* A task known to have been dispatched (task_started) and not ended since. */
@@ -230,6 +231,12 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
     case HQ_JR_TASK_STARTED:
         s_started(s, rec->u.task.job, rec->u.task.task, rec->u.task.instance, rec->u.task.worker,
                   rec->wall_ns);
+        break;
+    case HQ_JR_TASK_STARTED_MN:
+        s_started(s, rec->u.nodes.job, rec->u.nodes.task, rec->u.nodes.instance,
+                  rec->u.nodes.workers[0], rec->wall_ns);
+        hq_mn_restore(hq_jobtab_get(&b->jobs, rec->u.nodes.job), rec->u.nodes.task,
+                      rec->u.nodes.workers, rec->u.nodes.n);
         break;
     case HQ_JR_TASKS_STARTED:
     case HQ_JR_TASKS_STARTED_V:

@@ -1,7 +1,9 @@
 /* The scheduler actor: a zactor thread that owns the placement state (place.h).
  * Each loop turn it drains every pending command from the core, runs placement
- * once, and sends at most one HQ_SCHED_ASSIGNED batch back. Commands travel as
- * pointers ("p" frames); the receiver owns them. */
+ * once, and sends at most one HQ_SCHED_ASSIGNED batch back, then at most one
+ * HQ_SCHED_RETRACT batch (work stealing, steal.h; also checked every
+ * STEAL_TICK_MS while a time-limited worker holds prefetched tasks). Commands
+ * travel as pointers ("p" frames); the receiver owns them. */
 #include "actor.h"
 
 #include <errno.h>
@@ -9,11 +11,15 @@
 #include <string.h>
 
 #include "hq_util.h"
+#include "mnres.h"
 #include "place.h"
+#include "steal.h"
 
 /* Commands handled per turn before placement runs (keeps latency bounded when
  * the core floods the pipe). */
 #define DRAIN_MAX 10000
+/* How often the time limits of prefetched tasks are checked when nothing happens. */
+#define STEAL_TICK_MS 200
 
 /* Sent by hq_sched_destroy: the actor answers with DRAINED and then sends no more
  * output, so every pending ASSIGNED can be freed before the actor stops. */
@@ -83,9 +89,14 @@ static void s_apply(hq_place_t *pl, hq_sched_cmd_t *cmd)
     case HQ_SCHED_RELEASE:
         hq_place_release(pl, cmd->slots.slots, cmd->slots.n);
         break;
+    case HQ_SCHED_JOB_SHORT:
+        hq_steal_job_short(pl, cmd->job_id, cmd->credit != 0);
+        break;
     case HQ_SCHED_DUMP: /* answered by the actor loop */
     case HQ_SCHED_ASSIGNED:
     case HQ_SCHED_DUMPED:
+    case HQ_SCHED_RETRACT:
+    case HQ_SCHED_MN_RESERVED:
         break; /* not a request; ignore */
     }
     hq_sched_cmd_destroy(&cmd);
@@ -108,15 +119,63 @@ static bool s_msg_is(zmsg_t *msg, const char *word)
     return f && zframe_streq(f, word);
 }
 
+/* Sends the prefetched tasks to take back now, if any. */
+static void s_steal(zsock_t *pipe, hq_place_t *pl)
+{
+    hq_sched_slots_t slots = {0};
+    if (hq_steal_run(pl, hq_mono_ns(), &slots) == 0)
+        return;
+    hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_RETRACT);
+    out->slots = slots;
+    if (zsock_send(pipe, "p", out) != 0)
+        hq_sched_cmd_destroy(&out);
+}
+
+/* The workers reserved for a multi-node task as last sent to the core. */
+typedef struct s_reserved {
+    uint32_t *ids; /* sorted, owned */
+    uint32_t n;
+} s_reserved_t;
+
+/* Sends the reserved workers after a round when the set changed. */
+static void s_mn_reserved(zsock_t *pipe, hq_place_t *pl, s_reserved_t *last)
+{
+    uint32_t *ids, n;
+    if (!hq_mnres_after_round(pl, &ids, &n))
+        return;
+    if (n == last->n && (n == 0 || memcmp(ids, last->ids, n * sizeof *ids) == 0)) {
+        free(ids);
+        return;
+    }
+    hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_MN_RESERVED);
+    out->slots.n = n;
+    out->slots.slots = hq_calloc(n ? n : 1, sizeof *out->slots.slots);
+    for (uint32_t i = 0; i < n; i++)
+        out->slots.slots[i].worker_id = ids[i];
+    free(last->ids);
+    last->ids = ids;
+    last->n = n;
+    if (zsock_send(pipe, "p", out) != 0)
+        hq_sched_cmd_destroy(&out);
+}
+
 static void s_actor(zsock_t *pipe, void *args)
 {
     (void)args;
     hq_place_t *pl = hq_place_new();
-    bool output = true; /* false after DRAIN: nothing more goes to the core */
+    hq_steal_gate(pl, true); /* a worker holds only what it can start, but short tasks */
+    bool output = true;      /* false after DRAIN: nothing more goes to the core */
+    s_reserved_t reserved = {0};
     zsock_signal(pipe, 0);
     for (;;) {
-        zmsg_t *msg = zmsg_recv(pipe); /* blocks until work or $TERM */
+        bool tick = output && hq_steal_needs_tick(pl);
+        zsock_set_rcvtimeo(pipe, tick ? STEAL_TICK_MS : -1);
+        zmsg_t *msg = zmsg_recv(pipe); /* blocks until work, $TERM or the tick */
         if (!msg) {
+            if (errno == EAGAIN && tick) {
+                s_steal(pipe, pl);
+                continue;
+            }
             if (errno == EINTR)
                 continue;
             break; /* context terminated */
@@ -149,6 +208,8 @@ static void s_actor(zsock_t *pipe, void *args)
             hq_place_run(pl, hq_mono_ns(), &out->slots);
             if (out->slots.n == 0 || zsock_send(pipe, "p", out) != 0)
                 hq_sched_cmd_destroy(&out);
+            s_steal(pipe, pl);
+            s_mn_reserved(pipe, pl, &reserved);
         }
         if (dump && output) {
             hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_DUMPED);
@@ -157,6 +218,7 @@ static void s_actor(zsock_t *pipe, void *args)
                 hq_sched_cmd_destroy(&out);
         }
     }
+    free(reserved.ids);
     hq_place_destroy(&pl);
 }
 

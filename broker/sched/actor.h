@@ -26,20 +26,24 @@ enum hq_sched_cmd_type {
     HQ_SCHED_CREDIT = 7,       /* worker_id + credit */
     HQ_SCHED_RELEASE = 8,      /* release: assigned tasks ended; free their capacity */
     HQ_SCHED_DUMP = 9,         /* answer with DUMPED after the next placement round */
+    HQ_SCHED_JOB_SHORT = 10,   /* job_id + credit (1 = its tasks measured short: prefetch) */
     /* scheduler -> core */
-    HQ_SCHED_ASSIGNED = 20, /* assigned: tasks placed on workers */
-    HQ_SCHED_DUMPED = 21,   /* text: the placement state as JSON (hq_place_dump) */
+    HQ_SCHED_ASSIGNED = 20,    /* assigned: tasks placed on workers */
+    HQ_SCHED_DUMPED = 21,      /* text: the placement state as JSON (hq_place_dump) */
+    HQ_SCHED_RETRACT = 22,     /* slots: prefetched tasks to take back from their workers */
+    HQ_SCHED_MN_RESERVED = 23, /* slots (worker_id only): the workers now reserved for a
+                                  multi-node task (mnres.h); sent when the set changes */
 };
 
 typedef struct hq_sched_cmd {
     enum hq_sched_cmd_type type;
     uint32_t worker_id;       /* WORKER_DOWN, CREDIT */
     uint32_t job_id;          /* CANCEL_JOB */
-    uint32_t credit;          /* CREDIT */
+    uint32_t credit;          /* CREDIT; JOB_SHORT (0/1) */
     hq_sched_rq_t rq;         /* RQ_ADD */
     hq_sched_ready_t ready;   /* READY, CANCEL_TASKS */
     hq_sched_worker_t worker; /* WORKER_UP */
-    hq_sched_slots_t slots;   /* RELEASE (tasks that ended), ASSIGNED */
+    hq_sched_slots_t slots;   /* RELEASE (tasks that ended), ASSIGNED, RETRACT, MN_RESERVED */
     char *text;               /* DUMPED (owned) */
 } hq_sched_cmd_t;
 

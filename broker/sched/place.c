@@ -128,6 +128,7 @@ void hq_place_destroy(hq_place_t **pp)
         free(p->mns[i].nodes);
     free(p->mns);
     free(p->slot_q);
+    free(p->pf_jobs);
     free(p);
     *pp = NULL;
 }

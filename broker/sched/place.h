@@ -44,7 +44,9 @@
  *   (fewest prefetched first, then lower id). The model of a worker is strict FIFO:
  *   prefetched tasks start, in order, as soon as releases free enough capacity, and
  *   while a worker holds a waiting prefetched task it gets no task on free capacity
- *   (that task would overtake the waiting one), only further prefetch.
+ *   (that task would overtake the waiting one), only further prefetch. With the
+ *   prefetch gate on (steal.h; the actor turns it on), only tasks of jobs marked
+ *   short are prefetched; prefetch slots carry `prefetch = 1`.
  * - No starvation: when a queue still has tasks but nothing more can be placed or
  *   prefetched, its class reserves one worker for the rest of the round, once the
  *   other classes of the same job had their turn (they fill the gaps): the worker

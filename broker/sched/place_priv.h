@@ -1,9 +1,13 @@
-/* Private to the placement module (place*.c): the state behind hq_place_t (ready
- * queues, request classes, workers and what they hold) and the functions one file
- * of the module offers the others, grouped by the file that defines them. Calls run
- * one way only (no file calls back into one that calls it):
- *   place_round.c   -> place_mix.c, place_release.c, place_queue.c, place_fit.c, place.c
+/* Private to the placement module (place*.c; steal.c and mnres.c build on it): the
+ * state behind hq_place_t (ready queues, request classes, workers and what they hold)
+ * and the functions one file of the module offers the others, grouped by the file
+ * that defines them. Calls run one way only (no file calls back into one that calls
+ * it):
+ *   place_round.c   -> steal.c (the prefetch gate), place_mix.c, place_release.c,
+ *                      place_queue.c, place_fit.c, place.c
  *   place_mix.c     -> place_fit.c
+ *   steal.c         -> place_fit.c, place.c
+ *   mnres.c         -> place.c (reads the state after a round)
  *   place_release.c -> place_worker.c, place_fit.c, place.c
  *   place_class.c   -> place_queue.c (re-sorts the queues of a class registered late)
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
@@ -69,6 +73,7 @@ typedef struct s_pf {
     uint32_t task;    /* task id */
     class_t *cls;     /* its class */
     uint32_t variant; /* chosen variant */
+    bool retracting;  /* taken back (steal.c): waits for its worker's answer */
 } pf_t;
 
 /* Per-group amounts of one resource of a worker (only resources with >1 group). */
@@ -127,6 +132,7 @@ typedef struct s_worker {
     bool in_mn;            /* held whole by a multi-node task */
     double min_util;       /* min share of busy cpus after a round (0 = off) */
     uint64_t util_round;   /* round in which it got tasks on free capacity */
+    uint64_t mn_round;     /* round in which it was reserved for a multi-node task */
 } worker_t;
 
 struct hq_place {
@@ -162,6 +168,10 @@ struct hq_place {
     bool any_min_util;    /* some worker has a min utilization */
     bool spread;          /* benchmarks: most free cpus first instead of packing */
     uint32_t resv_job;    /* round scratch: the job a reservation is made for */
+    bool pf_gate;         /* prefetch only jobs in pf_jobs (steal.c) */
+    uint32_t *pf_jobs;    /* sorted ids of jobs measured short (steal.c) */
+    uint32_t n_pf_jobs;   /* used */
+    uint32_t pf_jobs_cap; /* allocated */
 };
 
 /* ---- place.c: state and registries ---- */

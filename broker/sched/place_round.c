@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hq_util.h"
+#include "steal.h"
 
 /* ---- worker heap (best on top) ---- */
 
@@ -198,8 +199,8 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 s_heap_pop(h, &n, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
         }
     }
-    if (q->count == 0)
-        return true;
+    if (q->count == 0 || !hq_steal_may_prefetch(p, q->job))
+        return q->count == 0;
     /* prefetch: waiting at workers whose total capacity fits (not on workers with a
      * minimal utilization: a round may take their tasks back) */
     uint32_t n = 0;
@@ -220,6 +221,7 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
         worker_t *w = h[0];
         uint32_t task = hq_pl_queue_pop(q);
         s_emit(p, o, q, w->id, task, w->pf_variant);
+        o->slots->slots[o->slots->n - 1].prefetch = 1;
         hq_pl_pf_push(w, (pf_t){.job = q->job, .task = task, .cls = c, .variant = w->pf_variant});
         s_took_one(p, w);
         if (w->held < w->credit && w->n_pf < w->prefetch)
@@ -307,8 +309,10 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     if (best == UINT32_MAX)
         return false;
     qsort(h + best, best_len, sizeof *h, s_cmp_busy_id);
-    for (uint32_t k = 0; k < v->n_nodes; k++)
+    for (uint32_t k = 0; k < v->n_nodes; k++) {
         s_close(p, h[best + k]);
+        h[best + k]->mn_round = p->round; /* reported by mnres.c */
+    }
     return true;
 }
 

@@ -39,6 +39,7 @@ typedef struct hq_sched_slot {
     uint32_t task_id;
     uint32_t rq_id;
     uint32_t variant; /* chosen variant */
+    uint8_t prefetch; /* ASSIGNED: queued beyond the worker's free capacity */
 } hq_sched_slot_t;
 
 typedef struct hq_sched_slots {

@@ -86,6 +86,10 @@ const char *hq_msg_type_name(uint8_t type)
         return "CANCEL";
     case HQ_MSG_STOP:
         return "STOP";
+    case HQ_MSG_RETRACT:
+        return "RETRACT";
+    case HQ_MSG_NODE_OF:
+        return "NODE_OF";
     default:
         return "UNKNOWN";
     }
@@ -160,6 +164,8 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_ASSIGN:
         return HQ_BODY_ASSIGN;
     case HQ_MSG_CANCEL:
+    case HQ_MSG_RETRACT:
+    case HQ_MSG_NODE_OF:
         return HQ_BODY_CANCEL;
     default:
         return HQ_BODY_INVALID;

@@ -68,6 +68,8 @@ enum hq_msg_type {
     HQ_MSG_ASSIGN = 81,     /* hq_assign_t: batched tasks */
     HQ_MSG_CANCEL = 82,     /* hq_cancel_t: kill these task instances */
     HQ_MSG_STOP = 83,       /* hq_goodbye_t: the worker must stop (reason) */
+    HQ_MSG_RETRACT = 84,    /* hq_cancel_t: give back these instances if not started */
+    HQ_MSG_NODE_OF = 85,    /* hq_cancel_t: the multi-node tasks it is a secondary node of */
 };
 
 /* Fixed header, big-endian on the wire:

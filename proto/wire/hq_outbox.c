@@ -10,7 +10,8 @@
 
 bool hq_msg_is_reliable(uint8_t type)
 {
-    return type == HQ_MSG_ASSIGN || type == HQ_MSG_CANCEL || type == HQ_MSG_RESULTS;
+    return type == HQ_MSG_ASSIGN || type == HQ_MSG_CANCEL || type == HQ_MSG_RETRACT ||
+           type == HQ_MSG_NODE_OF || type == HQ_MSG_RESULTS;
 }
 
 static void s_drop_oldest(hq_outbox_t *o)
