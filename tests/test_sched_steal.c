@@ -112,12 +112,12 @@ Test(steal, a_task_the_idle_worker_could_not_start_now_is_not_taken)
     add_worker(g_p, 1, (wspec_t){.cpus = 4, .credit = 16, .prefetch = 16});
     add_worker(g_p, 2, (wspec_t){.cpus = 5, .credit = 16, .prefetch = 0});
     add_rq(g_p, 1, "cpus=4", NULL, NULL);
-    add_rq(g_p, 2, "cpus=3", NULL, NULL);
+    add_rq(g_p, 2, "cpus=5", NULL, NULL); /* fits worker 2 only, whatever the packing */
     ready(g_p, 2, 2, 1, 0, 0);
     ready(g_p, 1, 1, 0, 0, 2);
     cr_assert_str_eq(run(g_p), "2/2.0/0 1/1.0/0 1/1.1/0 1/1.2/0");
     cr_assert_eq(prefetched(1), 2);
-    /* worker 2 has 2 cpus free: 1.2 fits its total capacity but would not start */
+    /* worker 2 has no cpu free: 1.2 fits its total capacity but would not start */
     cr_assert_str_eq(steal_at(NOW), "");
     release(g_p, 2, 2, 0, 2, 0);
     cr_assert_str_eq(steal_at(NOW), "1/1.2");
