@@ -60,9 +60,10 @@ void hq_journal_dispatch(hq_journal_t *j);
 int hq_journal_attach(hq_journal_t *j, zloop_t *loop);
 void hq_journal_detach(hq_journal_t *j);
 
-/* Forces a group commit of everything appended so far; cb gets 0 once it is durable
- * (or the error). The blocking form waits for it, dispatching other completions
- * meanwhile, and returns 0 or -1 with err. */
+/* Forces a group commit of everything appended so far; cb gets 0 once it is durable,
+ * else the error (also when records appended since the previous flush were lost in an
+ * earlier group: a flush never reports lost records durable). The blocking form waits for it,
+ * dispatching other completions meanwhile, and returns 0 or -1 with err. */
 void hq_journal_flush_async(hq_journal_t *j, hq_journal_done_fn *cb, void *arg);
 int hq_journal_flush(hq_journal_t *j, hq_err_t *err);
 

@@ -120,6 +120,7 @@ struct hq_journal {
     int fail_errno;       /* why */
     uint64_t retry_ns;    /* next recovery attempt (CLOCK_MONOTONIC) */
     uint64_t backoff_ns;  /* current back-off */
+    int lost_errno;       /* why records were lost since the last flush (0 = none were) */
     /* stats (written by either thread) */
     uint64_t st_lat_ns_sum, st_lat_ns_max, st_lat_n; /* main: append -> completion */
     uint64_t st_sync_ns_sum;                         /* writer: time in fdatasync */
@@ -151,8 +152,9 @@ void hq_journal_send_(hq_journal_t *j, hq_jbatch_t *b);
 /* queue.c: writer -> main (wakes the main loop through the pipe). */
 void hq_journal_post_(hq_journal_t *j, hq_jbatch_t *b);
 void hq_journal_post_state_(hq_journal_t *j, int state, int errnum);
-/* queue.c: posts every batch of g back with status (flushes get the unavailability
- * error when status is 0 but the journal is unavailable) and empties g. */
+/* queue.c: posts every batch of g back with status (a flush gets the error of records
+ * lost since the previous flush, or the unavailability error, when status is 0) and
+ * empties g. */
 void hq_journal_group_done_(hq_journal_t *j, hq_jgroup_t *g, int status);
 
 /* segment.c (writer thread): creates the next segment and makes it current (0 or an
