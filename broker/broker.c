@@ -178,6 +178,7 @@ int hq_broker_main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.text);
             goto done;
         }
+        b.conf.access_file = access_file;
         /* Hosts and ports from the file unless given; keys and uid always from it. */
         if (host_flag) {
             snprintf(b.conf.access.client.host, sizeof b.conf.access.client.host, "%s", host);
@@ -201,7 +202,8 @@ int hq_broker_main(int argc, char **argv)
     }
     snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
     if (hq_args_get(args, "journal")) {
-        /* Restore before any socket binds; the journal's server uid wins. */
+        /* Restore before any socket binds; without --access-file the server uid is the
+         * journal's, with one both must agree. */
         char *jpath = s_absolute(hq_args_get(args, "journal"));
         rc = hq_jr_open(&b, jpath, flush_ns ? flush_ns : 1, &err);
         free(jpath);

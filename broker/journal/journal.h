@@ -30,6 +30,10 @@
 
 typedef struct hq_jsnap hq_jsnap_t;
 
+/* The server uid written into the headers of files created from now on (the journal's
+ * own uid once replay found it). */
+void hq_journal_set_uid(hq_journal_t *j, const char *uid);
+
 /* Starts writing: creates a fresh segment after the replayed ones (replaying first,
  * without a callback, if that was not done) and the writer thread. */
 int hq_journal_start(hq_journal_t *j, hq_err_t *err);

@@ -1,5 +1,5 @@
 /* Private to the journal library's files (open.c, snap_write.c, append.c, writer.c,
- * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c; not the record
+ * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c, trust.c; not the record
  * codec, not the broker glue beside them): the journal object, the batches that
  * travel between the main loop and the writer thread (a batch is owned by exactly one
  * thread at a time; only the queue heads are shared, under the mutex), and the
@@ -9,6 +9,7 @@
 #define HQ_BROKER_JOURNAL_PRIV_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 
 #include "journal.h"
@@ -173,6 +174,19 @@ void hq_journal_sync_failed_(hq_journal_t *j, hq_jgroup_t *g, int e, uint64_t no
 /* compact.c: the writer's snapshot commit steps (0 or an errno); frees a snapshot. */
 int hq_journal_snap_durable_(hq_journal_t *j, hq_jsnap_t *s);
 void hq_jsnap_free_(hq_jsnap_t *s);
+
+/* trust.c: refuses a journal directory (0 or -1 with err) not owned by this user or
+ * writable by others, and a file in it (by name) that is a link, not a regular file,
+ * or (unless read_only) not owned by this user or writable by others. */
+int hq_journal_trust_dir_(const char *path, int dirfd, hq_err_t *err);
+int hq_journal_trust_file_(const hq_journal_t *j, const char *name, hq_err_t *err);
+/* trust.c: file operations on a path of the path functions above, done relative to
+ * the directory's fd, never following a link (O_NOFOLLOW, O_CLOEXEC added). */
+const char *hq_journal_name_(const hq_journal_t *j, const char *path);
+int hq_journal_openat_(const hq_journal_t *j, const char *path, int flags, mode_t mode);
+int hq_journal_renameat_(const hq_journal_t *j, const char *from, const char *to);
+int hq_journal_unlinkat_(const hq_journal_t *j, const char *path);
+int hq_journal_truncate_(const hq_journal_t *j, const char *path, uint64_t len);
 
 /* writer.c: the writer thread (arg = the journal). */
 void *hq_journal_writer_(void *arg);

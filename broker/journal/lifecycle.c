@@ -65,6 +65,7 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         hq_info("Journal %s is empty: starting a new one", path);
     if (rep.note[0])
         hq_warn("Journal: %s", rep.note);
+    hq_journal_set_uid(j, b->conf.access.server_uid);
     if (hq_journal_start(j, err) != 0) {
         hq_journal_close(&j);
         return -1;
