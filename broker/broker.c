@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cost.h"
 #include "loop.h"
 #include "query.h"
 #include "tasks.h"
@@ -156,6 +157,7 @@ int hq_broker_main(int argc, char **argv)
         return 2;
     }
     hq_log_init(b.conf.g.debug);
+    hq_cost_init();
     hq_info("HyperQueue %s", HQ_VERSION);
     int code = 1;
     const char *host_flag = hq_args_get(args, "host");
@@ -201,6 +203,7 @@ int hq_broker_main(int argc, char **argv)
             b.conf.access.worker.has_secret = false;
     }
     snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
+    b.conf.journal_salvage = hq_args_has(args, "journal-salvage");
     if (hq_args_get(args, "journal")) {
         /* Restore before any socket binds; without --access-file the server uid is the
          * journal's, with one both must agree. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "submit.h"
+#include "cost.h"
 #include "jobops.h"
 #include "tasks.h"
 #include "journal/glue.h"
@@ -119,6 +120,10 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
     for (uint32_t i = 0; i < s->n_defs; i++)
         if (s_check_def(&s->defs[i], &err) != 0)
             return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", err.text);
+    /* what it costs: refused before it is journaled, as a record the broker cannot
+     * apply would stop it at every restart */
+    if (hq_cost_check_submit(s, req->len, &err) != 0)
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", err.text);
     /* check meaning (again when applied: the job may change before that) */
     if (s->job_id != 0) {
         hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);

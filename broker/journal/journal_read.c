@@ -222,6 +222,8 @@ typedef struct s_yield {
     bool snap_end_seen; /* a SNAP_END in a segment is corruption */
     char where[64];     /* for error messages */
     const char *path;   /* the journal directory, for error messages */
+    bool salvage;       /* records the callback cannot apply are skipped */
+    hq_journal_report_t *rep;
 } s_yield_t;
 
 static int s_yield_fn(const hq_jrec_t *rec, size_t off, void *arg, hq_err_t *err)
@@ -241,9 +243,23 @@ static int s_yield_fn(const hq_jrec_t *rec, size_t off, void *arg, hq_err_t *err
     hq_jrec_t copy = *rec; /* the callback may steal the owned messages */
     hq_err_t why = {{0}};
     int rc = y->fn(&copy, y->from_snapshot, y->arg, &why);
-    if (rc < 0) /* where the record is, so an operator can find it */
+    if (rc > 0 && y->salvage) {
+        size_t l = strlen(y->rep->note);
+        snprintf(y->rep->note + l, sizeof y->rep->note - l,
+                 "%sskipped the record at %s offset %zu (lsn %" PRIu64 "): %.300s", l ? "; " : "",
+                 y->where, off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+        y->rep->skipped++;
+        rc = 0;
+    } else if (rc > 0) {
+        hq_err_set(err,
+                   "journal %s: %s offset %zu (lsn %" PRIu64 "): %s; start the server with "
+                   "--journal-salvage to skip this record (what it did is then lost)",
+                   y->path, y->where, off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+        rc = -1;
+    } else if (rc < 0) { /* where the record is, so an operator can find it */
         hq_err_set(err, "journal %s: %s offset %zu (lsn %" PRIu64 "): %s", y->path, y->where,
                    off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+    }
     /* The scanner clears rec; whatever the callback did not take is freed there. */
     if (rec->type == HQ_JR_JOB_SUBMIT && !copy.u.job_submit.msg)
         ((hq_jrec_t *)rec)->u.job_submit.msg = NULL;
@@ -347,7 +363,7 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
     memset(rep, 0, sizeof *rep);
     if (j->replayed)
         return hq_err_set(err, "journal %s was already replayed", j->path);
-    s_yield_t y = {.fn = fn, .arg = arg, .path = j->path};
+    s_yield_t y = {.fn = fn, .arg = arg, .path = j->path, .salvage = j->o.salvage, .rep = rep};
 
     /* 1. The newest snapshot that verifies, else the one before. */
     uint64_t L = 0;

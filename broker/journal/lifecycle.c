@@ -13,10 +13,26 @@
 #include "snapshot.h"
 #include "stream.h"
 
+/* After --journal-salvage skipped records: a snapshot of the restored state, so the
+ * next start replays from it and does not meet them (nor need the flag) again. */
+static void s_snapshot_past_skipped(hq_broker_t *b, uint32_t skipped)
+{
+    hq_err_t e;
+    if (hq_snapshot_write(b, false, NULL, NULL, &e) != 0 || hq_journal_flush(b->jr->j, &e) != 0)
+        hq_warn("Journal: no snapshot after the %u skipped record%s (%s): the next start "
+                "meets them again",
+                skipped, skipped == 1 ? "" : "s", e.text);
+    else
+        hq_info("Journal: a snapshot now stands for the %u skipped record%s", skipped,
+                skipped == 1 ? "" : "s");
+}
+
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
-    hq_journal_opts_t o = {
-        .flush_period_ns = flush_ns, .uid = b->conf.access.server_uid, .coalesce_finished = true};
+    hq_journal_opts_t o = {.flush_period_ns = flush_ns,
+                           .uid = b->conf.access.server_uid,
+                           .coalesce_finished = true,
+                           .salvage = b->conf.journal_salvage};
     /* Segment preallocation size; small values let tests put a journal on a tiny
      * filesystem. Accepts a plain byte count of at least 4096. */
     const char *sv = getenv("HQ_JOURNAL_SEGMENT_BYTES");
@@ -91,6 +107,8 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         return -1;
     }
     hq_info("Journal epoch %llu", (unsigned long long)g->epoch);
+    if (rep.skipped > 0)
+        s_snapshot_past_skipped(b, rep.skipped);
     return 0;
 }
 

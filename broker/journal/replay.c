@@ -10,6 +10,7 @@
 #include "glue.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "cost.h"
 #include "jobops.h"
 #include "journal/snapshot.h"
 
@@ -212,6 +213,12 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
             b->jobs.max_id = id;
         }
         hq_err_t e;
+        /* Written by a broker that had more memory: applying it here would abort, at
+         * every start. */
+        if (hq_cost_check_submit(&msg->u.submit, 0, &e) != 0) {
+            hq_err_set(err, "the submit of job %u cannot be applied: %s", id, e.text);
+            return 1;
+        }
         if (hq_submit_apply(b, id, msg, rec->wall_ns, &e) == 0)
             rec->u.job_submit.msg = NULL; /* taken by the job */
         else
