@@ -153,6 +153,51 @@ uint64_t hq_submit_cost(const hq_submit_t *s, size_t frame_bytes)
     return hq_submit_tasks(s) * HQ_TASK_BYTES + (uint64_t)frame_bytes * HQ_FRAME_COPIES;
 }
 
+static size_t s_str(const char *s)
+{
+    return (s ? strlen(s) : 0) + 9;
+}
+
+size_t hq_def_wire_bytes(const hq_task_def_t *d)
+{
+    size_t n = 512 + s_str(d->cwd) + s_str(d->out.path) + s_str(d->err.path) +
+               (size_t)d->stdin_data.len + 9;
+    for (uint32_t k = 0; k < d->n_args; k++)
+        n += s_str(d->args[k]);
+    for (uint32_t k = 0; k < d->n_env; k++)
+        n += s_str(d->env[k].key) + s_str(d->env[k].value);
+    for (uint32_t v = 0; v < d->n_variants; v++) {
+        n += 64;
+        for (uint32_t k = 0; k < d->variants[v].n_entries; k++)
+            n += 32 + s_str(d->variants[v].entries[k].name);
+    }
+    return n;
+}
+
+size_t hq_task_wire_bytes(size_t entry_len)
+{
+    return 96 + entry_len;
+}
+
+int hq_cost_check_frame(const hq_submit_t *s, hq_err_t *err)
+{
+    size_t paths = s_str(s->submit_dir) + s_str(s->stream_dir);
+    size_t entry = 0;
+    for (uint32_t k = 0; k < s->n_entries; k++)
+        if (s->entries[k].len > entry)
+            entry = s->entries[k].len;
+    for (uint32_t i = 0; i < s->n_defs; i++) {
+        size_t n = hq_def_wire_bytes(&s->defs[i]) + paths + hq_task_wire_bytes(entry);
+        if (n > HQ_ASSIGN_MAX_BYTES)
+            return hq_err_set(err,
+                              "A task of this submit takes %zu bytes (its command, environment "
+                              "and stdin%s), more than one message to a worker can carry "
+                              "(%zu bytes); pass large inputs as files",
+                              n, s->n_entries ? " and its entry" : "", HQ_ASSIGN_MAX_BYTES);
+    }
+    return 0;
+}
+
 static double s_mb(uint64_t v)
 {
     return (double)v / 1e6;

@@ -25,6 +25,15 @@ typedef struct hq_headroom {
     char what[64];
 } hq_headroom_t;
 
+/* Bytes a definition / one task with its entry take at most in an ASSIGN frame (an
+ * upper bound of their encoding), and what a frame to a worker can carry. */
+size_t hq_def_wire_bytes(const hq_task_def_t *d);
+size_t hq_task_wire_bytes(size_t entry_len);
+#define HQ_ASSIGN_MAX_BYTES ((size_t)HQ_WORKER_MAXMSG - 64 * 1024)
+/* 0, or -1 with an error naming the task and the limit when one task of s (its
+ * definition, the submit's paths and its entry) cannot fit one frame to a worker. */
+int hq_cost_check_frame(const hq_submit_t *s, hq_err_t *err);
+
 /* Notes the memory available and in use at start (the baseline of the third limit). */
 void hq_cost_init(void);
 void hq_cost_headroom(hq_headroom_t *h);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
@@ -210,8 +211,26 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
     hq_turn_dirty(&b->turn);
 }
 
-/* Builds and sends one ASSIGN with up to HQ_ASSIGN_CHUNK pending tasks of w.
- * Returns how many pending entries were consumed, or -1 (EAGAIN) / -2 (gone). */
+/* Bytes one task adds to an ASSIGN beside its definition: its entry and hostnames. */
+static size_t s_task_bytes(const hq_assign_task_t *at)
+{
+    size_t n = hq_task_wire_bytes(at->has_entry ? at->entry.len : 0);
+    for (uint32_t k = 0; k < at->n_nodes; k++)
+        n += strlen(at->nodes[k]) + 9;
+    return n;
+}
+
+/* Bytes a definition adds, with the paths the job resolved for it. */
+static size_t s_def_bytes(const hq_assign_def_t *ad)
+{
+    return hq_def_wire_bytes(&ad->def) + (ad->submit_dir ? strlen(ad->submit_dir) : 0) +
+           (ad->stream_dir ? strlen(ad->stream_dir) : 0) + 32;
+}
+
+/* Builds and sends one ASSIGN with up to HQ_ASSIGN_CHUNK pending tasks of w, and no
+ * more than a frame to a worker carries (HQ_ASSIGN_MAX_BYTES; a single task always
+ * fits, as submits of larger ones are refused). Returns how many pending entries
+ * were consumed, or -1 (EAGAIN) / -2 (gone). */
 static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
 {
     uint32_t n = w->n_pending - from;
@@ -221,9 +240,10 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
     hq_task_t **sent = hq_calloc(n, sizeof *sent);
     hq_assign_def_t *defs = NULL;
     uint32_t *def_job = NULL, *def_idx = NULL;
-    uint32_t n_defs = 0, n_tasks = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        hq_tref_t ref = w->pending[from + k];
+    uint32_t n_defs = 0, n_tasks = 0, used;
+    size_t bytes = 1024;
+    for (used = 0; used < n; used++) {
+        hq_tref_t ref = w->pending[from + used];
         hq_job_t *j = hq_jobtab_get(&b->jobs, ref.job_id);
         hq_task_t *t = j ? hq_job_task(j, ref.task_id) : NULL;
         if (!t || t->state != HQ_TS_ASSIGNED || t->worker != w->id)
@@ -234,6 +254,7 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
                 d = q - 1;
                 break;
             }
+        size_t add = 0;
         if (d == n_defs) {
             defs = hq_realloc(defs, (n_defs + 1) * sizeof *defs);
             def_job = hq_realloc(def_job, (n_defs + 1) * sizeof *def_job);
@@ -252,12 +273,10 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
                 ad->def.out.path = jd->out;
             if (ad->def.err.kind == HQ_STDIO_FILE)
                 ad->def.err.path = jd->err;
-            def_job[n_defs] = j->id;
-            def_idx[n_defs] = t->def;
-            n_defs++;
+            add = s_def_bytes(ad);
         }
-        sent[n_tasks] = t;
-        hq_assign_task_t *at = &tasks[n_tasks++];
+        hq_assign_task_t *at = &tasks[n_tasks];
+        memset(at, 0, sizeof *at);
         at->job_id = j->id;
         at->task_id = t->id;
         at->instance = t->instance;
@@ -278,8 +297,18 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
             at->has_entry = true;
             at->entry = sub->msg->u.submit.entries[t->entry];
         }
+        add += s_task_bytes(at);
+        if (n_tasks > 0 && bytes + add > HQ_ASSIGN_MAX_BYTES)
+            break; /* the rest goes in the next ASSIGN */
+        bytes += add;
+        if (d == n_defs) {
+            def_job[n_defs] = j->id;
+            def_idx[n_defs] = t->def;
+            n_defs++;
+        }
+        sent[n_tasks++] = t;
     }
-    int rc = (int)n;
+    int rc = (int)used;
     if (n_tasks > 0) {
         hq_msg_t m = {0};
         m.hdr.type = HQ_MSG_ASSIGN;

@@ -64,6 +64,7 @@ typedef struct s_op {
     char *key; /* in g->inflight */
     uint32_t pending;
     int errnum;
+    char *why; /* a record the journal refused (its size, the limit): the client's error */
     hq_jr_apply_fn *apply;
     void *ctx;
     hq_jr_free_fn *free_fn;
@@ -96,7 +97,10 @@ static void s_op_finish(s_op_t *op)
     hq_creq_t req = {.rid = op->rid, .rid_len = op->rid_len, .msg = op->msg};
     bool saved_valid = b->replies.cur_valid;
     uint64_t saved_id = b->replies.cur_id, saved_hash = b->replies.cur_hash;
-    if (op->errnum) {
+    if (op->why) {
+        b->replies.cur_valid = false;
+        hq_client_error(&b->replies, &req, HQ_ERR_INVALID, "%s", op->why);
+    } else if (op->errnum) {
         b->replies.cur_valid = false; /* a retry after recovery must not get this error */
         hq_client_error(&b->replies, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
                         strerror(op->errnum));
@@ -115,6 +119,7 @@ static void s_op_finish(s_op_t *op)
         zhashx_delete(b->jr->inflight, op->key);
     }
     free(op->key);
+    free(op->why);
     if (op->free_fn)
         op->free_fn(op->ctx);
     free(op);
@@ -167,6 +172,9 @@ int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t
             hq_warn("Cannot record a %s request: %s", hq_jrec_name(recs[i].type), err.text);
             if (!op->errnum)
                 op->errnum = EINVAL;
+            if (!op->why)
+                op->why = hq_asprintf("The request cannot be recorded in the journal: %s",
+                                      strncmp(err.text, "journal: ", 9) ? err.text : err.text + 9);
         }
     }
     s_op_done(op, 0, 0);
