@@ -96,6 +96,40 @@ static void s_pend(hq_worker_t *w, uint32_t job_id, uint32_t task_id)
     w->pending[w->n_pending++] = (hq_tref_t){.job_id = job_id, .task_id = task_id};
 }
 
+/* The dispatch could not be recorded: no worker hears of these tasks. They wait again
+ * under the same instance (no worker has seen it) and their slots go back to the
+ * scheduler, which the journal's unavailability has paused (hq_jr_on_state): they are
+ * placed again once dispatches can be recorded. */
+static void s_undispatch(hq_broker_t *b, s_dispatch_t *d)
+{
+    hq_warn("Dispatch of %u task%s could not be recorded (%s): %s wait%s again", d->n,
+            d->n == 1 ? "" : "s", strerror(d->errnum), d->n == 1 ? "it" : "they",
+            d->n == 1 ? "s" : "");
+    hq_release_t rel = {0};
+    for (uint32_t i = 0; i < d->n; i++) {
+        const hq_sched_slot_t *s = &d->slots[i];
+        hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);
+        hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
+        hq_worker_t *w = hq_registry_get(&b->reg, s->worker_id);
+        if (!t || t->state != HQ_TS_ASSIGNED || t->worker != s->worker_id ||
+            t->instance != d->instances[i])
+            continue; /* changed meanwhile: whoever changed it took care */
+        if (w && w->n_assigned > 0)
+            w->n_assigned--;
+        t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_SENT);
+        t->worker = 0;
+        hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, hq_wall_ns());
+        hq_readyq_push(&b->ready, j, t);
+        if (w)
+            hq_release_add(&rel, s->worker_id, s->job_id, s->task_id, s->rq_id, s->variant);
+    }
+    hq_readyq_release(&b->ready, &rel);
+    free(d->slots);
+    free(d->instances);
+    free(d);
+    hq_turn_dirty(&b->turn);
+}
+
 static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
 {
     (void)lsn;
@@ -105,9 +139,10 @@ static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
     if (--d->pending > 0)
         return;
     hq_broker_t *b = d->b;
-    if (d->errnum)
-        hq_warn("Dispatch of %u tasks could not be recorded (%s); sending them anyway", d->n,
-                strerror(d->errnum));
+    if (d->errnum) {
+        s_undispatch(b, d);
+        return;
+    }
     for (uint32_t i = 0; i < d->n; i++) {
         const hq_sched_slot_t *s = &d->slots[i];
         hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);

@@ -472,13 +472,17 @@ void hq_jr_on_state(void *arg, enum hq_journal_state st, int errnum)
     hq_jglue_t *g = arg;
     switch (st) {
     case HQ_JOURNAL_OK:
-        hq_info("Journal %s is writable again", g->path);
+        hq_info("Journal %s is writable again: dispatching resumes", g->path);
         g->warned = false;
         s_retry_failed(g);
+        hq_sched_pause(g->b->ready.sched, false);
         break;
     case HQ_JOURNAL_UNAVAILABLE:
-        hq_error("Journal %s is unavailable (%s): changes are refused until it can be "
-                 "written again; running tasks continue",
+        /* A dispatch that cannot be recorded could hand out an instance id twice after
+         * a crash: the scheduler places nothing until the journal is writable. */
+        hq_sched_pause(g->b->ready.sched, true);
+        hq_error("Journal %s is unavailable (%s): changes are refused and no task is "
+                 "dispatched until it can be written again; running tasks continue",
                  g->path, strerror(errnum));
         break;
     case HQ_JOURNAL_POISONED:
