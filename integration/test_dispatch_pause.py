@@ -5,7 +5,7 @@ twice after a crash, so the scheduler places nothing while the journal is unavai
 
 import json
 
-from hqtest import job_states, set_faults, start_shim_server, wait_until
+from hqtest import job_states, journal_events, set_faults, start_shim_server, wait_until
 
 
 def placement(env):
@@ -44,3 +44,6 @@ def test_no_task_is_dispatched_while_the_journal_is_unavailable_and_dispatch_res
     env.wait_job(jid)
     assert sorted(p.name for p in env.work.glob("ran-*")) == ["ran-1", "ran-2", "ran-3"]
     assert w.proc.poll() is None
+    # the registration that failed to be recorded was held and written afterwards
+    events = journal_events(env)
+    assert [e["id"] for e in events if e["type"] == "worker-connected"] == [w.id], events

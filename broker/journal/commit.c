@@ -251,6 +251,15 @@ static bool s_prec_rec(hq_broker_t *b, const s_prec_t *p, hq_jrec_t *rec, hq_jra
         rec->u.worker_lost.text = hq_wstate_word((enum hq_wstate)p->b);
         return true;
     }
+    if (p->type == HQ_JR_WORKER_UP) { /* held: the worker as it is now, if still there */
+        const hq_worker_t *w = hq_registry_get(&b->reg, p->a);
+        if (!w)
+            return false;
+        rec->u.worker_up.worker = p->a;
+        rec->u.worker_up.epoch = w->epoch;
+        rec->u.worker_up.reg = w->reg ? &w->reg->u.reg : NULL;
+        return true;
+    }
     hq_job_t *j;
     hq_task_t *t = hq_jobtab_task(&b->jobs, p->a, p->b, &j);
     if (!t)
@@ -331,8 +340,9 @@ static void s_retry_failed(hq_jglue_t *g)
     }
     g->first_failed_finish = 0;
     g->warned_held = false;
-    hq_info("Journal: %u held record%s (task results, worker losses) appended again", n,
-            n == 1 ? "" : "s");
+    hq_info(
+        "Journal: %u held record%s (task results, worker registrations and losses) appended again",
+        n, n == 1 ? "" : "s");
 }
 
 static int s_on_retry(zloop_t *loop, int timer_id, void *arg)
@@ -437,8 +447,11 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
         rec.u.worker_up.worker = ev->worker_id;
         rec.u.worker_up.epoch = w ? w->epoch : 0;
         rec.u.worker_up.reg = w && w->reg ? &w->reg->u.reg : NULL;
-        hq_jr_append(b, &rec, NULL, NULL);
-        return;
+        /* Held when it fails, like results: appended again (before any dispatch to
+         * the worker, which waits for the journal too) once the journal is writable. */
+        p.a = ev->worker_id;
+        p.b = p.c = 0;
+        break;
     }
     case HQ_EV_WORKER_LOST: {
         const hq_worker_t *w = ev->obj;
@@ -461,7 +474,7 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
     default:
         return;
     }
-    if (g->quiet && ev->type != HQ_EV_WORKER_LOST)
+    if (g->quiet && ev->type != HQ_EV_WORKER_LOST && ev->type != HQ_EV_WORKER_CONNECTED)
         return;
     p.type = rec.type;
     s_track(g, &rec, p);

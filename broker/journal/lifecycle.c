@@ -144,7 +144,8 @@ void hq_jr_close(hq_broker_t *b)
     if (g->retry_timer >= 0 && b->turn.loop)
         zloop_timer_end(b->turn.loop, g->retry_timer);
     if (g->failed.n > g->failed.head)
-        hq_warn("Journal: %u held record%s (task results, worker losses) could not be "
+        hq_warn("Journal: %u held record%s (task results, worker registrations and losses) could "
+                "not be "
                 "written before the stop",
                 g->failed.n - g->failed.head, g->failed.n - g->failed.head == 1 ? "" : "s");
     hq_journal_detach(g->j);
