@@ -3,7 +3,8 @@ refused before it is journaled, with its size and the limit; a journaled submit 
 restarted server cannot hold stops the start with the record's position, and
 `--journal-salvage` (the flag the corruption message names) skips it, saying so, once.
 The limit is a real one: RLIMIT_AS set with prlimit, which an ASan build cannot run
-under (its shadow memory alone exceeds it), so these run in the normal build only."""
+under (its shadow memory alone exceeds it), so the two tests under a limit run in the
+normal build only."""
 
 import shutil
 
@@ -14,8 +15,8 @@ from hqtest import (HQ, SANITIZED, job_states, journal_dir, kill9_server, segmen
 
 LIMIT = "1500000000"
 PRLIMIT = shutil.which("prlimit")
-pytestmark = pytest.mark.skipif(SANITIZED or not PRLIMIT,
-                                reason="RLIMIT_AS cannot hold an ASan build's shadow memory")
+needs_rlimit_as = pytest.mark.skipif(
+    SANITIZED or not PRLIMIT, reason="RLIMIT_AS cannot hold an ASan build's shadow memory")
 
 
 def start_limited(env, *extra, wait=True):
@@ -29,6 +30,7 @@ def start_limited(env, *extra, wait=True):
     return proc
 
 
+@needs_rlimit_as
 def test_a_submit_beyond_the_servers_memory_is_refused_before_it_is_journaled(hq_env):
     env = hq_env
     start_limited(env)
@@ -46,6 +48,7 @@ def test_a_submit_beyond_the_servers_memory_is_refused_before_it_is_journaled(hq
     assert list(job_states(env)) == [1]
 
 
+@needs_rlimit_as
 def test_a_journaled_submit_the_server_cannot_hold_stops_the_start_and_salvage_skips_it(
         hq_env):
     env = hq_env
