@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cost.h"
 #include "handshake.h"
 #include "loop.h"
 #include "query.h"
@@ -157,6 +158,7 @@ int hq_broker_main(int argc, char **argv)
         return 2;
     }
     hq_log_init(b.conf.g.debug);
+    hq_cost_init();
     hq_info("HyperQueue %s", HQ_VERSION);
     int code = 1;
     const char *host_flag = hq_args_get(args, "host");
@@ -179,6 +181,7 @@ int hq_broker_main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.text);
             goto done;
         }
+        b.conf.access_file = access_file;
         /* Hosts and ports from the file unless given; keys and uid always from it. */
         if (host_flag) {
             snprintf(b.conf.access.client.host, sizeof b.conf.access.client.host, "%s", host);
@@ -201,8 +204,10 @@ int hq_broker_main(int argc, char **argv)
             b.conf.access.worker.has_secret = false;
     }
     snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
+    b.conf.journal_salvage = hq_args_has(args, "journal-salvage");
     if (hq_args_get(args, "journal")) {
-        /* Restore before any socket binds; the journal's server uid wins. */
+        /* Restore before any socket binds; without --access-file the server uid is the
+         * journal's, with one both must agree. */
         char *jpath = s_absolute(hq_args_get(args, "journal"));
         rc = hq_jr_open(&b, jpath, flush_ns ? flush_ns : 1, &err);
         free(jpath);

@@ -42,6 +42,8 @@ typedef struct hq_bconf {
     char *server_dir;         /* --server-dir (absolute) */
     char *run_dir;            /* NNN run dir */
     char *access_path;        /* run_dir/access.json */
+    const char *access_file;  /* --access-file (its uid must be the journal's), or NULL */
+    bool journal_salvage;     /* --journal-salvage */
     uint64_t start_ns;        /* wall time of start */
     uint64_t idle_timeout_ns; /* pushed to workers */
 } hq_bconf_t;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
@@ -97,6 +98,40 @@ static void s_pend(hq_worker_t *w, uint32_t job_id, uint32_t task_id)
     w->pending[w->n_pending++] = (hq_tref_t){.job_id = job_id, .task_id = task_id};
 }
 
+/* The dispatch could not be recorded: no worker hears of these tasks. They wait again
+ * under the same instance (no worker has seen it) and their slots go back to the
+ * scheduler, which the journal's unavailability has paused (hq_jr_on_state): they are
+ * placed again once dispatches can be recorded. */
+static void s_undispatch(hq_broker_t *b, s_dispatch_t *d)
+{
+    hq_warn("Dispatch of %u task%s could not be recorded (%s): %s wait%s again", d->n,
+            d->n == 1 ? "" : "s", strerror(d->errnum), d->n == 1 ? "it" : "they",
+            d->n == 1 ? "s" : "");
+    hq_release_t rel = {0};
+    for (uint32_t i = 0; i < d->n; i++) {
+        const hq_sched_slot_t *s = &d->slots[i];
+        hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);
+        hq_task_t *t = j ? hq_job_task(j, s->task_id) : NULL;
+        hq_worker_t *w = hq_registry_get(&b->reg, s->worker_id);
+        if (!t || t->state != HQ_TS_ASSIGNED || t->worker != s->worker_id ||
+            t->instance != d->instances[i])
+            continue; /* changed meanwhile: whoever changed it took care */
+        if (w && w->n_assigned > 0)
+            w->n_assigned--;
+        t->flags &= (uint8_t) ~(HQ_TF_HOLDS | HQ_TF_SENT);
+        t->worker = 0;
+        hq_events_task_state(b->events, j, t, HQ_TS_WAITING, 0, NULL, hq_wall_ns());
+        hq_readyq_push(&b->ready, j, t);
+        if (w)
+            hq_release_add(&rel, s->worker_id, s->job_id, s->task_id, s->rq_id, s->variant);
+    }
+    hq_readyq_release(&b->ready, &rel);
+    free(d->slots);
+    free(d->instances);
+    free(d);
+    hq_turn_dirty(&b->turn);
+}
+
 static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
 {
     (void)lsn;
@@ -106,9 +141,10 @@ static void s_dispatch_done(void *arg, uint64_t lsn, int errnum)
     if (--d->pending > 0)
         return;
     hq_broker_t *b = d->b;
-    if (d->errnum)
-        hq_warn("Dispatch of %u tasks could not be recorded (%s); sending them anyway", d->n,
-                strerror(d->errnum));
+    if (d->errnum) {
+        s_undispatch(b, d);
+        return;
+    }
     for (uint32_t i = 0; i < d->n; i++) {
         const hq_sched_slot_t *s = &d->slots[i];
         hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);
@@ -242,8 +278,26 @@ void hq_workers_on_assigned(hq_broker_t *b, hq_sched_cmd_t *cmd)
     hq_turn_dirty(&b->turn);
 }
 
-/* Builds and sends one ASSIGN with up to HQ_ASSIGN_CHUNK pending tasks of w.
- * Returns how many pending entries were consumed, or -1 (EAGAIN) / -2 (gone). */
+/* Bytes one task adds to an ASSIGN beside its definition: its entry and hostnames. */
+static size_t s_task_bytes(const hq_assign_task_t *at)
+{
+    size_t n = hq_task_wire_bytes(at->has_entry ? at->entry.len : 0);
+    for (uint32_t k = 0; k < at->n_nodes; k++)
+        n += strlen(at->nodes[k]) + 9;
+    return n;
+}
+
+/* Bytes a definition adds, with the paths the job resolved for it. */
+static size_t s_def_bytes(const hq_assign_def_t *ad)
+{
+    return hq_def_wire_bytes(&ad->def) + (ad->submit_dir ? strlen(ad->submit_dir) : 0) +
+           (ad->stream_dir ? strlen(ad->stream_dir) : 0) + 32;
+}
+
+/* Builds and sends one ASSIGN with up to HQ_ASSIGN_CHUNK pending tasks of w, and no
+ * more than a frame to a worker carries (HQ_ASSIGN_MAX_BYTES; a single task always
+ * fits, as submits of larger ones are refused). Returns how many pending entries
+ * were consumed, or -1 (EAGAIN) / -2 (gone). */
 static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
 {
     uint32_t n = w->n_pending - from;
@@ -253,9 +307,10 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
     hq_task_t **sent = hq_calloc(n, sizeof *sent);
     hq_assign_def_t *defs = NULL;
     uint32_t *def_job = NULL, *def_idx = NULL;
-    uint32_t n_defs = 0, n_tasks = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        hq_tref_t ref = w->pending[from + k];
+    uint32_t n_defs = 0, n_tasks = 0, used;
+    size_t bytes = 1024;
+    for (used = 0; used < n; used++) {
+        hq_tref_t ref = w->pending[from + used];
         hq_job_t *j = hq_jobtab_get(&b->jobs, ref.job_id);
         hq_task_t *t = j ? hq_job_task(j, ref.task_id) : NULL;
         if (!t || t->state != HQ_TS_ASSIGNED || t->worker != w->id)
@@ -266,6 +321,7 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
                 d = q - 1;
                 break;
             }
+        size_t add = 0;
         if (d == n_defs) {
             defs = hq_realloc(defs, (n_defs + 1) * sizeof *defs);
             def_job = hq_realloc(def_job, (n_defs + 1) * sizeof *def_job);
@@ -284,12 +340,10 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
                 ad->def.out.path = jd->out;
             if (ad->def.err.kind == HQ_STDIO_FILE)
                 ad->def.err.path = jd->err;
-            def_job[n_defs] = j->id;
-            def_idx[n_defs] = t->def;
-            n_defs++;
+            add = s_def_bytes(ad);
         }
-        sent[n_tasks] = t;
-        hq_assign_task_t *at = &tasks[n_tasks++];
+        hq_assign_task_t *at = &tasks[n_tasks];
+        memset(at, 0, sizeof *at);
         at->job_id = j->id;
         at->task_id = t->id;
         at->instance = t->instance;
@@ -310,8 +364,18 @@ static int s_send_assign(hq_broker_t *b, hq_worker_t *w, uint32_t from)
             at->has_entry = true;
             at->entry = sub->msg->u.submit.entries[t->entry];
         }
+        add += s_task_bytes(at);
+        if (n_tasks > 0 && bytes + add > HQ_ASSIGN_MAX_BYTES)
+            break; /* the rest goes in the next ASSIGN */
+        bytes += add;
+        if (d == n_defs) {
+            def_job[n_defs] = j->id;
+            def_idx[n_defs] = t->def;
+            n_defs++;
+        }
+        sent[n_tasks++] = t;
     }
-    int rc = (int)n;
+    int rc = (int)used;
     if (n_tasks > 0) {
         hq_msg_t m = {0};
         m.hdr.type = HQ_MSG_ASSIGN;

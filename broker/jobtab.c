@@ -153,6 +153,25 @@ uint32_t hq_jobtab_next_id(hq_jobtab_t *t)
     return id;
 }
 
+void hq_jobtab_give_back(hq_jobtab_t *t, uint32_t id)
+{
+    if (id == 0 || id > t->max_id || hq_jobtab_get(t, id))
+        return;
+    t->unused = hq_realloc(t->unused, (t->n_unused + 1) * sizeof *t->unused);
+    t->unused[t->n_unused++] = id;
+    for (bool more = true; more;) {
+        more = false;
+        for (uint32_t k = 0; k < t->n_unused; k++) {
+            if (t->unused[k] != t->max_id)
+                continue;
+            t->max_id--;
+            t->unused[k] = t->unused[--t->n_unused];
+            more = true;
+            break;
+        }
+    }
+}
+
 hq_task_t *hq_jobtab_task(const hq_jobtab_t *t, uint32_t job_id, uint32_t task_id, hq_job_t **jp)
 {
     hq_job_t *j = hq_jobtab_get(t, job_id);
@@ -166,5 +185,8 @@ void hq_jobtab_fini(hq_jobtab_t *t)
         hq_job_destroy(&t->tab[id]);
     free(t->tab);
     t->tab = NULL;
+    free(t->unused);
+    t->unused = NULL;
+    t->n_unused = 0;
     hq_jobtab_keys_destroy(t);
 }

@@ -17,6 +17,8 @@ typedef struct hq_jobtab {
     uint32_t n_live;       /* live (not forgotten) jobs */
     uint32_t next_rq_id;   /* next scheduler request class id */
     zhashx_t *submit_keys; /* SUBMIT idempotency key (hex) -> job id (jobops.c); lazy */
+    uint32_t *unused;      /* ids given back below max_id, waiting for the ids above */
+    uint32_t n_unused;
 } hq_jobtab_t;
 
 /* Job id -> job, or NULL (unknown or forgotten). */
@@ -32,8 +34,11 @@ uint32_t *hq_jobtab_select(const hq_jobtab_t *t, const hq_selector_t *sel, uint3
 void hq_jobtab_fini(hq_jobtab_t *t);
 /* Makes room in tab for id. */
 void hq_jobtab_reserve(hq_jobtab_t *t, uint32_t id);
-/* Reserves the next job id (ids strictly ascending, never reused). */
+/* Reserves the next job id (ids strictly ascending, never reused once a job had it). */
 uint32_t hq_jobtab_next_id(hq_jobtab_t *t);
+/* Gives back a reserved id no job took (its journal record failed), so ids stay
+ * without gaps: max_id goes down over it and every given-back id just below. */
+void hq_jobtab_give_back(hq_jobtab_t *t, uint32_t id);
 
 /* The job id a SUBMIT idempotency key belongs to (0: unknown); *pending tells whether
  * that submit still waits for its journal record. */

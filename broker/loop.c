@@ -145,7 +145,7 @@ static void s_client_request(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
                              err.text);
         return;
     }
-    hq_creq_t req = {.rid = rid, .rid_len = rid_len, .msg = msg};
+    hq_creq_t req = {.rid = rid, .rid_len = rid_len, .msg = msg, .len = len};
     fn(b, &req);
     if (!req.stolen)
         hq_msg_destroy(&msg);

@@ -95,6 +95,42 @@ void hq_readyq_push(hq_readyq_t *q, const hq_job_t *j, const hq_task_t *t)
         .job_id = j->id, .task_id = t->id, .rq_id = jd->rq_id, .priority = jd->def->priority};
 }
 
+void hq_readyrun_end(hq_readyq_t *q, hq_readyrun_t *run)
+{
+    if (run->n) {
+        hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_READY);
+        cmd->ready.job_id = run->job_id;
+        cmd->ready.rq_id = run->rq_id;
+        cmd->ready.priority = run->priority;
+        cmd->ready.ids.n = run->n;
+        cmd->ready.ids.ranges = hq_realloc(run->r, run->n * sizeof *run->r);
+        hq_readyq_post(q, cmd);
+    } else {
+        free(run->r);
+    }
+    *run = (hq_readyrun_t){0};
+}
+
+void hq_readyrun_add(hq_readyq_t *q, hq_readyrun_t *run, const hq_job_t *j, const hq_task_t *t)
+{
+    const hq_jdef_t *jd = &j->defs[t->def];
+    if (run->n &&
+        (run->job_id != j->id || run->rq_id != jd->rq_id || run->priority != jd->def->priority))
+        hq_readyrun_end(q, run);
+    run->job_id = j->id;
+    run->rq_id = jd->rq_id;
+    run->priority = jd->def->priority;
+    if (run->n && run->r[run->n - 1].end + 1 == t->id) {
+        run->r[run->n - 1].end = t->id;
+        return;
+    }
+    if (run->n == run->cap) {
+        run->cap = run->cap ? run->cap * 2 : 16;
+        run->r = hq_realloc(run->r, run->cap * sizeof *run->r);
+    }
+    run->r[run->n++] = (hq_range_t){.start = t->id, .end = t->id, .step = 1};
+}
+
 void hq_readyq_add_class(hq_readyq_t *q, uint32_t rq_id, const hq_task_def_t *def)
 {
     hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_RQ_ADD);

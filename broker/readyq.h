@@ -40,6 +40,18 @@ void hq_readyq_post(hq_readyq_t *q, hq_sched_cmd_t *cmd);
 void hq_readyq_add_class(hq_readyq_t *q, uint32_t rq_id, const hq_task_def_t *def);
 /* Queues t of j for the scheduler at the next flush. */
 void hq_readyq_push(hq_readyq_t *q, const hq_job_t *j, const hq_task_t *t);
+
+/* Waiting tasks of one job announced as id ranges while they are visited in id order
+ * (a restore): no per-task entry, so a restored array costs what its submit did. add
+ * posts the previous run when the class changes; end posts the last one. */
+typedef struct hq_readyrun {
+    uint32_t job_id, rq_id;
+    int32_t priority;
+    hq_range_t *r;
+    uint32_t n, cap;
+} hq_readyrun_t;
+void hq_readyrun_add(hq_readyq_t *q, hq_readyrun_t *run, const hq_job_t *j, const hq_task_t *t);
+void hq_readyrun_end(hq_readyq_t *q, hq_readyrun_t *run);
 /* Sends the queued tasks, grouped per (job, class) as id ranges. */
 void hq_readyq_flush(hq_readyq_t *q);
 

@@ -34,6 +34,7 @@ typedef struct hq_creq {
     size_t rid_len;
     hq_msg_t *msg; /* decoded request (borrowed unless the handler sets stolen) */
     bool stolen;   /* the handler took ownership of msg */
+    size_t len;    /* bytes of the request frame */
 } hq_creq_t;
 
 /* Creates the cache (the socket is set by the loop). */

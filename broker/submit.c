@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "submit.h"
+#include "cost.h"
 #include "jobops.h"
 #include "tasks.h"
 #include "journal/glue.h"
@@ -35,6 +36,8 @@ typedef struct s_subctx {
     hq_broker_t *b;
     uint32_t job_id; /* reserved (new job) or attached job; 0 without a journal */
     bool has_key;    /* the key was entered as pending under job_id */
+    bool fresh;      /* job_id was reserved for a new job */
+    bool recorded;   /* its journal record is durable */
     uint8_t key[HQ_SUBMIT_KEY_LEN];
 } s_subctx_t;
 
@@ -45,6 +48,8 @@ static void s_subctx_free(void *p)
     s_subctx_t *ctx = p;
     if (ctx && ctx->has_key)
         hq_jobtab_key_drop(&ctx->b->jobs, ctx->key, ctx->job_id, true);
+    if (ctx && ctx->fresh && !ctx->recorded) /* never journaled: the id was not used */
+        hq_jobtab_give_back(&ctx->b->jobs, ctx->job_id);
     free(ctx);
 }
 
@@ -70,6 +75,7 @@ static bool s_lose_reply(uint32_t job_id)
 static void s_submit_done(hq_broker_t *b, hq_creq_t *req, void *ctx)
 {
     uint32_t job_id = ((s_subctx_t *)ctx)->job_id;
+    ((s_subctx_t *)ctx)->recorded = true;
     hq_err_t err;
     int rc = hq_submit_apply(b, job_id, req->msg, 0, &err);
     if (rc != 0) {
@@ -119,6 +125,10 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
     for (uint32_t i = 0; i < s->n_defs; i++)
         if (s_check_def(&s->defs[i], &err) != 0)
             return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", err.text);
+    /* what it costs: refused before it is journaled, as a record the broker cannot
+     * apply would stop it at every restart */
+    if (hq_cost_check_submit(s, req->len, &err) != 0 || hq_cost_check_frame(s, &err) != 0)
+        return hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s", err.text);
     /* check meaning (again when applied: the job may change before that) */
     if (s->job_id != 0) {
         hq_job_t *j = hq_jobtab_get(&b->jobs, s->job_id);
@@ -133,6 +143,7 @@ int hq_h_submit(hq_broker_t *b, hq_creq_t *req)
     ctx->b = b;
     if (!b->jr)
         return hq_jr_commit(b, req, NULL, 0, s_submit_done, ctx, s_subctx_free);
+    ctx->fresh = s->job_id == 0;
     ctx->job_id = s->job_id ? s->job_id : hq_jobtab_next_id(&b->jobs);
     if (s->has_key) {
         ctx->has_key = true;

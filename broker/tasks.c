@@ -312,6 +312,7 @@ void hq_tasks_resume(hq_broker_t *b)
         }
         if (j->counts[HQ_TS_WAITING] == 0)
             continue;
+        hq_readyrun_t run = {0};
         for (uint32_t i = 0; i < j->n_tasks; i++) {
             hq_task_t *t = &j->tasks[i];
             if (t->state != HQ_TS_WAITING)
@@ -325,8 +326,9 @@ void hq_tasks_resume(hq_broker_t *b)
             if (bad)
                 hq_broker_end_task(b, j, t, HQ_TS_ABORTED, NULL);
             else if (!node || node->n_wait == 0)
-                hq_readyq_push(&b->ready, j, t);
+                hq_readyrun_add(&b->ready, &run, j, t);
         }
+        hq_readyrun_end(&b->ready, &run);
     }
     hq_turn_dirty(&b->turn);
 }

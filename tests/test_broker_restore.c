@@ -167,3 +167,36 @@ Test(restore, keeps_open_jobs_attached_submits_and_dependency_counts)
     cr_assert_eq(b.jobs.n_live, 2);
     s_free(&b);
 }
+
+Test(restore, refuses_records_of_another_server_uid_naming_both_and_the_position)
+{
+    hq_journal_t *j = s_writer();
+    hq_jrec_t start = {.type = HQ_JR_SERVER_START};
+    start.u.server_start.epoch = 1;
+    start.u.server_start.uid = "abcdef";
+    s_put(j, start);
+    s_submit(j, 1, 0, 0, 1, NULL, HQ_CRASH_LIMIT, 5);
+    start.u.server_start.epoch = 1;
+    start.u.server_start.uid = "ghijkl"; /* another server's records */
+    s_put(j, start);
+    s_submit(j, 2, 0, 0, 1, NULL, HQ_CRASH_LIMIT, 5);
+    s_close_writer(&j);
+
+    hq_broker_t b;
+    hq_broker_init(&b);
+    hq_err_t err = {{0}};
+    hq_journal_opts_t o = {.read_only = true};
+    j = hq_journal_open(s_dir, &o, &err);
+    cr_assert_not_null(j, "%s", err.text);
+    hq_jr_state_t *st = hq_jr_state_new(&b);
+    cr_assert_eq(hq_journal_replay(j, hq_jr_apply_record, st, NULL, &err), -1);
+    cr_assert(strstr(err.text, "server-start record of server uid ghijkl in the journal of "
+                               "server uid abcdef"),
+              "%s", err.text);
+    cr_assert(strstr(err.text, "segment seg-0000000000000001.hqj offset "), "%s", err.text);
+    cr_assert(strstr(err.text, "(lsn 3)"), "%s", err.text);
+    hq_journal_close(&j);
+    hq_jr_state_finish(&st);
+    cr_assert_null(b.jobs.tab[2], "nothing of the other server is restored");
+    s_free(&b);
+}

@@ -45,6 +45,7 @@ Test(journal, no_space_fails_pending_records_and_resumes_when_space_returns)
     cr_assert_eq(bad.last_err, ENOSPC);
     cr_assert_eq(states.unavailable, 1);
     cr_assert_not(hq_journal_available(j));
+    cr_assert_neq(hq_journal_flush(j, NULL), 0, "the lost records fail the next flush");
     /* Space returns: the writer's back-off retry gets a fresh segment by itself. */
     uint64_t t0 = hq_mono_ns();
     while (!states.ok && hq_mono_ns() - t0 < 5000000000ull) {
@@ -86,6 +87,7 @@ Test(journal, fdatasync_eio_poisons_the_segment_and_rolls_over)
     cr_assert_eq(bad.errors, 3);
     cr_assert_eq(bad.last_err, EIO);
     cr_assert_eq(states.poisoned, 1);
+    cr_assert_neq(hq_journal_flush(j, NULL), 0, "the lost records fail the next flush");
     hq_journal_stats_t st;
     hq_journal_stats(j, &st);
     cr_assert_eq(st.segments, 2, "a fresh segment after the failed sync");
@@ -133,4 +135,27 @@ Test(journal, real_file_size_limit_surfaces_as_an_error_not_a_crash)
     hq_err_t err = {{0}};
     cr_assert_eq(s_replay(&o, &seen, &rep, &err), 0, "%s", err.text);
     cr_assert_eq(seen.n, 200 - d.errors, "exactly the acked records are replayed");
+}
+
+Test(journal, flush_fails_when_records_since_the_last_flush_were_lost_in_another_group)
+{
+    hq_journal_opts_t o = s_opts();
+    hq_journal_t *j = s_open_started(&o);
+    s_done_t bad = {0};
+    hq_jrec_t r = {.type = HQ_JR_JOB_CLOSE};
+    cr_assert_eq(hq_journal_flush(j, NULL), 0);
+    hq_journal_test_fault(HQ_JFAULT_SYNC, EIO, 1);
+    for (int k = 0; k < 3; k++)
+        hq_journal_append(j, &r, s_done_cb, &bad, NULL);
+    hq_journal_kick(j);
+    /* The records' group fails before the flush is even sent: the flush's own group
+     * has nothing to sync, yet what was appended before it is not durable. */
+    s_wait_for(j, &bad, 3);
+    cr_assert_eq(bad.errors, 3);
+    hq_err_t err = {{0}};
+    cr_assert_neq(hq_journal_flush(j, &err), 0);
+    cr_assert(strstr(err.text, "Input/output error"), "%s", err.text);
+    /* Reported once: the next flush covers only what came after it. */
+    cr_assert_eq(hq_journal_flush(j, NULL), 0);
+    hq_journal_close(&j);
 }

@@ -64,6 +64,7 @@ typedef struct s_op {
     char *key; /* in g->inflight */
     uint32_t pending;
     int errnum;
+    char *why; /* a record the journal refused (its size, the limit): the client's error */
     hq_jr_apply_fn *apply;
     void *ctx;
     hq_jr_free_fn *free_fn;
@@ -96,7 +97,10 @@ static void s_op_finish(s_op_t *op)
     hq_creq_t req = {.rid = op->rid, .rid_len = op->rid_len, .msg = op->msg};
     bool saved_valid = b->replies.cur_valid;
     uint64_t saved_id = b->replies.cur_id, saved_hash = b->replies.cur_hash;
-    if (op->errnum) {
+    if (op->why) {
+        b->replies.cur_valid = false;
+        hq_client_error(&b->replies, &req, HQ_ERR_INVALID, "%s", op->why);
+    } else if (op->errnum) {
         b->replies.cur_valid = false; /* a retry after recovery must not get this error */
         hq_client_error(&b->replies, &req, HQ_ERR_UNAVAILABLE, "journal unavailable: %s",
                         strerror(op->errnum));
@@ -115,6 +119,7 @@ static void s_op_finish(s_op_t *op)
         zhashx_delete(b->jr->inflight, op->key);
     }
     free(op->key);
+    free(op->why);
     if (op->free_fn)
         op->free_fn(op->ctx);
     free(op);
@@ -167,6 +172,9 @@ int hq_jr_commit(hq_broker_t *b, hq_creq_t *req, const hq_jrec_t *recs, uint32_t
             hq_warn("Cannot record a %s request: %s", hq_jrec_name(recs[i].type), err.text);
             if (!op->errnum)
                 op->errnum = EINVAL;
+            if (!op->why)
+                op->why = hq_asprintf("The request cannot be recorded in the journal: %s",
+                                      strncmp(err.text, "journal: ", 9) ? err.text : err.text + 9);
         }
     }
     s_op_done(op, 0, 0);
@@ -241,6 +249,15 @@ static bool s_prec_rec(hq_broker_t *b, const s_prec_t *p, hq_jrec_t *rec, hq_jra
         rec->u.worker_lost.worker = p->a;
         rec->u.worker_lost.reason = p->b;
         rec->u.worker_lost.text = hq_wstate_word((enum hq_wstate)p->b);
+        return true;
+    }
+    if (p->type == HQ_JR_WORKER_UP) { /* held: the worker as it is now, if still there */
+        const hq_worker_t *w = hq_registry_get(&b->reg, p->a);
+        if (!w)
+            return false;
+        rec->u.worker_up.worker = p->a;
+        rec->u.worker_up.epoch = w->epoch;
+        rec->u.worker_up.reg = w->reg ? &w->reg->u.reg : NULL;
         return true;
     }
     hq_job_t *j;
@@ -323,8 +340,9 @@ static void s_retry_failed(hq_jglue_t *g)
     }
     g->first_failed_finish = 0;
     g->warned_held = false;
-    hq_info("Journal: %u held record%s (task results, worker losses) appended again", n,
-            n == 1 ? "" : "s");
+    hq_info(
+        "Journal: %u held record%s (task results, worker registrations and losses) appended again",
+        n, n == 1 ? "" : "s");
 }
 
 static int s_on_retry(zloop_t *loop, int timer_id, void *arg)
@@ -429,8 +447,11 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
         rec.u.worker_up.worker = ev->worker_id;
         rec.u.worker_up.epoch = w ? w->epoch : 0;
         rec.u.worker_up.reg = w && w->reg ? &w->reg->u.reg : NULL;
-        hq_jr_append(b, &rec, NULL, NULL);
-        return;
+        /* Held when it fails, like results: appended again (before any dispatch to
+         * the worker, which waits for the journal too) once the journal is writable. */
+        p.a = ev->worker_id;
+        p.b = p.c = 0;
+        break;
     }
     case HQ_EV_WORKER_LOST: {
         const hq_worker_t *w = ev->obj;
@@ -453,7 +474,7 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
     default:
         return;
     }
-    if (g->quiet && ev->type != HQ_EV_WORKER_LOST)
+    if (g->quiet && ev->type != HQ_EV_WORKER_LOST && ev->type != HQ_EV_WORKER_CONNECTED)
         return;
     p.type = rec.type;
     s_track(g, &rec, p);
@@ -464,13 +485,17 @@ void hq_jr_on_state(void *arg, enum hq_journal_state st, int errnum)
     hq_jglue_t *g = arg;
     switch (st) {
     case HQ_JOURNAL_OK:
-        hq_info("Journal %s is writable again", g->path);
+        hq_info("Journal %s is writable again: dispatching resumes", g->path);
         g->warned = false;
         s_retry_failed(g);
+        hq_sched_pause(g->b->ready.sched, false);
         break;
     case HQ_JOURNAL_UNAVAILABLE:
-        hq_error("Journal %s is unavailable (%s): changes are refused until it can be "
-                 "written again; running tasks continue",
+        /* A dispatch that cannot be recorded could hand out an instance id twice after
+         * a crash: the scheduler places nothing until the journal is writable. */
+        hq_sched_pause(g->b->ready.sched, true);
+        hq_error("Journal %s is unavailable (%s): changes are refused and no task is "
+                 "dispatched until it can be written again; running tasks continue",
                  g->path, strerror(errnum));
         break;
     case HQ_JOURNAL_POISONED:

@@ -27,7 +27,7 @@ static void s_delete_old(hq_journal_t *j, uint64_t keep_prev)
         if (j->snaps[k] == keep_prev)
             continue;
         char *p = hq_journal_snap_path_(j, j->snaps[k]);
-        unlink(p);
+        hq_journal_unlinkat_(j, p);
         free(p);
     }
     /* Segments whose every record is <= keep_prev (keep_prev's replay starts after). */
@@ -37,7 +37,7 @@ static void s_delete_old(hq_journal_t *j, uint64_t keep_prev)
             drop++;
     for (uint32_t k = 0; k < drop; k++) {
         char *p = hq_journal_seg_path_(j, j->segs[k].seq);
-        unlink(p);
+        hq_journal_unlinkat_(j, p);
         free(p);
     }
     memmove(j->segs, j->segs + drop, (j->n_segs - drop) * sizeof *j->segs);
@@ -54,7 +54,7 @@ int hq_journal_snap_durable_(hq_journal_t *j, hq_jsnap_t *s)
         return errno;
     if (stop == 2)
         return 0;
-    if (rename(s->tmp, s->final) < 0)
+    if (hq_journal_renameat_(j, s->tmp, s->final) < 0)
         return errno;
     if (stop == 3)
         return 0;

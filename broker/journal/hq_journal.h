@@ -183,6 +183,7 @@ typedef struct hq_journal_report {
     uint64_t discarded;    /* bytes of never-acked records after a failed write */
     uint32_t segments;     /* segments read */
     bool salvaged;         /* corruption was found and the prefix kept (opts.salvage) */
+    uint32_t skipped;      /* records the callback could not apply, skipped (opts.salvage) */
     char note[1024];       /* human summary of anything unusual ("" = clean) */
 } hq_journal_report_t;
 
@@ -195,8 +196,10 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
 
 /* Called for each record in replay order: first the snapshot's (from_snapshot), then
  * the segments' with lsn > the snapshot's lsn. Return 0 to go on, -1 (with err) to
- * abort the replay. The record's pointers are valid until return, except the owned
- * job_submit.msg / worker_up.msg, which fn may take (set the field to NULL). */
+ * abort the replay, 1 (with err saying why) when this record cannot be applied: the
+ * replay then fails naming the record's position, or with opts.salvage skips it and
+ * reports it in report->note and report->skipped. The record's pointers are valid until return,
+ * except the owned job_submit.msg / worker_up.msg, which fn may take (set the field to NULL). */
 typedef int(hq_journal_replay_fn)(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err);
 
 /* Replays the journal once (fn may be NULL to only validate). A torn tail of the final

@@ -30,6 +30,10 @@
 
 typedef struct hq_jsnap hq_jsnap_t;
 
+/* The server uid written into the headers of files created from now on (the journal's
+ * own uid once replay found it). */
+void hq_journal_set_uid(hq_journal_t *j, const char *uid);
+
 /* Starts writing: creates a fresh segment after the replayed ones (replaying first,
  * without a callback, if that was not done) and the writer thread. */
 int hq_journal_start(hq_journal_t *j, hq_err_t *err);
@@ -60,9 +64,10 @@ void hq_journal_dispatch(hq_journal_t *j);
 int hq_journal_attach(hq_journal_t *j, zloop_t *loop);
 void hq_journal_detach(hq_journal_t *j);
 
-/* Forces a group commit of everything appended so far; cb gets 0 once it is durable
- * (or the error). The blocking form waits for it, dispatching other completions
- * meanwhile, and returns 0 or -1 with err. */
+/* Forces a group commit of everything appended so far; cb gets 0 once it is durable,
+ * else the error (also when records appended since the previous flush were lost in an
+ * earlier group: a flush never reports lost records durable). The blocking form waits for it,
+ * dispatching other completions meanwhile, and returns 0 or -1 with err. */
 void hq_journal_flush_async(hq_journal_t *j, hq_journal_done_fn *cb, void *arg);
 int hq_journal_flush(hq_journal_t *j, hq_err_t *err);
 

@@ -1,5 +1,5 @@
 /* Private to the journal library's files (open.c, snap_write.c, append.c, writer.c,
- * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c; not the record
+ * errors.c, compact.c, segment.c, queue.c, faults.c, journal_read.c, trust.c; not the record
  * codec, not the broker glue beside them): the journal object, the batches that
  * travel between the main loop and the writer thread (a batch is owned by exactly one
  * thread at a time; only the queue heads are shared, under the mutex), and the
@@ -9,6 +9,7 @@
 #define HQ_BROKER_JOURNAL_PRIV_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 
 #include "journal.h"
@@ -120,6 +121,7 @@ struct hq_journal {
     int fail_errno;       /* why */
     uint64_t retry_ns;    /* next recovery attempt (CLOCK_MONOTONIC) */
     uint64_t backoff_ns;  /* current back-off */
+    int lost_errno;       /* why records were lost since the last flush (0 = none were) */
     /* stats (written by either thread) */
     uint64_t st_lat_ns_sum, st_lat_ns_max, st_lat_n; /* main: append -> completion */
     uint64_t st_sync_ns_sum;                         /* writer: time in fdatasync */
@@ -151,8 +153,9 @@ void hq_journal_send_(hq_journal_t *j, hq_jbatch_t *b);
 /* queue.c: writer -> main (wakes the main loop through the pipe). */
 void hq_journal_post_(hq_journal_t *j, hq_jbatch_t *b);
 void hq_journal_post_state_(hq_journal_t *j, int state, int errnum);
-/* queue.c: posts every batch of g back with status (flushes get the unavailability
- * error when status is 0 but the journal is unavailable) and empties g. */
+/* queue.c: posts every batch of g back with status (a flush gets the error of records
+ * lost since the previous flush, or the unavailability error, when status is 0) and
+ * empties g. */
 void hq_journal_group_done_(hq_journal_t *j, hq_jgroup_t *g, int status);
 
 /* segment.c (writer thread): creates the next segment and makes it current (0 or an
@@ -171,6 +174,19 @@ void hq_journal_sync_failed_(hq_journal_t *j, hq_jgroup_t *g, int e, uint64_t no
 /* compact.c: the writer's snapshot commit steps (0 or an errno); frees a snapshot. */
 int hq_journal_snap_durable_(hq_journal_t *j, hq_jsnap_t *s);
 void hq_jsnap_free_(hq_jsnap_t *s);
+
+/* trust.c: refuses a journal directory (0 or -1 with err) not owned by this user or
+ * writable by others, and a file in it (by name) that is a link, not a regular file,
+ * or (unless read_only) not owned by this user or writable by others. */
+int hq_journal_trust_dir_(const char *path, int dirfd, hq_err_t *err);
+int hq_journal_trust_file_(const hq_journal_t *j, const char *name, hq_err_t *err);
+/* trust.c: file operations on a path of the path functions above, done relative to
+ * the directory's fd, never following a link (O_NOFOLLOW, O_CLOEXEC added). */
+const char *hq_journal_name_(const hq_journal_t *j, const char *path);
+int hq_journal_openat_(const hq_journal_t *j, const char *path, int flags, mode_t mode);
+int hq_journal_renameat_(const hq_journal_t *j, const char *from, const char *to);
+int hq_journal_unlinkat_(const hq_journal_t *j, const char *path);
+int hq_journal_truncate_(const hq_journal_t *j, const char *path, uint64_t len);
 
 /* writer.c: the writer thread (arg = the journal). */
 void *hq_journal_writer_(void *arg);

@@ -54,9 +54,9 @@ static int s_cmp_seg(const void *a, const void *b)
 }
 
 /* Reads and checks the header of a file; returns 0, -1 damaged, -2 version. */
-static int s_read_header(const char *path, hq_jheader_t *h, hq_err_t *err)
+static int s_read_header(const hq_journal_t *j, const char *path, hq_jheader_t *h, hq_err_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hq_journal_openat_(j, path, O_RDONLY, 0);
     if (fd < 0)
         return hq_err_set(err, "cannot open %s: %s", path, strerror(errno));
     uint8_t buf[HQ_JHEADER_SIZE];
@@ -68,9 +68,19 @@ static int s_read_header(const char *path, hq_jheader_t *h, hq_err_t *err)
     return hq_jheader_decode(buf, (size_t)n, h, err);
 }
 
+/* The directory's entries, through its fd (never its path again). */
+static DIR *s_opendir(const hq_journal_t *j)
+{
+    int fd = openat(j->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d && fd >= 0)
+        close(fd);
+    return d;
+}
+
 int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
 {
-    DIR *d = opendir(j->path);
+    DIR *d = s_opendir(j);
     if (!d)
         return hq_err_set(err, "cannot read journal directory %s: %s", j->path, strerror(errno));
     j->n_segs = j->n_snaps = 0;
@@ -84,13 +94,17 @@ int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
             has_tmp = true;
             continue;
         }
-        if (s_parse_name(de->d_name, "seg-", ".hqj", &v)) {
+        bool seg = s_parse_name(de->d_name, "seg-", ".hqj", &v);
+        bool snap = !seg && s_parse_name(de->d_name, "snap-", ".hqs", &v);
+        if ((seg || snap) && rc == 0)
+            rc = hq_journal_trust_file_(j, de->d_name, err);
+        if (seg) {
             if (j->n_segs == j->cap_segs) {
                 j->cap_segs = j->cap_segs ? 2 * j->cap_segs : 16;
                 j->segs = hq_realloc(j->segs, j->cap_segs * sizeof *j->segs);
             }
             j->segs[j->n_segs++] = (hq_jseg_t){.seq = v};
-        } else if (s_parse_name(de->d_name, "snap-", ".hqs", &v)) {
+        } else if (snap) {
             if (j->n_snaps == j->cap_snaps) {
                 j->cap_snaps = j->cap_snaps ? 2 * j->cap_snaps : 4;
                 j->snaps = hq_realloc(j->snaps, j->cap_snaps * sizeof *j->snaps);
@@ -110,7 +124,7 @@ int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
                       : hq_journal_snap_path_(j, j->snaps[k - j->n_segs]);
         hq_jheader_t h;
         hq_err_t e = {{0}};
-        int r = s_read_header(p, &h, &e);
+        int r = s_read_header(j, p, &h, &e);
         if (r == -2)
             rc = hq_err_set(err, "%s: %s; the journal was left untouched", p, e.text);
         else if (r == 0 && seg) {
@@ -123,7 +137,7 @@ int hq_journal_load_dir_(hq_journal_t *j, hq_err_t *err)
     }
     if (rc == 0 && has_tmp && !j->o.read_only) {
         /* Unfinished creations (segment or snapshot tmp files): never valid. */
-        d = opendir(j->path);
+        d = s_opendir(j);
         while (d && (de = readdir(d))) {
             size_t n = strlen(de->d_name);
             if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0)
@@ -142,11 +156,11 @@ typedef struct s_map {
     size_t len;    /* file size */
 } s_map_t;
 
-static int s_map(const char *path, s_map_t *m, hq_err_t *err)
+static int s_map(const hq_journal_t *j, const char *path, s_map_t *m, hq_err_t *err)
 {
     m->data = NULL;
     m->len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hq_journal_openat_(j, path, O_RDONLY, 0);
     if (fd < 0)
         return hq_err_set(err, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
@@ -207,6 +221,9 @@ typedef struct s_yield {
     uint64_t yielded;
     bool snap_end_seen; /* a SNAP_END in a segment is corruption */
     char where[64];     /* for error messages */
+    const char *path;   /* the journal directory, for error messages */
+    bool salvage;       /* records the callback cannot apply are skipped */
+    hq_journal_report_t *rep;
 } s_yield_t;
 
 static int s_yield_fn(const hq_jrec_t *rec, size_t off, void *arg, hq_err_t *err)
@@ -224,7 +241,25 @@ static int s_yield_fn(const hq_jrec_t *rec, size_t off, void *arg, hq_err_t *err
     if (!y->fn)
         return 0;
     hq_jrec_t copy = *rec; /* the callback may steal the owned messages */
-    int rc = y->fn(&copy, y->from_snapshot, y->arg, err);
+    hq_err_t why = {{0}};
+    int rc = y->fn(&copy, y->from_snapshot, y->arg, &why);
+    if (rc > 0 && y->salvage) {
+        size_t l = strlen(y->rep->note);
+        snprintf(y->rep->note + l, sizeof y->rep->note - l,
+                 "%sskipped the record at %s offset %zu (lsn %" PRIu64 "): %.300s", l ? "; " : "",
+                 y->where, off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+        y->rep->skipped++;
+        rc = 0;
+    } else if (rc > 0) {
+        hq_err_set(err,
+                   "journal %s: %s offset %zu (lsn %" PRIu64 "): %s; start the server with "
+                   "--journal-salvage to skip this record (what it did is then lost)",
+                   y->path, y->where, off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+        rc = -1;
+    } else if (rc < 0) { /* where the record is, so an operator can find it */
+        hq_err_set(err, "journal %s: %s offset %zu (lsn %" PRIu64 "): %s", y->path, y->where,
+                   off + HQ_JHEADER_SIZE, rec->lsn, why.text);
+    }
     /* The scanner clears rec; whatever the callback did not take is freed there. */
     if (rec->type == HQ_JR_JOB_SUBMIT && !copy.u.job_submit.msg)
         ((hq_jrec_t *)rec)->u.job_submit.msg = NULL;
@@ -238,7 +273,7 @@ static int s_snap_verify(hq_journal_t *j, uint64_t lsn, hq_err_t *why)
 {
     char *p = hq_journal_snap_path_(j, lsn);
     s_map_t m;
-    int rc = s_map(p, &m, why);
+    int rc = s_map(j, p, &m, why);
     free(p);
     if (rc < 0)
         return -1;
@@ -266,7 +301,7 @@ static int s_snap_yield(hq_journal_t *j, uint64_t lsn, s_yield_t *y, hq_err_t *e
 {
     char *p = hq_journal_snap_path_(j, lsn);
     s_map_t m;
-    int rc = s_map(p, &m, err);
+    int rc = s_map(j, p, &m, err);
     free(p);
     if (rc < 0)
         return -1;
@@ -297,14 +332,14 @@ static void s_salvage(hq_journal_t *j, uint32_t k, size_t off, hq_journal_report
         from_seg = k; /* the header itself is bad: set the whole segment aside */
     } else if (!j->o.read_only) {
         char *p = hq_journal_seg_path_(j, j->segs[k].seq);
-        if (truncate(p, (off_t)off) < 0)
+        if (hq_journal_truncate_(j, p, off) < 0)
             from_seg = k; /* cannot cut it: set it aside instead */
         free(p);
     }
     for (uint32_t i = from_seg; i < j->n_segs; i++) {
         char *from = hq_journal_seg_path_(j, j->segs[i].seq);
         char *to = hq_asprintf("%s.salvaged", from);
-        if (!j->o.read_only && rename(from, to) == 0)
+        if (!j->o.read_only && hq_journal_renameat_(j, from, to) == 0)
             aside++;
         free(from);
         free(to);
@@ -328,7 +363,7 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
     memset(rep, 0, sizeof *rep);
     if (j->replayed)
         return hq_err_set(err, "journal %s was already replayed", j->path);
-    s_yield_t y = {.fn = fn, .arg = arg};
+    s_yield_t y = {.fn = fn, .arg = arg, .path = j->path, .salvage = j->o.salvage, .rep = rep};
 
     /* 1. The newest snapshot that verifies, else the one before. */
     uint64_t L = 0;
@@ -380,7 +415,7 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
         char *p = hq_journal_seg_path_(j, j->segs[k].seq);
         snprintf(y.where, sizeof y.where, "segment seg-%016" PRIu64 ".hqj", j->segs[k].seq);
         s_map_t m;
-        if (s_map(p, &m, err) < 0) {
+        if (s_map(j, p, &m, err) < 0) {
             free(p);
             return -1;
         }
@@ -434,7 +469,7 @@ int hq_journal_replay(hq_journal_t *j, hq_journal_replay_fn *fn, void *arg,
                              "%storn tail: %s offset %zu: %s; %" PRIu64 " byte(s) dropped",
                              l ? "; " : "", y.where, bad_off, st.bad, dropped);
                     if (!j->o.read_only) {
-                        if (truncate(p, (off_t)bad_off) < 0 || fsync(j->dirfd) < 0) {
+                        if (hq_journal_truncate_(j, p, bad_off) < 0 || fsync(j->dirfd) < 0) {
                             int e = errno;
                             s_unmap(&m);
                             free(p);

@@ -13,10 +13,26 @@
 #include "snapshot.h"
 #include "stream.h"
 
+/* After --journal-salvage skipped records: a snapshot of the restored state, so the
+ * next start replays from it and does not meet them (nor need the flag) again. */
+static void s_snapshot_past_skipped(hq_broker_t *b, uint32_t skipped)
+{
+    hq_err_t e;
+    if (hq_snapshot_write(b, false, NULL, NULL, &e) != 0 || hq_journal_flush(b->jr->j, &e) != 0)
+        hq_warn("Journal: no snapshot after the %u skipped record%s (%s): the next start "
+                "meets them again",
+                skipped, skipped == 1 ? "" : "s", e.text);
+    else
+        hq_info("Journal: a snapshot now stands for the %u skipped record%s", skipped,
+                skipped == 1 ? "" : "s");
+}
+
 int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *err)
 {
-    hq_journal_opts_t o = {
-        .flush_period_ns = flush_ns, .uid = b->conf.access.server_uid, .coalesce_finished = true};
+    hq_journal_opts_t o = {.flush_period_ns = flush_ns,
+                           .uid = b->conf.access.server_uid,
+                           .coalesce_finished = true,
+                           .salvage = b->conf.journal_salvage};
     /* Segment preallocation size; small values let tests put a journal on a tiny
      * filesystem. Accepts a plain byte count of at least 4096. */
     const char *sv = getenv("HQ_JOURNAL_SEGMENT_BYTES");
@@ -65,6 +81,7 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         hq_info("Journal %s is empty: starting a new one", path);
     if (rep.note[0])
         hq_warn("Journal: %s", rep.note);
+    hq_journal_set_uid(j, b->conf.access.server_uid);
     if (hq_journal_start(j, err) != 0) {
         hq_journal_close(&j);
         return -1;
@@ -90,6 +107,8 @@ int hq_jr_open(hq_broker_t *b, const char *path, uint64_t flush_ns, hq_err_t *er
         return -1;
     }
     hq_info("Journal epoch %llu", (unsigned long long)g->epoch);
+    if (rep.skipped > 0)
+        s_snapshot_past_skipped(b, rep.skipped);
     return 0;
 }
 
@@ -125,7 +144,8 @@ void hq_jr_close(hq_broker_t *b)
     if (g->retry_timer >= 0 && b->turn.loop)
         zloop_timer_end(b->turn.loop, g->retry_timer);
     if (g->failed.n > g->failed.head)
-        hq_warn("Journal: %u held record%s (task results, worker losses) could not be "
+        hq_warn("Journal: %u held record%s (task results, worker registrations and losses) could "
+                "not be "
                 "written before the stop",
                 g->failed.n - g->failed.head, g->failed.n - g->failed.head == 1 ? "" : "s");
     hq_journal_detach(g->j);

@@ -30,7 +30,11 @@ static uint64_t s_max(uint64_t a, uint64_t b)
 static int s_lock(hq_journal_t *j, hq_err_t *err)
 {
     char *p = hq_asprintf("%s/LOCK", j->path);
-    j->lockfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (hq_journal_trust_file_(j, "LOCK", err) < 0) {
+        free(p);
+        return -1;
+    }
+    j->lockfd = hq_journal_openat_(j, p, O_RDWR | O_CREAT, 0600);
     if (j->lockfd < 0) {
         int e = errno;
         hq_err_set(err, "cannot open %s: %s", p, strerror(e));
@@ -112,6 +116,8 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
         hq_err_set(err, "cannot open journal directory %s: %s", path, strerror(errno));
         goto error;
     }
+    if (!j->o.read_only && hq_journal_trust_dir_(path, j->dirfd, err) < 0)
+        goto error;
     if (!j->o.read_only && s_lock(j, err) < 0)
         goto error;
     if (hq_journal_load_dir_(j, err) < 0)
@@ -122,6 +128,11 @@ hq_journal_t *hq_journal_open(const char *path, const hq_journal_opts_t *opts, h
 error:
     hq_journal_close(&j);
     return NULL;
+}
+
+void hq_journal_set_uid(hq_journal_t *j, const char *uid)
+{
+    snprintf(j->uid, sizeof j->uid, "%s", uid ? uid : "");
 }
 
 int hq_journal_start(hq_journal_t *j, hq_err_t *err)

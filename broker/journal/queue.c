@@ -54,8 +54,17 @@ void hq_journal_group_done_(hq_journal_t *j, hq_jgroup_t *g, int status)
 {
     for (hq_jbatch_t *b = g->head, *n; b; b = n) {
         n = b->next;
-        b->status =
-            b->kind == HQ_JB_FLUSH && status == 0 && j->unavailable ? j->fail_errno : status;
+        if (status && b->n_records && !j->lost_errno)
+            j->lost_errno = status;
+        b->status = status;
+        if (b->kind == HQ_JB_FLUSH && status == 0) {
+            /* A flush promises everything appended before it: records an earlier group
+             * lost make it fail too, whichever group the flush marker landed in. */
+            b->status = j->lost_errno ? j->lost_errno : j->unavailable ? j->fail_errno : 0;
+            j->lost_errno = 0;
+        } else if (b->kind == HQ_JB_FLUSH) {
+            j->lost_errno = 0;
+        }
         if (status)
             j->st_failed += b->n_records;
         else

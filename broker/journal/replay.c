@@ -10,6 +10,7 @@
 #include "glue.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "cost.h"
 #include "jobops.h"
 #include "mnodes.h"
 #include "journal/snapshot.h"
@@ -160,10 +161,38 @@ static void s_snapshot_task(hq_jr_state_t *s, const hq_jrec_t *rec)
     s->run[s->n_run++] = (s_run_t){.job_id = j->id, .task_id = t->id};
 }
 
+/* One journal has one server uid: the first server_start's. A later one with another
+ * uid was written by another server; an --access-file of another uid is refused. */
+static int s_server_uid(hq_jr_state_t *s, const char *uid, hq_err_t *err)
+{
+    hq_bconf_t *c = &s->b->conf;
+    if (!uid || !uid[0])
+        return 0;
+    if (s->uid[0] && strcmp(s->uid, uid) != 0)
+        return hq_err_set(err,
+                          "a server-start record of server uid %s in the journal of server uid "
+                          "%s: these records were written by another server (files copied in "
+                          "from another journal?), and one journal belongs to one server; "
+                          "remove the other server's files",
+                          uid, s->uid);
+    if (s->uid[0])
+        return 0;
+    if (c->access_file && strcmp(c->access.server_uid, uid) != 0)
+        return hq_err_set(err,
+                          "the access file %s has server uid %s but this journal belongs to "
+                          "server uid %s, and one journal has one server uid; start with that "
+                          "server's access file (or without --access-file), or give another "
+                          "journal directory",
+                          c->access_file, c->access.server_uid, uid);
+    snprintf(s->uid, sizeof s->uid, "%s", uid);
+    if (strlen(s->uid) < sizeof c->access.server_uid)
+        memcpy(c->access.server_uid, s->uid, strlen(s->uid) + 1);
+    return 0;
+}
+
 int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *err)
 {
     (void)from_snapshot;
-    (void)err;
     hq_jr_state_t *s = arg;
     hq_broker_t *b = s->b;
     hq_job_t *j = NULL;
@@ -172,10 +201,8 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
     switch (rec->type) {
     case HQ_JR_SERVER_START:
         s->epoch = rec->u.server_start.epoch;
-        if (rec->u.server_start.uid)
-            snprintf(s->uid, sizeof s->uid, "%s", rec->u.server_start.uid);
-        if (s->uid[0] && strlen(s->uid) < sizeof b->conf.access.server_uid)
-            memcpy(b->conf.access.server_uid, s->uid, strlen(s->uid) + 1);
+        if (s_server_uid(s, rec->u.server_start.uid, err) < 0)
+            return -1;
         break;
     case HQ_JR_JOB_SUBMIT: {
         hq_msg_t *msg = rec->u.job_submit.msg;
@@ -187,6 +214,12 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
             b->jobs.max_id = id;
         }
         hq_err_t e;
+        /* Written by a broker that had more memory: applying it here would abort, at
+         * every start. */
+        if (hq_cost_check_submit(&msg->u.submit, 0, &e) != 0) {
+            hq_err_set(err, "the submit of job %u cannot be applied: %s", id, e.text);
+            return 1;
+        }
         if (hq_submit_apply(b, id, msg, rec->wall_ns, &e) == 0)
             rec->u.job_submit.msg = NULL; /* taken by the job */
         else

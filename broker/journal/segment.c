@@ -23,7 +23,7 @@ static int s_seg_create(hq_journal_t *j, uint64_t seq, uint64_t prev_lsn)
     char *final = hq_journal_seg_path_(j, seq);
     char *tmp = hq_asprintf("%s.tmp", final);
     int e = 0;
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = hq_journal_openat_(j, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
         e = errno;
         goto out;
@@ -49,7 +49,7 @@ static int s_seg_create(hq_journal_t *j, uint64_t seq, uint64_t prev_lsn)
         e = errno;
         goto out;
     }
-    if (fsync(fd) < 0 || rename(tmp, final) < 0 || fsync(j->dirfd) < 0) {
+    if (fsync(fd) < 0 || hq_journal_renameat_(j, tmp, final) < 0 || fsync(j->dirfd) < 0) {
         e = errno;
         goto out;
     }
@@ -57,7 +57,7 @@ out:
     if (e) {
         if (fd >= 0)
             close(fd);
-        unlink(tmp);
+        hq_journal_unlinkat_(j, tmp);
     } else {
         if (j->seg_fd >= 0)
             close(j->seg_fd);
@@ -94,7 +94,7 @@ int hq_journal_reopen_tail_(hq_journal_t *j)
         j->tail_end + s_min(4096, j->o.segment_size / 4) > j->o.segment_size)
         return -1;
     char *p = hq_journal_seg_path_(j, j->tail_seq);
-    int fd = open(p, O_RDWR | O_CLOEXEC);
+    int fd = hq_journal_openat_(j, p, O_RDWR, 0);
     free(p);
     if (fd < 0)
         return -1;

@@ -44,7 +44,7 @@ hq_jsnap_t *hq_journal_snapshot_begin(hq_journal_t *j, hq_err_t *err)
     s->lsn = j->settled_lsn;
     s->final = hq_journal_snap_path_(j, s->lsn);
     s->tmp = hq_asprintf("%s.tmp", s->final);
-    s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    s->fd = hq_journal_openat_(j, s->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (s->fd < 0) {
         hq_err_set(err, "cannot create %s: %s", s->tmp, strerror(errno));
         hq_jsnap_free_(s);
@@ -111,6 +111,6 @@ void hq_jsnap_abort(hq_jsnap_t **p)
     if (!s)
         return;
     *p = NULL;
-    unlink(s->tmp);
+    hq_journal_unlinkat_(s->j, s->tmp);
     hq_jsnap_free_(s);
 }

@@ -201,6 +201,7 @@ typedef struct s_disk {
     json_t *lines;
     size_t count;
     bool more;
+    bool page_done; /* the callback stopped the replay: the page is full */
     uint64_t cur_lsn;
 } s_disk_t;
 
@@ -223,6 +224,7 @@ static int s_disk_rec(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *e
         return 0;
     if (rec->lsn > d->upto || (d->count >= S_PAGE_LINES && rec->lsn != d->next)) {
         d->more = rec->lsn <= d->upto;
+        d->page_done = true;
         return hq_err_set(err, "page complete"); /* stops the replay */
     }
     hq_jrec_ndjson(rec, s_disk_line, d);
@@ -242,7 +244,7 @@ static json_t *s_disk_lines(const char *path, uint64_t cursor, uint64_t upto, ui
         bool stopped = false;
         if (j) {
             rc = hq_journal_replay(j, s_disk_rec, &d, NULL, err);
-            stopped = rc != 0 && strcmp(err->text, "page complete") == 0;
+            stopped = rc != 0 && d.page_done;
             hq_journal_close(&j);
         }
         if (rc == 0 || stopped) {

@@ -26,7 +26,13 @@
 #define MSG_DRAIN "$DRAIN"
 #define MSG_DRAINED "$DRAIN-DONE"
 /* Control words travel on the same pipe as pointers: never pointer-sized. */
+/* Placement stops (commands are still applied) until RESUME: the core cannot record
+ * dispatches (its journal is unavailable), so assigning would only bounce. */
+#define MSG_PAUSE "$PAUSE"
+#define MSG_RESUME "$RESUME"
 _Static_assert(sizeof MSG_DRAIN - 1 != sizeof(void *), "control word looks like a pointer");
+_Static_assert(sizeof MSG_PAUSE - 1 != sizeof(void *), "control word looks like a pointer");
+_Static_assert(sizeof MSG_RESUME - 1 != sizeof(void *), "control word looks like a pointer");
 _Static_assert(sizeof MSG_DRAINED - 1 != sizeof(void *), "control word looks like a pointer");
 
 struct hq_sched {
@@ -165,10 +171,11 @@ static void s_actor(zsock_t *pipe, void *args)
     hq_place_t *pl = hq_place_new();
     hq_steal_gate(pl, true); /* a worker holds only what it can start, but short tasks */
     bool output = true;      /* false after DRAIN: nothing more goes to the core */
+    bool paused = false;     /* between PAUSE and RESUME: no placement */
     s_reserved_t reserved = {0};
     zsock_signal(pipe, 0);
     for (;;) {
-        bool tick = output && hq_steal_needs_tick(pl);
+        bool tick = output && !paused && hq_steal_needs_tick(pl);
         zsock_set_rcvtimeo(pipe, tick ? STEAL_TICK_MS : -1);
         zmsg_t *msg = zmsg_recv(pipe); /* blocks until work, $TERM or the tick */
         if (!msg) {
@@ -191,6 +198,11 @@ static void s_actor(zsock_t *pipe, void *args)
                 dirty = true;
             } else if (s_msg_is(msg, "$TERM")) {
                 term = true;
+            } else if (s_msg_is(msg, MSG_PAUSE)) {
+                paused = true;
+            } else if (s_msg_is(msg, MSG_RESUME)) {
+                paused = false;
+                dirty = true; /* what arrived meanwhile is placed now */
             } else if (s_msg_is(msg, MSG_DRAIN)) {
                 output = false;
                 zstr_send(pipe, MSG_DRAINED);
@@ -203,7 +215,7 @@ static void s_actor(zsock_t *pipe, void *args)
         }
         if (term)
             break;
-        if (dirty && output) {
+        if (dirty && output && !paused) {
             hq_sched_cmd_t *out = hq_sched_cmd_new(HQ_SCHED_ASSIGNED);
             hq_place_run(pl, hq_mono_ns(), &out->slots);
             if (out->slots.n == 0 || zsock_send(pipe, "p", out) != 0)
@@ -233,6 +245,12 @@ hq_sched_t *hq_sched_new(void)
         return NULL;
     }
     return s;
+}
+
+void hq_sched_pause(hq_sched_t *s, bool pause)
+{
+    if (s)
+        zstr_send(s->actor, pause ? MSG_PAUSE : MSG_RESUME);
 }
 
 void hq_sched_destroy(hq_sched_t **p)

@@ -51,6 +51,9 @@ typedef struct hq_sched_cmd {
 hq_sched_t *hq_sched_new(void);
 /* Stops the thread ($TERM) and frees everything. NULL-safe, sets *p = NULL. */
 void hq_sched_destroy(hq_sched_t **p);
+/* Stops placement (pause: commands are still applied, no task is assigned) or starts
+ * it again (placing what is ready at once). */
+void hq_sched_pause(hq_sched_t *s, bool pause);
 
 /* Sends a command; takes ownership of *cmd (set to NULL). Never blocks for long:
  * the scheduler batches work and runs placement once per loop turn. */

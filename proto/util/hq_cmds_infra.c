@@ -19,6 +19,9 @@ static const hq_opt_t s_server_start_opts[] = {
     HQ_VALUE("journal", "JOURNAL", NULL, "Directory of the journal that makes the state durable"),
     HQ_VALUE("journal-flush-period", "JOURNAL_FLUSH_PERIOD", "100ms",
              "Upper bound on how long a journal record stays unsynced"),
+    HQ_FLAG("journal-salvage", 0,
+            "Start from a damaged journal: keep its valid prefix and skip records that "
+            "cannot be applied, saying what was lost"),
     HQ_VALUE("access-file", "ACCESS_FILE", NULL,
              "Use the keys, hosts and ports of this access file"),
     HQ_FLAG("disable-client-authentication-and-encryption", 0,

@@ -53,6 +53,12 @@ void hq_wres_list_clear(hq_wres_list_t *l);
 /* Deep copy. */
 int hq_wres_copy(hq_wres_t *dst, const hq_wres_t *src);
 
+/* The most indices a resource may have: their count in fixed-point units must fit an
+ * hq_amount_t. */
+#define HQ_WRES_MAX_INDICES ((uint64_t)(INT64_MAX / HQ_AMOUNT_ONE))
+/* 0, or -1 with an error naming the resource when a range has more indices. */
+int hq_wres_check_size(const hq_wres_t *r, const char *name, hq_err_t *err);
+
 /* Number of indices (list/range/groups) or the sum size in units (sum). */
 hq_amount_t hq_wres_capacity(const hq_wres_t *r);
 

@@ -285,6 +285,8 @@ static int s_parse_def(const char *name, const char *def_in, bool cpus, hq_wres_
         }
     } else
         rc = hq_err_set(err, "Invalid resource definition '%s'", def);
+    if (rc == 0)
+        rc = hq_wres_check_size(&r, name, err);
     free(def);
     if (rc != 0) {
         hq_wres_clear(&r);
@@ -319,6 +321,18 @@ int hq_wres_parse_named(const char *arg, hq_wres_t *out, hq_err_t *err)
     }
     free(name);
     return rc;
+}
+
+int hq_wres_check_size(const hq_wres_t *r, const char *name, hq_err_t *err)
+{
+    if (r->kind != HQ_RES_RANGE || r->range_start > r->range_end ||
+        r->range_end - r->range_start < HQ_WRES_MAX_INDICES)
+        return 0;
+    return hq_err_set(err,
+                      "Resource '%s' has range(%llu-%llu): more indices than can be counted; "
+                      "a resource has at most %llu indices",
+                      name ? name : "?", (unsigned long long)r->range_start,
+                      (unsigned long long)r->range_end, (unsigned long long)HQ_WRES_MAX_INDICES);
 }
 
 hq_amount_t hq_wres_capacity(const hq_wres_t *r)

@@ -252,6 +252,9 @@ int hq_msgp_check_wres(const hq_wres_t *w, const char *tname, hq_err_t *err)
     if (w->kind == HQ_RES_RANGE && w->range_start > w->range_end)
         return hq_err_set(err, "%s: field 'range_start' of resource '%s' is after range_end", tname,
                           w->name);
+    hq_err_t why;
+    if (hq_wres_check_size(w, w->name, &why) != 0)
+        return hq_err_set(err, "%s: %s", tname, why.text);
     if (w->sum_size < 0)
         return hq_err_set(err, "%s: field 'sum_size' of resource '%s' is negative", tname, w->name);
     return 0;
