@@ -80,7 +80,7 @@ if has_stage sanitize; then
   # loopback, a few seconds in all) run in both stages: `hq worker deploy-ssh` and
   # the workers it starts are instrumented here, and the test sshd passes the
   # sanitizer settings to its sessions.
-  run_suite sanitize "$root/build-asan" "not slurm and not packaging and not browser" "${san_env[@]}" || failed_stages+=(sanitize)
+  run_suite sanitize "$root/build-asan" "not slurm and not packaging and not browser and not rlimit_as" "${san_env[@]}" || failed_stages+=(sanitize)
   if [ -n "$(ls -A "$logs")" ]; then
     echo "sanitizer reports were written:"
     for f in "$logs"/*; do echo "--- $f"; head -60 "$f"; done
