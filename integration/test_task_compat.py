@@ -2,6 +2,7 @@
 paths relative to the submit dir and the task's cwd, job-file details, cancel
 semantics and `task explain`'s table."""
 
+import signal
 import time
 
 from hqtest import (journal_events, kill9_server, pid_alive, read_pid_file, start_journaled,
@@ -181,20 +182,38 @@ def _started_pid(env, name):
     return pid
 
 
-def test_cancel_sends_sigint_to_the_task_process_group(cluster):
+def _assert_cancel_sends_sigint_to_the_group(env):
     # The child of the task's shell (same process group) gets SIGINT too.
     script = ('(trap "echo INT > child-sig; exit 0" INT; echo $BASHPID > child.pid; '
               'while true; do sleep 0.05; done) & '
               'trap "echo INT > parent-sig; wait; exit 0" INT; echo $$ > parent.pid; wait')
-    cluster.hq("submit", "--", "bash", "-c", script)
-    parent = _started_pid(cluster, "parent.pid")
-    child = _started_pid(cluster, "child.pid")
-    cluster.wait_task_state(1, 0, "running")
-    cluster.hq("job", "cancel", "1")
+    job = env.submit("--", "bash", "-c", script)
+    parent = _started_pid(env, "parent.pid")
+    child = _started_pid(env, "child.pid")
+    env.wait_task_state(job, 0, "running")
+    env.hq("job", "cancel", str(job))
     wait_until(lambda: not pid_alive(parent) and not pid_alive(child), 10,
                "the task's processes to end")
-    assert (cluster.work / "child-sig").read_text() == "INT\n"
-    assert (cluster.work / "parent-sig").read_text() == "INT\n"
+    assert (env.work / "child-sig").read_text() == "INT\n"
+    assert (env.work / "parent-sig").read_text() == "INT\n"
+
+
+def test_cancel_sends_sigint_to_the_task_process_group(cluster):
+    _assert_cancel_sends_sigint_to_the_group(cluster)
+
+
+def test_tasks_get_sigint_even_from_a_worker_started_with_sigint_ignored(server):
+    """A worker started in the background of a script (`hq worker start &`, as batch
+    scripts do) inherits SIGINT ignored; its tasks still get the cancel's SIGINT, and
+    the worker itself still stops on SIGINT."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        w = server.start_worker(cpus=2)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    _assert_cancel_sends_sigint_to_the_group(server)
+    w.proc.popen.send_signal(signal.SIGINT)
+    wait_until(lambda: w.proc.poll() is not None, 10, "the worker to stop on SIGINT")
 
 
 def test_cancel_kills_a_task_ignoring_sigint_after_one_second(cluster):

@@ -102,6 +102,14 @@ int hq_worker_main(int argc, char **argv)
     sigaddset(&set, SIGTSTP);
     sigaddset(&set, SIGHUP); /* its terminal hung up, e.g. a worker of `deploy-ssh` */
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    /* A worker started in the background of a script (`hq worker start &` in a batch
+     * script) inherits SIGINT and SIGQUIT ignored, and one started by nohup SIGHUP: an
+     * ignored signal never reaches the signalfd, and the tasks would inherit the
+     * ignoring (a cancel's SIGINT would not reach them). Back to the defaults; while
+     * blocked they only queue for the signalfd. */
+    const int dfl[] = {SIGTERM, SIGINT, SIGQUIT, SIGTSTP, SIGHUP};
+    for (size_t i = 0; i < sizeof dfl / sizeof dfl[0]; i++)
+        signal(dfl[i], SIG_DFL);
 
     wk_t wk;
     wk_t *w = &wk;
