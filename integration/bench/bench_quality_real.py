@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from bench_scale import stop_procs
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKERS, CPUS = 2, 8
 
@@ -100,13 +102,7 @@ def main():
               f"bound {bound:.2f} s, ratio {makespan / bound:.3f}, "
               f"utilization {work / (makespan * WORKERS * CPUS):.3f}")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_procs(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -74,6 +74,17 @@ def timed(cmd, env, repeat=5):
     return best
 
 
+def stop_procs(procs):
+    """Stops the benchmark's processes by PID, newest first: SIGINT, then SIGKILL."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1_000_000)
@@ -121,13 +132,7 @@ def main():
         print(f"job list (cli, best of 5): {list_s * 1000:.1f} ms (target < 100 ms)")
         print(f"job info (cli, best of 5): {info_s * 1000:.1f} ms (target < 100 ms)")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_procs(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
