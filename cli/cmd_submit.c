@@ -117,6 +117,7 @@ static void s_submit_clear(s_submit_t *b)
 {
     free(b->s.name);
     free(b->s.submit_dir);
+    free(b->s.stream_dir);
     hq_rangelist_clear(&b->s.ids);
     hq_submit_free_entries(b->entries, b->n_entries);
     hq_submit_free_env(b->def.env, b->def.n_env);
@@ -377,6 +378,20 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     if (hq_submit_parse_stdio(errspec ? errspec : S_DEFAULT_STDERR, S_DEFAULT_STDERR, &d->err,
                               &err) != 0)
         return hq_cli_invalid(hq_submit_opts, "stderr", errspec, err.text);
+    /* --stream: the channels without a spec of their own go to the stream. */
+    const char *stream = s_get(v, "stream");
+    if (stream && !*stream)
+        return hq_cli_invalid(hq_submit_opts, "stream", stream, "the directory cannot be empty");
+    if (stream) {
+        b->s.stream_dir = hq_strdup(stream);
+        hq_stdio_t *chans[2] = {out ? NULL : &d->out, errspec ? NULL : &d->err};
+        for (int k = 0; k < 2; k++)
+            if (chans[k]) {
+                free(chans[k]->path);
+                memset(chans[k], 0, sizeof *chans[k]);
+                chans[k]->kind = HQ_STDIO_STREAM;
+            }
+    }
     size_t nenv;
     const char **env = s_multi(v, "env", &nenv);
     bool dups = false;
@@ -512,10 +527,6 @@ int hq_cmd_submit(int argc, char **argv)
         rc = hq_cli_error(&c, "You have to use `--stdin` when you specify `--directives=stdin`.");
         goto out;
     }
-    if (hq_args_get(c.args, "stream")) {
-        rc = hq_cli_error(&c, "--stream is not supported yet by this version of hq");
-        goto out;
-    }
     if (hq_args_get(c.args, "on-notify") && !hq_args_has(c.args, "wait") &&
         !hq_args_has(c.args, "progress")) {
         rc = hq_cli_error(&c, "--on-notify can only be used together with --wait or --progress");
@@ -534,10 +545,6 @@ int hq_cmd_submit(int argc, char **argv)
     }
     if ((rc = s_directives(&c, &v, &b, mode ? mode : "auto")) >= 0)
         goto out;
-    if (v.dir && !hq_args_get(c.args, "stream") && hq_args_get(v.dir, "stream")) {
-        rc = hq_cli_error(&c, "--stream is not supported yet by this version of hq");
-        goto out;
-    }
     /* The array source is taken from the command line if it names any. */
     v.cli_array = hq_args_get(c.args, "array") || hq_args_get(c.args, "each-line") ||
                   hq_args_get(c.args, "from-json");

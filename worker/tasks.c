@@ -50,6 +50,8 @@ static void s_task_free(wk_t *w, wk_task_t *t)
         wk_alloc_release(w->alloc, t->allocs, t->n_allocs);
         wk_ralloc_free(t->allocs, t->n_allocs);
     }
+    if (t->stream)
+        free(wk_capture_end(w, t, false));
     if (t->task_dir) {
         wk_rm_tree(t->task_dir);
         free(t->task_dir);
@@ -91,6 +93,7 @@ void wk_tasks_assign(wk_t *w, hq_msg_t **msgp)
         t->batch = b;
         t->info = &a->tasks[i];
         t->limit_timer = t->kill_timer = -1;
+        t->pipe_fd[0] = t->pipe_fd[1] = -1;
         t->w = w;
         if (t->info->def_idx >= a->n_defs) {
             s_fail(w, t, hq_strdup("Invalid task assignment: unknown definition"));
@@ -192,6 +195,9 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
     int rc = -1;
     wk_env_t env = {0};
     char **argv = NULL;
+    int pipes[2] = {-1, -1};
+    if (wk_capture_prepare(w, t, pipes, error) != 0)
+        goto done;
     if (d->task_dir || multi) {
         char *tmpl = hq_asprintf("%s/tXXXXXX", w->conf.work_dir);
         if (!mkdtemp(tmpl)) {
@@ -228,6 +234,8 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
                      .cwd = cwd,
                      .out = d->out.kind == HQ_STDIO_FILE ? t->out_path : NULL,
                      .err = d->err.kind == HQ_STDIO_FILE ? t->err_path : NULL,
+                     .out_pipe = pipes[0] + 1,
+                     .err_pipe = pipes[1] + 1,
                      .stdin_data = d->stdin_data.len ? d->stdin_data.data : NULL,
                      .stdin_len = d->stdin_data.len};
     if (hq_placeholder_present(cwd) || (sp.out && hq_placeholder_present(sp.out)) ||
@@ -237,6 +245,10 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
     t->pid = wk_spawn(&sp, error);
     rc = t->pid > 0 ? 0 : -1;
 done:
+    if (rc == 0)
+        wk_capture_start(w, t, pipes);
+    else
+        wk_capture_abort(t, pipes);
     free(argv);
     wk_env_clear(&env);
     free(cwd);
@@ -400,8 +412,11 @@ static char *s_failure_text(const wk_task_t *t, int status)
     return wk_exit_error(status);
 }
 
-static void s_finish(wk_t *w, wk_task_t *t, int status)
+/* Reports the end of a reaped task (stream_error: its output was lost, owned). */
+static void s_finish(wk_t *w, wk_task_t *t, int status, char *stream_error)
 {
+    if (t->silent || t->canceled || t->timed_out)
+        free(stream_error);
     if (t->silent) {
         s_task_free(w, t);
         return;
@@ -410,6 +425,8 @@ static void s_finish(wk_t *w, wk_task_t *t, int status)
         wk_link_event(w, t, HQ_TEV_CANCELED, NULL, false);
     } else if (t->timed_out) {
         wk_link_event(w, t, HQ_TEV_FAILED, hq_strdup("Time limit reached"), false);
+    } else if (stream_error) {
+        wk_link_event(w, t, HQ_TEV_FAILED, stream_error, false);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         const hq_task_def_t *d = &t->def->def;
         if (d->out.rm_if_finished && t->out_path)
@@ -464,7 +481,9 @@ static void s_note_run_time(wk_t *w, const wk_task_t *t, uint64_t now)
 
 void wk_tasks_reap(wk_t *w)
 {
-    wk_task_t *done = NULL, **tail = &done;
+    wk_task_t **tail = &w->reaped;
+    while (*tail)
+        tail = &(*tail)->next;
     uint64_t now = 0, wall = 0;
     for (;;) {
         int status;
@@ -502,14 +521,16 @@ void wk_tasks_reap(wk_t *w)
             t->allocs = NULL;
         }
     }
-    if (!done)
+    if (!w->reaped)
         return;
     /* Start the next tasks first; the bookkeeping of the ended ones can wait. */
     wk_tasks_schedule(w);
-    while (done) {
-        wk_task_t *t = done;
-        done = t->next;
-        s_finish(w, t, t->status);
+    while (w->reaped) {
+        /* Still on the reaped list while its output is written (see capture.c). */
+        wk_task_t *t = w->reaped;
+        char *stream_error = t->stream ? wk_capture_end(w, t, !t->silent) : NULL;
+        w->reaped = t->next;
+        s_finish(w, t, t->status, stream_error);
     }
     hq_debug("reaped; running %u, queued %u", w->n_running, w->n_queued);
 }

@@ -27,7 +27,7 @@ const hq_opt_t hq_submit_opts[] = {
     HQ_VALUE("array", "ARRAY", NULL, "Create a task array with these ids, e.g. 1-100"),
     HQ_VALUE("priority", "PRIORITY", "0", "Priority of the tasks (higher runs first)"),
     HQ_VALUE("time-limit", "TIME_LIMIT", NULL, "Time limit of each task"),
-    HQ_VALUE("stream", "STREAM", NULL, "Stream the output into this directory (not supported yet)"),
+    HQ_VALUE("stream", "STREAM", NULL, "Stream the output of the tasks into a few files in this directory"),
     HQ_FLAG("task-dir", 0, "Create a temporary directory for each task"),
     HQ_VALUE("crash-limit", "CRASH_LIMIT", "5",
              "Times a task may run on a lost worker: N, never-restart or unlimited"),
