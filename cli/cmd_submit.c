@@ -14,6 +14,7 @@
 #include "hq_log.h"
 #include "hq_output.h"
 #include "hq_resource.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 #include "submit_args.h"
 
@@ -496,6 +497,23 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     return -1;
 }
 
+/* --follow: the job's output from its stream directory, resolved as the server does
+ * (cli/REFERENCE.md §1.6), until the job ends. */
+static int s_follow(hq_cli_t *c, const hq_submit_t *s, uint64_t id)
+{
+    char *uid = hq_cli_server_uid(c);
+    char job[24];
+    snprintf(job, sizeof job, "%llu", (unsigned long long)id);
+    hq_placeholder_vals_t v = {.job_id = job, .submit_dir = s->submit_dir, .server_uid = uid};
+    char *p = hq_placeholder_expand(s->stream_dir, &v);
+    char *dir = hq_path_abs(p, s->submit_dir);
+    int rc = hq_cli_follow(c, dir, (uint32_t)id, -1, NULL, uid);
+    free(dir);
+    free(p);
+    free(uid);
+    return rc;
+}
+
 int hq_cmd_submit(int argc, char **argv)
 {
     hq_cli_t c;
@@ -527,6 +545,11 @@ int hq_cmd_submit(int argc, char **argv)
         rc = hq_cli_error(&c, "You have to use `--stdin` when you specify `--directives=stdin`.");
         goto out;
     }
+    bool follow = hq_args_has(c.args, "follow");
+    if (follow && progress) {
+        rc = hq_cli_usage_error("error: the argument '--follow' cannot be used with '--progress'");
+        goto out;
+    }
     if (hq_args_get(c.args, "on-notify") && !hq_args_has(c.args, "wait") &&
         !hq_args_has(c.args, "progress")) {
         rc = hq_cli_error(&c, "--on-notify can only be used together with --wait or --progress");
@@ -550,6 +573,11 @@ int hq_cmd_submit(int argc, char **argv)
                   hq_args_get(c.args, "from-json");
     if ((rc = s_build(&c, &v, &b)) >= 0)
         goto out;
+    if (follow && !b.s.stream_dir) {
+        rc = hq_cli_error(&c, "--follow needs --stream: the output is read from the stream "
+                              "directory");
+        goto out;
+    }
     if (hq_client_key_submit(&b.s) != 0) {
         rc = hq_cli_error(&c, "Cannot initialise libsodium");
         goto out;
@@ -568,7 +596,9 @@ int hq_cmd_submit(int argc, char **argv)
         printf("Job submitted successfully, job ID: %llu\n", (unsigned long long)id);
     }
     fflush(stdout);
-    if (wait || progress) {
+    if (follow) {
+        rc = s_follow(&c, &b.s, id);
+    } else if (wait || progress) {
         hq_selector_t sel;
         memset(&sel, 0, sizeof sel);
         sel.kind = HQ_SEL_IDS;

@@ -111,8 +111,8 @@ static int s_duration(const json_t *t, const char *key, uint64_t *ns, hq_err_t *
 }
 
 /* A channel without a key goes to the job's stream when it has one (stream). */
-static int s_stdio(const json_t *t, const char *key, const char *dflt, bool stream,
-                   hq_stdio_t *out, hq_err_t *err)
+static int s_stdio(const json_t *t, const char *key, const char *dflt, bool stream, hq_stdio_t *out,
+                   hq_err_t *err)
 {
     json_t *v = json_object_get(t, key);
     hq_err_t e;

@@ -31,11 +31,11 @@ struct wk_stream {
     int fd;             /* -1: not open (the last open failed) */
     uint32_t worker_id; /* of the header */
     char *server_uid;
-    uint64_t good;   /* file size up to the last whole chunk written */
-    uint8_t *buf;    /* chunks not written yet */
-    size_t len, cap; /* ... */
-    uint64_t gen;    /* generation of the buffer: + 1 at every write of it */
-    bool unsynced;   /* written since the last fdatasync */
+    uint64_t good;        /* file size up to the last whole chunk written */
+    uint8_t *buf;         /* chunks not written yet */
+    size_t len, cap;      /* ... */
+    uint64_t gen;         /* generation of the buffer: + 1 at every write of it */
+    bool unsynced;        /* written since the last fdatasync */
     hq_task_ref_t *ended; /* tasks whose end chunk is written but not synced */
     uint32_t n_ended, cap_ended;
 };
@@ -91,8 +91,8 @@ static int s_open(wk_t *w, wk_stream_t *s, char **error)
         free(os);
         return -1;
     }
-    hq_sf_header_t h = {.version = HQ_SF_VERSION, .worker_id = w->worker_id,
-                        .created_ns = hq_wall_ns()};
+    hq_sf_header_t h = {
+        .version = HQ_SF_VERSION, .worker_id = w->worker_id, .created_ns = hq_wall_ns()};
     snprintf(h.server_uid, sizeof h.server_uid, "%s", uid);
     uint8_t head[HQ_SF_HEADER_SIZE];
     hq_sf_header_encode(&h, head);

@@ -63,7 +63,8 @@ int hq_sf_header_decode(const uint8_t *p, size_t n, hq_sf_header_t *h, hq_err_t 
         return hq_err_set(err, "the stream file header is damaged (checksum mismatch)");
     h->version = s_get16(p + 8);
     if (h->version != HQ_SF_VERSION)
-        return hq_err_set(err, "stream format version %u is not supported: this hq reads version %d",
+        return hq_err_set(err,
+                          "stream format version %u is not supported: this hq reads version %d",
                           h->version, HQ_SF_VERSION);
     h->worker_id = s_get32(p + 12);
     h->created_ns = s_get64(p + 16);
