@@ -108,6 +108,8 @@ static void s_parse(hq_olog_t *o, uint32_t fi)
 {
     hq_ol_file_t *f = &o->files[fi];
     hq_err_t err;
+    if (f->len == 0)
+        return; /* a file just created */
     if (!f->has_head) {
         int rc = hq_sf_header_decode(f->data, f->len, &f->head, &err);
         if (rc == 1)

@@ -53,9 +53,9 @@ void hq_sf_header_encode(const hq_sf_header_t *h, uint8_t out[HQ_SF_HEADER_SIZE]
 int hq_sf_header_decode(const uint8_t *p, size_t n, hq_sf_header_t *h, hq_err_t *err)
 {
     memset(h, 0, sizeof *h);
-    if (n < 8 && memcmp(p, HQ_SF_MAGIC, n) == 0)
+    if (n == 0)
         return 1;
-    if (memcmp(p, HQ_SF_MAGIC, 8) != 0)
+    if (memcmp(p, HQ_SF_MAGIC, n < 8 ? n : 8) != 0)
         return hq_err_set(err, "not a stream file (no `" HQ_SF_MAGIC "` header)");
     if (n < HQ_SF_HEADER_SIZE)
         return 1;
