@@ -173,7 +173,7 @@ char *wk_capture_end(wk_t *w, wk_task_t *t, bool close_stream)
     if (!t->stream_error)
         wk_tasks_stream_flush(w, t->stream);
     if (close_stream && !t->stream_error)
-        wk_stream_note_end(t->stream, t->info);
+        wk_stream_task_ended(w);
     t->stream = NULL;
     char *error = t->stream_error;
     t->stream_error = NULL;

@@ -363,8 +363,6 @@ void wk_link_flush(wk_t *w)
 {
     if (w->lost)
         return; /* nobody to send to: events wait for a reconnect */
-    if (w->streams)
-        wk_stream_sync_all(w); /* the ends below are reported once their output is synced */
     uint32_t credit = w->draining ? 0 : w->slots > w->n_carried ? w->slots - w->n_carried : 0;
     if (w->n_ev == 0 && !w->credit_dirty)
         return;

@@ -1,11 +1,13 @@
 /* Stream writers (`--stream DIR`): one append-only file per worker session and stream
  * directory, in the format of proto/wire/hq_streamfmt.h. Chunks are buffered in memory
  * and written when the buffer fills, when a task ends (before its end is reported) and
- * on a short timer (so `--follow` sees output while tasks run); the files written since
- * the last RESULTS are fdatasync'd once before the next RESULTS leaves, and when the
- * worker stops. No two workers share a file, so no locking is needed. A failed write
- * truncates the file back to its last whole chunk, so one full disk costs the chunks
- * that were in the buffer and nothing after them. */
+ * on a short timer (so `--follow` sees output while tasks run). Files that tasks ended
+ * in are fdatasync'd in batches: at most once per WK_STREAM_SYNC_MS, on a timer that the
+ * first task end arms (an fdatasync takes milliseconds; one per task end would stall
+ * the loop that starts the tasks), and when the worker stops. No two workers share a
+ * file, so no locking is needed. A failed write truncates the file back to its last
+ * whole chunk, so a full disk costs the chunks that were in the buffer and nothing
+ * after them. */
 #include "wk.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 
 #define WK_STREAM_BUF (256 * 1024)
 #define WK_STREAM_FLUSH_MS 50
+#define WK_STREAM_SYNC_MS 200
 
 struct wk_stream {
     struct wk_stream *next;
@@ -31,13 +34,11 @@ struct wk_stream {
     int fd;             /* -1: not open (the last open failed) */
     uint32_t worker_id; /* of the header */
     char *server_uid;
-    uint64_t good;        /* file size up to the last whole chunk written */
-    uint8_t *buf;         /* chunks not written yet */
-    size_t len, cap;      /* ... */
-    uint64_t gen;         /* generation of the buffer: + 1 at every write of it */
-    bool unsynced;        /* written since the last fdatasync */
-    hq_task_ref_t *ended; /* tasks whose end chunk is written but not synced */
-    uint32_t n_ended, cap_ended;
+    uint64_t good;   /* file size up to the last whole chunk written */
+    uint8_t *buf;    /* chunks not written yet */
+    size_t len, cap; /* ... */
+    uint64_t gen;    /* generation of the buffer: + 1 at every write of it */
+    bool unsynced;   /* written since the last fdatasync */
 };
 
 char *wk_stream_error_text(const char *reason)
@@ -115,12 +116,20 @@ static int s_open(wk_t *w, wk_stream_t *s, char **error)
     return 0;
 }
 
+static void s_sync(wk_stream_t *s)
+{
+    if (s->fd >= 0 && s->unsynced) {
+        s->unsynced = false;
+        if (fdatasync(s->fd) != 0)
+            hq_warn("Cannot sync stream file %s: %s", s->path, strerror(errno));
+    }
+}
+
 static void s_close(wk_stream_t *s)
 {
     if (s->fd < 0)
         return;
-    if (s->unsynced && fdatasync(s->fd) != 0)
-        hq_warn("Cannot sync stream file %s: %s", s->path, strerror(errno));
+    s_sync(s);
     close(s->fd);
     s->fd = -1;
     s->unsynced = false;
@@ -231,59 +240,30 @@ int wk_stream_flush(wk_t *w, wk_stream_t *s, char **error)
     return -1;
 }
 
-void wk_stream_note_end(wk_stream_t *s, const hq_assign_task_t *t)
+static int s_on_sync(zloop_t *loop, int timer_id, void *arg)
 {
-    if (s->n_ended == s->cap_ended) {
-        s->cap_ended = s->cap_ended ? 2 * s->cap_ended : 64;
-        s->ended = hq_realloc(s->ended, s->cap_ended * sizeof *s->ended);
-    }
-    s->ended[s->n_ended++] =
-        (hq_task_ref_t){.job_id = t->job_id, .task_id = t->task_id, .instance = t->instance};
+    (void)loop;
+    (void)timer_id;
+    wk_t *w = arg;
+    w->sync_timer = -1;
+    for (wk_stream_t *s = w->streams; s; s = s->next)
+        s_sync(s);
+    return 0;
 }
 
-/* The end events of these tasks that are still to be sent become failures. */
-static void s_fail_events(wk_t *w, const wk_stream_t *s, const char *error)
+void wk_stream_task_ended(wk_t *w)
 {
-    for (uint32_t i = 0; i < w->n_ev; i++) {
-        hq_task_event_t *e = &w->ev[i];
-        if (e->kind != HQ_TEV_FINISHED)
-            continue;
-        for (uint32_t k = 0; k < s->n_ended; k++) {
-            const hq_task_ref_t *r = &s->ended[k];
-            if (r->job_id == e->job_id && r->task_id == e->task_id && r->instance == e->instance) {
-                e->kind = HQ_TEV_FAILED;
-                free(e->error);
-                e->error = hq_strdup(error);
-                break;
-            }
-        }
-    }
-}
-
-void wk_stream_sync_all(wk_t *w)
-{
-    for (wk_stream_t *s = w->streams; s; s = s->next) {
-        if (s->fd >= 0 && s->unsynced) {
-            s->unsynced = false;
-            if (fdatasync(s->fd) != 0) {
-                int e = errno;
-                hq_warn("Cannot sync stream file %s: %s", s->path, strerror(e));
-                char *os = s_os_error(e);
-                char *error = wk_stream_error_text(os);
-                s_fail_events(w, s, error);
-                free(error);
-                free(os);
-            }
-        }
-        s->n_ended = 0;
-    }
+    if (w->loop && w->sync_timer < 0)
+        w->sync_timer = zloop_timer(w->loop, WK_STREAM_SYNC_MS, 1, s_on_sync, w);
 }
 
 void wk_stream_close_all(wk_t *w)
 {
     if (w->stream_timer >= 0 && w->loop)
         zloop_timer_end(w->loop, w->stream_timer);
-    w->stream_timer = -1;
+    if (w->sync_timer >= 0 && w->loop)
+        zloop_timer_end(w->loop, w->sync_timer);
+    w->stream_timer = w->sync_timer = -1;
     while (w->streams) {
         wk_stream_t *s = w->streams;
         w->streams = s->next;
@@ -292,7 +272,6 @@ void wk_stream_close_all(wk_t *w)
         free(error);
         s_close(s);
         free(s->buf);
-        free(s->ended);
         free(s->dir);
         free(s->path);
         free(s->server_uid);

@@ -218,6 +218,7 @@ struct wk {
     wk_task_t *reaped;        /* exited, their end not handled yet */
     wk_stream_t *streams;     /* stream writers (stream.c) */
     int stream_timer;         /* zloop timer writing the stream buffers, -1 */
+    int sync_timer;           /* zloop timer syncing the stream files, -1 */
     uint32_t n_queued;
     uint32_t n_running;
     hq_task_event_t *ev; /* events of this loop turn */
@@ -314,11 +315,8 @@ bool wk_stream_full(const wk_stream_t *s, uint32_t more);
 uint64_t wk_stream_gen(const wk_stream_t *s);
 /* Writes the buffer. 0, or -1 with *error (the buffer's chunks are lost). */
 int wk_stream_flush(wk_t *w, wk_stream_t *s, char **error);
-/* The task's end chunk is written: its end event waits for the next sync. */
-void wk_stream_note_end(wk_stream_t *s, const hq_assign_task_t *t);
-/* fdatasync of every file written since the last one (before a RESULTS leaves); a
- * failure turns the finished events of its tasks into Streaming failures. */
-void wk_stream_sync_all(wk_t *w);
+/* A task's end chunk is written: its file is fdatasync'd with the next batch. */
+void wk_stream_task_ended(wk_t *w);
 /* Writes, syncs and closes every stream file (the worker stops). */
 void wk_stream_close_all(wk_t *w);
 
