@@ -54,7 +54,8 @@ static int s_scan_dir(hq_olog_t *o, hq_err_t *err)
         names[n++] = path;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, s_name_cmp);
+    if (n > 1)
+        qsort(names, n, sizeof *names, s_name_cmp);
     o->files = hq_realloc(o->files, (o->n_files + n + 1) * sizeof *o->files);
     for (size_t i = 0; i < n; i++) {
         hq_ol_file_t *f = &o->files[o->n_files++];
