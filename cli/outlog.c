@@ -233,8 +233,15 @@ static int s_order_cmp(const void *a, const void *b)
         return x->task < y->task ? -1 : 1;
     if (x->instance != y->instance)
         return x->instance < y->instance ? -1 : 1;
-    if (x->file != y->file)
+    if (x->file != y->file) {
+        /* One instance spans two files when its worker registered again meanwhile:
+         * the older file first. */
+        uint64_t cx = s_sort_log->files[x->file].head.created_ns;
+        uint64_t cy = s_sort_log->files[y->file].head.created_ns;
+        if (cx != cy)
+            return cx < cy ? -1 : 1;
         return x->file < y->file ? -1 : 1;
+    }
     return x->off < y->off ? -1 : x->off > y->off;
 }
 

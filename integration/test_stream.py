@@ -258,3 +258,17 @@ def test_submit_with_follow_shows_the_output_here_while_the_job_runs(cluster):
             p.wait()
     r = env.hq("submit", "--follow", "--", "true", check=False)
     assert r.returncode == 1 and "--follow needs --stream" in r.stderr
+
+
+def test_a_task_end_is_reported_only_once_all_its_output_is_in_the_stream(cluster):
+    env = cluster
+    # more than a pipe buffer and the worker's stream buffer together
+    job = env.submit("--stream", "logs", "--", "bash", "-c",
+                     "head -c 300000 /dev/zero | tr '\\0' x; echo")
+    env.wait_job(job)
+    assert olog(env, "logs", "cat", job, "stdout").stdout == "x" * 300000 + "\n"
+    # short output, read at once after each job ended: nothing may still be on its way
+    for i in range(10):
+        job = env.submit("--stream", "logs", "--", "echo", f"line-{i}")
+        env.wait_job(job)
+        assert olog(env, "logs", "cat", job, "stdout").stdout == f"line-{i}\n"
