@@ -1,6 +1,9 @@
 /* Output capture of streamed tasks: the stdout/stderr of a task whose channel goes to
  * the job's stream come through pipes (never a temporary file) that the worker's loop
  * reads into the stream writer (stream.c) as chunks tagged with the task and channel.
+ * A task's pipes join the loop's poll set only once it has run for a capture period
+ * (WK_CAPTURE_MS; until then the capture timer reads them): most short tasks print a
+ * little and exit, and their pipes are read once, when they have ended.
  * When the process has exited, what is left in the pipes is read, the stream of the
  * instance is closed with an end chunk and the writer's buffer is written, so the
  * task's end is reported only once its output is in the file. */
@@ -16,6 +19,7 @@
 #include "hq_util.h"
 
 #define WK_PIPE_READ (64 * 1024)
+#define WK_CAPTURE_MS 20
 
 /* The stream's buffer is written; a failure fails the tasks with data in it. */
 void wk_tasks_stream_flush(wk_t *w, wk_stream_t *s)
@@ -67,7 +71,7 @@ static void s_close_pipe(wk_t *w, wk_task_t *t, int ch)
 {
     if (t->pipe_fd[ch] < 0)
         return;
-    if (w->loop) {
+    if (w->loop && t->polled) {
         zmq_pollitem_t item = {.socket = NULL, .fd = t->pipe_fd[ch], .events = ZMQ_POLLIN};
         zloop_poller_end(w->loop, &item);
     }
@@ -130,6 +134,39 @@ void wk_capture_abort(wk_task_t *t, int write_fds[2])
     t->stream = NULL;
 }
 
+/* Every capture period while streamed tasks run: the pipes of the tasks that have run
+ * that long are read and join the poll set. */
+static int s_on_capture(zloop_t *loop, int timer_id, void *arg)
+{
+    wk_t *w = arg;
+    if (w->n_captured == 0) {
+        zloop_timer_end(loop, timer_id);
+        w->capture_timer = -1;
+        return 0;
+    }
+    for (wk_task_t *t = w->running; t; t = t->next) {
+        if (!t->stream || t->polled)
+            continue;
+        if (!t->capture_due) {
+            t->capture_due = true; /* started during this period: the next one */
+            continue;
+        }
+        t->polled = true;
+        for (int ch = 0; ch < 2; ch++) {
+            if (t->pipe_fd[ch] < 0)
+                continue;
+            if (s_read(w, t, ch) == 0) {
+                s_close_pipe(w, t, ch);
+                continue;
+            }
+            zmq_pollitem_t item = {.socket = NULL, .fd = t->pipe_fd[ch], .events = ZMQ_POLLIN};
+            zloop_poller(loop, &item, s_on_pipe, t);
+            zloop_poller_set_tolerant(loop, &item);
+        }
+    }
+    return 0;
+}
+
 void wk_capture_start(wk_t *w, wk_task_t *t, int write_fds[2])
 {
     for (int ch = 0; ch < 2; ch++) {
@@ -140,13 +177,9 @@ void wk_capture_start(wk_t *w, wk_task_t *t, int write_fds[2])
     if (!t->stream)
         return;
     s_put(w, t, HQ_SF_START, NULL, 0);
-    for (int ch = 0; ch < 2 && w->loop; ch++) {
-        if (t->pipe_fd[ch] < 0)
-            continue;
-        zmq_pollitem_t item = {.socket = NULL, .fd = t->pipe_fd[ch], .events = ZMQ_POLLIN};
-        zloop_poller(w->loop, &item, s_on_pipe, t);
-        zloop_poller_set_tolerant(w->loop, &item);
-    }
+    w->n_captured++;
+    if (w->loop && w->capture_timer < 0)
+        w->capture_timer = zloop_timer(w->loop, WK_CAPTURE_MS, 0, s_on_capture, w);
 }
 
 /* Reads the pipes to their current end and closes them (the process has exited, so
@@ -166,6 +199,7 @@ char *wk_capture_end(wk_t *w, wk_task_t *t, bool close_stream)
 {
     if (!t->stream)
         return NULL;
+    w->n_captured--;
     s_drain(w, t);
     if (close_stream)
         s_put(w, t, HQ_SF_END, NULL, 0);

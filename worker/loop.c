@@ -439,7 +439,7 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
 int wk_loop_run(wk_t *w)
 {
     w->loop = zloop_new();
-    w->stream_timer = w->sync_timer = -1;
+    w->stream_timer = w->sync_timer = w->capture_timer = -1;
     zloop_reader(w->loop, w->sock, s_on_msg, w);
     if (w->mon)
         zloop_reader(w->loop, w->mon, s_on_monitor, w);

@@ -263,7 +263,9 @@ void wk_stream_close_all(wk_t *w)
         zloop_timer_end(w->loop, w->stream_timer);
     if (w->sync_timer >= 0 && w->loop)
         zloop_timer_end(w->loop, w->sync_timer);
-    w->stream_timer = w->sync_timer = -1;
+    if (w->capture_timer >= 0 && w->loop)
+        zloop_timer_end(w->loop, w->capture_timer);
+    w->stream_timer = w->sync_timer = w->capture_timer = -1;
     while (w->streams) {
         wk_stream_t *s = w->streams;
         w->streams = s->next;

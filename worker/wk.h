@@ -181,6 +181,8 @@ typedef struct wk_task {
     int pipe_fd[2];         /* read ends of its stdout/stderr pipes, -1 */
     uint64_t stream_gen;    /* generation of the stream buffer its last chunk went into */
     char *stream_error;     /* "Streaming: ..." once its stream lost data, or NULL */
+    bool capture_due;       /* ran through a capture period start (capture.c) */
+    bool polled;            /* its pipes are in the loop's poll set */
     struct wk *w;           /* owning worker (for timer callbacks) */
 } wk_task_t;
 
@@ -219,6 +221,8 @@ struct wk {
     wk_stream_t *streams;     /* stream writers (stream.c) */
     int stream_timer;         /* zloop timer writing the stream buffers, -1 */
     int sync_timer;           /* zloop timer syncing the stream files, -1 */
+    int capture_timer;        /* zloop timer reading the pipes of new tasks, -1 */
+    uint32_t n_captured;      /* running tasks whose output is captured */
     uint32_t n_queued;
     uint32_t n_running;
     hq_task_event_t *ev; /* events of this loop turn */
