@@ -96,13 +96,8 @@ static void s_print_streamed(s_streams_t *ss, long long job, const json_t *task,
             hq_warn("Cannot read the stream directory %s: %s", dir, err.text);
         hq_olog_index(o);
     }
-    const hq_ol_stream_t *s = hq_olog_find(o, (uint32_t)job, (uint32_t)s_id(task));
-    int ch = strcmp(channel, "stderr") == 0;
-    for (size_t k = 0; s && k < s->n; k++) {
-        const hq_ol_chunk_t *c = &o->chunks[o->order[s->first + k]];
-        if (c->kind == ch)
-            fwrite(hq_olog_data(o, c), 1, c->len, stdout);
-    }
+    hq_olog_write(o, hq_olog_find(o, (uint32_t)job, (uint32_t)s_id(task)),
+                  strcmp(channel, "stderr") == 0, stdout, NULL);
 }
 
 static void s_print_job(s_streams_t *ss, long long job, const json_t *arr, const char *channel,

@@ -1,5 +1,6 @@
 /* `hq output-log DIR summary|jobs|show|cat|export` (cli/REFERENCE.md §3.6): what the
  * stream reader (outlog.c) found in a stream directory, as tables, raw output or JSON. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,16 +42,15 @@ static int s_end(hq_cli_t *c, hq_olog_t *o, int rc)
     return rc;
 }
 
-static int s_parse_u32(const char *s, uint32_t *out)
+/* A job id: digits only, at most UINT32_MAX. */
+static int s_parse_id(const char *s, uint32_t *out)
 {
     char *end = NULL;
-    if (!s || !*s || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || v > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
+    unsigned long long v = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : ULLONG_MAX;
+    bool ok = end && !*end && v <= UINT32_MAX;
+    if (ok)
+        *out = (uint32_t)v;
+    return ok ? 0 : -1;
 }
 
 /* "271 B", "2.50 KiB", ... */
@@ -191,7 +191,7 @@ int hq_cmd_output_log_show(int argc, char **argv)
         return rc;
     uint32_t job = 0;
     const char *js = hq_args_get(c.args, "job"), *ch = hq_args_get(c.args, "channel");
-    if (js && s_parse_u32(js, &job) != 0)
+    if (js && s_parse_id(js, &job) != 0)
         return s_end(&c, &o,
                      hq_cli_invalid(c.spec->opts, "job", js, "invalid digit found in string"));
     if (ch && strcmp(ch, "stdout") != 0 && strcmp(ch, "stderr") != 0)
@@ -259,26 +259,11 @@ static uint32_t *s_task_ids(const hq_olog_t *o, uint32_t job, const hq_rangelist
     return ids;
 }
 
-/* Writes the data of channel of a stream to out (buf: text appended instead). */
-static void s_put_stream(const hq_olog_t *o, const hq_ol_stream_t *s, int channel, FILE *out,
-                         hq_buf_t *buf)
-{
-    for (size_t k = s->first; k < s->first + s->n; k++) {
-        const hq_ol_chunk_t *c = &o->chunks[o->order[k]];
-        if (c->kind != channel || c->len == 0)
-            continue;
-        if (buf)
-            hq_buf_append(buf, hq_olog_data(o, c), c->len);
-        else
-            fwrite(hq_olog_data(o, c), 1, c->len, out);
-    }
-}
-
 /* JOB and --task of cat/export. -1 to go on, else the exit code. */
 static int s_job_tasks(hq_cli_t *c, uint32_t *job, hq_rangelist_t *rl, bool *has_rl)
 {
     const char *js = hq_args_pos(c->args, 1);
-    if (s_parse_u32(js, job) != 0)
+    if (s_parse_id(js, job) != 0)
         return hq_cli_invalid_pos("JOB", js, "invalid digit found in string");
     const char *ts = hq_args_get(c->args, "task");
     hq_err_t err;
@@ -301,7 +286,7 @@ static int s_cat(hq_cli_t *c, hq_olog_t *o, uint32_t job, int channel, const hq_
             }
     }
     for (size_t i = 0; i < n; i++)
-        s_put_stream(o, hq_olog_find(o, job, ids[i]), channel, stdout, NULL);
+        hq_olog_write(o, hq_olog_find(o, job, ids[i]), channel, stdout, NULL);
     free(ids);
     return 0;
 }
@@ -364,7 +349,7 @@ int hq_cmd_output_log_export(int argc, char **argv)
         const hq_ol_stream_t *s = hq_olog_find(&o, job, ids[i]);
         hq_buf_t b = {0};
         hq_buf_append(&b, "", 0);
-        s_put_stream(&o, s, HQ_SF_STDOUT, NULL, &b);
+        hq_olog_write(&o, s, HQ_SF_STDOUT, NULL, &b);
         char *text = hq_utf8_lossy(b.data, b.len);
         json_array_append_new(arr, json_pack("{s:b,s:I,s:s}", "finished", s->finished, "id",
                                              (json_int_t)s->task, "stdout", text));

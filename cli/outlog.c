@@ -300,6 +300,20 @@ const uint8_t *hq_olog_data(const hq_olog_t *o, const hq_ol_chunk_t *c)
     return o->files[c->file].data + c->off;
 }
 
+void hq_olog_write(const hq_olog_t *o, const hq_ol_stream_t *s, int channel, FILE *out,
+                   hq_buf_t *buf)
+{
+    for (size_t k = 0; s && k < s->n; k++) {
+        const hq_ol_chunk_t *c = &o->chunks[o->order[s->first + k]];
+        if (c->kind != channel || c->len == 0)
+            continue;
+        if (buf)
+            hq_buf_append(buf, hq_olog_data(o, c), c->len);
+        else
+            fwrite(hq_olog_data(o, c), 1, c->len, out);
+    }
+}
+
 void hq_olog_close(hq_olog_t *o)
 {
     for (uint32_t i = 0; i < o->n_files; i++) {

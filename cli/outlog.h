@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hq_err.h"
 #include "hq_streamfmt.h"
+#include "hq_util.h"
 
 typedef struct hq_ol_chunk {
     uint32_t job, task, instance;
@@ -72,6 +74,10 @@ void hq_olog_index(hq_olog_t *o);
 const hq_ol_stream_t *hq_olog_find(const hq_olog_t *o, uint32_t job, uint32_t task);
 /* The data bytes of a chunk. */
 const uint8_t *hq_olog_data(const hq_olog_t *o, const hq_ol_chunk_t *c);
+/* Writes the data of channel (0 stdout, 1 stderr) of stream s (NULL: nothing) to out,
+ * or appends it to buf when buf is not NULL. */
+void hq_olog_write(const hq_olog_t *o, const hq_ol_stream_t *s, int channel, FILE *out,
+                   hq_buf_t *buf);
 void hq_olog_close(hq_olog_t *o);
 
 #endif
