@@ -276,6 +276,7 @@ void hq_olog_index(hq_olog_t *o)
         else if (c->kind <= HQ_SF_STDERR)
             s->size[c->kind] += c->len;
     }
+    o->streams = hq_realloc(o->streams, (o->n_streams + 1) * sizeof *o->streams);
 }
 
 const hq_ol_stream_t *hq_olog_find(const hq_olog_t *o, uint32_t job, uint32_t task)
