@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handshake.h"
 #include "loop.h"
 #include "query.h"
 #include "tasks.h"
@@ -216,6 +217,7 @@ int hq_broker_main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
+    hq_handshake_raise_nofile();
     if (hq_loop_start(&b, &err) != 0 || hq_jr_attach(&b, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
         goto done;

@@ -198,16 +198,7 @@ static json_t *s_document(const hq_broker_t *b, const char *sched_text)
 static void s_answer(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
                      const char *sched_text)
 {
-    json_t *doc =
-        json_pack("{s:o,s:o}", "result", s_document(b, sched_text), "meta", json_object());
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    hq_reply_t r = {.json = text};
-    bool saved = b->replies.cur_valid; /* a held request is not the one being handled */
-    b->replies.cur_valid = false;
-    hq_client_reply(&b->replies, rid, rid_len, request_id, &r);
-    b->replies.cur_valid = saved;
-    free(text);
+    hq_client_reply_held_json(&b->replies, rid, rid_len, request_id, s_document(b, sched_text));
 }
 
 int hq_h_debug_dump(hq_broker_t *b, hq_creq_t *req)

@@ -2,13 +2,29 @@
  * worker and resource variant it lists the checks (time request, nodes of the group,
  * then resources, in HyperQueue's order) with what the worker provides and what the
  * task requests, as bare amounts. This looks at worker totals, not at what is free
- * right now. */
+ * right now. For a waiting task it also names why a worker that could run it does
+ * not take it now: a --min-utilization, or a reservation the scheduler made for a
+ * task of another job (asked from the scheduler, so the reply waits for it). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain.h"
 #include "hq_duration.h"
 #include "hq_util.h"
+#include "sched/actor.h"
+
+/* An explanation waiting for the scheduler's state. */
+typedef struct s_held {
+    hq_broker_t *b;
+    uint8_t rid[HQ_RID_MAX];
+    size_t rid_len;
+    uint64_t request_id;
+    uint32_t job; /* the task's job */
+    json_t *res;  /* the reply's result, "waits" still to add */
+    struct s_held *next;
+} s_held_t;
+
+static s_held_t *s_waiting;
 
 /* One check as JSON: {"kind", "ok", "provides", "request"}. */
 static json_t *s_check(const char *kind, bool ok, char *provides, char *request)
@@ -137,6 +153,97 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
                              (json_int_t)n_waiting, "workers", workers);
     json_t *res = json_pack("{s:{s:i,s:i},s:o}", "task_id", "job_id", (json_int_t)j->id,
                             "job_task_id", (json_int_t)tid, "explanation", expl);
-    hq_client_reply_json(&b->replies, req, res, json_object());
+    if (t->state != HQ_TS_WAITING || n_waiting > 0 || !b->ready.sched) {
+        hq_client_reply_json(&b->replies, req, res, json_object());
+        return 0;
+    }
+    s_held_t *h = hq_calloc(1, sizeof *h);
+    h->b = b;
+    memcpy(h->rid, req->rid, req->rid_len);
+    h->rid_len = req->rid_len;
+    h->request_id = req->msg->hdr.request_id;
+    h->job = j->id;
+    h->res = res;
+    h->next = s_waiting;
+    s_waiting = h;
+    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_DUMP);
+    if (hq_sched_send(b->ready.sched, &cmd) != 0)
+        hq_explain_on_sched(b, NULL);
     return 0;
+}
+
+/* The scheduler's worker entry with this id in its state document, or NULL. */
+static const json_t *s_sched_worker(const json_t *sched, json_int_t id)
+{
+    size_t i;
+    const json_t *w;
+    json_array_foreach(json_object_get(sched, "workers"), i, w)
+    {
+        if (json_integer_value(json_object_get(w, "id")) == id)
+            return w;
+    }
+    return NULL;
+}
+
+/* Adds "waits" to the explanation: for each worker that could run the task, why it
+ * does not take it now (min utilization, or reserved for another job). */
+static void s_add_waits(hq_broker_t *b, s_held_t *h, const json_t *sched)
+{
+    json_t *expl = json_object_get(h->res, "explanation");
+    json_t *waits = json_array();
+    size_t i;
+    const json_t *wk;
+    json_array_foreach(json_object_get(expl, "workers"), i, wk)
+    {
+        json_int_t id = json_integer_value(json_object_get(wk, "worker_id"));
+        if (json_integer_value(json_object_get(wk, "n_enabled_variants")) <= 0 || id <= 0 ||
+            (uint64_t)id > b->reg.max_id || !b->reg.tab[id])
+            continue;
+        const hq_worker_t *w = b->reg.tab[id];
+        if (w->conf->min_utilization > 0)
+            json_array_append_new(waits, json_pack("{s:I,s:s,s:f}", "worker_id", id, "reason",
+                                                   "min_utilization", "min_utilization",
+                                                   w->conf->min_utilization));
+        const json_t *sw = s_sched_worker(sched, id);
+        json_int_t rj = json_integer_value(json_object_get(sw, "reserved_for_job"));
+        if (sw && json_is_integer(json_object_get(sw, "reserved_for_job")) &&
+            rj != (json_int_t)h->job)
+            json_array_append_new(waits, json_pack("{s:I,s:s,s:I}", "worker_id", id, "reason",
+                                                   "reservation", "job", rj));
+    }
+    json_object_set_new(expl, "waits", waits);
+}
+
+/* Unlinks and returns the first held request of broker b, or NULL. */
+static s_held_t *s_take(hq_broker_t *b)
+{
+    for (s_held_t **pp = &s_waiting; *pp; pp = &(*pp)->next) {
+        if ((*pp)->b == b) {
+            s_held_t *h = *pp;
+            *pp = h->next;
+            return h;
+        }
+    }
+    return NULL;
+}
+
+void hq_explain_on_sched(hq_broker_t *b, const hq_sched_cmd_t *cmd)
+{
+    json_t *sched = cmd && cmd->text ? json_loads(cmd->text, 0, NULL) : NULL;
+    s_held_t *h;
+    while ((h = s_take(b))) {
+        s_add_waits(b, h, sched);
+        hq_client_reply_held_json(&b->replies, h->rid, h->rid_len, h->request_id, h->res);
+        free(h);
+    }
+    json_decref(sched);
+}
+
+void hq_explain_close(hq_broker_t *b)
+{
+    s_held_t *h;
+    while ((h = s_take(b))) {
+        json_decref(h->res);
+        free(h);
+    }
 }

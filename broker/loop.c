@@ -16,6 +16,7 @@
 #include "debugdump.h"
 #include "dispatch.h"
 #include "explain.h"
+#include "handshake.h"
 #include "journal/stream.h"
 #include "query.h"
 #include "journal/snapshot.h"
@@ -195,8 +196,10 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         if (cmd->type == HQ_SCHED_ASSIGNED)
             hq_workers_on_assigned(b, cmd);
-        else if (cmd->type == HQ_SCHED_DUMPED)
+        else if (cmd->type == HQ_SCHED_DUMPED) {
             hq_debug_dump_on_sched(b, cmd);
+            hq_explain_on_sched(b, cmd);
+        }
         hq_sched_cmd_destroy(&cmd);
     }
     if (b->turn.dirty)
@@ -224,6 +227,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     if (s_signal)
         return -1;
     hq_workers_tick(b);
+    hq_handshake_tick(b);
     hq_broker_check_waiters(b, true);
     if (b->turn.dirty)
         s_flush(b);
@@ -342,7 +346,11 @@ int hq_loop_start(hq_broker_t *b, hq_err_t *err)
     zloop_reader(b->turn.loop, b->replies.peer.sock, s_on_client, b);
     zloop_reader(b->turn.loop, b->wlink.peer.sock, s_on_worker, b);
     zloop_reader(b->turn.loop, hq_sched_sock(b->ready.sched), s_on_sched, b);
+    if (hq_handshake_watch(b, b->replies.peer.sock, "client") != 0 ||
+        hq_handshake_watch(b, b->wlink.peer.sock, "worker") != 0)
+        hq_warn("Cannot watch the sockets' handshakes: refused ones are not logged");
     b->turn.tick_ns = 250 * HQ_NS_PER_MS;
+    b->reg.last_tick_ns = hq_mono_ns(); /* a stall before the first tick counts too */
     return hq_turn_retime(&b->turn, b->turn.tick_ns) == 0
                ? 0
                : hq_err_set(err, "Cannot start the broker's liveness timer");
@@ -369,6 +377,8 @@ void hq_loop_run(hq_broker_t *b)
 void hq_loop_stop(hq_broker_t *b)
 {
     hq_debug_dump_close(b);
+    hq_explain_close(b);
+    hq_handshake_stop(b);
     zloop_destroy(&b->turn.loop);
     hq_sched_destroy(&b->ready.sched);
     zsock_destroy(&b->replies.peer.sock);

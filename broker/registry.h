@@ -59,7 +59,18 @@ typedef struct hq_worker {
     char *overview;               /* its latest hw-state JSON (OVERVIEW), owned, or NULL */
     hq_tref_t *pending;           /* tasks to send in the next ASSIGN */
     uint32_t n_pending, cap_pending;
+    uint8_t secret[HQ_SESSION_SECRET_LEN]; /* this session's reconnect secret (live only) */
 } hq_worker_t;
+
+/* What the broker keeps of a session's reconnect secret: its hash (journaled in the
+ * worker_up record, so a restarted broker can check a returning worker). */
+typedef struct hq_whash {
+    bool set;                            /* a hash is known for this worker id */
+    uint8_t hash[HQ_SESSION_SECRET_LEN]; /* BLAKE2b-256 of the secret */
+} hq_whash_t;
+
+/* The highest worker id whose secret hash is kept (ids count up from 1 per server). */
+#define HQ_MAX_WORKER_ID 100000000u
 
 /* Hostnames of the nodes of a multi-node task, root first (for its ASSIGN). */
 typedef struct hq_mnodes {
@@ -69,13 +80,17 @@ typedef struct hq_mnodes {
 
 /* The worker registry. */
 typedef struct hq_registry {
-    hq_worker_t **tab;   /* indexed by id (offline ones kept) */
-    uint32_t cap;        /* size of tab */
-    uint32_t max_id;     /* highest id handed out */
-    zhashx_t *by_rid;    /* rid hex -> live hq_worker_t (borrowed) */
-    uint64_t next_epoch; /* epoch of the next registration */
-    zhashx_t *mn_nodes;  /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
-    bool unreach_armed;  /* the one-shot unreachable-peer check is set */
+    hq_worker_t **tab;     /* indexed by id (offline ones kept) */
+    uint32_t cap;          /* size of tab */
+    uint32_t max_id;       /* highest id handed out */
+    zhashx_t *by_rid;      /* rid hex -> live hq_worker_t (borrowed) */
+    uint64_t next_epoch;   /* epoch of the next registration */
+    zhashx_t *mn_nodes;    /* "job@task" -> hq_mnodes_t of multi-node tasks to send */
+    bool unreach_armed;    /* the one-shot unreachable-peer check is set */
+    hq_whash_t *hashes;    /* by worker id: the hash of its session's reconnect secret */
+    uint32_t cap_hashes;   /* size of hashes */
+    uint64_t last_tick_ns; /* CLOCK_MONOTONIC of the last liveness check (0 = none yet) */
+    uint64_t n_stalls;     /* ticks that found the loop had stood still */
 } hq_registry_t;
 
 /* Running instances to kill, sent as CANCEL at the next flush. */
@@ -96,6 +111,27 @@ static inline uint64_t hq_worker_unreach_grace(const hq_worker_t *w)
 {
     return w->hb_ns < HQ_NS_PER_SEC ? w->hb_ns : HQ_NS_PER_SEC;
 }
+/* The hash of a session's reconnect secret, as journaled. */
+void hq_session_secret_hash(const uint8_t *secret, uint8_t *hash);
+/* Worker id's session had a secret with this hash (registration or journal). */
+void hq_registry_set_hash(hq_registry_t *r, uint32_t id, const uint8_t *hash);
+/* Does a REGISTER with old_worker_id and (has_secret, secret) prove that it is that
+ * worker? Yes when the secret hashes to the one recorded for that id; when no hash is
+ * recorded (a worker of a journal written before hashes were), the claim is taken on
+ * trust as before; never for id 0. */
+bool hq_registry_proves(const hq_registry_t *r, uint32_t old_worker_id, bool has_secret,
+                        const uint8_t *secret);
+/* What one registration may hold: its frame's bytes and the labels of its indexed
+ * resources in total. Each label costs about 14 bytes in memory, kept for as long as
+ * the server runs (also after the worker is gone, for `worker info`). */
+#define HQ_MAX_REGISTER_BYTES (1024u * 1024)
+#define HQ_MAX_WORKER_LABELS 16384u
+/* The labels of a registration's indexed resources, in total. */
+uint64_t hq_worker_conf_labels(const hq_worker_conf_t *conf);
+/* A worker that ended keeps only what listings show: its configuration is copied
+ * into a registration of its own (without the task reports of a reconnect and the
+ * decoder's slack), its routing key, pending buffer and secret are freed. */
+void hq_worker_compact(hq_worker_t *w);
 /* Frees every worker record, the indexes and the multi-node hostnames. */
 void hq_registry_fini(hq_registry_t *r);
 /* Frees the queued cancels. */

@@ -105,6 +105,21 @@ void hq_client_reply_json(hq_replies_t *r, hq_creq_t *req, json_t *result, json_
     free(text);
 }
 
+void hq_client_reply_held_json(hq_replies_t *r, const uint8_t *rid, size_t rid_len,
+                               uint64_t request_id, json_t *result)
+{
+    json_t *doc =
+        json_pack("{s:o,s:o}", "result", result ? result : json_null(), "meta", json_object());
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    hq_reply_t reply = {.json = text};
+    bool saved = r->cur_valid;
+    r->cur_valid = false;
+    hq_client_reply(r, rid, rid_len, request_id, &reply);
+    r->cur_valid = saved;
+    free(text);
+}
+
 void hq_client_reply_log(hq_replies_t *r, hq_creq_t *req, uint64_t id, char **lines, uint32_t n)
 {
     hq_reply_t reply = {.id = id, .n_log = n, .log = lines};

@@ -50,6 +50,10 @@ void hq_client_reply(hq_replies_t *r, const uint8_t *rid, size_t rid_len, uint64
                      const hq_reply_t *reply);
 /* Replies with a JSON document {"result": result, "meta": meta}; steals both. */
 void hq_client_reply_json(hq_replies_t *r, hq_creq_t *req, json_t *result, json_t *meta);
+/* Replies {"result": result, "meta": {}} to a request held since an earlier turn
+ * (not the one being handled now); steals result. */
+void hq_client_reply_held_json(hq_replies_t *r, const uint8_t *rid, size_t rid_len,
+                               uint64_t request_id, json_t *result);
 /* Replies with log lines only ("INFO\t..." etc., each owned by the caller). */
 void hq_client_reply_log(hq_replies_t *r, hq_creq_t *req, uint64_t id, char **lines, uint32_t n);
 /* Sends a typed ERROR reply (code, text) for request_id. */

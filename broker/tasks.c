@@ -191,17 +191,19 @@ void hq_broker_task_result(hq_broker_t *b, hq_job_t *j, hq_task_t *t, enum hq_ts
 
 /* ---- re-adoption ---- */
 
-enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
-                                  uint32_t old_worker_id)
+enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r, uint32_t proven_id,
+                                  uint32_t live_old_id)
 {
     if (!t || t->instance != r->instance)
         return HQ_ADOPT_STALE;
     if (hq_tstate_final(t->state))
         return HQ_ADOPT_ENDED;
+    if (proven_id == 0 || t->worker != proven_id)
+        return HQ_ADOPT_STALE; /* another worker's task, or a claim without proof */
     if ((t->flags & HQ_TF_READOPT) && t->state == HQ_TS_RUNNING)
         return HQ_ADOPT_YES;
-    if ((t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) && old_worker_id != 0 &&
-        t->worker == old_worker_id && (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED))
+    if ((t->flags & (HQ_TF_HOLDS | HQ_TF_ADOPTED)) && live_old_id == proven_id &&
+        (t->state == HQ_TS_RUNNING || t->state == HQ_TS_ASSIGNED))
         return HQ_ADOPT_YES;
     return HQ_ADOPT_STALE;
 }

@@ -30,11 +30,12 @@ enum hq_adopt {
     HQ_ADOPT_STALE = 2, /* unknown task or another instance: kill it */
 };
 /* The adoption rule for a reconnecting worker's report r about task t (NULL: unknown):
- * the instance must be the task's current one, and the task either restored as
- * running (HQ_TF_READOPT) or still held by the worker's previous session
- * old_worker_id (a short outage the broker survived). */
-enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r,
-                                  uint32_t old_worker_id);
+ * the instance must be the task's current one, and the task must be on the worker id
+ * the registration proved to be (proven_id, 0 = none: see hq_registry_proves), either
+ * restored as running there (HQ_TF_READOPT) or still held by that previous session,
+ * live_old_id, which is still live (a short outage the broker survived; 0 = none). */
+enum hq_adopt hq_task_adopt_check(const hq_task_t *t, const hq_task_ref_t *r, uint32_t proven_id,
+                                  uint32_t live_old_id);
 /* Adopts t (after HQ_ADOPT_YES) for w: RUNNING on w with the same instance, no
  * scheduler capacity (HQ_TF_ADOPTED); records a task_started for it. */
 void hq_broker_adopt(hq_broker_t *b, hq_job_t *j, hq_task_t *t, hq_worker_t *w);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "hq_log.h"
 #include "hq_util.h"
 #include "journal/glue.h"
@@ -19,7 +21,7 @@
 
 /* ---- registration ---- */
 
-static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg);
+static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg, bool proven);
 
 static void s_send_registered(hq_broker_t *b, hq_worker_t *w)
 {
@@ -29,7 +31,49 @@ static void s_send_registered(hq_broker_t *b, hq_worker_t *w)
     m.u.registered.server_uid = b->conf.access.server_uid;
     m.u.registered.heartbeat_ns = w->hb_ns;
     m.u.registered.idle_timeout_ns = b->conf.idle_timeout_ns;
+    m.u.registered.has_secret = true;
+    memcpy(m.u.registered.secret, w->secret, sizeof w->secret);
     hq_worker_send(&b->wlink, w, &m);
+    sodium_memzero(m.u.registered.secret, sizeof m.u.registered.secret);
+}
+
+/* A new session's reconnect secret: the worker gets it in REGISTERED; the broker keeps
+ * only its hash, in the registry and in the REGISTER it keeps (and journals) in place
+ * of the secret the worker presented, which is never stored. */
+static void s_new_secret(hq_broker_t *b, hq_worker_t *w, hq_register_t *reg)
+{
+    uint8_t hash[HQ_SESSION_SECRET_LEN];
+    randombytes_buf(w->secret, sizeof w->secret);
+    hq_session_secret_hash(w->secret, hash);
+    hq_registry_set_hash(&b->reg, w->id, hash);
+    reg->has_secret = true;
+    memcpy(reg->secret, hash, sizeof hash);
+}
+
+/* A registration over the bounds of registry.h is refused with the reason (the worker
+ * prints it and exits). 0 = within them. */
+static int s_refuse_oversized(hq_broker_t *b, const uint8_t *rid, size_t rid_len,
+                              const hq_msg_t *msg, size_t frame_len)
+{
+    uint64_t labels = hq_worker_conf_labels(&msg->u.reg.conf);
+    char *why = NULL;
+    if (frame_len > HQ_MAX_REGISTER_BYTES)
+        why = hq_asprintf("The worker's registration is %zu bytes; the server accepts at most "
+                          "%u (describe large resources with ranges, e.g. range(0-65535), "
+                          "rather than lists of labels)",
+                          frame_len, HQ_MAX_REGISTER_BYTES);
+    else if (labels > HQ_MAX_WORKER_LABELS)
+        why = hq_asprintf("The worker's resources have %llu labels in total; the server "
+                          "accepts at most %u per worker (describe large resources with "
+                          "ranges, e.g. range(0-65535), rather than lists of labels)",
+                          (unsigned long long)labels, HQ_MAX_WORKER_LABELS);
+    if (!why)
+        return 0;
+    hq_warn("Refused the registration of a worker from %s: %s",
+            msg->u.reg.conf.hostname ? msg->u.reg.conf.hostname : "?", why);
+    hq_worker_socket_error(&b->wlink, rid, rid_len, msg->hdr.request_id, HQ_ERR_INVALID, why);
+    free(why);
+    return -1;
 }
 
 static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char *key, hq_msg_t *msg)
@@ -44,6 +88,14 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
         return;
     }
     const hq_worker_conf_t *conf = &msg->u.reg.conf;
+    hq_register_t *reg = &msg->u.reg;
+    /* Only the worker that held old_worker_id (it knows that session's secret) may take
+     * its tasks over; anyone else with the worker key registers as a new worker. */
+    bool proven = hq_registry_proves(&b->reg, reg->old_worker_id, reg->has_secret, reg->secret);
+    if (reg->old_worker_id && !proven)
+        hq_warn("A worker registering as the successor of worker %u did not present that "
+                "session's secret; it is registered as a new worker and takes over nothing",
+                reg->old_worker_id);
     if (b->reg.max_id + 1 >= b->reg.cap) {
         uint32_t cap = b->reg.cap ? b->reg.cap * 2 : 64;
         b->reg.tab = hq_realloc(b->reg.tab, cap * sizeof(hq_worker_t *));
@@ -68,6 +120,7 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     w->ack_in = msg->hdr.seq; /* its reliable messages continue from here */
     b->reg.tab[w->id] = w;
     zhashx_insert(b->reg.by_rid, key, w);
+    s_new_secret(b, w, reg);
     s_send_registered(b, w);
     hq_info("Worker %u registered from %s", w->id, conf->hostname ? conf->hostname : "");
     hq_event_t ev = {.type = HQ_EV_WORKER_CONNECTED, .worker_id = w->id, .obj = w};
@@ -100,7 +153,7 @@ static void s_register(hq_broker_t *b, const uint8_t *rid, size_t rid_len, char 
     cmd->worker.min_utilization = conf->min_utilization;
     hq_readyq_post(&b->ready, cmd);
     hq_workers_tick_for(b, w->hb_ns);
-    s_readopt(b, w, &msg->u.reg);
+    s_readopt(b, w, reg, proven);
 }
 
 /* ---- re-adoption ---- */
@@ -129,9 +182,10 @@ static void s_unsend_unreported(hq_broker_t *b, hq_worker_t *old)
  * REGISTER claiming more running tasks than reports (an older worker without them) is
  * left to the grace period. Runs after the reports were adopted (those moved to the
  * new session). */
-static void s_readopt_unreported(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
+static void s_readopt_unreported(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg,
+                                 bool proven)
 {
-    if (reg->old_worker_id == 0 || !hq_jr_journal(b) || reg->n_running > reg->n_reports)
+    if (!proven || !hq_jr_journal(b) || reg->n_running > reg->n_reports)
         return;
     uint32_t n = hq_broker_readopt_unreported(b, reg->old_worker_id);
     if (n)
@@ -144,9 +198,9 @@ static void s_readopt_unreported(hq_broker_t *b, hq_worker_t *w, const hq_regist
  * cut off: adopt the ones the broker expects (restored as running after a restart, or
  * still held by the worker's previous session), kill the rest. Its end events follow
  * in a RESULTS and are applied to the adopted tasks like any result. */
-static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
+static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg, bool proven)
 {
-    hq_worker_t *old = hq_registry_get(&b->reg, reg->old_worker_id);
+    hq_worker_t *old = proven ? hq_registry_get(&b->reg, reg->old_worker_id) : NULL;
     if (old && (old == w || old->state != HQ_WS_RUNNING))
         old = NULL;
     hq_task_ref_t *kill = NULL;
@@ -156,7 +210,8 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
         hq_job_t *j = hq_jobtab_get(&b->jobs, r->job_id);
         hq_task_t *t = j ? hq_job_task(j, r->task_id) : NULL;
         /* Only tasks of a live previous session can move (not those of others). */
-        enum hq_adopt a = hq_task_adopt_check(t, r, old ? old->id : 0);
+        enum hq_adopt a =
+            hq_task_adopt_check(t, r, proven ? reg->old_worker_id : 0, old ? old->id : 0);
         if (a == HQ_ADOPT_YES) {
             hq_broker_adopt(b, j, t, w);
             n_adopted++;
@@ -164,7 +219,7 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
         }
         if (a == HQ_ADOPT_ENDED)
             n_ended++;
-        else
+        else if (proven)
             hq_warn("Worker %u reported task %u@%u instance %u, which the server does not "
                     "expect; it is killed",
                     w->id, r->job_id, r->task_id, r->instance);
@@ -172,12 +227,16 @@ static void s_readopt(hq_broker_t *b, hq_worker_t *w, const hq_register_t *reg)
             kill = hq_malloc(reg->n_reports * sizeof *kill);
         kill[n_kill++] = *r;
     }
-    if (reg->n_reports)
+    if (reg->n_reports && !proven)
+        hq_warn("Worker %u reported %u task%s without proof that it is worker %u; they are "
+                "killed",
+                w->id, reg->n_reports, reg->n_reports == 1 ? "" : "s", reg->old_worker_id);
+    else if (reg->n_reports)
         hq_info("Worker %u (previously %u) reconnected: %u task%s re-adopted, %u already "
                 "ended, %u stale",
                 w->id, reg->old_worker_id, n_adopted, n_adopted == 1 ? "" : "s", n_ended,
                 n_kill - n_ended);
-    s_readopt_unreported(b, w, reg);
+    s_readopt_unreported(b, w, reg, proven);
     if (old) { /* the rest of the previous session's tasks are not coming back */
         s_unsend_unreported(b, old);
         hq_worker_lost(b, old, HQ_WS_CONNECTION_LOST);
@@ -375,6 +434,11 @@ void hq_workers_on_message(hq_broker_t *b, const uint8_t *rid, size_t rid_len, c
             hq_worker_socket_error(&b->wlink, rid, rid_len, hdr.request_id, HQ_ERR_BAD_REQUEST,
                                    err.text);
             free(key);
+            return;
+        }
+        if (s_refuse_oversized(b, rid, rid_len, msg, len) != 0) {
+            free(key);
+            hq_msg_destroy(&msg);
             return;
         }
         s_register(b, rid, rid_len, key, msg);

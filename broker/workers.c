@@ -54,7 +54,41 @@ void hq_worker_lost(hq_broker_t *b, hq_worker_t *w, enum hq_wstate why)
     w->n_running = 0;
     hq_event_t ev = {.type = HQ_EV_WORKER_LOST, .worker_id = w->id, .text = reason, .obj = w};
     hq_events_emit(b->events, &ev);
+    hq_worker_compact(w); /* what a worker that ended no longer needs */
     hq_turn_dirty(&b->turn);
+}
+
+/* How late a tick may be before the loop counts as having stalled: its period plus a
+ * margin for a busy machine. */
+#define S_STALL_MARGIN_NS (200 * HQ_NS_PER_MS)
+
+/* The broker's own loop stopped (SIGSTOP, a swapped-out or paused machine, a long
+ * request): the silence of the workers during that time is the broker's, not
+ * theirs. Each live worker gets a fresh heartbeat window from now, so messages that
+ * waited in the sockets (results of tasks that finished meanwhile, heartbeats) are
+ * read before any worker is judged. Returns true when it was such a tick. */
+static bool s_after_stall(hq_broker_t *b, uint64_t now)
+{
+    uint64_t last = b->reg.last_tick_ns;
+    b->reg.last_tick_ns = now;
+    if (!last || now - last <= b->turn.tick_ns + S_STALL_MARGIN_NS)
+        return false;
+    uint32_t n = 0;
+    for (uint32_t wid = 1; wid <= b->reg.max_id; wid++) {
+        hq_worker_t *w = b->reg.tab[wid];
+        if (!w || w->state != HQ_WS_RUNNING)
+            continue;
+        w->last_recv = now;
+        if (w->unreach_since)
+            w->unreach_since = now;
+        n++;
+    }
+    b->reg.n_stalls++;
+    hq_log(now - last >= HQ_NS_PER_SEC ? HQ_LOG_INFO : HQ_LOG_DEBUG, HQ_LOG_MODULE,
+           "The server's loop stood still for %.1f s; %u worker%s get%s a fresh heartbeat "
+           "window",
+           (double)(now - last) / (double)HQ_NS_PER_SEC, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+    return true;
 }
 
 /* Workers a send found unreachable (wsend.c marks them): lost once their grace
@@ -74,6 +108,8 @@ void hq_workers_check_unreachable(hq_broker_t *b)
 {
     b->wlink.unreach_new = false;
     uint64_t now = hq_mono_ns(), next = 0;
+    if (b->turn.loop) /* this check's timer may run before the tick after a stall */
+        s_after_stall(b, now);
     for (uint32_t wid = 1; wid <= b->reg.max_id; wid++) {
         hq_worker_t *w = b->reg.tab[wid];
         if (!w || w->state != HQ_WS_RUNNING || !w->unreach_since)
@@ -112,6 +148,7 @@ void hq_workers_tick_for(hq_broker_t *b, uint64_t hb_ns)
 void hq_workers_tick(hq_broker_t *b)
 {
     uint64_t now = hq_mono_ns();
+    s_after_stall(b, now);
     for (uint32_t wid = 1; wid <= b->reg.max_id; wid++) {
         hq_worker_t *w = b->reg.tab[wid];
         if (!w || w->state != HQ_WS_RUNNING)

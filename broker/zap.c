@@ -4,7 +4,9 @@
 
 #include <string.h>
 
+#include "hq_duration.h"
 #include "hq_log.h"
+#include "hq_ratelog.h"
 #include "hq_util.h"
 
 #define HQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -45,7 +47,7 @@ static char *s_frame_str(zframe_t *f)
     return f ? hq_strndup((const char *)zframe_data(f), zframe_size(f)) : hq_strdup("");
 }
 
-static void s_handle(zsock_t *rep, const hq_zap_policy_t *p)
+static void s_handle(zsock_t *rep, const hq_zap_policy_t *p, hq_ratelog_t *rate)
 {
     zmsg_t *req = zmsg_recv(rep);
     if (!req)
@@ -64,9 +66,15 @@ static void s_handle(zsock_t *rep, const hq_zap_policy_t *p)
     if (version && zframe_streq(version, "1.0") && request_id && mechanism)
         reason = hq_zap_decide(p, dom, mech, cred ? zframe_data(cred) : NULL,
                                cred ? zframe_size(cred) : 0);
-    if (reason)
-        hq_warn("Refused connection from %s (%s, %s: %s)", addr, dom, mech, reason);
-    else
+    uint64_t held = 0;
+    if (reason && hq_ratelog_allow(rate, hq_mono_ns(), &held)) {
+        if (held)
+            hq_warn("Refused connection from %s (%s, %s: %s); %llu more refused before this "
+                    "one were not logged",
+                    addr, dom, mech, reason, (unsigned long long)held);
+        else
+            hq_warn("Refused connection from %s (%s, %s: %s)", addr, dom, mech, reason);
+    } else if (!reason)
         hq_debug("Admitted connection from %s (%s, %s)", addr, dom, mech);
     zmsg_t *rep_msg = zmsg_new();
     zmsg_addstr(rep_msg, "1.0");
@@ -96,6 +104,8 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
 {
     s_zap_args_t *a = arg;
     hq_zap_policy_t policy = a->policy;
+    /* A flood of refused peers cannot fill the disk: 20 lines a minute at most. */
+    hq_ratelog_t rate = HQ_RATELOG_INIT(20, 60 * HQ_NS_PER_SEC);
     zsock_t *rep = zsock_new(ZMQ_REP);
     int rc = rep ? zsock_bind(rep, HQ_ZAP_ENDPOINT) : -1;
     a->bind_rc = rc;
@@ -114,7 +124,7 @@ static void s_zap_actor(zsock_t *pipe, void *arg)
             if (term)
                 break;
         } else if (which == rep) {
-            s_handle(rep, &policy);
+            s_handle(rep, &policy, &rate);
         } else if (zpoller_terminated(poller)) {
             break;
         }

@@ -91,6 +91,7 @@ int hq_cmd_worker_info(int argc, char **argv);
 int hq_cmd_worker_hwdetect(int argc, char **argv);
 int hq_cmd_worker_address(int argc, char **argv);
 int hq_cmd_worker_wait(int argc, char **argv);
+int hq_cmd_worker_deploy_ssh(int argc, char **argv);
 int hq_cmd_submit(int argc, char **argv);
 int hq_cmd_job_list(int argc, char **argv);
 int hq_cmd_job_summary(int argc, char **argv);

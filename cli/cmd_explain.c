@@ -63,6 +63,21 @@ static void s_print(const hq_cli_t *c, const json_t *res)
     else
         printf("The task can run on %u worker%s: %s\n", n_ok, n_ok == 1 ? "" : "s", ids);
     free(ids);
+    /* why a worker that could run the waiting task does not take it now */
+    json_array_foreach(json_object_get(ex, "waits"), i, wk)
+    {
+        long long wid = json_integer_value(json_object_get(wk, "worker_id"));
+        const char *why = json_string_value(json_object_get(wk, "reason"));
+        if (why && strcmp(why, "reservation") == 0) {
+            printf("Worker %lld is reserved for a waiting task of job %lld.\n", wid,
+                   (long long)json_integer_value(json_object_get(wk, "job")));
+        } else if (why && strcmp(why, "min_utilization") == 0) {
+            double mu = json_number_value(json_object_get(wk, "min_utilization"));
+            printf("Worker %lld starts tasks only together with others that keep at least %g %% "
+                   "of its cpus busy (--min-utilization %g).\n",
+                   wid, mu * 100, mu);
+        }
+    }
     if (json_array_size(workers) > 0) {
         /* One row per variant, its checks stacked in the cells; the worker's id and
          * whether it can run the task only on its first row. */

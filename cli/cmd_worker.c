@@ -87,8 +87,9 @@ void hq_cli_render_worker_list(const hq_global_t *g, const json_t *workers)
         hq_wres_list_t res;
         char *summary = NULL;
         if (hq_wres_from_json(json_object_get(cfg, "resources"), &res) == 0) {
-            summary = hq_wres_summary_ex(
-                &res, false, hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
+            bool *coupled = hq_wres_json_coupled_mask(json_object_get(cfg, "resources"), res.n);
+            summary = hq_wres_summary_ex(&res, false, coupled);
+            free(coupled);
             hq_wres_list_clear(&res);
         }
         char *mgr = s_manager(alloc);

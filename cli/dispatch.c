@@ -45,6 +45,7 @@ static const struct {
     {"worker hwdetect", s_hwdetect},
     {"worker address", hq_cmd_worker_address},
     {"worker wait", hq_cmd_worker_wait},
+    {"worker deploy-ssh", hq_cmd_worker_deploy_ssh},
     {"job list", hq_cmd_job_list},
     {"job summary", hq_cmd_job_summary},
     {"job info", hq_cmd_job_info},

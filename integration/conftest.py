@@ -93,6 +93,19 @@ def captures():
         c.stop()
 
 
+@pytest.fixture
+def sshd(tmp_path):
+    """A real sshd on 127.0.0.1 for this test (sshd_local.py), stopped by PID with every
+    session it started. Fails (never skips) when sshd cannot start."""
+    from sshd_local import SshdLocal
+    try:
+        s = SshdLocal(tmp_path / "sshd")
+    except AssertionError as e:
+        pytest.fail(str(e))
+    yield s
+    s.stop()
+
+
 # ---------------------------------------------------------------------------------
 # a real single-node SLURM (tools/slurm-local.sh)
 

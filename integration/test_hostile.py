@@ -8,6 +8,7 @@ integration/bench/hostile_long.py."""
 
 import os
 import random
+import resource
 import socket
 import struct
 import subprocess
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from hqtest import (HQ_RAWPEER, REPO, assert_rss_growth, assert_still_serves, base_env,
+from hqtest import (HQ, HQ_RAWPEER, REPO, assert_rss_growth, assert_still_serves, base_env,
                     rawframes, rawpeer, redirected_server_dir, rss_kib, wait_until)
 
 CORPUS = REPO / "tests" / "fuzz" / "corpus"
@@ -37,6 +38,11 @@ def timed_hq(env, *args):
 
 def baseline_latency(env, n=5):
     return sorted(timed_hq(env, "job", "list") for _ in range(n))[n // 2]
+
+
+def total_latency(env, n=5):
+    """Seconds for n `job list` in a row: a request stuck behind the others counts."""
+    return sum(timed_hq(env, "job", "list") for _ in range(n))
 
 
 # --- stalled handshakes ----------------------------------------------------------------
@@ -100,6 +106,54 @@ def test_stalled_handshakes_on_both_ports_do_not_block_a_client(server):
     print(f"slowloris 2x200: job list {max(lat):.3f}s max, all closed after {closed_after:.1f}s")
     assert max(lat) < 3, lat
     assert closed_after < 15, closed_after
+
+
+def raise_own_nofile(need):
+    """This test process needs NEED descriptors for its own end of the connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+
+
+def test_a_thousand_stalled_handshakes_keep_client_latency_within_twice(hq_env):
+    """Setup: a server started with an inherited soft RLIMIT_NOFILE (512) below the
+    number of connections to come, the hard limit above it. Fault: 1,000 TCP connections to the client port that
+    each send 3 bytes of a greeting and stall. Expected: the server raised its soft
+    limit to the hard one at start, so accepting them exhausts no descriptors; a
+    client's `job list` latency (5 in a row) with them open stays within 2x of the
+    same client's latency without them."""
+    env = hq_env
+    raise_own_nofile(4096)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard == resource.RLIM_INFINITY or hard >= 4096, hard
+
+    def low_soft_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+
+    env.server = env.spawn([HQ, "server", "start", "--server-dir", env.server_dir, "--host",
+                            "127.0.0.1"], "server", preexec_fn=low_soft_limit)
+    env.wait_server()
+    port = env.server_info()["client_port"]
+    for attempt in range(3):  # a noisy neighbour can spoil one pair of medians
+        base = total_latency(env)
+        socks = []
+        try:
+            for i in range(1000):
+                try:
+                    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                except OSError as e:
+                    pytest.fail(f"the server stopped accepting connections after {i}: {e}")
+                s.sendall(rawframes.GREETING_SIG[:3])
+                socks.append(s)
+            stalled = total_latency(env)
+        finally:
+            for s in socks:
+                s.close()
+        print(f"job list: {base:.3f}s without, {stalled:.3f}s with 1000 stalled connections")
+        if stalled <= 2 * base:
+            break
+    assert stalled <= 2 * base, (base, stalled)
+    assert env.hq_json("job", "list") == []
 
 
 # --- an authenticated request flood ----------------------------------------------------

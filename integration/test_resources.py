@@ -74,7 +74,7 @@ def test_policies_on_two_numa_layouts_give_exact_indices(server, tmp_path):
 
     assert run("a", "2") == "0,2"
     assert run("a", "3 compact!") == "0,2,4"
-    assert run("a", "4") == "0,2,4,6"
+    assert run("a", "4") == "0,2,6,8"  # compact over two groups: balanced, 2 + 2
     assert run("a", "4 tight") == "0,2,4,6"
     assert run("a", "2 scatter") == "0,6"
     assert run("a", "6 scatter") == "0,6,2,8,4,10"

@@ -558,3 +558,66 @@ def test_hq_refuses_to_connect_to_a_server_with_different_keys(cluster):
         pass
     names = [x["configuration"]["hostname"] for x in cluster.worker_list(all_=True)]
     assert "stranger" not in names
+
+
+# --- refused handshakes are logged ------------------------------------------------------
+
+def refused_lines(env, socket_name):
+    return [line for line in env.server.stderr().splitlines()
+            if f"Refused a handshake on the {socket_name} socket from 127.0.0.1:" in line]
+
+
+def test_a_wrong_key_handshake_is_logged_with_peer_socket_and_reason(cluster):
+    """Setup: a server. Fault: a client and a worker whose secrets are wrong (their
+    CURVE handshake fails before the ZAP handler is asked). Expected: one log line
+    each, naming the socket, the peer's address and the reason."""
+    data = load_access(cluster)
+    data["client"]["secret_key"] = os.urandom(32).hex()
+    data["worker"]["secret_key"] = os.urandom(32).hex()
+    bad = fake_dir(cluster, "wrong-keys", data)
+    hs, _ = rawpeer(bad / "access.json", "client", "valid:server-info")
+    assert hs != "ok"
+    hs, _ = rawpeer(bad / "access.json", "worker", "valid:heartbeat")
+    assert hs != "ok"
+    for name in ("client", "worker"):
+        wait_until(lambda: any("wrong key: the CURVE handshake failed" in line
+                               for line in refused_lines(cluster, name)), 10,
+                   f"the refused {name} handshake to be logged")
+    assert_still_serves(cluster)
+
+
+def test_a_flood_of_refused_handshakes_logs_at_most_twenty_lines_a_minute(cluster):
+    """Setup: a server. Fault: 200 connections to the client socket that offer the
+    NULL mechanism to a CURVE socket and are refused at once. Expected: the first
+    refusals are logged, then no more than 20 lines in the minute, so a flood cannot
+    fill the disk; the server keeps serving."""
+    port = cluster.server_info()["client_port"]
+    socks = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(rawframes.greeting(b"NULL"))
+            socks.append(s)
+
+        def all_closed():
+            n = 0
+            for s in socks:
+                s.settimeout(0.01)
+                try:
+                    if s.recv(4096) == b"":
+                        n += 1
+                except socket.timeout:
+                    pass
+                except OSError:
+                    n += 1
+            return n == len(socks)
+
+        wait_until(all_closed, 30, "the server to refuse every handshake")
+    finally:
+        for s in socks:
+            s.close()
+    lines = wait_until(lambda: refused_lines(cluster, "client"), 10, "a refusal to be logged")
+    assert any("security mechanism mismatch" in line for line in lines), lines
+    assert 1 <= len(lines) <= 20, len(lines)
+    assert_still_serves(cluster)
+

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from hqtest import (GATED_SCRIPT, HQ, RERUN_SCRIPT, Worker, journal_events, lost_lines,
+                    read_pid_file,
                     pid_alive, start_debug_server, wait_instance_started, wait_until)
 
 
@@ -232,3 +233,88 @@ def test_wall_clock_jumps_do_not_lose_workers(hq_env):
     assert lost_lines(env) == []
     env.wait_job(long_job)
     assert env.hq("job", "cat", str(long_job), "stdout").stdout == "0\n"
+
+
+# --- a paused server --------------------------------------------------------------------
+
+# Task 0 finishes when the file "go0" appears, task 1 when "go1" does; each start is
+# recorded as "task:instance" in "starts".
+PAUSE_SCRIPT = ('echo "$HQ_TASK_ID:$HQ_INSTANCE_ID" >> starts; echo $$ > "pid.$HQ_TASK_ID"; '
+                'while [ ! -e "go$HQ_TASK_ID" ]; do sleep 0.02; done; echo done')
+
+
+def test_a_paused_server_loses_no_worker_and_reruns_no_task(server):
+    """SIGSTOP of the server for longer than two heartbeats, then SIGCONT: the silence
+    was the server's own, so it gives the worker a fresh heartbeat window; the task that
+    finished during the pause keeps its result and the one still running is neither
+    killed nor counted as a crash (--crash-limit 1 would fail it)."""
+    w = server.start_worker("--on-server-lost", "finish-running", cpus=2, heartbeat="1s")
+    jid = server.submit("--crash-limit", "1", "--array", "0-1", "--", "bash", "-c",
+                        PAUSE_SCRIPT)
+    for task in (0, 1):
+        server.wait_task_state(jid, task, "running")
+    wait_until(lambda: (server.work / "pid.1").exists() and (server.work / "pid.0").exists(),
+               10, "both tasks to write their pids")
+    pid0 = read_pid_file(server.work / "pid.0")
+    pid1 = read_pid_file(server.work / "pid.1")
+    server.track_pid(pid1)
+    server.server.popen.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        (server.work / "go0").touch()
+        wait_until(lambda: not pid_alive(pid0), 10, "task 0 to end during the pause")
+        # the fault itself: a pause of more than 2 heartbeats + a tick
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - t0)))
+    finally:
+        server.server.popen.send_signal(signal.SIGCONT)
+    server.wait_task_state(jid, 0, "finished")
+    assert pid_alive(pid1), "the running task was killed after the pause"
+    (server.work / "go1").touch()
+    server.wait_job(jid)
+    tasks = server.tasks(jid)
+    assert [tasks[i]["state"] for i in (0, 1)] == ["finished", "finished"], tasks
+    assert sorted((server.work / "starts").read_text().split()) == ["0:0", "1:0"]
+    assert "stood still" in server.server.stderr()
+    assert w.proc.poll() is None
+
+
+# --- the orphans of a killed worker ----------------------------------------------------
+
+def group_members(pgid):
+    """PIDs of the live processes whose process group is pgid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def test_kill9_of_a_worker_leaves_no_process_of_its_task_groups(server):
+    """Setup: a task whose shell starts a background job and waits on a foreground
+    one (`sleep 311 & sleep 313`), all in the task's process group. Fault: SIGKILL of
+    the worker. Expected: the shell dies with the worker and, within seconds, so does
+    every other process of its group (the orphan guard kills them); before, both
+    sleeps ran on with parent 1 beside the rerun."""
+    w = server.start_worker(cpus=1, heartbeat="1s")
+    server.hq("submit", "--", "bash", "-c",
+              "echo $$ > pid.0; sleep 311 & echo $! > bg.0; sleep 313")
+    wait_until(lambda: (server.work / "bg.0").exists() and
+               (server.work / "bg.0").read_text().strip(), 20, "the task to start")
+    pgid = read_pid_file(server.work / "pid.0")
+    bg = read_pid_file(server.work / "bg.0")
+    members = wait_until(lambda: len(group_members(pgid)) >= 2 and group_members(pgid), 10,
+                         "the task's group to have its processes")
+    assert bg in members
+    for pid in members:
+        server.track_pid(pid)
+    w.proc.popen.kill()
+    w.proc.popen.wait()
+    wait_until(lambda: group_members(pgid) == [], 10,
+               f"every process of the task's group {pgid} to die")

@@ -14,6 +14,7 @@ PKGS=(
   dpkg-dev autoconf automake libtool debootstrap
   zsh fish groff-base
   chromium
+  openssh-client openssh-server
 )
 
 missing=()

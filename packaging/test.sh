@@ -76,7 +76,10 @@ if has_stage sanitize; then
   # path, not memory safety, and start a whole SLURM); so do the packaging tests
   # (they test the packaged, uninstrumented binary), and the browser test of the
   # journal report (it tests the page in chromium; the report's C code is covered by
-  # the other report tests, which run here too).
+  # the other report tests, which run here too). The `ssh` tests (a real sshd on
+  # loopback, a few seconds in all) run in both stages: `hq worker deploy-ssh` and
+  # the workers it starts are instrumented here, and the test sshd passes the
+  # sanitizer settings to its sessions.
   run_suite sanitize "$root/build-asan" "not slurm and not packaging and not browser" "${san_env[@]}" || failed_stages+=(sanitize)
   if [ -n "$(ls -A "$logs")" ]; then
     echo "sanitizer reports were written:"

@@ -213,7 +213,8 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
         };
         break;
     case HQ_MSG_REGISTERED:
-        m->u.registered = (hq_registered_t){17, "aBcD12", 8000000000ULL, 300000000000ULL};
+        m->u.registered = (hq_registered_t){
+            17, "aBcD12", 8000000000ULL, 300000000000ULL, true, "0123456789abcdef0123456789abcde"};
         break;
     case HQ_MSG_RESULTS:
         m->u.results = (hq_results_t){.credit = 12, .n_events = 3, .events = s_events};
@@ -417,6 +418,8 @@ static inline void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
             cr_assert_eq(
                 memcmp(&a->u.reg.reports[k], &b->u.reg.reports[k], sizeof a->u.reg.reports[k]), 0,
                 "report %u differs", k);
+        cr_assert_eq(a->u.reg.has_secret, b->u.reg.has_secret);
+        cr_assert_eq(memcmp(a->u.reg.secret, b->u.reg.secret, HQ_SESSION_SECRET_LEN), 0);
         break;
     }
     case HQ_MSG_REGISTERED:
@@ -424,6 +427,9 @@ static inline void s_eq_msg(const hq_msg_t *a, const hq_msg_t *b)
         s_eq_str(a->u.registered.server_uid, b->u.registered.server_uid, "server_uid");
         cr_assert_eq(a->u.registered.heartbeat_ns, b->u.registered.heartbeat_ns);
         cr_assert_eq(a->u.registered.idle_timeout_ns, b->u.registered.idle_timeout_ns);
+        cr_assert_eq(a->u.registered.has_secret, b->u.registered.has_secret);
+        cr_assert_eq(memcmp(a->u.registered.secret, b->u.registered.secret, HQ_SESSION_SECRET_LEN),
+                     0);
         break;
     case HQ_MSG_RESULTS:
         cr_assert_eq(a->u.results.credit, b->u.results.credit);

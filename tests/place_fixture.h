@@ -54,7 +54,8 @@ static inline void add_worker(hq_place_t *p, uint32_t id, wspec_t s)
     hq_place_worker_up(p, &w);
 }
 
-/* Parses "cpus=2 gpus=all mem=1.5 time=2h nodes=2" into a variant (test helper). */
+/* Parses "cpus=2 gpus=all mem=1.5 time=2h nodes=2 weight=2" into a variant (test
+ * helper). */
 static inline void parse_variant(const char *spec, hq_rvariant_t *v)
 {
     memset(v, 0, sizeof *v);
@@ -68,6 +69,8 @@ static inline void parse_variant(const char *spec, hq_rvariant_t *v)
         const char *val = eq + 1;
         if (strcmp(tok, "time") == 0) {
             v->min_time_ns = (uint64_t)(atof(val) * HOUR);
+        } else if (strcmp(tok, "weight") == 0) {
+            v->weight = (uint32_t)(atof(val) * ONE);
         } else if (strcmp(tok, "nodes") == 0) {
             v->n_nodes = (uint32_t)atoi(val);
         } else {

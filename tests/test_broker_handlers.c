@@ -13,6 +13,7 @@
 #include "query.h"
 #include "submit.h"
 #include "wmsg.h"
+#include "workers.h"
 
 #define MAX_FRAMES 16
 
@@ -150,30 +151,60 @@ static void submit(uint32_t job_id, uint32_t first, uint32_t count, uint64_t req
     client_request(hq_h_submit, &m, request_id);
 }
 
-/* A worker with 2 cpus registers from worker_rid; returns its REGISTERED. */
-static const hq_registered_t *register_worker(void)
+/* A resource the next registrations also declare (NULL: cpus only). */
+static hq_wres_t *extra_res;
+
+/* A worker with 2 cpus (and extra_res) sends a REGISTER from rid as the successor of
+ * old_id (0: none) with these reports and secret (NULL: none); returns the answer. */
+static hq_msg_t *send_register(const uint8_t *rid, size_t rid_len, uint32_t old_id,
+                               hq_task_ref_t *reports, uint32_t n_reports, const uint8_t *secret)
 {
-    hq_wres_t cpus;
+    hq_wres_t res[2];
     hq_err_t err;
-    cr_assert_eq(hq_wres_parse_cpus("2", &cpus, &err), 0, "%s", err.text);
+    cr_assert_eq(hq_wres_parse_cpus("2", &res[0], &err), 0, "%s", err.text);
+    if (extra_res)
+        res[1] = *extra_res;
     hq_msg_t m = {.hdr.type = HQ_MSG_REGISTER};
+    m.u.reg.old_worker_id = old_id;
+    m.u.reg.n_reports = n_reports;
+    m.u.reg.n_running = n_reports;
+    m.u.reg.reports = reports;
+    m.u.reg.has_secret = secret != NULL;
+    if (secret)
+        memcpy(m.u.reg.secret, secret, HQ_SESSION_SECRET_LEN);
     m.u.reg.conf = (hq_worker_conf_t){.hostname = "cn001",
                                       .group = "default",
                                       .work_dir = "/tmp",
                                       .listen_address = "",
                                       .heartbeat_ns = 8000000000ULL,
                                       .manager_job_id = "",
-                                      .resources = {.n = 1, .res = &cpus},
+                                      .resources = {.n = extra_res ? 2 : 1, .res = res},
                                       .version = HQ_VERSION};
     uint8_t *buf;
     size_t len;
     encode(&m, &buf, &len);
-    hq_wres_clear(&cpus);
-    hq_workers_on_message(&b, worker_rid, sizeof worker_rid, buf, len);
+    hq_wres_clear(&res[0]);
+    uint32_t before = workers.n;
+    hq_workers_on_message(&b, rid, rid_len, buf, len);
     free(buf);
-    hq_msg_t *r = last(&workers);
+    cr_assert_gt(workers.n, before);
+    return workers.msg[before];
+}
+
+/* As send_register; the answer must be REGISTERED. */
+static const hq_registered_t *register_from(const uint8_t *rid, size_t rid_len, uint32_t old_id,
+                                            hq_task_ref_t *reports, uint32_t n_reports,
+                                            const uint8_t *secret)
+{
+    hq_msg_t *r = send_register(rid, rid_len, old_id, reports, n_reports, secret);
     cr_assert_eq(r->hdr.type, HQ_MSG_REGISTERED, "the worker is answered with REGISTERED");
     return &r->u.registered;
+}
+
+/* A worker with 2 cpus registers from worker_rid; returns its REGISTERED. */
+static const hq_registered_t *register_worker(void)
+{
+    return register_from(worker_rid, sizeof worker_rid, 0, NULL, 0, NULL);
 }
 
 /* What the scheduler answers when it places task (job, task) on worker 1. */
@@ -412,4 +443,129 @@ Test(broker_handlers, a_notification_of_a_running_task_wakes_a_wait_with_a_curso
     client_request(hq_h_job_wait, &w, 6);
     hq_broker_check_waiters(&b, false);
     cr_assert_eq(clients.n, before, "nothing newer: held");
+}
+
+/* ---- taking over a live worker's session ---- */
+
+static const uint8_t other_rid[] = {6, 6, 6};
+
+/* Worker 1 runs task 1@0; returns the task's instance and the session's secret. */
+static uint32_t worker_1_runs_a_task(uint8_t *secret)
+{
+    submit(0, 0, 1, 1);
+    memcpy(secret, register_worker()->secret, HQ_SESSION_SECRET_LEN);
+    uint64_t epoch = last(&workers)->hdr.epoch;
+    scheduler_assigns(1, 0);
+    hq_workers_flush(&b);
+    uint32_t instance = last(&workers)->u.assign.tasks[0].instance;
+    hq_task_event_t ev = {.job_id = 1, .task_id = 0, .instance = instance, .kind = HQ_TEV_STARTED};
+    worker_results(epoch, 1, &ev, 1);
+    cr_assert_eq(hq_jobtab_get(&b.jobs, 1)->tasks[0].state, HQ_TS_RUNNING);
+    return instance;
+}
+
+Test(broker_handlers, registered_gives_each_session_a_secret_and_keeps_only_its_hash)
+{
+    const hq_registered_t *reg = register_worker();
+    cr_assert(reg->has_secret, "REGISTERED carries the session's secret");
+    hq_worker_t *w = hq_registry_get(&b.reg, 1);
+    uint8_t hash[HQ_SESSION_SECRET_LEN];
+    hq_session_secret_hash(reg->secret, hash);
+    cr_assert(w->reg->u.reg.has_secret);
+    cr_assert_eq(memcmp(w->reg->u.reg.secret, hash, sizeof hash), 0,
+                 "the kept (journaled) REGISTER holds the hash");
+    cr_assert_neq(memcmp(w->reg->u.reg.secret, reg->secret, sizeof hash), 0,
+                  "and never the secret itself");
+    const hq_registered_t *again = register_from(other_rid, sizeof other_rid, 0, NULL, 0, NULL);
+    cr_assert_neq(memcmp(again->secret, reg->secret, sizeof hash), 0, "one secret per session");
+}
+
+Test(broker_handlers, a_worker_key_without_the_session_secret_cannot_take_over_a_live_worker)
+{
+    uint8_t secret[HQ_SESSION_SECRET_LEN], guess[HQ_SESSION_SECRET_LEN] = {0};
+    uint32_t instance = worker_1_runs_a_task(secret);
+    hq_task_ref_t claim = {1, 0, instance};
+    static const uint8_t third_rid[] = {5, 5, 5};
+    register_from(other_rid, sizeof other_rid, 1, &claim, 1, NULL);
+    cr_assert_eq(last(&workers)->hdr.type, HQ_MSG_CANCEL, "the impostor is told to kill it");
+    register_from(third_rid, sizeof third_rid, 1, &claim, 1, guess);
+    hq_worker_t *w1 = hq_registry_get(&b.reg, 1);
+    cr_assert_eq(w1->state, HQ_WS_RUNNING, "the real worker stays registered");
+    hq_task_t *t = &hq_jobtab_get(&b.jobs, 1)->tasks[0];
+    cr_assert_eq(t->worker, 1, "its task stays with it");
+    cr_assert_eq(t->state, HQ_TS_RUNNING);
+    cr_assert_eq(t->instance, instance);
+    hq_msg_t *c = last(&workers);
+    cr_assert_eq(c->hdr.type, HQ_MSG_CANCEL, "the impostor is told to kill what it claimed");
+    cr_assert_eq(c->u.cancel.tasks[0].instance, instance);
+}
+
+Test(broker_handlers, the_session_secret_lets_a_reconnecting_worker_replace_its_live_session)
+{
+    uint8_t secret[HQ_SESSION_SECRET_LEN];
+    uint32_t instance = worker_1_runs_a_task(secret);
+    hq_task_ref_t claim = {1, 0, instance};
+    const hq_registered_t *r2 = register_from(other_rid, sizeof other_rid, 1, &claim, 1, secret);
+    cr_assert_eq(r2->worker_id, 2);
+    cr_assert_neq(hq_registry_get(&b.reg, 1)->state, HQ_WS_RUNNING, "the old session ended");
+    hq_task_t *t = &hq_jobtab_get(&b.jobs, 1)->tasks[0];
+    cr_assert_eq(t->worker, 2, "the task moved to the new session");
+    cr_assert_eq(t->state, HQ_TS_RUNNING);
+    cr_assert_eq(t->instance, instance, "under the same instance: not rerun");
+}
+
+/* ---- what a registration may hold, and what an ended worker keeps ---- */
+
+/* A list resource "x" of n labels (freed with hq_wres_clear). */
+static hq_wres_t labels_resource(uint32_t n)
+{
+    hq_wres_t r = {.name = strdup("x"), .kind = HQ_RES_LIST, .n_groups = 1};
+    r.groups = calloc(1, sizeof *r.groups);
+    r.groups[0].n = n;
+    r.groups[0].labels = calloc(n, sizeof(char *));
+    for (uint32_t i = 0; i < n; i++) {
+        char label[16];
+        snprintf(label, sizeof label, "l%u", i);
+        r.groups[0].labels[i] = strdup(label);
+    }
+    return r;
+}
+
+Test(broker_handlers, a_registration_with_more_labels_than_the_bound_is_refused_with_the_numbers)
+{
+    hq_wres_t big = labels_resource(HQ_MAX_WORKER_LABELS + 1);
+    extra_res = &big;
+    hq_msg_t *r = send_register(worker_rid, sizeof worker_rid, 0, NULL, 0, NULL);
+    extra_res = NULL;
+    hq_wres_clear(&big);
+    cr_assert_eq(r->hdr.type, HQ_MSG_ERROR);
+    cr_assert_eq(r->u.error.code, HQ_ERR_INVALID);
+    cr_assert_not_null(strstr(r->u.error.message, "16385 labels"), "%s", r->u.error.message);
+    cr_assert_not_null(strstr(r->u.error.message, "at most 16384"), "%s", r->u.error.message);
+    cr_assert_eq(b.reg.max_id, 0, "no worker was registered");
+
+    hq_wres_t fits = labels_resource(HQ_MAX_WORKER_LABELS);
+    extra_res = &fits;
+    register_worker();
+    extra_res = NULL;
+    hq_wres_clear(&fits);
+    cr_assert_eq(b.reg.max_id, 1, "the bound itself is accepted");
+}
+
+Test(broker_handlers, an_ended_worker_keeps_its_configuration_but_not_its_session_data)
+{
+    uint8_t secret[HQ_SESSION_SECRET_LEN];
+    uint32_t instance = worker_1_runs_a_task(secret);
+    hq_task_ref_t claims[3] = {{1, 0, instance}, {1, 5, 0}, {2, 7, 1}};
+    register_from(other_rid, sizeof other_rid, 1, claims, 3, secret);
+    hq_worker_t *w2 = hq_registry_get(&b.reg, 2);
+    cr_assert_eq(w2->reg->u.reg.n_reports, 3, "a live session keeps what it registered with");
+    hq_worker_lost(&b, w2, HQ_WS_STOPPED);
+    cr_assert_eq(w2->reg->u.reg.n_reports, 0, "the reports of its reconnect are dropped");
+    cr_assert_null(w2->reg->u.reg.reports);
+    cr_assert_null(w2->rid_key);
+    cr_assert_null(w2->pending);
+    cr_assert_eq(w2->conf, &w2->reg->u.reg.conf);
+    cr_assert_str_eq(w2->conf->hostname, "cn001", "what listings show is kept");
+    cr_assert_eq(w2->conf->resources.n, 1);
 }

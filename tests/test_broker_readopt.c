@@ -36,21 +36,23 @@ static hq_task_t s_t(uint32_t instance, enum hq_tstate st, uint8_t flags, uint32
         .id = 4, .instance = instance, .state = (uint8_t)st, .flags = flags, .worker = worker};
 }
 
-Test(readopt, adopts_a_restored_running_task_reported_with_its_instance)
+Test(readopt, adopts_a_restored_running_task_reported_with_its_instance_by_its_worker_only)
 {
     hq_task_t t = s_t(3, HQ_TS_RUNNING, HQ_TF_READOPT, 1);
     hq_task_ref_t r = {1, 4, 3};
-    cr_assert_eq(hq_task_adopt_check(&t, &r, 1), HQ_ADOPT_YES);
-    cr_assert_eq(hq_task_adopt_check(&t, &r, 0), HQ_ADOPT_YES, "any session may bring it back");
+    cr_assert_eq(hq_task_adopt_check(&t, &r, 1, 0), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&t, &r, 0, 0), HQ_ADOPT_STALE,
+                 "a registration that did not prove to be worker 1 brings nothing back");
+    cr_assert_eq(hq_task_adopt_check(&t, &r, 2, 0), HQ_ADOPT_STALE, "nor does worker 2");
 }
 
 Test(readopt, refuses_another_instance_or_an_unknown_task)
 {
     hq_task_t t = s_t(3, HQ_TS_RUNNING, HQ_TF_READOPT, 1);
     hq_task_ref_t older = {1, 4, 2}, newer = {1, 4, 4};
-    cr_assert_eq(hq_task_adopt_check(&t, &older, 1), HQ_ADOPT_STALE);
-    cr_assert_eq(hq_task_adopt_check(&t, &newer, 1), HQ_ADOPT_STALE);
-    cr_assert_eq(hq_task_adopt_check(NULL, &older, 1), HQ_ADOPT_STALE);
+    cr_assert_eq(hq_task_adopt_check(&t, &older, 1, 0), HQ_ADOPT_STALE);
+    cr_assert_eq(hq_task_adopt_check(&t, &newer, 1, 0), HQ_ADOPT_STALE);
+    cr_assert_eq(hq_task_adopt_check(NULL, &older, 1, 0), HQ_ADOPT_STALE);
 }
 
 Test(readopt, reports_ended_tasks_as_ended)
@@ -58,7 +60,7 @@ Test(readopt, reports_ended_tasks_as_ended)
     hq_task_ref_t r = {1, 4, 3};
     for (int st = HQ_TS_FINISHED; st <= HQ_TS_ABORTED; st++) {
         hq_task_t t = s_t(3, (enum hq_tstate)st, HQ_TF_READOPT, 1);
-        cr_assert_eq(hq_task_adopt_check(&t, &r, 1), HQ_ADOPT_ENDED, "state %d", st);
+        cr_assert_eq(hq_task_adopt_check(&t, &r, 1, 0), HQ_ADOPT_ENDED, "state %d", st);
     }
 }
 
@@ -66,15 +68,17 @@ Test(readopt, moves_a_task_only_from_the_live_previous_session)
 {
     hq_task_ref_t r = {1, 4, 3};
     hq_task_t held = s_t(3, HQ_TS_RUNNING, HQ_TF_HOLDS, 7);
-    cr_assert_eq(hq_task_adopt_check(&held, &r, 7), HQ_ADOPT_YES);
-    cr_assert_eq(hq_task_adopt_check(&held, &r, 8), HQ_ADOPT_STALE, "another worker's task");
-    cr_assert_eq(hq_task_adopt_check(&held, &r, 0), HQ_ADOPT_STALE, "no live previous session");
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 7, 7), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 8, 8), HQ_ADOPT_STALE, "another worker's task");
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 7, 0), HQ_ADOPT_STALE, "no live previous session");
+    cr_assert_eq(hq_task_adopt_check(&held, &r, 0, 7), HQ_ADOPT_STALE,
+                 "a live session is taken over only with its secret");
     hq_task_t assigned = s_t(3, HQ_TS_ASSIGNED, HQ_TF_HOLDS, 7);
-    cr_assert_eq(hq_task_adopt_check(&assigned, &r, 7), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&assigned, &r, 7, 7), HQ_ADOPT_YES);
     hq_task_t loose = s_t(3, HQ_TS_RUNNING, 0, 7);
-    cr_assert_eq(hq_task_adopt_check(&loose, &r, 7), HQ_ADOPT_STALE, "held by nobody");
+    cr_assert_eq(hq_task_adopt_check(&loose, &r, 7, 7), HQ_ADOPT_STALE, "held by nobody");
     hq_task_t waiting = s_t(3, HQ_TS_WAITING, 0, 0);
-    cr_assert_eq(hq_task_adopt_check(&waiting, &r, 7), HQ_ADOPT_STALE, "requeued already");
+    cr_assert_eq(hq_task_adopt_check(&waiting, &r, 7, 7), HQ_ADOPT_STALE, "requeued already");
 }
 
 /* ---- restore with re-adoption ---- */
@@ -139,7 +143,7 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     b.reg.max_id = w.id;
     hq_job_t *job = b.jobs.tab[1];
     hq_task_ref_t r = {1, 1, 2};
-    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1, 0), HQ_ADOPT_YES);
     hq_broker_adopt(&b, job, &job->tasks[1], &w);
     cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
     cr_assert_eq(job->tasks[1].instance, 2, "same instance: not run again");
@@ -149,7 +153,7 @@ Test(readopt, an_adopted_task_runs_on_the_new_session_and_survives_the_grace_exp
     cr_assert_not(job->tasks[1].flags & HQ_TF_READOPT);
     cr_assert_eq(w.n_running, 1);
     cr_assert_eq(w.n_assigned, 1);
-    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1), HQ_ADOPT_STALE,
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[1], &r, 1, 0), HQ_ADOPT_STALE,
                  "a second report of it is not adopted twice");
     cr_assert_eq(hq_broker_readopt_expire(&b), 0);
     cr_assert_eq(job->tasks[1].state, HQ_TS_RUNNING);
@@ -193,7 +197,7 @@ Test(readopt, tasks_a_returning_worker_did_not_report_wait_again_at_once)
     b.reg.tab[w.id] = &w;
     b.reg.max_id = w.id;
     hq_task_ref_t r = {1, 0, 2};
-    cr_assert_eq(hq_task_adopt_check(&job->tasks[0], &r, 0), HQ_ADOPT_YES);
+    cr_assert_eq(hq_task_adopt_check(&job->tasks[0], &r, 1, 0), HQ_ADOPT_YES);
     hq_broker_adopt(&b, job, &job->tasks[0], &w);
     cr_assert_eq(hq_broker_readopt_unreported(&b, 1), 1);
     cr_assert_eq(job->tasks[1].state, HQ_TS_WAITING, "no grace period for it");

@@ -109,13 +109,13 @@ Test(place, multi_node_task_takes_whole_idle_workers_of_one_group)
     ready(g_p, 1, 1, 0, 0, 0);
     ready(g_p, 2, 2, 0, 0, 9);
     /* group a has one worker only; group b gives its two lowest ids, root first */
-    cr_assert_str_eq(run(g_p), "2/1.0/0 3/1.0/0 1/2.0/0 4/2.1/0 1/2.2/0 4/2.3/0");
+    cr_assert_str_eq(run(g_p), "2/1.0/0 3/1.0/0 1/2.0/0 1/2.1/0 4/2.2/0 4/2.3/0");
     hq_place_winfo_t info;
     cr_assert_eq(hq_place_worker_info(g_p, 3, &info), 0);
     cr_assert_eq(info.held, 1);
     /* the root's release frees both nodes */
     release(g_p, 2, 1, 0, 1, 0);
-    cr_assert_str_eq(run(g_p), "2/2.4/0 3/2.5/0 2/2.6/0 3/2.7/0");
+    cr_assert_str_eq(run(g_p), "2/2.4/0 2/2.5/0 3/2.6/0 3/2.7/0");
 }
 
 Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks)
@@ -126,20 +126,20 @@ Test(place, multi_node_task_is_not_starved_by_a_stream_of_small_tasks)
     add_rq(g_p, 1, "cpus=1", NULL, NULL);
     add_rq(g_p, 2, "nodes=2", NULL, NULL);
     ready(g_p, 1, 1, 0, 0, 5); /* every worker busy */
-    cr_assert_str_eq(run(g_p), "1/1.0/0 2/1.1/0 3/1.2/0 1/1.3/0 2/1.4/0 3/1.5/0");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 2/1.2/0 2/1.3/0 3/1.4/0 3/1.5/0");
     ready(g_p, 2, 2, 0, 0, 0);  /* the multi-node task */
     ready(g_p, 3, 1, 0, 0, 99); /* then a stream of small tasks of a newer job */
     /* tasks end one by one; the least busy workers of the group are reserved for
      * the multi-node task and take no new small task */
     release(g_p, 1, 1, 0, 1, 0);
     cr_assert_str_eq(run(g_p), "");
-    release(g_p, 3, 1, 2, 1, 0);
+    release(g_p, 3, 1, 4, 1, 0);
     cr_assert_str_eq(run(g_p), "");
-    release(g_p, 2, 1, 1, 1, 0);
-    release(g_p, 1, 1, 3, 1, 0);
+    release(g_p, 2, 1, 2, 1, 0);
+    release(g_p, 1, 1, 1, 1, 0);
     /* worker 1 is idle, 2 drains; 3 is not reserved and takes a small task */
     cr_assert_str_eq(run(g_p), "3/3.0/0");
-    release(g_p, 2, 1, 4, 1, 0);
+    release(g_p, 2, 1, 3, 1, 0);
     cr_assert_str_eq(run(g_p), "1/2.0/0 2/2.0/0");
 }
 
@@ -166,4 +166,57 @@ Test(place, tight_keeps_whole_groups_free_for_strict_requests)
     ready(g_p, 2, 2, 0, 0, 0); /* tight: 3 from group 0, 3 from group 1 */
     ready(g_p, 3, 3, 0, 0, 0); /* a whole group (2) is still free */
     cr_assert_str_eq(run(g_p), "1/1.0/0 1/2.0/0 1/3.0/0");
+}
+
+Test(place, compact_over_several_groups_is_modelled_balanced)
+{
+    add_numa_worker(g_p, 1, 3, 4, "default", 10, 0);
+    add_rq(g_p, 1, "cpus=6:compact", NULL, NULL);
+    add_rq(g_p, 2, "cpus=6:compact!", NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "1/1.0/0");
+    /* 3 + 3 taken: groups keep 1, 1 and 4 free (not 0, 2, 4), so 6 strict cpus
+     * (two groups at least) do not fit now although 6 cpus are free */
+    ready(g_p, 2, 2, 0, 0, 0);
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 6 * ONE);
+    release(g_p, 1, 1, 0, 1, 0);
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+}
+
+/* ---- min utilization: the mix across jobs (12 cpus, minimum 1.0) ---- */
+
+static void min_util_setup(uint32_t job1_tasks, uint32_t job2_tasks, const char *job2_rq)
+{
+    add_numa_worker(g_p, 1, 1, 12, "default", 100, 1.0);
+    add_rq(g_p, 1, "cpus=3 weight=2", NULL, NULL);
+    add_rq(g_p, 2, job2_rq, NULL, NULL);
+    ready(g_p, 1, 1, 0, 0, job1_tasks - 1);
+    ready(g_p, 2, 2, 0, 0, job2_tasks - 1);
+}
+
+Test(place, min_utilization_runs_the_whole_worker_task_when_small_ones_cannot_fill_it)
+{
+    min_util_setup(3, 1, "cpus=all");
+    cr_assert_str_eq(run(g_p), "1/2.0/0");
+}
+
+Test(place, min_utilization_prefers_four_heavier_tasks_that_fill_the_worker)
+{
+    min_util_setup(4, 1, "cpus=all");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/1.2/0 1/1.3/0");
+}
+
+Test(place, min_utilization_mixes_jobs_to_fill_the_worker_by_weight)
+{
+    min_util_setup(3, 3, "cpus=6");
+    cr_assert_str_eq(run(g_p), "1/1.0/0 1/1.1/0 1/2.0/0");
+    cr_assert_eq(hq_place_worker_free(g_p, 1, "cpus"), 0);
+}
+
+Test(place, min_utilization_places_nothing_that_cannot_reach_the_share)
+{
+    min_util_setup(3, 1, "cpus=5");
+    cr_assert_str_eq(run(g_p), "");
+    cr_assert_eq(hq_place_ready_count(g_p), 4);
 }

@@ -294,17 +294,21 @@ Test(rreq, env_names_and_policy_names)
 
 /* ---- coupling ---- */
 
-Test(coupling, summary_gets_the_coupled_suffix_in_both_forms)
+Test(coupling, summary_marks_every_coupled_resource_in_both_forms)
 {
     hq_wres_t res[2] = {s_cpus("2x2"), s_def("gpus=[[0],[1]]")};
     hq_wres_list_t l = {.n = 2, .res = res};
-    char *s = hq_wres_summary_ex(&l, false, true);
-    cr_assert_str_eq(s, "cpus 2x2; gpus 2x1 [coupled]");
+    bool both[2] = {true, true}, second[2] = {false, true};
+    char *s = hq_wres_summary_ex(&l, false, both);
+    cr_assert_str_eq(s, "cpus 2x2 [coupled]; gpus 2x1 [coupled]");
     free(s);
-    s = hq_wres_summary_ex(&l, true, true);
+    s = hq_wres_summary_ex(&l, true, both);
+    cr_assert_str_eq(s, "cpus: 2x2 [coupled]\ngpus: 2x1 [coupled]");
+    free(s);
+    s = hq_wres_summary_ex(&l, true, second);
     cr_assert_str_eq(s, "cpus: 2x2\ngpus: 2x1 [coupled]");
     free(s);
-    s = hq_wres_summary_ex(&l, false, false);
+    s = hq_wres_summary_ex(&l, false, NULL);
     cr_assert_str_eq(s, "cpus 2x2; gpus 2x1");
     free(s);
     for (int i = 0; i < 2; i++)
@@ -381,11 +385,42 @@ Test(coupling, reports_each_syntax_and_name_error)
     s_coupling_fails("cpus[x]:gpus[0]", "Invalid group index: x");
     s_coupling_fails("cpus[256]:gpus[0]", "Invalid group index: 256");
     s_coupling_fails("cpus[]:gpus[0]", "Invalid group index: ");
-    s_coupling_fails("cpus[2]:gpus[0]", "Invalid group index: 2");
-    s_coupling_fails("x[1]:gpus[0]", "Invalid group index: 1");
-    s_coupling_fails("mem[0]:gpus[0]", "Invalid group index: 0");
     s_coupling_fails("cpus[0]:gpus[0]=65536", "Invalid weight: 65536");
     s_coupling_fails("cpus[0]:gpus[0]=-1", "Invalid weight: -1");
     s_coupling_fails("cpus[0]:gpus[0]=", "Invalid weight: ");
     s_coupling_fails("cpus[0]:cpus[1]", "Coupling must be between different resources: cpus");
+}
+
+/* Parses spec (which must parse) and returns what validation says ("" = valid). */
+static char *s_coupling_check(const char *spec)
+{
+    hq_wres_t res[4];
+    s_coupling_list(res);
+    hq_wres_list_t l = {.n = 4, .res = res};
+    hq_coupling_t *c;
+    uint32_t n;
+    hq_err_t err = {{0}};
+    cr_assert_eq(hq_coupling_parse(spec, &l, &c, &n, &err), 0, "%s", err.text);
+    int rc = hq_coupling_validate(c, n, &l, &err);
+    free(c);
+    for (int i = 0; i < 4; i++)
+        hq_wres_clear(&res[i]);
+    return strdup(rc == 0 ? "" : err.text);
+}
+
+Test(coupling, group_ids_are_checked_against_the_resources)
+{
+    const char *cases[][2] = {
+        {"cpus[1]:gpus[1]", ""},
+        {"cpus[2]:gpus[0]", "Invalid group id 2 for resource 'cpus'"},
+        {"cpus[0]:gpus[3]", "Invalid group id 3 for resource 'gpus'"},
+        {"x[0]:gpus[0]", "Resource 'x' has only a single group"},
+        {"cpus[0]:x[1]", "Resource 'x' has only a single group"},
+        {"mem[0]:gpus[0]", "Resource 'mem' has only a single group"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = s_coupling_check(cases[i][0]);
+        cr_assert_str_eq(got, cases[i][1], "'%s'", cases[i][0]);
+        free(got);
+    }
 }

@@ -216,9 +216,9 @@ Test(worker_alloc, tight_fills_partly_used_groups_and_keeps_whole_groups_free)
     wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7],[8,9,10,11]]", NULL);
     cr_assert_eq(wk_alloc_try(a, &one, &x), 0);
     cr_assert_str_eq(s_labels(&x[0]), "0");
-    /* compact: the freest groups (1 and 2) */
+    /* compact: the freest groups (1 and 2), balanced */
     cr_assert_eq(wk_alloc_try(a, &six_c, &c), 0);
-    cr_assert_str_eq(s_labels(&c[0]), "4,5,6,7,8,9");
+    cr_assert_str_eq(s_labels(&c[0]), "4,5,6,8,9,10");
     wk_alloc_release(a, c, 1);
     /* tight: fills group 0 (3 free), the rest from group 1; group 2 stays whole */
     cr_assert_eq(wk_alloc_try(a, &six_t, &t), 0);
@@ -230,6 +230,27 @@ Test(worker_alloc, tight_fills_partly_used_groups_and_keeps_whole_groups_free)
     hq_rvariant_clear(&six_c);
     hq_rvariant_clear(&six_t);
     wk_alloc_destroy(&a);
+}
+
+/* Six cpus over three free groups of four, by policy. */
+static const char *s_six_of_three_groups(enum hq_policy policy)
+{
+    hq_rvariant_t six = s_req("cpus", 6 * HQ_AMOUNT_ONE, policy);
+    hq_ralloc_t *x;
+    wk_alloc_t *a = s_alloc("[[0,1,2,3],[4,5,6,7],[8,9,10,11]]", NULL);
+    cr_assert_eq(wk_alloc_try(a, &six, &x), 0);
+    const char *labels = s_labels(&x[0]);
+    wk_ralloc_free(x, 1);
+    hq_rvariant_clear(&six);
+    wk_alloc_destroy(&a);
+    return labels;
+}
+
+Test(worker_alloc, compact_balances_tight_fills_scatter_spreads_six_over_three_groups)
+{
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_COMPACT), "0,1,2,4,5,6"); /* [3,3] */
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_TIGHT), "0,1,2,3,4,5");   /* [4,2] */
+    cr_assert_str_eq(s_six_of_three_groups(HQ_POLICY_SCATTER), "0,4,8,1,5,9"); /* [2,2,2] */
 }
 
 Test(worker_alloc, force_tight_waits_for_the_fewest_groups)
@@ -381,5 +402,42 @@ Test(worker_alloc, coupling_keeps_compact_to_the_fewest_groups)
     wk_ralloc_free(t1, 2);
     wk_ralloc_free(t2, 2);
     hq_rvariant_clear(&v);
+    wk_alloc_destroy(&a);
+}
+
+Test(worker_alloc, strict_request_waits_for_coupled_groups)
+{
+    wk_alloc_t *a = s_coupled("cpus[0]:gpus[0],cpus[1]:gpus[1]");
+    hq_rvariant_t cpus4 = s_req("cpus", 4 * HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t gpu = s_req("gpus", HQ_AMOUNT_ONE, HQ_POLICY_COMPACT);
+    hq_rvariant_t strict = s_req2(2, 1), loose = s_req2(2, 1);
+    strict.entries[0].policy = HQ_POLICY_FORCE_COMPACT;
+    strict.entries[1].policy = HQ_POLICY_FORCE_COMPACT;
+    hq_ralloc_t *c, *g0, *g1, *s, *l;
+    /* one NUMA node's cpus busy, and the gpu coupled to the other node: the free
+     * cpus and the free gpu are not coupled */
+    cr_assert_eq(wk_alloc_try(a, &cpus4, &c), 0);
+    cr_assert_eq(wk_alloc_try(a, &gpu, &g0), 0);
+    cr_assert_eq(wk_alloc_try(a, &gpu, &g1), 0);
+    bool node0_busy = s_in_group(&c[0], s_numa0, 4);
+    hq_ralloc_t *keep = strcmp(g0[0].labels[0], node0_busy ? "1" : "0") == 0 ? g0 : g1;
+    hq_ralloc_t *drop = keep == g0 ? g1 : g0;
+    wk_alloc_release(a, drop, 1);
+    cr_assert_eq(wk_alloc_try(a, &strict, &s), 1);
+    cr_assert_eq(wk_alloc_try(a, &loose, &l), 0);
+    wk_alloc_release(a, l, 2);
+    /* once the gpu coupled to the free cpus is free, the strict one runs */
+    wk_alloc_release(a, keep, 1);
+    cr_assert_eq(wk_alloc_try(a, &strict, &s), 0);
+    cr_assert_str_eq(s[1].labels[0], node0_busy ? "1" : "0");
+    wk_ralloc_free(c, 1);
+    wk_ralloc_free(g0, 1);
+    wk_ralloc_free(g1, 1);
+    wk_ralloc_free(s, 2);
+    wk_ralloc_free(l, 2);
+    hq_rvariant_clear(&cpus4);
+    hq_rvariant_clear(&gpu);
+    hq_rvariant_clear(&strict);
+    hq_rvariant_clear(&loose);
     wk_alloc_destroy(&a);
 }

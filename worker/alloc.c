@@ -371,11 +371,30 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
                     return -1;
                 }
             }
-            /* Take indices in label order from the chosen groups: compact takes the
-             * freest group first, tight the least free first (whole groups are used
-             * up and the remainder comes from the freest chosen group). */
+            /* Take indices in label order from the chosen groups: compact balances
+             * them (one index per chosen group in turn: 6 over two free groups of 4
+             * is 3 + 3), tight takes the least free first (whole groups are used up
+             * and the remainder comes from the freest chosen group). */
             bool tight = policy == HQ_POLICY_TIGHT || policy == HQ_POLICY_FORCE_TIGHT;
             uint32_t got = 0;
+            if (!tight && n_chosen_groups > 1) {
+                uint32_t *quota = hq_calloc(ng, sizeof *quota);
+                for (uint32_t left = need; left > 0;)
+                    for (uint32_t g = 0; g < ng && left > 0; g++)
+                        if (chosen_group[g] && quota[g] < ff[g]) {
+                            quota[g]++;
+                            left--;
+                        }
+                for (uint32_t i = 0; i < r->n_idx && got < need; i++) {
+                    uint32_t g = r->group[i];
+                    if (r->free[i] == HQ_AMOUNT_ONE && quota[g] > 0) {
+                        quota[g]--;
+                        pick[n++] = i;
+                        got++;
+                    }
+                }
+                free(quota);
+            }
             while (got < need) {
                 int g = -1;
                 for (uint32_t k = 0; k < ng; k++)
@@ -399,6 +418,45 @@ static int s_pick(const wk_rstate_t *r, uint32_t whole, hq_amount_t frac, enum h
     free(ff);
     free(chosen_group);
     return n;
+}
+
+static bool s_strict_policy(enum hq_policy p)
+{
+    return p == HQ_POLICY_FORCE_COMPACT || p == HQ_POLICY_FORCE_TIGHT;
+}
+
+/* Strict requests and coupling: when entry e or o is strict (compact!, tight!) and
+ * their resources are coupled at all, every group e got must be coupled (weight > 0)
+ * to a group o got, and the reverse; otherwise the task waits for such groups. */
+static bool s_coupled_ok(const wk_alloc_t *a, const hq_rvariant_t *v, uint32_t *const *picks,
+                         const int *npick)
+{
+    for (uint32_t e = 0; e < v->n_entries; e++) {
+        for (uint32_t o = 0; o < v->n_entries; o++) {
+            const hq_rreq_t *qe = &v->entries[e], *qo = &v->entries[o];
+            if (e == o || !picks[e] || !picks[o] || qe->all || qo->all ||
+                !(s_strict_policy(qe->policy) || s_strict_policy(qo->policy)))
+                continue;
+            const wk_rstate_t *re = s_find(a, qe->name), *ro = s_find(a, qo->name);
+            uint32_t ie = (uint32_t)(re - a->res), io = (uint32_t)(ro - a->res);
+            bool coupled = false;
+            for (uint32_t k = 0; k < a->n_coupling && !coupled; k++)
+                coupled =
+                    (a->coupling[k].resource1_idx == ie && a->coupling[k].resource2_idx == io) ||
+                    (a->coupling[k].resource1_idx == io && a->coupling[k].resource2_idx == ie);
+            if (!coupled)
+                continue;
+            for (int i = 0; i < npick[e]; i++) {
+                uint32_t ge = re->group[picks[e][i]];
+                bool any = false;
+                for (int j = 0; j < npick[o] && !any; j++)
+                    any = s_weight(a, ie, ge, io, ro->group[picks[o][j]]) > 0;
+                if (!any)
+                    return false;
+            }
+        }
+    }
+    return true;
 }
 
 int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out)
@@ -452,6 +510,8 @@ int wk_alloc_try(wk_alloc_t *a, const hq_rvariant_t *v, hq_ralloc_t **out)
         if (npick[e] < 0)
             rc = 1;
     }
+    if (rc == 0 && a->n_coupling > 0 && !s_coupled_ok(a, v, picks, npick))
+        rc = 1;
     if (rc == 0) {
         for (uint32_t e = 0; e < n; e++) {
             const hq_rreq_t *q = &v->entries[e];

@@ -151,6 +151,8 @@ static int s_resources(const hq_args_t *a, hq_worker_conf_t *c, s_cfg_err_t *e)
     const char *cpl = hq_args_get(a, "coupling");
     if (cpl && hq_coupling_parse(cpl, l, &c->coupling, &c->n_coupling, &err) != 0)
         return s_cli_error(e, "coupling", cpl, err.text);
+    if (hq_coupling_validate(c->coupling, c->n_coupling, l, &err) != 0)
+        return s_hq_error(e, err.text);
     return 0;
 }
 

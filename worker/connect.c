@@ -91,6 +91,12 @@ hq_msg_t *wk_conn_recv(wk_t *w)
     return msg;
 }
 
+void wk_conn_keep_secret(wk_t *w, const hq_registered_t *r)
+{
+    w->has_secret = r->has_secret;
+    memcpy(w->secret, r->secret, sizeof w->secret);
+}
+
 /* Reads one event of the socket monitor (0 = none). */
 uint16_t wk_conn_monitor_read(wk_t *w)
 {
@@ -234,6 +240,7 @@ int wk_conn_register(wk_t *w, hq_err_t *err)
         }
         w->worker_id = msg->u.registered.worker_id;
         w->epoch = msg->hdr.epoch;
+        wk_conn_keep_secret(w, &msg->u.registered);
         wk_link_session_reset(w, msg->hdr.seq);
         w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
         w->idle_timeout_ns =

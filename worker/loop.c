@@ -200,6 +200,8 @@ static void s_reconnect_attempt(wk_t *w)
     reg.u.reg.prefetch = w->prefetch;
     reg.u.reg.n_running = w->n_running;
     reg.u.reg.old_worker_id = w->worker_id;
+    reg.u.reg.has_secret = w->has_secret; /* proof that this is that worker */
+    memcpy(reg.u.reg.secret, w->secret, sizeof w->secret);
     reg.u.reg.reports = wk_link_reports(w, &reg.u.reg.n_reports);
     hq_debug("Registering again at %s with %u task report%s", host, reg.u.reg.n_reports,
              reg.u.reg.n_reports == 1 ? "" : "s");
@@ -257,6 +259,7 @@ static void s_reregistered(wk_t *w, const hq_msg_t *msg)
 {
     w->worker_id = msg->u.registered.worker_id;
     w->epoch = msg->hdr.epoch;
+    wk_conn_keep_secret(w, &msg->u.registered);
     wk_link_session_reset(w, msg->hdr.seq);
     free(w->server_uid);
     w->server_uid = hq_strdup(msg->u.registered.server_uid ? msg->u.registered.server_uid : "");
@@ -361,6 +364,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         hq_info("Received %s; stopping the worker", term == SIGINT    ? "SIGINT"
                                                     : term == SIGTERM ? "SIGTERM"
                                                     : term == SIGTSTP ? "SIGTSTP"
+                                                    : term == SIGHUP  ? "SIGHUP"
                                                                       : "signal");
         wk_link_drop_held(w);
         s_kill_all(w, "Worker stopping");

@@ -244,6 +244,8 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
                  t->info->task_id);
     t->pid = wk_spawn(&sp, error);
     rc = t->pid > 0 ? 0 : -1;
+    if (t->pid > 0)
+        wk_guard_track(w->guard_fd, t->pid); /* its own group, led by it */
 done:
     if (rc == 0)
         wk_capture_start(w, t, pipes);
@@ -305,16 +307,26 @@ void wk_tasks_schedule(wk_t *w)
     /* A request that did not fit will not fit again in this pass: skip its twins. */
     const hq_assign_def_t *miss_def = NULL;
     uint32_t miss_variant = 0;
+    /* A queued task may start before an earlier one that does not fit yet, but not
+     * when the waiting one has a higher priority: a lower-priority task must not take
+     * the resources a higher-priority one waits for (the broker reserved them). */
+    bool blocked = false;
+    int32_t blocked_prio = 0;
     while (*pp) {
         wk_task_t *t = *pp;
         wk_task_t *next = t->next;
-        if (t->def && t->def == miss_def && t->info->variant == miss_variant) {
+        int32_t prio = t->def ? t->def->def.priority : 0;
+        if ((t->def && t->def == miss_def && t->info->variant == miss_variant) ||
+            (blocked && prio < blocked_prio)) {
             pp = &t->next;
             continue;
         }
         if (s_try_start(w, t) == 1) {
             miss_def = t->def;
             miss_variant = t->info->variant;
+            if (!blocked || prio > blocked_prio)
+                blocked_prio = prio;
+            blocked = true;
             pp = &t->next;
             continue;
         }

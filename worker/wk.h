@@ -188,22 +188,25 @@ typedef struct wk_task {
 
 /* The worker: a list of its parts, created in order by hq_worker_main. */
 struct wk {
-    hq_global_t g;            /* global flags */
-    hq_worker_conf_t conf;    /* what REGISTER reports */
-    uint32_t prefetch;        /* tasks queued beyond the cpus (registered maximum) */
-    uint32_t slots;           /* credit: tasks held at once */
-    uint32_t ncpus;           /* whole cpus of this worker (>= 1) */
-    uint32_t slots_long;      /* credit for long or not yet measured tasks */
-    bool short_tasks;         /* tasks are short: deep queue, longer result batches */
-    uint64_t avg_run_ns;      /* moving average of recent task run times */
-    uint64_t n_timed;         /* tasks in that average */
-    zsock_t *sock;            /* DEALER to the broker */
-    void *handle;             /* its libzmq handle */
-    zloop_t *loop;            /* the event loop */
-    int sigfd;                /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
-    uint32_t worker_id;       /* from REGISTERED */
-    uint64_t epoch;           /* session epoch from REGISTERED */
-    uint64_t seq;             /* seq of our last reliable message (RESULTS) */
+    hq_global_t g;         /* global flags */
+    hq_worker_conf_t conf; /* what REGISTER reports */
+    uint32_t prefetch;     /* tasks queued beyond the cpus (registered maximum) */
+    uint32_t slots;        /* credit: tasks held at once */
+    uint32_t ncpus;        /* whole cpus of this worker (>= 1) */
+    uint32_t slots_long;   /* credit for long or not yet measured tasks */
+    bool short_tasks;      /* tasks are short: deep queue, longer result batches */
+    uint64_t avg_run_ns;   /* moving average of recent task run times */
+    uint64_t n_timed;      /* tasks in that average */
+    zsock_t *sock;         /* DEALER to the broker */
+    void *handle;          /* its libzmq handle */
+    zloop_t *loop;         /* the event loop */
+    int sigfd;             /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGTSTP */
+    int guard_fd;          /* socket to the orphan guard (guard.c), or -1 */
+    uint32_t worker_id;    /* from REGISTERED */
+    uint64_t epoch;        /* session epoch from REGISTERED */
+    bool has_secret;       /* the session's reconnect secret (REGISTERED) is known */
+    uint8_t secret[HQ_SESSION_SECRET_LEN]; /* presented when registering again */
+    uint64_t seq;                          /* seq of our last reliable message (RESULTS) */
     uint64_t ack;             /* the broker's last reliable seq we processed (in order) */
     hq_outbox_t outbox;       /* our RESULTS the broker has not acknowledged */
     zsock_t *mon;             /* PAIR reading the DEALER's monitor events, or NULL */
@@ -358,6 +361,13 @@ void wk_conn_monitor_close(wk_t *w);
 hq_msg_t *wk_conn_recv(wk_t *w);
 /* Reads one event of the socket monitor (0 = none). */
 uint16_t wk_conn_monitor_read(wk_t *w);
+/* guard.c: forks the orphan guard; returns the socket to tell it task groups (-1 when
+ * it cannot be started). */
+int wk_guard_start(void);
+/* Tells the guard the process group of a task just spawned. */
+void wk_guard_track(int guard_fd, pid_t pgid);
+/* Keeps the session's reconnect secret of a REGISTERED. */
+void wk_conn_keep_secret(wk_t *w, const hq_registered_t *r);
 /* True for the monitor events of a failed (refused) handshake. */
 bool wk_conn_handshake_failed(uint16_t event);
 /* The first registration: connects, sends REGISTER and waits (15 s at most) for

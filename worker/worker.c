@@ -64,6 +64,8 @@ static void s_cleanup(wk_t *w)
     }
     if (w->sigfd >= 0)
         close(w->sigfd);
+    if (w->guard_fd >= 0) /* the guard ends what the tasks left behind, then exits */
+        close(w->guard_fd);
     wk_alloc_destroy(&w->alloc);
     free(w->ev);
     for (uint32_t i = 0; i < w->n_held; i++)
@@ -98,12 +100,14 @@ int hq_worker_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTSTP);
+    sigaddset(&set, SIGHUP); /* its terminal hung up, e.g. a worker of `deploy-ssh` */
     pthread_sigmask(SIG_BLOCK, &set, &old);
 
     wk_t wk;
     wk_t *w = &wk;
     memset(w, 0, sizeof *w);
     w->sigfd = -1;
+    w->guard_fd = -1;
     int rc = 1;
     hq_err_t err;
     hq_args_t *a = hq_cmd_parse(hq_cmd_find("worker start"), argc, argv, &err);
@@ -174,6 +178,10 @@ int hq_worker_main(int argc, char **argv)
         rc = hq_output_error(&w->g, "Cannot create a signalfd");
         goto out;
     }
+    w->guard_fd = wk_guard_start();
+    if (w->guard_fd < 0)
+        hq_warn("Cannot start the orphan guard: processes a task leaves behind may outlive "
+                "a killed worker");
     if (wk_conn_register(w, &err) != 0) {
         rc = hq_output_error(&w->g, err.text);
         goto out;

@@ -259,6 +259,9 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         break;
     case HQ_JR_WORKER_UP:
         s_note_policy(s, rec->u.worker_up.worker, rec->u.worker_up.msg);
+        if (rec->u.worker_up.msg && rec->u.worker_up.msg->u.reg.has_secret)
+            hq_registry_set_hash(&b->reg, rec->u.worker_up.worker,
+                                 rec->u.worker_up.msg->u.reg.secret);
         if (rec->u.worker_up.worker > b->reg.max_id)
             b->reg.max_id = rec->u.worker_up.worker;
         break;

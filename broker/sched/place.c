@@ -134,6 +134,11 @@ void hq_place_destroy(hq_place_t **pp)
 
 /* ---- introspection ---- */
 
+void hq_place_set_spread(hq_place_t *p, bool spread)
+{
+    p->spread = spread;
+}
+
 uint64_t hq_place_ready_count(const hq_place_t *p)
 {
     return p->n_ready;

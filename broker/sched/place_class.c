@@ -95,6 +95,7 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
         variant_t *dst = &c->variants[v];
         dst->n_nodes = src->n_nodes;
         dst->min_time_ns = src->min_time_ns;
+        dst->weight = src->weight > 0 ? src->weight : HQ_AMOUNT_ONE;
         uint32_t n_entries = src->entries ? src->n_entries : 0;
         dst->needs = hq_calloc(n_entries ? n_entries : 1, sizeof *dst->needs);
         for (uint32_t e = 0; e < n_entries; e++) {
@@ -119,6 +120,12 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
         }
     }
     s_shape_intern(p, c);
+    const variant_t *v0 = &c->variants[0];
+    for (uint32_t i = 0; i < v0->n; i++)
+        if (v0->needs[i].res == CPUS_RES)
+            c->size = v0->needs[i].all ? INT64_MAX : v0->needs[i].amount;
+    if (v0->n_nodes > 0)
+        c->size = INT64_MAX;
     hq_pl_grow((void **)&p->classes, &p->classes_cap, p->n_classes + 1, sizeof *p->classes);
     uint32_t pos = p->n_classes;
     while (pos > 0 && p->classes[pos - 1]->rq_id > c->rq_id)
@@ -126,5 +133,6 @@ int hq_place_rq_add(hq_place_t *p, const hq_sched_rq_t *rq)
     memmove(p->classes + pos + 1, p->classes + pos, (p->n_classes - pos) * sizeof *p->classes);
     p->classes[pos] = c;
     p->n_classes++;
+    hq_pl_queues_rekey(p, c);
     return 0;
 }

@@ -60,12 +60,16 @@ static json_t *s_worker(const hq_place_t *p, const worker_t *w)
                               json_pack("{s:I,s:I,s:I}", "job", (json_int_t)e->job, "task",
                                         (json_int_t)e->task, "variant", (json_int_t)e->variant));
     }
-    return json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:b,s:f,s:o,s:o,s:o}", "id", (json_int_t)w->id,
+    /* reserved in the last round: for a blocked task of this job */
+    json_t *resv = w->closed_round != 0 && w->closed_round == p->round
+                       ? json_integer((json_int_t)w->resv_job)
+                       : json_null();
+    return json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:b,s:f,s:o,s:o,s:o,s:o}", "id", (json_int_t)w->id,
                      "group", w->group ? w->group : "", "credit", (json_int_t)w->credit, "prefetch",
                      (json_int_t)w->prefetch, "held", (json_int_t)w->held, "lifetime_end_ns",
                      (json_int_t)w->lifetime_end, "in_multi_node", w->in_mn, "min_utilization",
                      w->min_util, "capacity", s_amounts(p, w->cap), "free", s_amounts(p, w->free),
-                     "prefetched", pf);
+                     "prefetched", pf, "reserved_for_job", resv);
 }
 
 char *hq_place_dump(const hq_place_t *p)

@@ -148,16 +148,32 @@ static bool s_split(const grp_t *g, hq_amount_t a, bool all, uint8_t policy, hq_
                 out[j] = 0;
         return !s_strict(policy) || used <= s_min_groups(g, a);
     }
-    while (left > 0) {
+    /* compact: the freest groups until they hold it, then balanced over them (one
+     * unit per chosen group in turn, as the worker's allocator takes indices) */
+    bool chosen[64] = {0};
+    for (hq_amount_t room = 0; room < a;) {
         uint32_t big = UINT32_MAX;
         for (uint32_t j = 0; j < g->n; j++)
-            if (out[j] == 0 && g->free[j] > 0 && (big == UINT32_MAX || g->free[j] > g->free[big]))
+            if (!chosen[j] && g->free[j] > 0 && (big == UINT32_MAX || g->free[j] > g->free[big]))
                 big = j;
         if (big == UINT32_MAX)
             return false; /* cannot happen: total >= a */
-        out[big] = g->free[big] < left ? g->free[big] : left;
-        left -= out[big];
+        chosen[big] = true;
+        room += g->free[big];
         used++;
+    }
+    while (left > 0) {
+        for (uint32_t j = 0; j < g->n && left > 0; j++) {
+            if (!chosen[j] || out[j] >= g->free[j])
+                continue;
+            hq_amount_t t = g->free[j] - out[j];
+            if (t > HQ_AMOUNT_ONE)
+                t = HQ_AMOUNT_ONE;
+            if (t > left)
+                t = left;
+            out[j] += t;
+            left -= t;
+        }
     }
     return !s_strict(policy) || used <= s_min_groups(g, a);
 }

@@ -2,8 +2,10 @@
  * queues, request classes, workers and what they hold) and the functions one file
  * of the module offers the others, grouped by the file that defines them. Calls run
  * one way only (no file calls back into one that calls it):
- *   place_round.c   -> place_release.c, place_queue.c, place_fit.c, place.c
+ *   place_round.c   -> place_mix.c, place_release.c, place_queue.c, place_fit.c, place.c
+ *   place_mix.c     -> place_fit.c
  *   place_release.c -> place_worker.c, place_fit.c, place.c
+ *   place_class.c   -> place_queue.c (re-sorts the queues of a class registered late)
  *   place_worker.c, place_queue.c, place_class.c -> place.c (state, registries)
  *   place_fit.c     -> nothing (works on one worker and one variant)
  * Pure like place.h: no sockets, no clock, no logging. */
@@ -28,6 +30,7 @@ typedef struct s_need {
 typedef struct s_variant {
     uint32_t n_nodes;     /* > 0: multi-node, never placed here */
     uint64_t min_time_ns; /* time request */
+    uint32_t weight;      /* fixed-point (HQ_AMOUNT_ONE = 1): min-utilization mixes */
     uint32_t n;           /* number of needs */
     need_t *needs;        /* owned */
 } variant_t;
@@ -39,6 +42,7 @@ typedef struct s_class {
     uint64_t blocked_round; /* round in which the class could place nothing more */
     uint64_t hash;          /* of the compiled variants */
     struct s_class *shape;  /* first registered class with identical variants */
+    hq_amount_t size;       /* cpus of its first variant (max for all/nodes): order key */
 } class_t;
 
 typedef struct s_run {
@@ -48,15 +52,16 @@ typedef struct s_run {
 } run_t;
 
 typedef struct s_queue {
-    int32_t prio;   /* higher first */
-    uint32_t job;   /* lower first */
-    uint32_t rq;    /* class id */
-    class_t *cls;   /* resolved class, NULL until registered */
-    run_t *runs;    /* owned, sorted by start from head */
-    uint32_t head;  /* first live run */
-    uint32_t n;     /* runs used (including consumed before head) */
-    uint32_t cap;   /* runs allocated */
-    uint64_t count; /* ids left */
+    int32_t prio;     /* higher first */
+    uint32_t job;     /* lower first */
+    uint32_t rq;      /* class id */
+    hq_amount_t size; /* its class's size (0 until registered): bigger first in a job */
+    class_t *cls;     /* resolved class, NULL until registered */
+    run_t *runs;      /* owned, sorted by start from head */
+    uint32_t head;    /* first live run */
+    uint32_t n;       /* runs used (including consumed before head) */
+    uint32_t cap;     /* runs allocated */
+    uint64_t count;   /* ids left */
 } queue_t;
 
 typedef struct s_pf {
@@ -111,6 +116,7 @@ typedef struct s_worker {
     uint64_t *pf_keys;     /* open-addressing set of job<<32|task of pf entries (0 = empty) */
     uint32_t pf_keys_cap;  /* slots, a power of two (0 = none yet) */
     uint64_t closed_round; /* reserved in this round */
+    uint32_t resv_job;     /* the job it was reserved for (when closed_round) */
     uint32_t pf_variant;   /* scratch: variant chosen for prefetch this queue */
     grp_t *grp;            /* per resource index [grp_len] */
     uint32_t grp_len;      /* entries of grp (= names_cap) */
@@ -154,6 +160,8 @@ struct hq_place {
     queue_t **slot_q;     /* round scratch: queue of each emitted slot (min-util undo) */
     uint32_t slot_q_cap;  /* allocated */
     bool any_min_util;    /* some worker has a min utilization */
+    bool spread;          /* benchmarks: most free cpus first instead of packing */
+    uint32_t resv_job;    /* round scratch: the job a reservation is made for */
 };
 
 /* ---- place.c: state and registries ---- */
@@ -205,6 +213,8 @@ static inline worker_t *hq_pl_worker_find(const hq_place_t *p, uint32_t id)
 
 /* ---- place_queue.c: ready queues ---- */
 
+/* The class was just registered: its queues get its size and the order is restored. */
+void hq_pl_queues_rekey(hq_place_t *p, const class_t *c);
 /* Moves the live runs to the front (drops the consumed ones before head). */
 void hq_pl_runs_compact(queue_t *q);
 /* Inserts a run keeping runs sorted by start; merges with a contiguous predecessor. */
@@ -250,6 +260,24 @@ bool hq_pl_fits(const worker_t *w, const variant_t *v, bool total, uint64_t now)
 void hq_pl_take(worker_t *w, const variant_t *v, uint32_t job, uint32_t task);
 /* Gives back what hq_pl_take took. */
 void hq_pl_give(worker_t *w, const variant_t *v, uint32_t job, uint32_t task);
+
+/* ---- place_mix.c: the mix of tasks for a worker with a min utilization ---- */
+
+#define HQ_PL_MIX_MAX 16 /* ready queues a mix is chosen from (the first ones) */
+
+typedef struct s_mix {
+    queue_t *q;         /* ready queue */
+    uint32_t vi;        /* its variant that fits the worker */
+    const variant_t *v; /* that variant */
+    uint64_t weight;    /* weight of one task */
+    uint32_t level;     /* priority level, 0 = highest among the items */
+    uint32_t max;       /* tasks it has (1 for an `all` request) */
+    uint32_t take;      /* out: tasks of it in the chosen mix */
+} hq_pl_mix_t;
+
+/* Chooses the mix for worker w (items: HQ_PL_MIX_MAX entries). Returns the number of
+ * items filled, their `take` set, or 0 when no mix reaches the worker's minimum. */
+uint32_t hq_pl_mix_choose(const hq_place_t *p, const worker_t *w, hq_pl_mix_t *items);
 
 /* ---- place_release.c: the prefetch FIFO ---- */
 

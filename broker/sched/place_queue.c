@@ -10,38 +10,54 @@
 
 #include "hq_util.h"
 
-/* <0 if queue key a goes before b */
-static int s_qkey_cmp(int32_t pa, uint32_t ja, uint32_t ra, int32_t pb, uint32_t jb, uint32_t rb)
+/* <0 if queue a goes before b: priority (higher first), job (lower first), class
+ * size (bigger first: smaller requests then fill the gaps), class id. */
+static int s_qkey_cmp(const queue_t *a, const queue_t *b)
 {
-    if (pa != pb)
-        return pa > pb ? -1 : 1;
-    if (ja != jb)
-        return ja < jb ? -1 : 1;
-    if (ra != rb)
-        return ra < rb ? -1 : 1;
+    if (a->prio != b->prio)
+        return a->prio > b->prio ? -1 : 1;
+    if (a->job != b->job)
+        return a->job < b->job ? -1 : 1;
+    if (a->size != b->size)
+        return a->size > b->size ? -1 : 1;
+    if (a->rq != b->rq)
+        return a->rq < b->rq ? -1 : 1;
     return 0;
+}
+
+static int s_qsort_cmp(const void *a, const void *b)
+{
+    return s_qkey_cmp(*(queue_t *const *)a, *(queue_t *const *)b);
+}
+
+void hq_pl_queues_rekey(hq_place_t *p, const class_t *c)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < p->n_queues; i++)
+        if (p->queues[i]->rq == c->rq_id && p->queues[i]->size != c->size) {
+            p->queues[i]->size = c->size;
+            any = true;
+        }
+    if (any)
+        qsort(p->queues, p->n_queues, sizeof *p->queues, s_qsort_cmp);
 }
 
 static queue_t *s_queue_get(hq_place_t *p, int32_t prio, uint32_t job, uint32_t rq)
 {
+    const class_t *c = hq_pl_class_find(p, rq);
+    queue_t key = {.prio = prio, .job = job, .rq = rq, .size = c ? c->size : 0};
     uint32_t lo = 0, hi = p->n_queues;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const queue_t *m = p->queues[mid];
-        if (s_qkey_cmp(m->prio, m->job, m->rq, prio, job, rq) < 0)
+        if (s_qkey_cmp(p->queues[mid], &key) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < p->n_queues) {
-        queue_t *m = p->queues[lo];
-        if (m->prio == prio && m->job == job && m->rq == rq)
-            return m;
-    }
+    if (lo < p->n_queues && s_qkey_cmp(p->queues[lo], &key) == 0)
+        return p->queues[lo];
     queue_t *q = hq_calloc(1, sizeof *q);
-    q->prio = prio;
-    q->job = job;
-    q->rq = rq;
+    *q = key;
     hq_pl_grow((void **)&p->queues, &p->queues_cap, p->n_queues + 1, sizeof *p->queues);
     memmove(p->queues + lo + 1, p->queues + lo, (p->n_queues - lo) * sizeof *p->queues);
     p->queues[lo] = q;

@@ -13,11 +13,20 @@
 
 /* ---- worker heap (best on top) ---- */
 
-enum heap_mode { HEAP_FREE_CPUS, HEAP_PREFETCH };
+/* HEAP_PACK: fewest free cpus first (tasks go where cpus are already in use, so
+ * idle workers stay idle and can end); HEAP_FREE_CPUS: most free cpus first (the
+ * worker a reservation drains soonest); HEAP_PREFETCH: fewest waiting tasks. */
+enum heap_mode { HEAP_PACK, HEAP_FREE_CPUS, HEAP_PREFETCH };
+
+/* Blocked classes of one job whose reservations wait for the job's other classes. */
+#define RESERVE_PENDING_MAX 64
 
 static inline bool s_better(const worker_t *a, const worker_t *b, enum heap_mode m)
 {
-    if (m == HEAP_FREE_CPUS) {
+    if (m == HEAP_PACK) {
+        if (a->free[CPUS_RES] != b->free[CPUS_RES])
+            return a->free[CPUS_RES] < b->free[CPUS_RES];
+    } else if (m == HEAP_FREE_CPUS) {
         if (a->free[CPUS_RES] != b->free[CPUS_RES])
             return a->free[CPUS_RES] > b->free[CPUS_RES];
     } else if (a->n_pf != b->n_pf) {
@@ -171,11 +180,11 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
                 p->open[i] = p->open[--p->n_open_list];
                 continue;
             }
-            if (w->n_pf == 0 && hq_pl_fits(w, v, false, p->now))
+            if (w->n_pf == 0 && w->min_util <= 0 && hq_pl_fits(w, v, false, p->now))
                 h[n++] = w;
             i++;
         }
-        s_heapify(h, n, HEAP_FREE_CPUS);
+        s_heapify(h, n, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
         while (n > 0 && q->count > 0) {
             worker_t *w = h[0];
             uint32_t task = hq_pl_queue_pop(q);
@@ -184,9 +193,9 @@ static bool s_place_queue(hq_place_t *p, queue_t *q, class_t *c, out_t *o)
             w->util_round = p->round;
             s_took_one(p, w);
             if (w->held < w->credit && hq_pl_fits_amounts(w, v, false))
-                s_sift_down(h, n, 0, HEAP_FREE_CPUS);
+                s_sift_down(h, n, 0, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
             else
-                s_heap_pop(h, &n, HEAP_FREE_CPUS);
+                s_heap_pop(h, &n, p->spread ? HEAP_FREE_CPUS : HEAP_PACK);
         }
     }
     if (q->count == 0)
@@ -226,6 +235,7 @@ static void s_close(hq_place_t *p, worker_t *w)
     if (s_open(p, w))
         p->n_open--;
     w->closed_round = p->round;
+    w->resv_job = p->resv_job;
 }
 
 /* Reserves one worker for a blocked class (rule in place.h). */
@@ -234,7 +244,7 @@ static bool s_reserve(hq_place_t *p, const class_t *c)
     worker_t *best = NULL;
     for (uint32_t i = 0; i < p->n_unclosed;) {
         worker_t *w = p->unclosed[i];
-        if (w->closed_round == p->round || w->credit == 0 || w->in_mn) {
+        if (w->closed_round == p->round || w->credit == 0 || w->in_mn || w->min_util > 0) {
             p->unclosed[i] = p->unclosed[--p->n_unclosed];
             continue;
         }
@@ -302,6 +312,45 @@ static bool s_reserve_mn(hq_place_t *p, const variant_t *v)
     return true;
 }
 
+/* The reservations of the blocked classes of one job (rule in place.h). */
+static void s_reserve_all(hq_place_t *p, const queue_t *const *qs, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        const class_t *c = qs[k]->cls;
+        p->resv_job = qs[k]->job;
+        if (!s_reserve(p, c))
+            for (uint32_t vi = 0; vi < c->n_variants; vi++)
+                if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
+                    break;
+    }
+}
+
+/* Min utilization: each open worker with a minimum gets the mix place_mix.c chooses
+ * (after every queue had its turn on the other workers). */
+static void s_min_util_mix(hq_place_t *p, out_t *o)
+{
+    hq_pl_mix_t items[HQ_PL_MIX_MAX];
+    for (uint32_t i = 0; i < p->n_workers; i++) {
+        worker_t *w = p->workers[i];
+        if (w->min_util <= 0 || !s_open(p, w) || w->n_pf > 0)
+            continue;
+        uint32_t n = hq_pl_mix_choose(p, w, items);
+        for (uint32_t k = 0; k < n; k++) {
+            queue_t *q = items[k].q;
+            for (uint32_t t = 0; t < items[k].take && q->count > 0 && s_open(p, w); t++) {
+                if (!hq_pl_fits(w, items[k].v, false, p->now))
+                    break; /* groups: the undo below takes the mix back if short */
+                uint32_t task = hq_pl_queue_pop(q);
+                p->n_ready--;
+                s_emit(p, o, q, w->id, task, items[k].vi);
+                hq_pl_take(w, items[k].v, q->job, task);
+                w->util_round = p->round;
+                s_took_one(p, w);
+            }
+        }
+    }
+}
+
 /* Min utilization: a worker that got tasks on free capacity this round but would
  * still use less than its minimal share of cpus gets none of them. */
 static void s_min_util_undo(hq_place_t *p, out_t *o)
@@ -355,10 +404,19 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
         }
     }
     p->n_unclosed = p->n_workers;
+    /* Blocked classes reserve once the job's other (smaller) classes had their turn:
+     * they fill the gaps; the reservation holds against later jobs only. */
+    const queue_t *pending[RESERVE_PENDING_MAX];
+    uint32_t n_pending = 0;
+    const queue_t *pend_q = NULL;
     for (uint32_t i = 0; i < p->n_queues && p->n_open > 0; i++) {
         queue_t *q = p->queues[i];
         if (q->count == 0)
             continue;
+        if (n_pending > 0 && (q->job != pend_q->job || q->prio != pend_q->prio)) {
+            s_reserve_all(p, pending, n_pending);
+            n_pending = 0;
+        }
         if (!q->cls)
             q->cls = hq_pl_class_find(p, q->rq);
         class_t *c = q->cls;
@@ -369,14 +427,20 @@ uint32_t hq_place_run(hq_place_t *p, uint64_t now_ns, hq_sched_slots_t *slots)
         p->n_ready -= before - q->count;
         if (!done) {
             c->shape->blocked_round = p->round;
-            if (!s_reserve(p, c))
-                for (uint32_t vi = 0; vi < c->n_variants; vi++)
-                    if (c->variants[vi].n_nodes > 0 && s_reserve_mn(p, &c->variants[vi]))
-                        break;
+            if (n_pending == RESERVE_PENDING_MAX) {
+                s_reserve_all(p, pending, n_pending);
+                n_pending = 0;
+            }
+            pending[n_pending++] = q;
+            pend_q = q;
         }
     }
-    if (p->any_min_util)
+    if (n_pending > 0)
+        s_reserve_all(p, pending, n_pending);
+    if (p->any_min_util) {
+        s_min_util_mix(p, &o);
         s_min_util_undo(p, &o);
+    }
     /* drop emptied queues, keeping order */
     uint32_t k = 0;
     for (uint32_t i = 0; i < p->n_queues; i++) {

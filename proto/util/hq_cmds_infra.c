@@ -83,6 +83,10 @@ static const hq_opt_t s_worker_hwdetect_opts[] = {
     HQ_FLAG("no-hyper-threading", 0, "Detect only physical cores"),
     HQ_OPTS_END,
 };
+static const hq_opt_t s_worker_deploy_ssh_opts[] = {
+    HQ_FLAG("show-output", 0, "Print the output of the remote workers"),
+    HQ_OPTS_END,
+};
 static const hq_opt_t s_generate_man_opts[] = {
     HQ_FLAG("completions", 0, "Also write hq.bash, _hq and hq.fish into DIR"),
     HQ_OPTS_END,
@@ -94,6 +98,11 @@ static const hq_pos_arg_t s_worker_id_args[] = {HQ_ARG("WORKER_ID", "Id of the w
                                                 HQ_ARGS_END};
 static const hq_pos_arg_t s_worker_count_args[] = {
     HQ_ARG("WORKER_COUNT", "How many workers to wait for"),
+    HQ_ARGS_END,
+};
+static const hq_pos_arg_t s_deploy_ssh_args[] = {
+    HQ_ARG("HOSTFILE", "File with one `host` or `host:port` per line"),
+    {"WORKER_START_ARGS", "Arguments of `hq worker start` for every worker", true, true, NULL},
     HQ_ARGS_END,
 };
 static const hq_pos_arg_t s_access_file_args[] = {HQ_ARG("FILE", "Where to write the access file"),
@@ -208,6 +217,22 @@ const hq_cmd_spec_t hq_cmds_infra[] = {
     {.path = "worker wait",
      .summary = "Wait until some workers are connected",
      .args = s_worker_count_args,
+     .reference = S_REF_WORKER},
+    {.path = "worker deploy-ssh",
+     .summary = "Start workers on the hosts of a host file over SSH",
+     .description = "Runs `ssh <host> -t -t [-p <port>] -- <this hq> worker start "
+                    "[WORKER_START_ARGS]...` for each line of HOSTFILE (`host` or `host:port`; "
+                    "blank lines and lines starting with `#` are skipped) and waits until all "
+                    "of them end. A worker ending with a non-zero code is logged as `Worker "
+                    "exited with code N` and the command exits 1. The remote workers do not "
+                    "see this environment: give them --server-dir (or --hostname, ...) among "
+                    "WORKER_START_ARGS. Interrupting or terminating this command ends the ssh "
+                    "connections and with them the workers.",
+     .opts = s_worker_deploy_ssh_opts,
+     .args = s_deploy_ssh_args,
+     .trailing = true,
+     .examples = "$ hq worker deploy-ssh nodes.txt --server-dir /shared/hq --cpus 8\n"
+                 "Starts a worker with 8 CPUs on every host of nodes.txt.",
      .reference = S_REF_WORKER},
     {.path = "journal",
      .summary = "Commands for the event journal",

@@ -78,10 +78,24 @@ json_t *hq_wres_json_coupled(const hq_wres_list_t *l, const hq_coupling_t *w, ui
     return json_pack("{s:o, s:{s:o}}", "resources", arr, "coupling", "weights", weights);
 }
 
-bool hq_wres_json_is_coupled(const json_t *v)
+bool *hq_wres_json_coupled_mask(const json_t *v, uint32_t n)
 {
     const json_t *w = json_object_get(json_object_get(v, "coupling"), "weights");
-    return json_is_array(w) && json_array_size(w) > 0;
+    if (!json_is_array(w) || json_array_size(w) == 0 || n == 0)
+        return NULL;
+    bool *mask = hq_calloc(n, sizeof *mask);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(w, i, item)
+    {
+        const char *keys[2] = {"resource1_idx", "resource2_idx"};
+        for (int k = 0; k < 2; k++) {
+            json_int_t r = json_integer_value(json_object_get(item, keys[k]));
+            if (r >= 0 && r < (json_int_t)n)
+                mask[r] = true;
+        }
+    }
+    return mask;
 }
 
 json_t *hq_worker_json(uint32_t id, const hq_worker_conf_t *conf)
@@ -433,8 +447,9 @@ static void s_worker_table(const hq_global_t *g, const json_t *w, bool runtime)
     hq_wres_list_t res;
     char *summary = NULL;
     if (hq_wres_from_json(json_object_get(cfg, "resources"), &res) == 0) {
-        summary = hq_wres_summary_ex(&res, true,
-                                     hq_wres_json_is_coupled(json_object_get(cfg, "resources")));
+        bool *coupled = hq_wres_json_coupled_mask(json_object_get(cfg, "resources"), res.n);
+        summary = hq_wres_summary_ex(&res, true, coupled);
+        free(coupled);
         hq_wres_list_clear(&res);
     }
     hq_table_add_kv(t, "Resources", summary ? summary : "");

@@ -25,8 +25,9 @@ json_t *hq_wres_json(const hq_wres_list_t *l);
 /* Same with coupling.weights filled from w[0..n): items {"resource1_idx",
  * "group1_idx", "resource2_idx", "group2_idx", "weight"}. */
 json_t *hq_wres_json_coupled(const hq_wres_list_t *l, const hq_coupling_t *w, uint32_t n);
-/* True when a §6 resource object has a non-empty coupling.weights. */
-bool hq_wres_json_is_coupled(const json_t *v);
+/* Which of the n resources of a §6 resource object its coupling.weights name: an
+ * array of n flags (caller frees), NULL when none is coupled. */
+bool *hq_wres_json_coupled_mask(const json_t *v, uint32_t n);
 
 /* Prints a server info object in the global output mode: cli -> vertical table
  * (with a first "Server directory" row when server_dir != NULL), json -> the object

@@ -59,8 +59,9 @@ hq_amount_t hq_wres_capacity(const hq_wres_t *r);
 /* One-line summary of a list (cli/REFERENCE.md §1.4): "cpus 4; mem 1.50 GiB". Caller frees. */
 char *hq_wres_summary(const hq_wres_list_t *l, bool multiline);
 
-/* Same, with the suffix " [coupled]" at the end when coupled. Caller frees. */
-char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, bool coupled);
+/* Same, with the suffix " [coupled]" after every resource i with coupled[i] (coupled
+ * may be NULL: none). Caller frees. */
+char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, const bool *coupled);
 
 /* Full form for hwdetect: "cpus: [[0,1],[2,3]]" etc. Caller frees. */
 char *hq_wres_full(const hq_wres_t *r);
@@ -84,9 +85,16 @@ uint32_t hq_wres_coupling_groups(const hq_wres_t *r);
 /* Parses --coupling "R1[g]:R2[h][=W],..." against the (name-sorted) list l into a
  * new array (*out, *n; caller frees *out). Errors (err.text): "Missing ':'",
  * "Missing '['", "Missing ']'", "Resource not found: <name>", "Invalid group
- * index: <x>", "Invalid weight: <w>". */
+ * index: <x>" (not a number 0..255), "Invalid weight: <w>". Group ids are checked
+ * against the resources by hq_coupling_validate. */
 int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t **out, uint32_t *n,
                       hq_err_t *err);
+
+/* Checks parsed coupling items against the resources they name (the worker refuses
+ * to start otherwise): "Resource '<name>' has only a single group" (a range, a list
+ * or one group cannot be coupled), "Invalid group id <g> for resource '<name>'". */
+int hq_coupling_validate(const hq_coupling_t *c, uint32_t n, const hq_wres_list_t *l,
+                         hq_err_t *err);
 
 /* ---- task side: what a task asks for ---- */
 

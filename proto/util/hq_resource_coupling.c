@@ -67,8 +67,6 @@ static int s_coupling_side(const char *s, const char *e, const hq_wres_list_t *l
     for (uint32_t i = 0; i < l->n; i++) {
         if (l->res[i].name && strlen(l->res[i].name) == (size_t)(ne - ns) &&
             memcmp(l->res[i].name, ns, (size_t)(ne - ns)) == 0) {
-            if (*group >= hq_wres_coupling_groups(&l->res[i]))
-                return hq_err_set(err, "Invalid group index: %u", *group);
             *res = i;
             return 0;
         }
@@ -126,4 +124,27 @@ int hq_coupling_parse(const char *spec, const hq_wres_list_t *l, hq_coupling_t *
 fail:
     free(items);
     return -1;
+}
+
+/* One side of a coupling item: resource res, group g. */
+static int s_validate_side(const hq_wres_list_t *l, uint32_t res, uint32_t g, hq_err_t *err)
+{
+    if (res >= l->n)
+        return hq_err_set(err, "Invalid resource index %u", res);
+    const hq_wres_t *r = &l->res[res];
+    uint32_t groups = hq_wres_coupling_groups(r);
+    if (groups <= 1)
+        return hq_err_set(err, "Resource '%s' has only a single group", r->name);
+    if (g >= groups)
+        return hq_err_set(err, "Invalid group id %u for resource '%s'", g, r->name);
+    return 0;
+}
+
+int hq_coupling_validate(const hq_coupling_t *c, uint32_t n, const hq_wres_list_t *l, hq_err_t *err)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (s_validate_side(l, c[i].resource1_idx, c[i].group1_idx, err) != 0 ||
+            s_validate_side(l, c[i].resource2_idx, c[i].group2_idx, err) != 0)
+            return -1;
+    return 0;
 }

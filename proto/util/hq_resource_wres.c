@@ -383,10 +383,10 @@ static void s_summary_value(hq_buf_t *b, const hq_wres_t *r)
 
 char *hq_wres_summary(const hq_wres_list_t *l, bool multiline)
 {
-    return hq_wres_summary_ex(l, multiline, false);
+    return hq_wres_summary_ex(l, multiline, NULL);
 }
 
-char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, bool coupled)
+char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, const bool *coupled)
 {
     hq_buf_t b = {0};
     hq_buf_append(&b, "", 0);
@@ -395,9 +395,9 @@ char *hq_wres_summary_ex(const hq_wres_list_t *l, bool multiline, bool coupled)
             hq_buf_append(&b, multiline ? "\n" : "; ", multiline ? 1 : 2);
         hq_buf_printf(&b, "%s%s", l->res[i].name ? l->res[i].name : "", multiline ? ": " : " ");
         s_summary_value(&b, &l->res[i]);
+        if (coupled && coupled[i])
+            hq_buf_append(&b, " [coupled]", 10);
     }
-    if (coupled)
-        hq_buf_append(&b, " [coupled]", 10);
     return b.data;
 }
 

@@ -551,6 +551,14 @@ static int s_wres(s_enc_t *e, const hq_wres_t *w)
     return 0;
 }
 
+/* A session secret: bin of HQ_SESSION_SECRET_LEN bytes, or an empty bin for none. */
+static void s_secret(s_enc_t *e, bool has, const uint8_t *secret)
+{
+    msgpack_pack_bin(&e->pk, has ? HQ_SESSION_SECRET_LEN : 0);
+    if (has)
+        msgpack_pack_bin_body(&e->pk, secret, HQ_SESSION_SECRET_LEN);
+}
+
 static int s_register(s_enc_t *e, const hq_register_t *r)
 {
     const hq_worker_conf_t *c = &r->conf;
@@ -596,6 +604,7 @@ static int s_register(s_enc_t *e, const hq_register_t *r)
         msgpack_pack_uint32(&e->pk, r->reports[k].task_id);
         msgpack_pack_uint32(&e->pk, r->reports[k].instance);
     }
+    s_secret(e, r->has_secret, r->secret);
     return 0;
 }
 
@@ -606,6 +615,7 @@ static int s_registered(s_enc_t *e, const hq_registered_t *r)
     TRY(s_str(e, "server_uid", r->server_uid, HQ_MAX_STR, false));
     msgpack_pack_uint64(&e->pk, r->heartbeat_ns);
     msgpack_pack_uint64(&e->pk, r->idle_timeout_ns);
+    s_secret(e, r->has_secret, r->secret);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #define HQ_MAX_STR (1024 * 1024)        /* one string / bytes field, except entries */
 #define HQ_MAX_ENTRY (16 * 1024 * 1024) /* one task entry / stdin blob */
 #define HQ_SUBMIT_KEY_LEN 16            /* bytes of a SUBMIT idempotency key */
+#define HQ_SESSION_SECRET_LEN 32        /* bytes of a worker session's reconnect secret */
 
 enum hq_msg_type {
     /* client -> broker */
@@ -207,6 +208,10 @@ typedef struct hq_register {
      * ones are reported by RESULTS right after REGISTERED. */
     uint32_t n_reports;
     struct hq_task_ref *reports; /* hq_task_ref_t, defined below */
+    /* Reconnect: the secret the broker gave the session old_worker_id in REGISTERED,
+     * proof that this is that worker (last on the wire; optional). */
+    bool has_secret;
+    uint8_t secret[HQ_SESSION_SECRET_LEN];
 } hq_register_t;
 
 typedef struct hq_registered {
@@ -214,6 +219,10 @@ typedef struct hq_registered {
     char *server_uid;         /* for %{SERVER_UID} */
     uint64_t heartbeat_ns;    /* interval the broker expects */
     uint64_t idle_timeout_ns; /* server default idle timeout if the worker has none */
+    /* The session's reconnect secret, to be presented by a REGISTER of this worker that
+     * replaces the session (last on the wire; optional). */
+    bool has_secret;
+    uint8_t secret[HQ_SESSION_SECRET_LEN];
 } hq_registered_t;
 
 /* The concrete amount of one resource given to a task by the worker's allocator. */

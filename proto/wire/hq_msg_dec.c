@@ -418,6 +418,22 @@ static int s_wres(s_dec_t *d, hq_wres_t *w)
     return hq_msgp_check_wres(w, d->tname, d->err);
 }
 
+/* A session secret: an empty bin (none) or exactly HQ_SESSION_SECRET_LEN bytes. */
+static int s_secret(s_dec_t *d, bool *has, uint8_t *secret)
+{
+    const uint8_t *data;
+    uint32_t len;
+    int rc = hq_mpr_bin(&d->r, &data, &len);
+    if (rc)
+        return s_rdfail(d, "secret", rc, "bin");
+    if (len != 0 && len != HQ_SESSION_SECRET_LEN)
+        return s_fail(d, "secret", "length %u is neither 0 nor %u", len, HQ_SESSION_SECRET_LEN);
+    *has = len != 0;
+    if (len)
+        memcpy(secret, data, len);
+    return 0;
+}
+
 static int s_register(s_dec_t *d, hq_register_t *r)
 {
     hq_worker_conf_t *c = &r->conf;
@@ -426,7 +442,7 @@ static int s_register(s_dec_t *d, hq_register_t *r)
     int brc = hq_mpr_array(&d->r, &nbody);
     if (brc)
         return s_rdfail(d, "body", brc, "array");
-    if (nbody != HQ_NF_REGISTER && nbody != HQ_NF_REGISTER_V0)
+    if (nbody != HQ_NF_REGISTER && nbody != HQ_NF_REGISTER_V1 && nbody != HQ_NF_REGISTER_V0)
         return s_fail(d, "body", "has %u fields, expected %u", nbody, HQ_NF_REGISTER);
     uint32_t nf;
     int hrc = hq_mpr_array(&d->r, &nf);
@@ -489,17 +505,26 @@ static int s_register(s_dec_t *d, hq_register_t *r)
         TRY(s_u32(d, "task_id", &r->reports[k].task_id));
         TRY(s_u32(d, "instance", &r->reports[k].instance));
     }
-    return 0;
+    if (nbody == HQ_NF_REGISTER_V1)
+        return 0;
+    return s_secret(d, &r->has_secret, r->secret);
 }
 
 static int s_registered(s_dec_t *d, hq_registered_t *r)
 {
-    TRY(s_struct(d, "body", HQ_NF_REGISTERED));
+    uint32_t nbody;
+    int brc = hq_mpr_array(&d->r, &nbody);
+    if (brc)
+        return s_rdfail(d, "body", brc, "array");
+    if (nbody != HQ_NF_REGISTERED && nbody != HQ_NF_REGISTERED_V0)
+        return s_fail(d, "body", "has %u fields, expected %u", nbody, HQ_NF_REGISTERED);
     TRY(s_u32(d, "worker_id", &r->worker_id));
     TRY(s_str(d, "server_uid", HQ_MAX_STR, false, &r->server_uid));
     TRY(s_u64(d, "heartbeat_ns", &r->heartbeat_ns));
     TRY(s_u64(d, "idle_timeout_ns", &r->idle_timeout_ns));
-    return 0;
+    if (nbody == HQ_NF_REGISTERED_V0)
+        return 0;
+    return s_secret(d, &r->has_secret, r->secret);
 }
 
 static int s_assign(s_dec_t *d, hq_assign_t *a)

@@ -37,9 +37,11 @@ enum {
     HQ_NF_CONF = 17,    /* the last field (coupling) was added later: */
     HQ_NF_CONF_V0 = 16, /* the decoder also accepts a conf without it */
     HQ_NF_COUPLING = 5,
-    HQ_NF_REGISTER = 5,    /* the last field (reports) was added later: */
-    HQ_NF_REGISTER_V0 = 4, /* the decoder also accepts a REGISTER without it */
-    HQ_NF_REGISTERED = 4,
+    HQ_NF_REGISTER = 6,      /* the last fields (reports, then secret) were added later: */
+    HQ_NF_REGISTER_V1 = 5,   /* the decoder also accepts a REGISTER without the secret */
+    HQ_NF_REGISTER_V0 = 4,   /* or without both */
+    HQ_NF_REGISTERED = 5,    /* the last field (secret) was added later: */
+    HQ_NF_REGISTERED_V0 = 4, /* the decoder also accepts a REGISTERED without it */
     HQ_NF_RALLOC = 3,
     HQ_NF_ASSIGN_DEF = 5,
     HQ_NF_ASSIGN_TASK = 8,
