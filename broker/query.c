@@ -126,6 +126,10 @@ static json_t *s_task_json(hq_broker_t *b, const hq_job_t *j, const hq_task_t *t
             json_object_set_new(o, k ? "stderr" : "stdout", v);
         }
         free(cwd);
+        /* For `hq job cat` of a streamed task: where its output is. */
+        const char *sdir = j->submits[jd->submit].stream_dir;
+        if (sdir && (jd->def->out.kind == HQ_STDIO_STREAM || jd->def->err.kind == HQ_STDIO_STREAM))
+            json_object_set_new(o, "_stream", json_string(sdir));
         json_object_set_new(o, "started_at", s_time(t->start_ns));
         uint32_t n_nodes;
         const uint32_t *nodes = hq_mn_nodes(j, t->id, &n_nodes);

@@ -116,6 +116,11 @@ int hq_cmd_journal_flush(int argc, char **argv);
 int hq_cmd_journal_prune(int argc, char **argv);
 int hq_cmd_journal_verify(int argc, char **argv);
 int hq_cmd_journal_report(int argc, char **argv);
+int hq_cmd_output_log_summary(int argc, char **argv);
+int hq_cmd_output_log_jobs(int argc, char **argv);
+int hq_cmd_output_log_show(int argc, char **argv);
+int hq_cmd_output_log_cat(int argc, char **argv);
+int hq_cmd_output_log_export(int argc, char **argv);
 int hq_cmd_doc(int argc, char **argv);
 int hq_cmd_generate_completion(int argc, char **argv);
 int hq_cmd_generate_man(int argc, char **argv);
@@ -125,5 +130,15 @@ int hq_cmd_generate_man(int argc, char **argv);
 /* on_notify: the --on-notify program (shell words), run per task notification, or NULL. */
 int hq_cli_wait_jobs(hq_cli_t *c, const hq_selector_t *sel, bool without_close, bool progress,
                      const char *on_notify);
+
+/* The server uid in the access file the client uses (the streams it writes), or NULL.
+ * Caller frees. */
+char *hq_cli_server_uid(const hq_cli_t *c);
+/* Prints the output that tasks of job write into the stream directory dir while they
+ * run, until the job ends (`output-log cat --follow`, `submit --follow`). channel: 0
+ * stdout, 1 stderr, -1 both (stderr chunks to stderr). tasks: only these, or NULL.
+ * server_uid: the streams of this server, or NULL for the connected server's. */
+int hq_cli_follow(hq_cli_t *c, const char *dir, uint32_t job, int channel,
+                  const hq_rangelist_t *tasks, const char *server_uid);
 
 #endif

@@ -1,5 +1,6 @@
 /* `hq job cat`: prints the stdout/stderr files of tasks, as named by the task
- * paths the broker resolved (TASK_LIST), verbatim. */
+ * paths the broker resolved (TASK_LIST), verbatim; the output of streamed tasks comes
+ * from their stream directory (outlog.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "hq_log.h"
 #include "hq_output.h"
 #include "hq_util.h"
+#include "outlog.h"
 
 #define S_TASK_STATES                                                                              \
     (HQ_ST_WAITING | HQ_ST_RUNNING | HQ_ST_FINISHED | HQ_ST_FAILED | HQ_ST_CANCELED | HQ_ST_ABORTED)
@@ -68,8 +70,38 @@ static void s_missing(long long job, const hq_rangelist_t *want, const json_t **
     }
 }
 
-static void s_print_job(long long job, const json_t *arr, const char *channel, bool header,
-                        const hq_rangelist_t *want, bool check_missing)
+/* The stream directories read so far (one job's tasks share one, usually). */
+typedef struct s_streams {
+    hq_olog_t *logs;
+    size_t n;
+    char *uid; /* the server's uid: its streams only */
+} s_streams_t;
+
+/* Prints a streamed task's output from its stream directory. */
+static void s_print_streamed(s_streams_t *ss, long long job, const json_t *task,
+                             const char *channel)
+{
+    const char *dir = json_string_value(json_object_get(task, "_stream"));
+    if (!dir)
+        return;
+    hq_olog_t *o = NULL;
+    for (size_t i = 0; i < ss->n && !o; i++)
+        if (strcmp(ss->logs[i].dir, dir) == 0)
+            o = &ss->logs[i];
+    if (!o) {
+        ss->logs = hq_realloc(ss->logs, (ss->n + 1) * sizeof *ss->logs);
+        o = &ss->logs[ss->n++];
+        hq_err_t err;
+        if (hq_olog_open(o, dir, ss->uid, &err) != 0) /* warned once per directory */
+            hq_warn("Cannot read the stream directory %s: %s", dir, err.text);
+        hq_olog_index(o);
+    }
+    hq_olog_write(o, hq_olog_find(o, (uint32_t)job, (uint32_t)s_id(task)),
+                  strcmp(channel, "stderr") == 0, stdout, NULL);
+}
+
+static void s_print_job(s_streams_t *ss, long long job, const json_t *arr, const char *channel,
+                        bool header, const hq_rangelist_t *want, bool check_missing)
 {
     size_t n = json_array_size(arr);
     const json_t **tasks = hq_calloc(n ? n : 1, sizeof *tasks);
@@ -89,6 +121,11 @@ static void s_print_job(long long job, const json_t *arr, const char *channel, b
         if (!path)
             continue; /* not started: no file yet */
         const char *p = json_string_value(path);
+        if (p && strcmp(p, "<pipe>") == 0 && json_object_get(tasks[i], "_stream")) {
+            s_print_streamed(ss, job, tasks[i], channel);
+            hq_output_mark_printed();
+            continue;
+        }
         if (!p || strcmp(p, "<pipe>") == 0) {
             hq_warn("Task %lld has no `%s` stream associated with it", s_id(tasks[i]), channel);
             continue;
@@ -153,13 +190,18 @@ int hq_cmd_job_cat(int argc, char **argv)
             jobs[k++] = strtoll(key, NULL, 10);
         }
         qsort(jobs, k, sizeof *jobs, s_ll_cmp);
+        s_streams_t ss = {.logs = NULL, .n = 0, .uid = hq_cli_server_uid(&c)};
         for (size_t j = 0; j < k; j++) {
             char kbuf[32];
             snprintf(kbuf, sizeof kbuf, "%lld", jobs[j]);
-            s_print_job(jobs[j], json_object_get(result, kbuf), channel,
+            s_print_job(&ss, jobs[j], json_object_get(result, kbuf), channel,
                         hq_args_has(c.args, "print-task-header"), &q.tasks,
                         tasks != NULL && status == NULL);
         }
+        for (size_t l = 0; l < ss.n; l++)
+            hq_olog_close(&ss.logs[l]);
+        free(ss.logs);
+        free(ss.uid);
         free(jobs);
     }
     json_decref(root);

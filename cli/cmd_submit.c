@@ -14,6 +14,7 @@
 #include "hq_log.h"
 #include "hq_output.h"
 #include "hq_resource.h"
+#include "hq_placeholder.h"
 #include "hq_util.h"
 #include "submit_args.h"
 
@@ -117,6 +118,7 @@ static void s_submit_clear(s_submit_t *b)
 {
     free(b->s.name);
     free(b->s.submit_dir);
+    free(b->s.stream_dir);
     hq_rangelist_clear(&b->s.ids);
     hq_submit_free_entries(b->entries, b->n_entries);
     hq_submit_free_env(b->def.env, b->def.n_env);
@@ -377,6 +379,20 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     if (hq_submit_parse_stdio(errspec ? errspec : S_DEFAULT_STDERR, S_DEFAULT_STDERR, &d->err,
                               &err) != 0)
         return hq_cli_invalid(hq_submit_opts, "stderr", errspec, err.text);
+    /* --stream: the channels without a spec of their own go to the stream. */
+    const char *stream = s_get(v, "stream");
+    if (stream && !*stream)
+        return hq_cli_invalid(hq_submit_opts, "stream", stream, "the directory cannot be empty");
+    if (stream) {
+        b->s.stream_dir = hq_strdup(stream);
+        hq_stdio_t *chans[2] = {out ? NULL : &d->out, errspec ? NULL : &d->err};
+        for (int k = 0; k < 2; k++)
+            if (chans[k]) {
+                free(chans[k]->path);
+                memset(chans[k], 0, sizeof *chans[k]);
+                chans[k]->kind = HQ_STDIO_STREAM;
+            }
+    }
     size_t nenv;
     const char **env = s_multi(v, "env", &nenv);
     bool dups = false;
@@ -481,6 +497,23 @@ static int s_build(hq_cli_t *c, s_view_t *v, s_submit_t *b)
     return -1;
 }
 
+/* --follow: the job's output from its stream directory, resolved as the server does
+ * (cli/REFERENCE.md §1.6), until the job ends. */
+static int s_follow(hq_cli_t *c, const hq_submit_t *s, uint64_t id)
+{
+    char *uid = hq_cli_server_uid(c);
+    char job[24];
+    snprintf(job, sizeof job, "%llu", (unsigned long long)id);
+    hq_placeholder_vals_t v = {.job_id = job, .submit_dir = s->submit_dir, .server_uid = uid};
+    char *p = hq_placeholder_expand(s->stream_dir, &v);
+    char *dir = hq_path_abs(p, s->submit_dir);
+    int rc = hq_cli_follow(c, dir, (uint32_t)id, -1, NULL, uid);
+    free(dir);
+    free(p);
+    free(uid);
+    return rc;
+}
+
 int hq_cmd_submit(int argc, char **argv)
 {
     hq_cli_t c;
@@ -512,8 +545,9 @@ int hq_cmd_submit(int argc, char **argv)
         rc = hq_cli_error(&c, "You have to use `--stdin` when you specify `--directives=stdin`.");
         goto out;
     }
-    if (hq_args_get(c.args, "stream")) {
-        rc = hq_cli_error(&c, "--stream is not supported yet by this version of hq");
+    bool follow = hq_args_has(c.args, "follow");
+    if (follow && progress) {
+        rc = hq_cli_usage_error("error: the argument '--follow' cannot be used with '--progress'");
         goto out;
     }
     if (hq_args_get(c.args, "on-notify") && !hq_args_has(c.args, "wait") &&
@@ -534,15 +568,16 @@ int hq_cmd_submit(int argc, char **argv)
     }
     if ((rc = s_directives(&c, &v, &b, mode ? mode : "auto")) >= 0)
         goto out;
-    if (v.dir && !hq_args_get(c.args, "stream") && hq_args_get(v.dir, "stream")) {
-        rc = hq_cli_error(&c, "--stream is not supported yet by this version of hq");
-        goto out;
-    }
     /* The array source is taken from the command line if it names any. */
     v.cli_array = hq_args_get(c.args, "array") || hq_args_get(c.args, "each-line") ||
                   hq_args_get(c.args, "from-json");
     if ((rc = s_build(&c, &v, &b)) >= 0)
         goto out;
+    if (follow && !b.s.stream_dir) {
+        rc = hq_cli_error(&c, "--follow needs --stream: the output is read from the stream "
+                              "directory");
+        goto out;
+    }
     if (hq_client_key_submit(&b.s) != 0) {
         rc = hq_cli_error(&c, "Cannot initialise libsodium");
         goto out;
@@ -561,7 +596,9 @@ int hq_cmd_submit(int argc, char **argv)
         printf("Job submitted successfully, job ID: %llu\n", (unsigned long long)id);
     }
     fflush(stdout);
-    if (wait || progress) {
+    if (follow) {
+        rc = s_follow(&c, &b.s, id);
+    } else if (wait || progress) {
         hq_selector_t sel;
         memset(&sel, 0, sizeof sel);
         sel.kind = HQ_SEL_IDS;

@@ -110,11 +110,17 @@ static int s_duration(const json_t *t, const char *key, uint64_t *ns, hq_err_t *
     return 0;
 }
 
-static int s_stdio(const json_t *t, const char *key, const char *dflt, hq_stdio_t *out,
+/* A channel without a key goes to the job's stream when it has one (stream). */
+static int s_stdio(const json_t *t, const char *key, const char *dflt, bool stream, hq_stdio_t *out,
                    hq_err_t *err)
 {
     json_t *v = json_object_get(t, key);
     hq_err_t e;
+    if (!v && stream) {
+        memset(out, 0, sizeof *out);
+        out->kind = HQ_STDIO_STREAM;
+        return 0;
+    }
     if (!v)
         return hq_submit_parse_stdio(dflt, dflt, out, err);
     if (json_is_string(v)) {
@@ -231,7 +237,7 @@ static int s_variant(const json_t *rq, bool implicit_cpus, hq_rvariant_t *var, h
 }
 
 /* Fills def from a [[task]] / [array] table (keys already checked). */
-static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
+static int s_def(const json_t *t, bool stream, hq_task_def_t *d, hq_err_t *err)
 {
     memset(d, 0, sizeof *d);
     d->crash_kind = HQ_CRASH_LIMIT;
@@ -293,8 +299,8 @@ static int s_def(const json_t *t, hq_task_def_t *d, hq_err_t *err)
     } else {
         d->cwd = hq_strdup("%{SUBMIT_DIR}");
     }
-    if (s_stdio(t, "stdout", S_DEFAULT_STDOUT, &d->out, err) != 0 ||
-        s_stdio(t, "stderr", S_DEFAULT_STDERR, &d->err, err) != 0)
+    if (s_stdio(t, "stdout", S_DEFAULT_STDOUT, stream, &d->out, err) != 0 ||
+        s_stdio(t, "stderr", S_DEFAULT_STDERR, stream, &d->err, err) != 0)
         return -1;
     if (json_object_get(t, "stdin")) {
         if (s_str(t, "stdin", &s, err) != 0)
@@ -521,7 +527,7 @@ static int s_tasks(const json_t *tasks, hq_submit_t *s, hq_err_t *err)
             g->def_idx = (uint32_t)json_integer_value(known);
         } else {
             uint32_t di = s_add_def(s, &cap_defs);
-            if ((rc = s_def(t, &s->defs[di], err)) != 0) {
+            if ((rc = s_def(t, s->stream_dir != NULL, &s->defs[di], err)) != 0) {
                 free(key);
                 break;
             }
@@ -544,7 +550,7 @@ static int s_array(const json_t *a, hq_submit_t *s, hq_err_t *err)
         return -1;
     uint32_t cap = 0;
     s_add_def(s, &cap);
-    if (s_def(a, &s->defs[0], err) != 0)
+    if (s_def(a, s->stream_dir != NULL, &s->defs[0], err) != 0)
         return -1;
     json_t *entries = json_object_get(a, "entries");
     if (entries) {
@@ -636,8 +642,13 @@ int hq_jobfile_build(const char *text, size_t len, hq_submit_t *s, hq_err_t *err
         s->max_fails = (uint32_t)n;
     }
     if (json_object_get(root, "stream")) {
-        hq_err_set(err, "`stream` is not supported yet by this version of hq");
-        goto out;
+        if (s_str(root, "stream", &str, err) != 0)
+            goto out;
+        if (!*str) {
+            hq_err_set(err, "`stream` cannot be empty: give the directory to stream into");
+            goto out;
+        }
+        s->stream_dir = hq_strdup(str);
     }
     json_t *tasks = json_object_get(root, "task");
     json_t *array = json_object_get(root, "array");

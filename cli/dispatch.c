@@ -70,6 +70,11 @@ static const struct {
     {"journal prune", hq_cmd_journal_prune},
     {"journal verify", hq_cmd_journal_verify},
     {"journal report", hq_cmd_journal_report},
+    {"output-log summary", hq_cmd_output_log_summary},
+    {"output-log jobs", hq_cmd_output_log_jobs},
+    {"output-log show", hq_cmd_output_log_show},
+    {"output-log cat", hq_cmd_output_log_cat},
+    {"output-log export", hq_cmd_output_log_export},
     {"doc", hq_cmd_doc},
     {"generate-completion", hq_cmd_generate_completion},
     {"generate-man", hq_cmd_generate_man},
@@ -103,12 +108,26 @@ static const hq_opt_t *s_global(const char *word, size_t n)
     return NULL;
 }
 
+/* The option of a group that takes words before its command word (--server-uid of
+ * output-log), or NULL. */
+static const hq_opt_t *s_group_opt(const hq_cmd_spec_t *node, const char *w)
+{
+    if (!node->args || w[0] != '-' || w[1] != '-')
+        return NULL;
+    const char *name = w + 2, *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    for (const hq_opt_t *o = node->opts; o && o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, name, n) == 0)
+            return o;
+    return NULL;
+}
+
 /* Collects the global flags of argv[*i...] into globals until a command word.
  * Returns -1 to continue, or an exit code (help/version/errors). */
 static int s_scan_flags(int argc, char **argv, int *i, char **globals, int *nglobals,
                         const hq_cmd_spec_t *node)
 {
-    while (*i < argc && argv[*i][0] == '-') {
+    while (*i < argc && argv[*i][0] == '-' && !s_group_opt(node, argv[*i])) {
         const char *w = argv[*i];
         if (strcmp(w, "--version") == 0 || strcmp(w, "-V") == 0) {
             printf("hq %s\n", HQ_VERSION);
@@ -174,11 +193,22 @@ int hq_cli_main(int argc, char **argv)
     int nglobals = 0;
     int i = 1;
     int rc = -1;
+    /* Words of a group before its command word (`output-log DIR --server-uid U cat`)
+     * go to the command, in front of its own words. */
+    char **carried = hq_calloc((size_t)argc + 1, sizeof *carried);
+    int ncarried = 0;
     const hq_cmd_spec_t *node = hq_cmd_find("");
     while (hq_cmd_is_group(node)) {
         rc = s_scan_flags(argc, argv, &i, globals, &nglobals, node);
         if (rc >= 0)
             goto done;
+        if (node->args && i < argc && !hq_cmd_child_named(node, argv[i])) {
+            const hq_opt_t *o = s_group_opt(node, argv[i]);
+            carried[ncarried++] = argv[i++];
+            if (o && o->kind != HQ_OPT_FLAG && !strchr(carried[ncarried - 1], '=') && i < argc)
+                carried[ncarried++] = argv[i++];
+            continue;
+        }
         if (i >= argc) {
             if (*node->path)
                 fprintf(stderr, "error: 'hq %s' requires a subcommand but one was not provided\n\n",
@@ -202,15 +232,18 @@ int hq_cli_main(int argc, char **argv)
         goto done;
     }
     /* The command sees the global flags first, then its own words. */
-    int nargs = nglobals + (argc - i);
+    int nargs = nglobals + ncarried + (argc - i);
     char **args = hq_calloc((size_t)nargs + 1, sizeof *args);
     for (int k = 0; k < nglobals; k++)
         args[k] = globals[k];
+    for (int k = 0; k < ncarried; k++)
+        args[nglobals + k] = carried[k];
     for (int k = i; k < argc; k++)
-        args[nglobals + k - i] = argv[k];
+        args[nglobals + ncarried + k - i] = argv[k];
     rc = fn(nargs, args);
     free(args);
 done:
+    free(carried);
     free(globals);
     fflush(stdout);
     return rc;

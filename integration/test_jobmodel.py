@@ -240,12 +240,6 @@ def test_placeholder_warnings(cluster):
            "`%{CWD}`.\n")
 
 
-def test_stream_is_refused_clearly_until_supported(cluster):
-    r = cluster.hq("submit", "--stream", "logs", "--", "true", check=False)
-    assert r.returncode == 1 and "not supported yet" in r.stderr
-    assert cluster.hq_json("job", "list", "--all") == []
-
-
 def test_crash_limit_values(cluster):
     r = cluster.hq("submit", "--crash-limit", "0", "--", "true", check=False)
     assert r.returncode == 2

@@ -7,8 +7,8 @@
 #   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs both again;
 #      any sanitizer report (from a test or from a broker/worker/client process the
 #      integration tests started) fails the run,
-#   4. fuzzes the protocol decoder and the journal reader with libFuzzer for
-#      $HQ_FUZZ_SECONDS each (default 45).
+#   4. fuzzes the protocol decoder, the journal reader and the stream reader with libFuzzer for
+#      $HQ_FUZZ_SECONDS each (default 30).
 # HQ_TEST_STAGES selects stages (default "format normal sanitize fuzz").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,13 +89,13 @@ if has_stage sanitize; then
 fi
 
 if has_stage fuzz; then
-  # Two targets, $HQ_FUZZ_SECONDS each (default 45: 90 s in all).
-  fuzz_seconds=${HQ_FUZZ_SECONDS:-45}
-  stage "libFuzzer on the protocol decoder and the journal reader (${fuzz_seconds} s each)"
+  # Three targets, $HQ_FUZZ_SECONDS each (default 30: 90 s in all).
+  fuzz_seconds=${HQ_FUZZ_SECONDS:-30}
+  stage "libFuzzer on the protocol decoder, the journal reader and the stream reader (${fuzz_seconds} s each)"
   CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -DHQ_FUZZ=ON -DHQ_WERROR=ON \
       -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz_decode fuzz_journal
-  for target in decode:corpus journal:corpus-journal; do
+  cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz_decode fuzz_journal fuzz_stream
+  for target in decode:corpus journal:corpus-journal stream:corpus-stream; do
     name=${target%%:*}
     corpus=$(mktemp -d /tmp/hq-fuzz-corpus.XXXXXX)
     cp -r "tests/fuzz/${target#*:}/." "$corpus/"

@@ -247,7 +247,7 @@ char *wk_exit_error(int status)
 
 /* Appends s as Rust's Debug formatting of a string shows it: in double quotes, with
  * quotes, backslashes and control characters escaped. */
-static void s_append_debug_str(hq_buf_t *b, const char *s)
+void wk_debug_str(hq_buf_t *b, const char *s)
 {
     hq_buf_append(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -285,7 +285,7 @@ char *wk_spawn_error(char *const *argv, const char *cwd, int errnum)
     for (size_t i = 0; argv[i]; i++)
         hq_buf_printf(&joined, "%s%s", i ? " " : "", argv[i]);
     hq_buf_append(&b, "Cannot execute ", 15);
-    s_append_debug_str(&b, joined.data);
+    wk_debug_str(&b, joined.data);
     free(joined.data);
     hq_buf_printf(&b, ": %s (os error %d)", strerror(errnum), errnum);
     const char *prog = argv[0] ? argv[0] : "";
@@ -571,7 +571,9 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error)
         *error = hq_asprintf("Cannot prepare stdin: %s", strerror(errno));
         goto out;
     }
-    if (s->out) {
+    if (s->out_pipe > 0) {
+        fds[1] = s->out_pipe - 1;
+    } else if (s->out) {
         fds[1] = s_open_out(s->out);
         own[1] = true;
     } else {
@@ -582,7 +584,9 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error)
                              s->out ? s->out : "/dev/null", strerror(errno), errno);
         goto out;
     }
-    if (s->err && s->out && strcmp(s->err, s->out) == 0) {
+    if (s->err_pipe > 0) {
+        fds[2] = s->err_pipe - 1;
+    } else if (s->err && s->out && strcmp(s->err, s->out) == 0) {
         fds[2] = fds[1];
     } else if (s->err) {
         fds[2] = s_open_out(s->err);

@@ -453,6 +453,7 @@ static int s_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
 int wk_loop_run(wk_t *w)
 {
     w->loop = zloop_new();
+    w->stream_timer = w->sync_timer = w->capture_timer = -1;
     zloop_reader(w->loop, w->sock, s_on_msg, w);
     if (w->mon)
         zloop_reader(w->loop, w->mon, s_on_monitor, w);
@@ -487,6 +488,7 @@ int wk_loop_run(wk_t *w)
     if (w->exit_code < 0)
         w->exit_code = 1;
     wk_tasks_kill_all(w);
+    wk_stream_close_all(w); /* what the killed tasks wrote is kept and synced */
     wk_link_events_clear(w);
     return w->exit_code;
 }

@@ -50,6 +50,8 @@ static void s_task_free(wk_t *w, wk_task_t *t)
         wk_alloc_release(w->alloc, t->allocs, t->n_allocs);
         wk_ralloc_free(t->allocs, t->n_allocs);
     }
+    if (t->stream)
+        free(wk_capture_end(w, t, false));
     if (t->task_dir) {
         wk_rm_tree(t->task_dir);
         free(t->task_dir);
@@ -91,6 +93,7 @@ void wk_tasks_assign(wk_t *w, hq_msg_t **msgp)
         t->batch = b;
         t->info = &a->tasks[i];
         t->limit_timer = t->kill_timer = -1;
+        t->pipe_fd[0] = t->pipe_fd[1] = -1;
         t->w = w;
         if (t->info->def_idx >= a->n_defs) {
             s_fail(w, t, hq_strdup("Invalid task assignment: unknown definition"));
@@ -192,6 +195,9 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
     int rc = -1;
     wk_env_t env = {0};
     char **argv = NULL;
+    int pipes[2] = {-1, -1};
+    if (wk_capture_prepare(w, t, pipes, error) != 0)
+        goto done;
     if (d->task_dir || multi) {
         char *tmpl = hq_asprintf("%s/tXXXXXX", w->conf.work_dir);
         if (!mkdtemp(tmpl)) {
@@ -228,6 +234,8 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
                      .cwd = cwd,
                      .out = d->out.kind == HQ_STDIO_FILE ? t->out_path : NULL,
                      .err = d->err.kind == HQ_STDIO_FILE ? t->err_path : NULL,
+                     .out_pipe = pipes[0] + 1,
+                     .err_pipe = pipes[1] + 1,
                      .stdin_data = d->stdin_data.len ? d->stdin_data.data : NULL,
                      .stdin_len = d->stdin_data.len};
     if (hq_placeholder_present(cwd) || (sp.out && hq_placeholder_present(sp.out)) ||
@@ -239,6 +247,10 @@ static int s_launch(wk_t *w, wk_task_t *t, char **error)
     if (t->pid > 0)
         wk_guard_track(w->guard_fd, t->pid); /* its own group, led by it */
 done:
+    if (rc == 0)
+        wk_capture_start(w, t, pipes);
+    else
+        wk_capture_abort(t, pipes);
     free(argv);
     wk_env_clear(&env);
     free(cwd);
@@ -324,61 +336,6 @@ void wk_tasks_schedule(wk_t *w)
     wk_link_credit_changed(w);
 }
 
-/* The length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t s_utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned int cp;
-    if (p[0] < 0x80)
-        return 1;
-    else if ((p[0] & 0xe0) == 0xc0)
-        len = 2, cp = p[0] & 0x1f;
-    else if ((p[0] & 0xf0) == 0xe0)
-        len = 3, cp = p[0] & 0x0f;
-    else if ((p[0] & 0xf8) == 0xf0)
-        len = 4, cp = p[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static const unsigned int min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* The error file's bytes as text: invalid UTF-8 (e.g. a character cut by the
- * truncation) becomes U+FFFD, as HyperQueue's lossy conversion does. */
-static char *s_lossy_text(const char *data, size_t len)
-{
-    hq_buf_t b = {0};
-    hq_buf_append(&b, "", 0);
-    const unsigned char *p = (const unsigned char *)data;
-    for (size_t i = 0; i < len;) {
-        size_t n = s_utf8_seq(p + i, len - i);
-        if (n > 0) {
-            if (p[i] != 0) /* a C string cannot hold NUL: dropped */
-                hq_buf_append(&b, data + i, n);
-            i += n;
-            continue;
-        }
-        /* One U+FFFD for an invalid lead byte and the continuation bytes after it
-         * that belong to the same (broken) sequence. */
-        size_t want = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 1;
-        size_t k = 1;
-        while (k < want && i + k < len && (p[i + k] & 0xc0) == 0x80)
-            k++;
-        hq_buf_append(&b, "\xef\xbf\xbd", 3);
-        i += k;
-    }
-    return b.data;
-}
-
 /* The error text of a failed process: the task's error file wins (cli/REFERENCE.md §0.2);
  * one of WK_ERROR_FILE_MAX bytes or more is cut there and marked as truncated. */
 static char *s_failure_text(const wk_task_t *t, int status)
@@ -401,7 +358,7 @@ static char *s_failure_text(const wk_task_t *t, int status)
             close(fd);
             if (len == 0)
                 return hq_strdup("Task created an error file, but it is empty");
-            char *text = s_lossy_text(data, len);
+            char *text = hq_utf8_lossy(data, len);
             if (len < sizeof data)
                 return text;
             char *cut = hq_asprintf("%s\n[The message was truncated]", text);
@@ -412,8 +369,11 @@ static char *s_failure_text(const wk_task_t *t, int status)
     return wk_exit_error(status);
 }
 
-static void s_finish(wk_t *w, wk_task_t *t, int status)
+/* Reports the end of a reaped task (stream_error: its output was lost, owned). */
+static void s_finish(wk_t *w, wk_task_t *t, int status, char *stream_error)
 {
+    if (t->silent || t->canceled || t->timed_out)
+        free(stream_error);
     if (t->silent) {
         s_task_free(w, t);
         return;
@@ -422,6 +382,8 @@ static void s_finish(wk_t *w, wk_task_t *t, int status)
         wk_link_event(w, t, HQ_TEV_CANCELED, NULL, false);
     } else if (t->timed_out) {
         wk_link_event(w, t, HQ_TEV_FAILED, hq_strdup("Time limit reached"), false);
+    } else if (stream_error) {
+        wk_link_event(w, t, HQ_TEV_FAILED, stream_error, false);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         const hq_task_def_t *d = &t->def->def;
         if (d->out.rm_if_finished && t->out_path)
@@ -476,7 +438,9 @@ static void s_note_run_time(wk_t *w, const wk_task_t *t, uint64_t now)
 
 void wk_tasks_reap(wk_t *w)
 {
-    wk_task_t *done = NULL, **tail = &done;
+    wk_task_t **tail = &w->reaped;
+    while (*tail)
+        tail = &(*tail)->next;
     uint64_t now = 0, wall = 0;
     for (;;) {
         int status;
@@ -514,14 +478,16 @@ void wk_tasks_reap(wk_t *w)
             t->allocs = NULL;
         }
     }
-    if (!done)
+    if (!w->reaped)
         return;
     /* Start the next tasks first; the bookkeeping of the ended ones can wait. */
     wk_tasks_schedule(w);
-    while (done) {
-        wk_task_t *t = done;
-        done = t->next;
-        s_finish(w, t, t->status);
+    while (w->reaped) {
+        /* Still on the reaped list while its output is written (see capture.c). */
+        wk_task_t *t = w->reaped;
+        char *stream_error = t->stream ? wk_capture_end(w, t, !t->silent) : NULL;
+        w->reaped = t->next;
+        s_finish(w, t, t->status, stream_error);
     }
     hq_debug("reaped; running %u, queued %u", w->n_running, w->n_queued);
 }

@@ -15,6 +15,8 @@
 #include "hq_msg.h"
 #include "hq_outbox.h"
 #include "hq_resource.h"
+#include "hq_streamfmt.h"
+#include "hq_util.h"
 #include "overview.h"
 
 /* ---- paths.c: filesystem helpers (placeholders in task paths: hq_placeholder.h) ---- */
@@ -126,6 +128,8 @@ typedef struct wk_spawn {
     const char *cwd;           /* may be NULL */
     const char *out;           /* stdout path, NULL = /dev/null */
     const char *err;           /* stderr path */
+    int out_pipe;              /* > 0: fd + 1 of a pipe's write end for stdout instead of out */
+    int err_pipe;              /* ... for stderr */
     const uint8_t *stdin_data; /* NULL/0 = /dev/null */
     uint32_t stdin_len;
 } wk_spawn_t;
@@ -136,6 +140,8 @@ pid_t wk_spawn(const wk_spawn_t *s, char **error);
 
 /* Error text for a wait status (cli/REFERENCE.md §0.2). Caller frees; NULL for exit 0. */
 char *wk_exit_error(int status);
+/* Appends s as Rust's Debug formatting of a string shows it: quoted and escaped. */
+void wk_debug_str(hq_buf_t *b, const char *s);
 /* The "Cannot execute ..." text for a spawn failure, with HyperQueue's hint lines
  * (cwd: the task's working directory, NULL = the worker's). Caller frees. */
 char *wk_spawn_error(char *const *argv, const char *cwd, int errnum);
@@ -144,6 +150,7 @@ char *wk_spawn_error(char *const *argv, const char *cwd, int errnum);
 
 typedef struct wk_batch wk_batch_t;
 typedef struct wk wk_t;
+typedef struct wk_stream wk_stream_t;
 
 enum wk_task_state { WK_TASK_QUEUED = 0, WK_TASK_RUNNING = 1 };
 
@@ -170,6 +177,12 @@ typedef struct wk_task {
     uint64_t started_ns;    /* CLOCK_MONOTONIC start (task duration estimate) */
     int status;             /* wait status once reaped */
     uint64_t ended_wall_ns; /* wall time of the reap (the end event's time), 0 */
+    wk_stream_t *stream;    /* the stream its output goes to (capture.c), or NULL */
+    int pipe_fd[2];         /* read ends of its stdout/stderr pipes, -1 */
+    uint64_t stream_gen;    /* generation of the stream buffer its last chunk went into */
+    char *stream_error;     /* "Streaming: ..." once its stream lost data, or NULL */
+    bool capture_due;       /* ran through a capture period start (capture.c) */
+    bool polled;            /* its pipes are in the loop's poll set */
     struct wk *w;           /* owning worker (for timer callbacks) */
 } wk_task_t;
 
@@ -208,6 +221,12 @@ struct wk {
     wk_alloc_t *alloc;        /* local resource allocator */
     wk_task_t *queue;         /* assigned, not started (FIFO) */
     wk_task_t *running;       /* started */
+    wk_task_t *reaped;        /* exited, their end not handled yet */
+    wk_stream_t *streams;     /* stream writers (stream.c) */
+    int stream_timer;         /* zloop timer writing the stream buffers, -1 */
+    int sync_timer;           /* zloop timer syncing the stream files, -1 */
+    int capture_timer;        /* zloop timer reading the pipes of new tasks, -1 */
+    uint32_t n_captured;      /* running tasks whose output is captured */
     uint32_t n_queued;
     uint32_t n_running;
     hq_task_event_t *ev; /* events of this loop turn */
@@ -291,6 +310,40 @@ void wk_tasks_reap(wk_t *w);
 void wk_tasks_drop_queued(wk_t *w, bool reject);
 void wk_tasks_kill_all(wk_t *w);
 uint32_t wk_tasks_held(const wk_t *w);
+
+/* stream.c: the stream writers (one file per worker session and directory) */
+/* "Streaming: \"<reason>\"" (caller frees). */
+char *wk_stream_error_text(const char *reason);
+/* The writer of dir, opening its file (and creating dir) on first use. NULL with *error
+ * ("Cannot create stream directory <dir>: <reason>" or a Streaming error). */
+wk_stream_t *wk_stream_get(wk_t *w, const char *dir, char **error);
+/* Appends a chunk to the buffer (written later by wk_stream_flush or the timer). */
+void wk_stream_append(wk_t *w, wk_stream_t *s, enum hq_sf_kind kind, const hq_assign_task_t *t,
+                      const void *data, uint32_t len);
+/* Whether a chunk of more data bytes would overfill the buffer. */
+bool wk_stream_full(const wk_stream_t *s, uint32_t more);
+/* Generation of the buffer (+ 1 at every write). */
+uint64_t wk_stream_gen(const wk_stream_t *s);
+/* Writes the buffer. 0, or -1 with *error (the buffer's chunks are lost). */
+int wk_stream_flush(wk_t *w, wk_stream_t *s, char **error);
+/* A task's end chunk is written: its file is fdatasync'd with the next batch. */
+void wk_stream_task_ended(wk_t *w);
+/* Writes, syncs and closes every stream file (the worker stops). */
+void wk_stream_close_all(wk_t *w);
+
+/* capture.c: the pipes of streamed tasks */
+/* Opens the stream of a task whose stdout/stderr go to the stream and the pipes for
+ * them (write ends in write_fds, -1 for other channels). -1 with *error. */
+int wk_capture_prepare(wk_t *w, wk_task_t *t, int write_fds[2], char **error);
+/* The spawn failed: closes what wk_capture_prepare opened. */
+void wk_capture_abort(wk_task_t *t, int write_fds[2]);
+/* The process runs: closes the write ends, opens the stream, reads the pipes. */
+void wk_capture_start(wk_t *w, wk_task_t *t, int write_fds[2]);
+/* The process ended: reads the rest, closes the instance's stream when close_stream,
+ * writes the buffer. Returns the Streaming error if its output was lost (caller frees). */
+char *wk_capture_end(wk_t *w, wk_task_t *t, bool close_stream);
+/* Writes a stream's buffer; a failure marks the running and reaped tasks with data in it. */
+void wk_tasks_stream_flush(wk_t *w, wk_stream_t *s);
 
 /* ---- config.c: `hq worker start` flags ---- */
 

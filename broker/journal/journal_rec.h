@@ -3,7 +3,7 @@
  * file header and a scanner over one file image in memory. The record type itself is
  * in hq_journal.h. The file layer (journal_read.c, segment.c, ...) and the fuzz target
  * share this code, so what is fuzzed is exactly what replay runs. Implemented by
- * crc32c.c, rec_encode.c (encoder), rec_decode.c and scan.c (header and scanner).
+ * hq_crc32c.c (proto/util), rec_encode.c (encoder), rec_decode.c and scan.c (header and scanner).
  * Format: broker/JOURNAL.md. */
 #ifndef HQ_BROKER_JOURNAL_REC_H
 #define HQ_BROKER_JOURNAL_REC_H
@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hq_crc32c.h"
 #include "hq_err.h"
 #include "hq_journal.h"
 #include "hq_msg.h"
@@ -33,12 +34,6 @@
 #define HQ_JMAX_RANGES (1u << 24)       /* ranges in one tasks_* record */
 #define HQ_JMAX_INSTS (1u << 20)        /* instances in one tasks_started/finished record */
 #define HQ_JMAX_NODES (1u << 16)        /* nodes of one task_started_mn record */
-
-/* CRC32C (Castagnoli), as in iSCSI/ext4: crc32c("123456789") == 0xE3069283.
- * Chain calls with the previous result (start with 0). Uses SSE4.2 when the CPU has it. */
-uint32_t hq_crc32c(uint32_t crc, const void *data, size_t len);
-/* The portable table version (tests compare both). */
-uint32_t hq_crc32c_sw(uint32_t crc, const void *data, size_t len);
 
 /* Appends the framed record (frame + payload) to buf at *len, growing *buf and *cap with
  * hq_realloc. Returns 0, or -1 (nothing appended) when the record breaks a limit the

@@ -1,5 +1,6 @@
 /* The command table's entries for submitting and inspecting work: `hq submit`
- * (= `hq job submit`), the `hq job` and `hq task` groups (cli/REFERENCE.md §3.3-§3.5). */
+ * (= `hq job submit`), the `hq job` and `hq task` groups (cli/REFERENCE.md §3.3-§3.5)
+ * and `hq output-log` (§3.6). */
 #include "hq_cmds.h"
 
 #define S_JOB_SEL "Job selector: an id, ids and ranges like 1-3,5, `last` or `all`"
@@ -27,13 +28,16 @@ const hq_opt_t hq_submit_opts[] = {
     HQ_VALUE("array", "ARRAY", NULL, "Create a task array with these ids, e.g. 1-100"),
     HQ_VALUE("priority", "PRIORITY", "0", "Priority of the tasks (higher runs first)"),
     HQ_VALUE("time-limit", "TIME_LIMIT", NULL, "Time limit of each task"),
-    HQ_VALUE("stream", "STREAM", NULL, "Stream the output into this directory (not supported yet)"),
+    HQ_VALUE("stream", "STREAM", NULL,
+             "Stream the output of the tasks into a few files in this directory"),
     HQ_FLAG("task-dir", 0, "Create a temporary directory for each task"),
     HQ_VALUE("crash-limit", "CRASH_LIMIT", "5",
              "Times a task may run on a lost worker: N, never-restart or unlimited"),
     HQ_VALUE("job", "JOB", NULL, "Attach the tasks to this open job"),
     HQ_FLAG("wait", 0, "Wait for the job to finish"),
     HQ_FLAG("progress", 0, "Show the job's progress until it finishes"),
+    HQ_FLAG("follow", 0,
+            "With --stream: print the tasks' output here while they run, until the job ends"),
     HQ_VALUE("on-notify", "ON_NOTIFY", NULL,
              "With --wait/--progress: program run for each `hq task notify` of the tasks, "
              "with the message as its last argument"),
@@ -41,6 +45,42 @@ const hq_opt_t hq_submit_opts[] = {
     HQ_CHOICE("directives", "DIRECTIVES", "auto", "auto, file, stdin, off",
               "Where #HQ directives are read from"),
     HQ_OPTS_END,
+};
+
+#define S_OLOG_UID                                                                                 \
+    HQ_VALUE("server-uid", "SERVER_UID", NULL, "Read only the streams of this server instance")
+#define S_REF_OLOG "cli/REFERENCE.md §3.6"
+static const hq_opt_t s_olog_opts[] = {S_OLOG_UID, HQ_OPTS_END};
+static const hq_opt_t s_olog_show_opts[] = {
+    S_OLOG_UID,
+    HQ_VALUE("job", "JOB", NULL, "Only the output of this job"),
+    HQ_CHOICE("channel", "CHANNEL", NULL, "stdout, stderr", "Only this channel"),
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_olog_cat_opts[] = {
+    S_OLOG_UID,
+    HQ_VALUE("task", "TASK", NULL, "Only these tasks, in this order, e.g. 3,0-2"),
+    HQ_FLAG("allow-unfinished", 0, "Print the output of tasks that have not ended too"),
+    HQ_FLAG("follow", 0, "Print the output as it is written, until the job ends"),
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_olog_export_opts[] = {
+    S_OLOG_UID,
+    HQ_VALUE("task", "TASK", NULL, "Only these tasks, in this order"),
+    HQ_OPTS_END,
+};
+static const hq_pos_arg_t s_olog_dir_args[] = {
+    HQ_ARG("DIR", "The stream directory (--stream DIR of the jobs)"), HQ_ARGS_END};
+static const hq_pos_arg_t s_olog_job_args[] = {
+    HQ_ARG("DIR", "The stream directory (--stream DIR of the jobs)"),
+    HQ_ARG("JOB", "Job id"),
+    HQ_ARGS_END,
+};
+static const hq_pos_arg_t s_olog_cat_args[] = {
+    HQ_ARG("DIR", "The stream directory (--stream DIR of the jobs)"),
+    HQ_ARG("JOB", "Job id"),
+    HQ_ARG_CHOICE("CHANNEL", "Which output to print", "stdout, stderr"),
+    HQ_ARGS_END,
 };
 
 const hq_pos_arg_t hq_submit_args[] = {
@@ -257,6 +297,46 @@ const hq_cmd_spec_t hq_cmds_jobs[] = {
      .args = s_task_notify_args,
      .examples = "$ hq task notify \"half done\"\nInside a task: tells the waiting client.",
      .reference = S_REF_TASK},
+    {.path = "output-log",
+     .summary = "Read the output of streamed jobs (--stream)",
+     .description = "Reads the stream files that workers write into DIR for jobs submitted with "
+                    "`--stream DIR`. DIR and --server-uid may also follow the command word.",
+     .opts = s_olog_opts,
+     .args = s_olog_dir_args,
+     .examples = "$ hq output-log logs summary\nShows what the stream directory logs holds.\n"
+                 "$ hq output-log logs cat 1 stdout\nPrints the stdout of job 1's tasks.",
+     .reference = S_REF_OLOG},
+    {.path = "output-log summary",
+     .summary = "Show a summary of the stream files",
+     .opts = s_olog_opts,
+     .args = s_olog_dir_args,
+     .reference = S_REF_OLOG},
+    {.path = "output-log jobs",
+     .summary = "List the jobs in the stream files",
+     .opts = s_olog_opts,
+     .args = s_olog_dir_args,
+     .reference = S_REF_OLOG},
+    {.path = "output-log show",
+     .summary = "Print the chunks of output in the order they were written",
+     .description = "Each chunk is printed as `J.T:C> ` and its data (C: 0 stdout, 1 stderr).",
+     .opts = s_olog_show_opts,
+     .args = s_olog_dir_args,
+     .reference = S_REF_OLOG},
+    {.path = "output-log cat",
+     .summary = "Print the raw output of a job's tasks",
+     .description = "Prints the output of the tasks' latest instances in task order (in the "
+                    "order of --task when given). With --follow, prints output as it is "
+                    "written until the job ends.",
+     .opts = s_olog_cat_opts,
+     .args = s_olog_cat_args,
+     .examples = "$ hq output-log logs cat 1 stdout --follow\n"
+                 "Prints the stdout of job 1 while its tasks run.",
+     .reference = S_REF_OLOG},
+    {.path = "output-log export",
+     .summary = "Export the stdout of a job's tasks as JSON",
+     .opts = s_olog_export_opts,
+     .args = s_olog_job_args,
+     .reference = S_REF_OLOG},
 };
 const size_t hq_cmds_jobs_len = sizeof hq_cmds_jobs / sizeof hq_cmds_jobs[0];
 

@@ -115,7 +115,13 @@ char *hq_cmd_usage(const hq_cmd_spec_t *spec)
     hq_buf_t b = {0};
     hq_buf_printf(&b, "hq%s%s", *spec->path ? " " : "", spec->path);
     if (hq_cmd_is_group(spec)) {
-        hq_buf_printf(&b, " [OPTIONS] <COMMAND>");
+        /* A group may take arguments before its command word (output-log <DIR>). */
+        hq_buf_printf(&b, " [OPTIONS]");
+        for (const hq_pos_arg_t *p = spec->args; p && p->value_name; p++) {
+            hq_buf_printf(&b, " ");
+            s_pos_display(p, &b);
+        }
+        hq_buf_printf(&b, " <COMMAND>");
         return b.data;
     }
     hq_buf_printf(&b, " [OPTIONS]");

@@ -216,3 +216,56 @@ char *hq_hostname(void)
     buf[HOST_NAME_MAX] = '\0';
     return hq_strdup(buf);
 }
+
+/* The length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t s_utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned int cp;
+    if (p[0] < 0x80)
+        return 1;
+    else if ((p[0] & 0xe0) == 0xc0)
+        len = 2, cp = p[0] & 0x1f;
+    else if ((p[0] & 0xf0) == 0xe0)
+        len = 3, cp = p[0] & 0x0f;
+    else if ((p[0] & 0xf8) == 0xf0)
+        len = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const unsigned int min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+char *hq_utf8_lossy(const char *data, size_t len)
+{
+    hq_buf_t b = {0};
+    hq_buf_append(&b, "", 0);
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < len;) {
+        size_t n = s_utf8_seq(p + i, len - i);
+        if (n > 0) {
+            if (p[i] != 0) /* a C string cannot hold NUL: dropped */
+                hq_buf_append(&b, data + i, n);
+            i += n;
+            continue;
+        }
+        /* One U+FFFD for an invalid lead byte and the continuation bytes after it
+         * that belong to the same (broken) sequence. */
+        size_t want = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 1;
+        size_t k = 1;
+        while (k < want && i + k < len && (p[i + k] & 0xc0) == 0x80)
+            k++;
+        hq_buf_append(&b, "\xef\xbf\xbd", 3);
+        i += k;
+    }
+    return b.data;
+}

@@ -36,6 +36,9 @@ void hq_buf_append(hq_buf_t *b, const void *data, size_t n);
 void hq_buf_printf(hq_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hq_buf_free(hq_buf_t *b);
 
+/* Bytes as text: invalid UTF-8 (e.g. a character cut by a truncation) becomes U+FFFD,
+ * as HyperQueue's lossy conversion does; NUL bytes are dropped. Caller frees. */
+char *hq_utf8_lossy(const char *data, size_t len);
 /* Reads a whole file (bounded by max bytes). Returns 0/-1 with errno set. */
 int hq_read_file(const char *path, size_t max, char **data, size_t *len);
 

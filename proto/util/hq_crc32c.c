@@ -1,8 +1,8 @@
-/* CRC32C (Castagnoli), the checksum of every journal frame and file header: a
+/* CRC32C (Castagnoli), the checksum of journal frames and stream chunks: a
  * slicing-by-8 table version and, on x86-64 CPUs with SSE4.2, the crc32 instruction. */
 #include <string.h>
 
-#include "journal_rec.h"
+#include "hq_crc32c.h"
 
 static uint32_t s_crc_tab[8][256];
 
