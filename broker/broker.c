@@ -14,6 +14,7 @@
 #include "query.h"
 #include "tasks.h"
 #include "workers.h"
+#include "alloc/alloc.h"
 #include "journal/glue.h"
 #include "hq_cmdtable.h"
 #include "hq_duration.h"
@@ -110,6 +111,7 @@ static void s_unprotected_warning(const char *side)
 
 static void s_broker_free(hq_broker_t *b)
 {
+    hq_alloc_destroy(&b->alloc);
     hq_jr_close(b);
     hq_loop_stop(b);
     hq_broker_fini(b);
@@ -221,6 +223,7 @@ int hq_broker_main(int argc, char **argv)
         goto done;
     }
     hq_tasks_resume(&b);
+    b.alloc = hq_alloc_new(&b);
     b.conf.access_path = hq_asprintf("%s/access.json", b.conf.run_dir);
     hq_info("Storing access file as '%s'", b.conf.access_path);
     if (hq_access_write(b.conf.access_path, &b.conf.access, 3, &err) != 0 ||
@@ -247,8 +250,10 @@ int hq_broker_main(int argc, char **argv)
     /* SIGTERM (a batch system or a service manager ending the broker) is, for the
      * workers, a lost server as when it is killed: no STOP, so `--on-server-lost
      * finish-running` workers keep their tasks and wait for a restarted broker. */
-    if (b.stop_signal != SIGTERM)
+    if (b.stop_signal != SIGTERM) {
         hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
+        hq_alloc_shutdown(&b);
+    }
     hq_event_t stop = {.type = HQ_EV_SERVER_STOP};
     hq_events_emit(b.events, &stop);
     hq_server_dir_clear_current(b.conf.server_dir, b.conf.run_dir);
