@@ -37,17 +37,18 @@ static int s_no_queue(hq_broker_t *b, hq_creq_t *req, uint64_t id)
 int hq_h_alloc_info(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
-    char *note = NULL;
-    json_t *arr = q->number <= UINT32_MAX ? hq_alloc_info(b, (uint32_t)q->number, &note) : NULL;
+    char *notes[2] = {NULL, NULL};
+    json_t *arr = q->number <= UINT32_MAX ? hq_alloc_info(b, (uint32_t)q->number, notes) : NULL;
     if (!arr)
         return s_no_queue(b, req, q->number);
     json_t *doc = json_pack("{s:o,s:o}", "result", arr, "meta", json_object());
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    hq_reply_t reply = {.json = text, .n_log = note ? 1 : 0, .log = &note};
+    hq_reply_t reply = {.json = text, .n_log = notes[1] ? 2 : notes[0] ? 1 : 0, .log = notes};
     hq_client_reply(&b->replies, req->rid, req->rid_len, req->msg->hdr.request_id, &reply);
     free(text);
-    free(note);
+    free(notes[0]);
+    free(notes[1]);
     return 0;
 }
 

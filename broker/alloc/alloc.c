@@ -266,9 +266,9 @@ json_t *hq_alloc_list(hq_broker_t *b)
     return arr;
 }
 
-json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **note)
+json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **notes)
 {
-    *note = NULL;
+    notes[0] = notes[1] = NULL;
     hq_aqueue_t *q = hq_alloc_queue(b->alloc, queue_id);
     if (!q)
         return NULL;
@@ -276,10 +276,11 @@ json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **note)
     for (uint32_t i = 0; i < q->n_allocs; i++)
         if (*q->allocs[i]->id)
             json_array_append_new(arr, hq_allocation_json(q->allocs[i]));
+    uint32_t n = 0;
+    if (q->why_idle)
+        notes[n++] = hq_asprintf("INFO\tQueue %u submits nothing for %s", q->id, q->why_idle);
     if (q->last_error)
-        *note = hq_asprintf("WARN\tQueue %u: %s", q->id, q->last_error);
-    else if (q->why_idle)
-        *note = hq_asprintf("INFO\tQueue %u submits nothing for %s", q->id, q->why_idle);
+        notes[n++] = hq_asprintf("WARN\tQueue %u: %s", q->id, q->last_error);
     return arr;
 }
 

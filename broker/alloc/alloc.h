@@ -36,9 +36,10 @@ void hq_alloc_shutdown(hq_broker_t *b);
 void hq_alloc_add(hq_broker_t *b, hq_creq_t *req, const char *params, bool dry_run_only);
 /* ALLOC_LIST: the queues' objects, sorted by id. */
 json_t *hq_alloc_list(hq_broker_t *b);
-/* ALLOC_INFO: the allocations of a queue (NULL when unknown); *note gets a line
- * saying why the queue submits nothing now, or its last failure (caller frees). */
-json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **note);
+/* ALLOC_INFO: the allocations of a queue (NULL when unknown); notes[0..2) get the
+ * reply's log lines ("LEVEL\ttext", or NULL): why the queue submits nothing now and
+ * its last failure (caller frees). */
+json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **notes);
 /* ALLOC_CTL: "pause", "resume" or "remove" (force: cancel its allocations). 0, or -1
  * with the message in err (unknown queue, running allocations without force). */
 int hq_alloc_ctl(hq_broker_t *b, uint32_t queue_id, const char *action, bool force, hq_err_t *err);

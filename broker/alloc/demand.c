@@ -94,21 +94,33 @@ static void s_task(hq_ademand_t *d, const hq_aqueue_t *q, const hq_job_t *j, con
         d->n_no_resource++;
 }
 
-void hq_ademand_compute(const hq_jobtab_t *jobs, const hq_aqueue_t *q, uint64_t cap,
-                        hq_ademand_t *out)
+/* Whether the worker holding an assigned task runs as many tasks as it has cpus: the
+ * task waits in its prefetch, not for a moment before it starts. */
+static bool s_held_back(const hq_registry_t *reg, const hq_task_t *t)
+{
+    const hq_worker_t *w = hq_registry_get(reg, t->worker);
+    if (!w || w->state != HQ_WS_RUNNING || w->n_running == 0)
+        return false;
+    const hq_wres_t *cpus = s_res(&w->conf->resources, "cpus");
+    return !cpus || (hq_amount_t)w->n_running >= hq_wres_capacity(cpus);
+}
+
+void hq_ademand_compute(const hq_jobtab_t *jobs, const hq_registry_t *reg, const hq_aqueue_t *q,
+                        uint64_t cap, hq_ademand_t *out)
 {
     memset(out, 0, sizeof *out);
     for (uint32_t id = 1; id <= jobs->max_id && out->workers < cap; id++) {
         const hq_job_t *j = hq_jobtab_get(jobs, id);
-        if (!j || j->counts[HQ_TS_WAITING] == 0)
+        if (!j || j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED] == 0)
             continue;
-        uint32_t left = j->counts[HQ_TS_WAITING];
+        uint32_t left = j->counts[HQ_TS_WAITING] + j->counts[HQ_TS_ASSIGNED];
         for (uint32_t i = 0; i < j->n_tasks && left > 0 && out->workers < cap; i++) {
             const hq_task_t *t = &j->tasks[i];
-            if (t->state != HQ_TS_WAITING)
+            if (t->state != HQ_TS_WAITING && t->state != HQ_TS_ASSIGNED)
                 continue;
             left--;
-            s_task(out, q, j, t);
+            if (t->state == HQ_TS_WAITING || s_held_back(reg, t))
+                s_task(out, q, j, t);
         }
     }
 }

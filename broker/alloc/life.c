@@ -114,7 +114,7 @@ static void s_trial_done(hq_alloc_t *a, hq_pdone_t *d)
 
 typedef struct s_counts {
     uint32_t queued_allocs;  /* queued or being submitted */
-    uint64_t queued_workers; /* their workers */
+    uint64_t queued_workers; /* their workers, and those of running ones yet to connect */
     uint64_t all_workers;    /* workers of queued and running allocations */
 } s_counts_t;
 
@@ -127,6 +127,8 @@ static void s_counts(const hq_aqueue_t *q, s_counts_t *c)
             c->queued_allocs++;
             c->queued_workers += al->target;
         }
+        if (al->state == HQ_AS_RUNNING && al->n_connected < al->target)
+            c->queued_workers += al->target - al->n_connected; /* its workers are coming */
         if (al->state <= HQ_AS_RUNNING)
             c->all_workers += al->target;
     }
@@ -183,7 +185,7 @@ static void s_evaluate(hq_alloc_t *a, hq_aqueue_t *q)
     uint64_t idle = s_idle_workers(a, q);
     uint64_t cap = (uint64_t)q->p.backlog * q->p.per_alloc + c.queued_workers + idle + 1;
     hq_ademand_t d;
-    hq_ademand_compute(&a->b->jobs, q, cap, &d);
+    hq_ademand_compute(&a->b->jobs, &a->b->reg, q, cap, &d);
     s_set_why(q, d.workers == 0 ? hq_ademand_why(&d) : NULL);
     if (d.workers == 0) {
         /* nothing waits that the queue could run: queued allocations are not needed */
@@ -196,7 +198,12 @@ static void s_evaluate(hq_alloc_t *a, hq_aqueue_t *q)
         }
         return;
     }
-    if (q->paused || q->submitting || hq_mono_ns() < q->retry_at || c.queued_allocs >= q->p.backlog)
+    if (q->paused) {
+        s_set_why(q, hq_asprintf("%llu waiting task%s: the queue is paused",
+                                 (unsigned long long)d.n_ready, d.n_ready == 1 ? "" : "s"));
+        return;
+    }
+    if (q->submitting || hq_mono_ns() < q->retry_at || c.queued_allocs >= q->p.backlog)
         return;
     if (d.workers <= c.queued_workers + idle)
         return;
