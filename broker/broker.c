@@ -202,6 +202,7 @@ int hq_broker_main(int argc, char **argv)
             b.conf.access.worker.has_secret = false;
     }
     snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
+    b.alloc = hq_alloc_new(&b); /* before the journal: replay restores its queues */
     if (hq_args_get(args, "journal")) {
         /* Restore before any socket binds; the journal's server uid wins. */
         char *jpath = s_absolute(hq_args_get(args, "journal"));
@@ -223,7 +224,6 @@ int hq_broker_main(int argc, char **argv)
         goto done;
     }
     hq_tasks_resume(&b);
-    b.alloc = hq_alloc_new(&b);
     b.conf.access_path = hq_asprintf("%s/access.json", b.conf.run_dir);
     hq_info("Storing access file as '%s'", b.conf.access_path);
     if (hq_access_write(b.conf.access_path, &b.conf.access, 3, &err) != 0 ||
@@ -231,6 +231,7 @@ int hq_broker_main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
+    hq_alloc_share_access(&b);
     if (!b.conf.access.client.has_secret)
         s_unprotected_warning("client");
     if (!b.conf.access.worker.has_secret)

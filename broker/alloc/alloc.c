@@ -76,7 +76,6 @@ hq_alloc_t *hq_alloc_new(hq_broker_t *b)
     hq_alloc_t *a = hq_calloc(1, sizeof *a);
     a->b = b;
     a->procs = hq_procs_new();
-    a->root = hq_asprintf("%s/autoalloc", b->conf.run_dir ? b->conf.run_dir : ".");
     a->poll_ns = s_env_dur("HQ_ALLOC_POLL_INTERVAL", 5 * HQ_NS_PER_SEC);
     a->backoff_ns = s_env_dur("HQ_ALLOC_BACKOFF", HQ_NS_PER_SEC);
     hq_events_hook(b->events, s_on_event, a);
@@ -96,6 +95,35 @@ void hq_alloc_destroy(hq_alloc_t **ap)
     free(a->root);
     free(a);
     *ap = NULL;
+}
+
+const char *hq_alloc_root(hq_alloc_t *a)
+{
+    if (!a->root)
+        a->root = hq_asprintf("%s/autoalloc", a->b->conf.run_dir ? a->b->conf.run_dir : ".");
+    return a->root;
+}
+
+void hq_alloc_insert(hq_alloc_t *a, hq_aqueue_t *q)
+{
+    if (a->n_queues == a->cap_queues) {
+        a->cap_queues = a->cap_queues ? a->cap_queues * 2 : 4;
+        a->queues = hq_realloc(a->queues, a->cap_queues * sizeof *a->queues);
+    }
+    a->queues[a->n_queues++] = q;
+    if (q->id > a->max_queue_id)
+        a->max_queue_id = q->id;
+}
+
+void hq_alloc_remove_queue(hq_alloc_t *a, hq_aqueue_t *q)
+{
+    for (uint32_t i = 0; i < a->n_queues; i++)
+        if (a->queues[i] == q) {
+            memmove(&a->queues[i], &a->queues[i + 1], (a->n_queues - i - 1) * sizeof *a->queues);
+            a->n_queues--;
+            break;
+        }
+    hq_aqueue_destroy(&q);
 }
 
 hq_aqueue_t *hq_alloc_queue(hq_alloc_t *a, uint32_t id)
@@ -178,15 +206,10 @@ static hq_aqueue_t *s_create(hq_alloc_t *a, hq_trial_t *t)
     q->p = t->p;
     memset(&t->p, 0, sizeof t->p);
     q->params_text = hq_strdup(t->params_text);
-    q->dir = q->p.name ? hq_asprintf("%s/%u-%s", a->root, q->id, q->p.name)
-                       : hq_asprintf("%s/%u", a->root, q->id);
     q->has_known = hq_aparams_predict(&q->p, &q->known);
-    if (a->n_queues == a->cap_queues) {
-        a->cap_queues = a->cap_queues ? a->cap_queues * 2 : 4;
-        a->queues = hq_realloc(a->queues, a->cap_queues * sizeof *a->queues);
-    }
-    a->queues[a->n_queues++] = q;
+    hq_alloc_insert(a, q);
     hq_info("Allocation queue %u successfully created", q->id);
+    hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE, 0);
     return q;
 }
 
@@ -318,16 +341,9 @@ int hq_alloc_ctl(hq_broker_t *b, uint32_t queue_id, const char *action, bool for
     } else {
         return hq_err_set(err, "Unknown action '%s': use pause, resume or remove", action);
     }
-    if (remove) {
-        for (uint32_t i = 0; i < a->n_queues; i++)
-            if (a->queues[i] == q) {
-                memmove(&a->queues[i], &a->queues[i + 1],
-                        (a->n_queues - i - 1) * sizeof *a->queues);
-                a->n_queues--;
-                break;
-            }
-        hq_aqueue_destroy(&q);
-    }
+    hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE_STATE, remove ? 2 : q->paused ? 1 : 0);
+    if (remove)
+        hq_alloc_remove_queue(a, q);
     hq_info("Allocation queue %u successfully %s", queue_id,
             remove                         ? "removed"
             : strcmp(action, "pause") == 0 ? "paused"

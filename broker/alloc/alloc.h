@@ -16,6 +16,7 @@
 
 #include "ctx.h"
 #include "hq_err.h"
+#include "journal/hq_journal.h"
 
 typedef struct hq_alloc hq_alloc_t;
 
@@ -45,5 +46,16 @@ json_t *hq_alloc_info(hq_broker_t *b, uint32_t queue_id, char **notes);
 int hq_alloc_ctl(hq_broker_t *b, uint32_t queue_id, const char *action, bool force, hq_err_t *err);
 /* ALLOC_LOG: the working directory of an allocation (NULL when unknown). */
 const char *hq_alloc_workdir(hq_broker_t *b, const char *alloc_id);
+
+/* Journal replay: applies an automatic allocation record (types 22 to 25). */
+void hq_alloc_restore(hq_broker_t *b, const hq_jrec_t *rec);
+/* Snapshots: calls fn with each record that rebuilds the queues and their
+ * allocations; stops at fn's first non-zero result and returns -1. */
+typedef int(hq_alloc_rec_fn)(const hq_jrec_t *rec, void *arg);
+int hq_alloc_records(const hq_broker_t *b, hq_alloc_rec_fn *fn, void *arg);
+/* After a restart, once this run's access file exists: writes it into the run
+ * directories that restored allocations gave their workers (--server-dir), so that
+ * those workers reconnect. */
+void hq_alloc_share_access(hq_broker_t *b);
 
 #endif

@@ -47,6 +47,19 @@ struct hq_alloc {
 };
 
 hq_aqueue_t *hq_alloc_queue(hq_alloc_t *a, uint32_t id);
+/* Adds a queue (ids stay ascending) / removes and frees one. */
+void hq_alloc_insert(hq_alloc_t *a, hq_aqueue_t *q);
+void hq_alloc_remove_queue(hq_alloc_t *a, hq_aqueue_t *q);
+/* <run dir>/autoalloc (the run dir is known once the broker started). */
+const char *hq_alloc_root(hq_alloc_t *a);
+
+/* record.c: the allocator's events (the journal records them). state: 0 active,
+ * 1 paused, 2 removed for HQ_EV_ALLOC_QUEUE_STATE. */
+void hq_alloc_emit_queue(hq_alloc_t *a, const hq_aqueue_t *q, enum hq_event_type type,
+                         uint32_t state);
+/* HQ_EV_ALLOC_QUEUED or HQ_EV_ALLOC_STATE (its present state) of an allocation. */
+void hq_alloc_emit_alloc(hq_alloc_t *a, const hq_aqueue_t *q, const hq_allocation_t *al,
+                         enum hq_event_type type);
 /* Makes a directory and its parents (0700). 0 or -1. */
 int hq_alloc_mkdirs(const char *path);
 /* Writes text to path (mode). 0 or -1. */

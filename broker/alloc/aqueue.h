@@ -48,6 +48,7 @@ typedef struct hq_allocation {
     uint32_t n_connected; /* its workers connected now */
     uint32_t n_seen;      /* its workers that ever connected */
     bool polling;         /* a status query is running */
+    bool restored;        /* known from the journal of an earlier run */
 } hq_allocation_t;
 
 typedef struct hq_aqueue {

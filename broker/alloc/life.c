@@ -68,7 +68,7 @@ static char *s_prepare(hq_alloc_t *a, const hq_aparams_t *p, const char *dir, co
 
 void hq_alife_trial(hq_alloc_t *a, hq_trial_t *t)
 {
-    char *dir = hq_asprintf("%s/dry-run/%03u", a->root, ++a->n_trials);
+    char *dir = hq_asprintf("%s/dry-run/%03u", hq_alloc_root(a), ++a->n_trials);
     char *name = hq_ascript_alloc_name(&t->p, a->max_queue_id + 1, 0);
     char *text = s_prepare(a, &t->p, dir, name, 1, true);
     free(name);
@@ -159,6 +159,9 @@ static void s_set_why(hq_aqueue_t *q, char *why)
 
 static void s_submit(hq_alloc_t *a, hq_aqueue_t *q, uint32_t nodes)
 {
+    if (!q->dir)
+        q->dir = q->p.name ? hq_asprintf("%s/%u-%s", hq_alloc_root(a), q->id, q->p.name)
+                           : hq_asprintf("%s/%u", hq_alloc_root(a), q->id);
     uint32_t seq = ++q->next_seq;
     char *dir = hq_asprintf("%s/%03u", q->dir, seq);
     char *name = hq_ascript_alloc_name(&q->p, q->id, seq);
@@ -272,6 +275,7 @@ static void s_submit_done(hq_alloc_t *a, hq_pdone_t *d)
         free(path);
         hq_info("Queued allocation %s of queue %u (%u worker%s)", id, q->id, al->target,
                 al->target == 1 ? "" : "s");
+        hq_alloc_emit_alloc(a, q, al, HQ_EV_ALLOC_QUEUED);
         s_adopt_workers(a, q, al);
         if (q->paused) /* paused with --force while it was being submitted */
             hq_alife_cancel(a, q, al);
@@ -295,25 +299,33 @@ static void s_submit_done(hq_alloc_t *a, hq_pdone_t *d)
         hq_warn("Allocation queue %u paused after %u failed submissions in a row; "
                 "`hq alloc resume %u` resumes it",
                 q->id, q->submit_failures, q->id);
+        hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE_STATE, 1);
     }
 }
 
 /* ---- state ---- */
 
-static void s_end(hq_aqueue_t *q, hq_allocation_t *al, enum hq_astate st)
+/* Moves an allocation to running or to its end (with its time and event). */
+static void s_set(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al, enum hq_astate st)
 {
-    if (al->state >= HQ_AS_FINISHED)
+    if (al->state >= HQ_AS_FINISHED || al->state == st)
         return;
     al->state = st;
-    al->ended_ns = hq_wall_ns();
-    hq_info("Allocation %s of queue %u %s", al->id, q->id,
-            st == HQ_AS_FINISHED ? "finished" : "failed");
+    if (st == HQ_AS_RUNNING) {
+        al->started_ns = hq_wall_ns();
+        hq_info("Allocation %s of queue %u started", al->id, q->id);
+    } else {
+        al->ended_ns = hq_wall_ns();
+        hq_info("Allocation %s of queue %u %s", al->id, q->id,
+                st == HQ_AS_FINISHED ? "finished" : "failed");
+    }
+    hq_alloc_emit_alloc(a, q, al, HQ_EV_ALLOC_STATE);
 }
 
 /* An allocation that ended without any worker: a start failure. */
-static void s_start_failure(hq_aqueue_t *q, hq_allocation_t *al)
+static void s_start_failure(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al)
 {
-    s_end(q, al, HQ_AS_FAILED);
+    s_set(a, q, al, HQ_AS_FAILED);
     q->start_failures++;
     free(q->last_error);
     q->last_error = hq_asprintf("allocation %s ended without any worker connecting (see "
@@ -324,21 +336,17 @@ static void s_start_failure(hq_aqueue_t *q, hq_allocation_t *al)
         hq_warn("Allocation queue %u paused after %u allocations in a row ended without a "
                 "worker; `hq alloc resume %u` resumes it",
                 q->id, q->start_failures, q->id);
+        hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE_STATE, 1);
     }
 }
 
 void hq_alife_worker_up(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al,
                         const hq_worker_conf_t *conf)
 {
-    (void)a;
     al->n_connected++;
     al->n_seen++;
     q->start_failures = 0;
-    if (al->state == HQ_AS_QUEUED) {
-        al->state = HQ_AS_RUNNING;
-        al->started_ns = hq_wall_ns();
-        hq_info("Allocation %s of queue %u started", al->id, q->id);
-    }
+    s_set(a, q, al, HQ_AS_RUNNING);
     if (!q->has_known) {
         q->known.res = hq_calloc(conf->resources.n + 1, sizeof *q->known.res);
         for (uint32_t i = 0; i < conf->resources.n; i++)
@@ -350,11 +358,10 @@ void hq_alife_worker_up(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al,
 
 void hq_alife_worker_down(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al)
 {
-    (void)a;
     if (al->n_connected > 0)
         al->n_connected--;
     if (al->n_connected == 0)
-        s_end(q, al, HQ_AS_FINISHED);
+        s_set(a, q, al, HQ_AS_FINISHED);
 }
 
 void hq_alife_cancel(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al)
@@ -363,20 +370,17 @@ void hq_alife_cancel(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al)
     hq_mgr_cancel_argv(q->p.mgr, al->id, &argv);
     s_start(a, &argv, NULL, HQ_AK_CANCEL, q->id, al->seq, NULL);
     hq_argv_clear(&argv);
-    s_end(q, al, al->n_seen > 0 || al->state == HQ_AS_RUNNING ? HQ_AS_FINISHED : HQ_AS_FAILED);
+    s_set(a, q, al, al->n_seen > 0 || al->state == HQ_AS_RUNNING ? HQ_AS_FINISHED : HQ_AS_FAILED);
 }
 
 /* Applies what the manager said about one allocation. */
-static void s_apply(hq_aqueue_t *q, hq_allocation_t *al, enum hq_mstate st)
+static void s_apply(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al, enum hq_mstate st)
 {
     if (al->state >= HQ_AS_FINISHED)
         return;
     switch (st) {
     case HQ_MS_RUNNING:
-        if (al->state == HQ_AS_QUEUED) {
-            al->state = HQ_AS_RUNNING;
-            al->started_ns = hq_wall_ns();
-        }
+        s_set(a, q, al, HQ_AS_RUNNING);
         break;
     case HQ_MS_FINISHED:
     case HQ_MS_FAILED:
@@ -384,9 +388,9 @@ static void s_apply(hq_aqueue_t *q, hq_allocation_t *al, enum hq_mstate st)
         if (al->n_connected > 0)
             break; /* its workers say goodbye themselves */
         if (al->n_seen == 0)
-            s_start_failure(q, al);
+            s_start_failure(a, q, al);
         else
-            s_end(q, al, st == HQ_MS_FAILED ? HQ_AS_FAILED : HQ_AS_FINISHED);
+            s_set(a, q, al, st == HQ_MS_FAILED ? HQ_AS_FAILED : HQ_AS_FINISHED);
         break;
     default:
         break;
@@ -401,7 +405,7 @@ static void s_poll_done(hq_alloc_t *a, hq_pdone_t *d)
         if (!al->polling || (d->job.seq && al->seq != d->job.seq))
             continue;
         al->polling = false;
-        s_apply(q, al, hq_mgr_parse_status(q->p.mgr, al->id, d->exit_code, d->out, d->err));
+        s_apply(a, q, al, hq_mgr_parse_status(q->p.mgr, al->id, d->exit_code, d->out, d->err));
     }
 }
 

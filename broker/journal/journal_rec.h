@@ -21,9 +21,10 @@
  * Minor 2: tasks-started and tasks-finished records (types 18, 19).
  * Minor 3: worker-overview records (type 20) and tasks-started-v records (type 21:
  * tasks started on resource variant k > 0).
- * This build reads minors 0 to 3; an older one refuses a newer minor instead of
+ * Minor 4: automatic allocation records (types 22 to 25).
+ * This build reads minors 0 to 4; an older one refuses a newer minor instead of
  * misreading its records as a torn tail. */
-#define HQ_JFORMAT_MINOR 3
+#define HQ_JFORMAT_MINOR 4
 #define HQ_JHEADER_SIZE 64              /* file header bytes */
 #define HQ_JFRAME_SIZE 8                /* u32 len | u32 crc */
 #define HQ_JREC_MAX (16u * 1024 * 1024) /* payload cap */
