@@ -374,3 +374,171 @@ def test_json_and_quiet_output_of_the_alloc_commands(hq_env, fake):
         assert env.hq_json("alloc", *cmd) == {}
     for cmd in (["list"], ["info", "1"], ["pause", "1"], ["remove", "1"]):
         assert env.hq("alloc", *cmd, mode="quiet").stdout == ""
+
+
+# ---- no over-submission ---------------------------------------------------------------
+
+UNRUNNABLE_GRAPH = """
+[[task]]
+id = 0
+command = ["true"]
+[[task.request]]
+resources = { cpus = 1 }
+time_request = "2h"
+
+[[task]]
+id = 1
+command = ["true"]
+deps = [0]
+"""
+
+
+def max_concurrent(events):
+    """From (time, +1/-1) steps, the highest running total."""
+    cur = peak = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        cur += step
+        peak = max(peak, cur)
+    return peak
+
+
+def test_ten_thousand_tasks_never_exceed_backlog_and_worker_limit(hq_env, fake):
+    """The proof comes from the batch system's own record (the fake's log of submits,
+    starts, ends and cancels) and from the journal's autoalloc-* and worker events, not
+    from polling hq: at no time were more than 2 allocations queued or more than 4
+    workers queued or running, and tasks that wait for dependencies, ask for more time
+    than the queue's limit or for a resource its workers lack brought no allocation."""
+    from hqtest import journal_dir, journal_events
+    env = start(hq_env, "--journal", journal_dir(hq_env), delay="0.5")
+    add(env, "slurm", "--time-limit", "1h", "--backlog", "2", "--max-worker-count", "4",
+        "--cpus", "2", "--idle-timeout", "1s", "--no-dry-run")
+    (env.work / "graph.toml").write_text(UNRUNNABLE_GRAPH)
+    env.hq("job", "submit-file", "graph.toml")
+    env.submit("--time-request", "2h", "--array", "1-5", "--", "true")
+    env.submit("--resource", "fpga=1", "--", "true")
+    why = ("Queue 1 submits nothing for 1 task waits for dependencies; 6 tasks request more "
+           "time (--time-request) than the queue's workers have; 1 task requests resources "
+           "the queue's workers do not have")
+
+    wait_until(lambda: why in env.hq("alloc", "info", "1").stderr, 20,
+               "the allocator to judge the unrunnable tasks")
+    assert fake.records("submit") == []
+
+    job = env.submit("--array", "1-10000", "--", "true")
+    env.wait_job(job, timeout=600)
+    assert env.job_state_counts(job)["finished"] == 10000
+    wait_until(lambda: all(a["status"] in ("finished", "failed") for a in alloc_info(env)), 60,
+               "every allocation to end")
+    wait_until(lambda: why in env.hq("alloc", "info", "1").stderr, 20,
+               "the allocator to judge the unrunnable tasks again")
+    n_submits = len(fake.records("submit"))
+
+    # the batch system's record
+    steps_queued, steps_live = [], []
+    state = {}
+    for r in fake.records():
+        t, op, jid = r["t"], r["op"], r.get("id")
+        if op == "submit":
+            state[jid] = "Q"
+            steps_queued.append((t, 1))
+            steps_live.append((t, 1))
+        elif op == "start":
+            state[jid] = "R"
+            steps_queued.append((t, -1))
+        elif op == "cancel" and state.get(jid) == "Q":
+            state[jid] = "F"
+            steps_queued.append((t, -1))
+            steps_live.append((t, -1))
+        elif op == "end" and state.get(jid) == "R":
+            state[jid] = "F"
+            steps_live.append((t, -1))
+    assert 1 <= n_submits and all(s == "F" for s in state.values()), state
+    assert max_concurrent(steps_queued) <= 2
+    assert max_concurrent(steps_live) <= 4
+
+    # the journal's record
+    events = journal_events(env)
+    queued, live, workers = [], [], []
+    seen = {}
+    for i, e in enumerate(events):
+        if e["type"] == "autoalloc-allocation-queued":
+            seen[e["allocation_id"]] = "Q"
+            queued.append((i, 1))
+            live.append((i, 1))
+        elif e["type"] == "autoalloc-allocation-started":
+            seen[e["allocation_id"]] = "R"
+            queued.append((i, -1))
+        elif e["type"] == "autoalloc-allocation-finished":
+            if seen.get(e["allocation_id"]) == "Q":
+                queued.append((i, -1))
+            live.append((i, -1))
+            seen[e["allocation_id"]] = "F"
+        elif e["type"] == "worker-connected":
+            workers.append((i, 1))
+        elif e["type"] == "worker-lost":
+            workers.append((i, -1))
+    assert len([e for e in events if e["type"] == "autoalloc-allocation-queued"]) == n_submits
+    assert max_concurrent(queued) <= 2
+    assert max_concurrent(live) <= 4
+    assert 1 <= max_concurrent(workers) <= 4
+    # the unrunnable tasks still wait, and nothing was submitted for them afterwards
+    assert len(fake.records("submit")) == n_submits
+
+
+# ---- a restarted broker keeps its queues ---------------------------------------------
+
+def test_restarted_broker_keeps_queues_and_does_not_submit_twice(hq_env, fake):
+    from hqtest import journal_dir, journal_events, kill9_server
+    env = start(hq_env, "--journal", journal_dir(hq_env), norun=1)
+    add(env, "slurm", "--time-limit", "10m", "--no-dry-run", "--name", "kept")
+    add(env, "pbs", "--time-limit", "10m", "--no-dry-run")
+    env.hq("alloc", "pause", "2")
+    env.submit("--", "true")
+    wait_until(lambda: alloc_info(env), what="a queued allocation")
+    before = alloc_info(env)
+    env.hq("journal", "flush")
+    kill9_server(env)
+    env.start_server("--journal", journal_dir(env))
+    lst = env.hq_json("alloc", "list")
+    assert [(q["id"], q["name"], q["state"]) for q in lst] == [(1, "kept", "Active"),
+                                                             (2, None, "Paused")]
+    assert [(a["id"], a["status"]) for a in alloc_info(env)] == \
+        [(a["id"], "queued") for a in before]
+    job_id = before[0]["id"]
+    n_polls = len([r for r in fake.records("status") if r.get("id") == job_id])
+    # the restarted broker asks the batch system about the allocation it had submitted
+    # (each tick weighs the demand before it polls)
+    wait_until(lambda: len([r for r in fake.records("status") if r.get("id") == job_id])
+               > n_polls, 20, "a status query after the restart")
+    assert len(fake.records("submit")) == 1  # the waiting task is covered by the first
+    types = [e["type"] for e in journal_events(env) if e["type"].startswith("autoalloc")]
+    assert types == ["autoalloc-queue-created", "autoalloc-queue-created",
+                     "autoalloc-allocation-queued"]
+    env.hq("alloc", "remove", "--force", "1")
+    wait_until(lambda: [c["id"] for c in fake.records("cancel")] == [job_id],
+               what="the restored allocation to be canceled")
+    assert "autoalloc-queue-removed" in [e["type"] for e in journal_events(env)]
+
+
+def test_workers_of_allocations_reconnect_to_a_restarted_broker(hq_env, fake):
+    from hqtest import journal_dir, kill9_server
+    env = start(hq_env, "--journal", journal_dir(hq_env))
+    add(env, "slurm", "--time-limit", "10m", "--no-dry-run", "--cpus", "1",
+        "--idle-timeout", "2s")
+    gate = env.work / "go"
+    job = env.submit("--", "bash", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done")
+    wait_until(lambda: env.job_state_counts(job)["running"] == 1, 30, "the task to run")
+    aid = alloc_info(env)[0]["id"]
+    env.hq("journal", "flush")
+    kill9_server(env)
+    env.start_server("--journal", journal_dir(env))
+    # the worker re-reads the access file of the run dir it was given, which the
+    # restarted broker rewrote
+    wait_until(lambda: [w["allocation"]["id"] for w in env.worker_list()] == [aid], 40,
+               "the allocation's worker to reconnect")
+    gate.write_text("")
+    env.wait_job(job)
+    assert env.job_state_counts(job)["finished"] == 1
+    wait_until(lambda: alloc_info(env)[0]["status"] == "finished", 30,
+               "the allocation to finish after its worker idled out")
+    assert len(fake.records("submit")) == 1

@@ -130,16 +130,20 @@ char *hq_ademand_why(const hq_ademand_t *d)
     hq_buf_t b = {0};
     const struct {
         uint64_t n;
-        const char *what;
+        const char *one, *many;
     } parts[] = {
-        {d->n_deps, "wait for dependencies"},
-        {d->n_too_long, "request more time (--time-request) than the queue's workers have"},
-        {d->n_no_resource, "request resources the queue's workers do not have"},
-        {d->n_too_wide, "need more nodes than --max-workers-per-alloc"},
+        {d->n_deps, "waits for dependencies", "wait for dependencies"},
+        {d->n_too_long, "requests more time (--time-request) than the queue's workers have",
+         "request more time (--time-request) than the queue's workers have"},
+        {d->n_no_resource, "requests resources the queue's workers do not have",
+         "request resources the queue's workers do not have"},
+        {d->n_too_wide, "needs more nodes than --max-workers-per-alloc",
+         "need more nodes than --max-workers-per-alloc"},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (parts[i].n)
-            hq_buf_printf(&b, "%s%llu task%s %s", b.len ? "; " : "", (unsigned long long)parts[i].n,
-                          parts[i].n == 1 ? "" : "s", parts[i].what);
+            hq_buf_printf(&b, "%s%llu task%s %s", b.len ? "; " : "",
+                          (unsigned long long)parts[i].n, parts[i].n == 1 ? "" : "s",
+                          parts[i].n == 1 ? parts[i].one : parts[i].many);
     return b.data;
 }
