@@ -142,8 +142,8 @@ char *hq_ademand_why(const hq_ademand_t *d)
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (parts[i].n)
-            hq_buf_printf(&b, "%s%llu task%s %s", b.len ? "; " : "",
-                          (unsigned long long)parts[i].n, parts[i].n == 1 ? "" : "s",
+            hq_buf_printf(&b, "%s%llu task%s %s", b.len ? "; " : "", (unsigned long long)parts[i].n,
+                          parts[i].n == 1 ? "" : "s",
                           parts[i].n == 1 ? parts[i].one : parts[i].many);
     return b.data;
 }

@@ -40,10 +40,11 @@ void hq_alloc_emit_alloc(hq_alloc_t *a, const hq_aqueue_t *q, const hq_allocatio
 
 static void s_restore_queue(hq_alloc_t *a, const hq_jrec_t *rec)
 {
+    if (hq_alloc_queue(a, rec->u.alloc.queue))
+        return; /* a snapshot and the log after it both hold it */
     hq_aqueue_t *q = hq_calloc(1, sizeof *q);
     hq_err_t err;
-    if (hq_alloc_queue(a, rec->u.alloc.queue) ||
-        hq_aparams_from_json(rec->u.alloc.text, &q->p, &err) != 0) {
+    if (hq_aparams_from_json(rec->u.alloc.text, &q->p, &err) != 0) {
         hq_warn("Journal: allocation queue %u cannot be restored", rec->u.alloc.queue);
         free(q);
         return;
@@ -56,6 +57,8 @@ static void s_restore_queue(hq_alloc_t *a, const hq_jrec_t *rec)
 
 static void s_restore_alloc(hq_aqueue_t *q, const hq_jrec_t *rec)
 {
+    if (hq_aqueue_find(q, rec->u.alloc.id))
+        return; /* a snapshot and the log after it both hold it */
     const char *base = strrchr(rec->u.alloc.text, '/');
     uint32_t seq = (uint32_t)strtoul(base ? base + 1 : rec->u.alloc.text, NULL, 10);
     hq_allocation_t *al = hq_aqueue_add_alloc(q, seq, rec->u.alloc.text, rec->u.alloc.count);
