@@ -70,6 +70,14 @@ static uint64_t s_env_dur(const char *name, uint64_t def)
 }
 
 static void s_on_event(const hq_event_t *ev, void *arg);
+static void s_trial_free(hq_trial_t *t);
+
+/* A manager command still running when the allocator ends: frees its held request. */
+static void s_drop_job(const hq_pjob_t *job)
+{
+    if (job->held)
+        s_trial_free(job->held);
+}
 
 hq_alloc_t *hq_alloc_new(hq_broker_t *b)
 {
@@ -88,7 +96,7 @@ void hq_alloc_destroy(hq_alloc_t **ap)
     if (!a)
         return;
     hq_events_unhook(a->b->events, s_on_event, a);
-    hq_procs_destroy(&a->procs); /* held trial requests die with their commands */
+    hq_procs_destroy(&a->procs, s_drop_job); /* held trial requests die unanswered */
     for (uint32_t i = 0; i < a->n_queues; i++)
         hq_aqueue_destroy(&a->queues[i]);
     free(a->queues);

@@ -45,7 +45,7 @@ static void s_free(s_proc_t *p)
     free(p);
 }
 
-void hq_procs_destroy(hq_procs_t **psp)
+void hq_procs_destroy(hq_procs_t **psp, void (*drop)(const hq_pjob_t *job))
 {
     hq_procs_t *ps = psp ? *psp : NULL;
     if (!ps)
@@ -56,6 +56,8 @@ void hq_procs_destroy(hq_procs_t **psp)
             kill(-p->pid, SIGKILL);
             waitpid(p->pid, NULL, 0);
         }
+        if (drop)
+            drop(&p->job);
         s_free(p);
     }
     free(ps->items);

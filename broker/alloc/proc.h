@@ -30,8 +30,9 @@ typedef struct hq_pdone {
 typedef struct hq_procs hq_procs_t;
 
 hq_procs_t *hq_procs_new(void);
-/* Kills (SIGKILL to the group) and reaps every running command. */
-void hq_procs_destroy(hq_procs_t **ps);
+/* Kills (SIGKILL to the group) and reaps every running command; drop (nullable) is
+ * called with the job of each one that had not been collected. */
+void hq_procs_destroy(hq_procs_t **ps, void (*drop)(const hq_pjob_t *job));
 /* Starts argv (argv[0] looked up in PATH) in directory cwd (NULL: the current one),
  * killed after timeout_ns. A program that cannot be started ends with exit code -1
  * and the reason in err. */
