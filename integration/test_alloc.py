@@ -532,7 +532,7 @@ def test_workers_of_allocations_reconnect_to_a_restarted_broker(hq_env, fake):
     gate = env.work / "go"
     job = env.submit("--", "bash", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done")
     wait_until(lambda: env.job_state_counts(job)["running"] == 1, 30, "the task to run")
-    aid = alloc_info(env)[0]["id"]
+    aid = wait_until(lambda: alloc_info(env), what="the allocation's id")[0]["id"]
     env.hq("journal", "flush")
     kill9_server(env)
     env.start_server("--journal", journal_dir(env))
