@@ -370,7 +370,7 @@ void hq_alife_cancel(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al)
     hq_mgr_cancel_argv(q->p.mgr, al->id, &argv);
     s_start(a, &argv, NULL, HQ_AK_CANCEL, q->id, al->seq, NULL);
     hq_argv_clear(&argv);
-    s_set(a, q, al, al->n_seen > 0 || al->state == HQ_AS_RUNNING ? HQ_AS_FINISHED : HQ_AS_FAILED);
+    s_set(a, q, al, HQ_AS_FINISHED); /* ended by hq's decision, not a failure */
 }
 
 /* Applies what the manager said about one allocation. */
