@@ -546,3 +546,16 @@ def test_workers_of_allocations_reconnect_to_a_restarted_broker(hq_env, fake):
     wait_until(lambda: alloc_info(env)[0]["status"] == "finished", 30,
                "the allocation to finish after its worker idled out")
     assert len(fake.records("submit")) == 1
+
+
+def test_min_utilization_holds_back_an_allocation_that_would_be_underused(hq_env, fake):
+    env = start(hq_env, norun=1)
+    add(env, "slurm", "--time-limit", "10m", "--no-dry-run", "--cpus", "4",
+        "--min-utilization", "0.7")
+    env.submit("--array", "1-2", "--", "true")  # 2 of 4 cpus: 0.5
+    wait_until(lambda: "below --min-utilization 0.7" in env.hq("alloc", "info", "1").stderr,
+               what="the allocator to hold back the allocation")
+    assert fake.records("submit") == []
+    env.submit("--", "true")  # 3 of 4 cpus: 0.75
+    wait_until(lambda: alloc_info(env), what="an allocation once it would be used enough")
+    assert [a["target_worker_count"] for a in alloc_info(env)] == [1]

@@ -289,24 +289,23 @@ json_t *hq_aqueue_json(const hq_aqueue_t *q, json_t *worker_args)
     return o;
 }
 
-static json_t *s_time(uint64_t ns)
-{
-    if (!ns)
-        return json_null();
-    char *t = hq_time_rfc3339(ns, 9);
-    json_t *v = json_string(t);
-    free(t);
-    return v;
-}
-
 json_t *hq_allocation_json(const hq_allocation_t *a)
 {
     bool ok_start = a->state == HQ_AS_RUNNING || a->state == HQ_AS_FINISHED;
-    return json_pack("{s:s,s:I,s:o,s:o,s:o,s:s,s:s,s:I,s:I,s:I}", "id", a->id,
-                     "target_worker_count", (json_int_t)a->target, "queued_at",
-                     s_time(a->queued_ns), "started_at", s_time(ok_start ? a->started_ns : 0),
-                     "ended_at", s_time(a->state == HQ_AS_FINISHED ? a->ended_ns : 0), "status",
-                     hq_astate_json(a->state), "workdir", a->workdir, "_queued_ns",
-                     (json_int_t)a->queued_ns, "_started_ns", (json_int_t)a->started_ns,
-                     "_ended_ns", (json_int_t)a->ended_ns);
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:I}", "id", a->id, "target_worker_count",
+                          (json_int_t)a->target, "status", hq_astate_json(a->state), "workdir",
+                          a->workdir, "_queued_ns", (json_int_t)a->queued_ns, "_started_ns",
+                          (json_int_t)a->started_ns, "_ended_ns", (json_int_t)a->ended_ns);
+    const struct {
+        const char *key;
+        uint64_t ns;
+    } times[] = {{"queued_at", a->queued_ns},
+                 {"started_at", ok_start ? a->started_ns : 0},
+                 {"ended_at", a->state == HQ_AS_FINISHED ? a->ended_ns : 0}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char *text = times[i].ns ? hq_time_rfc3339(times[i].ns, 9) : NULL;
+        json_object_set_new(o, times[i].key, text ? json_string(text) : json_null());
+        free(text);
+    }
+    return o;
 }
