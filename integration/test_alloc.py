@@ -559,3 +559,15 @@ def test_min_utilization_holds_back_an_allocation_that_would_be_underused(hq_env
     env.submit("--", "true")  # 3 of 4 cpus: 0.75
     wait_until(lambda: alloc_info(env), what="an allocation once it would be used enough")
     assert [a["target_worker_count"] for a in alloc_info(env)] == [1]
+
+
+def test_server_stop_cancels_an_allocation_submitted_while_it_stops(hq_env, fake):
+    env = start(hq_env, norun=1, submit_delay=1)
+    add(env, "slurm", "--time-limit", "10m", "--no-dry-run")
+    env.submit("--", "true")
+    wait_until(lambda: fake.records("submitting"), what="a submission to start")
+    env.hq("server", "stop")
+    env.server.popen.wait(timeout=30)
+    subs = [s["id"] for s in fake.records("submit")]
+    assert len(subs) == 1
+    assert [c["id"] for c in fake.records("cancel")] == subs

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc_priv.h"
@@ -196,13 +197,24 @@ void hq_alloc_shutdown(hq_broker_t *b)
     hq_alloc_t *a = b->alloc;
     if (!a)
         return;
+    a->stopping = true;
     for (uint32_t i = 0; i < a->n_queues; i++) {
         hq_aqueue_t *q = a->queues[i];
         for (uint32_t k = 0; k < q->n_allocs; k++)
             if (q->allocs[k]->state <= HQ_AS_RUNNING && *q->allocs[k]->id)
                 hq_alife_cancel(a, q, q->allocs[k]);
     }
-    hq_procs_drain(a->procs, 10 * HQ_NS_PER_SEC);
+    /* Submissions still running end here: what they submitted is canceled too. */
+    uint64_t end = hq_mono_ns() + 10 * HQ_NS_PER_SEC;
+    while (hq_procs_running(a->procs) > 0 && hq_mono_ns() < end) {
+        hq_pdone_t d;
+        while (hq_procs_next(a->procs, &d)) {
+            hq_alife_done(a, &d);
+            hq_pdone_clear(&d);
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- queues ---- */

@@ -44,6 +44,7 @@ struct hq_alloc {
     uint64_t backoff_ns;   /* HQ_ALLOC_BACKOFF: first delay after a failed submission */
     uint64_t last_poll;    /* CLOCK_MONOTONIC of the last poll round */
     uint32_t n_trials;     /* trial allocation directories made */
+    bool stopping;         /* the server stops: what gets submitted now is canceled */
 };
 
 hq_aqueue_t *hq_alloc_queue(hq_alloc_t *a, uint32_t id);

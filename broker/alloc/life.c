@@ -277,7 +277,7 @@ static void s_submit_done(hq_alloc_t *a, hq_pdone_t *d)
                 al->target == 1 ? "" : "s");
         hq_alloc_emit_alloc(a, q, al, HQ_EV_ALLOC_QUEUED);
         s_adopt_workers(a, q, al);
-        if (q->paused) /* paused with --force while it was being submitted */
+        if (q->paused || a->stopping) /* paused with --force or stopped meanwhile */
             hq_alife_cancel(a, q, al);
         return;
     }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hq_util.h"
@@ -196,28 +195,4 @@ void hq_pdone_clear(hq_pdone_t *d)
 uint32_t hq_procs_running(const hq_procs_t *ps)
 {
     return ps ? ps->n : 0;
-}
-
-void hq_procs_drain(hq_procs_t *ps, uint64_t timeout_ns)
-{
-    uint64_t end = hq_mono_ns() + timeout_ns;
-    while (hq_mono_ns() < end) {
-        bool live = false;
-        for (uint32_t i = 0; i < ps->n; i++) {
-            s_proc_t *p = ps->items[i];
-            if (p->pid > 0 && !p->reaped) {
-                int st;
-                if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-                    p->reaped = true;
-                    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                } else {
-                    live = true;
-                }
-            }
-        }
-        if (!live)
-            return;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
 }

@@ -43,7 +43,5 @@ bool hq_procs_next(hq_procs_t *ps, hq_pdone_t *done);
 void hq_pdone_clear(hq_pdone_t *d);
 /* Commands running now. */
 uint32_t hq_procs_running(const hq_procs_t *ps);
-/* Waits (blocking, at most timeout_ns in total) for the running commands to end. */
-void hq_procs_drain(hq_procs_t *ps, uint64_t timeout_ns);
 
 #endif

@@ -16,6 +16,7 @@ Knobs (environment of the submitting process):
   FAKEBATCH_GARBAGE=1     submissions exit 0 but print no job id
   FAKEBATCH_DELAY=S       a job waits S seconds in the queue before it runs
   FAKEBATCH_NORUN=1       jobs stay queued until canceled
+  FAKEBATCH_SUBMIT_DELAY=S  a submission takes S seconds (logged as "submitting" first)
 A job runs its script with bash (SLURM_JOB_ID/SLURM_JOB_END_TIME or PBS_JOBID/
 PBS_ENVIRONMENT set), its output going where the script's header says.
 """
@@ -89,6 +90,9 @@ def seconds(hms):
 def submit(pbs, argv):
     script = argv[-1]
     held = "--hold" in argv
+    if os.environ.get("FAKEBATCH_SUBMIT_DELAY"):
+        log(op="submitting", argv=argv)
+        time.sleep(float(os.environ["FAKEBATCH_SUBMIT_DELAY"]))
     hdr = parse_header(script, "#PBS" if pbs else "#SBATCH")
     if os.environ.get("FAKEBATCH_FAIL") == "1":
         log(op="submit-failed", argv=argv)
