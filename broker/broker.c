@@ -16,6 +16,7 @@
 #include "query.h"
 #include "tasks.h"
 #include "workers.h"
+#include "alloc/alloc.h"
 #include "journal/glue.h"
 #include "hq_cmdtable.h"
 #include "hq_duration.h"
@@ -112,6 +113,7 @@ static void s_unprotected_warning(const char *side)
 
 static void s_broker_free(hq_broker_t *b)
 {
+    hq_alloc_destroy(&b->alloc);
     hq_jr_close(b);
     hq_loop_stop(b);
     hq_broker_fini(b);
@@ -205,6 +207,7 @@ int hq_broker_main(int argc, char **argv)
     }
     snprintf(b.conf.access.version, sizeof b.conf.access.version, "%s", HQ_VERSION);
     b.conf.journal_salvage = hq_args_has(args, "journal-salvage");
+    b.alloc = hq_alloc_new(&b); /* before the journal: replay restores its queues */
     if (hq_args_get(args, "journal")) {
         /* Restore before any socket binds; without --access-file the server uid is the
          * journal's, with one both must agree. */
@@ -235,6 +238,7 @@ int hq_broker_main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.text);
         goto done;
     }
+    hq_alloc_share_access(&b);
     if (!b.conf.access.client.has_secret)
         s_unprotected_warning("client");
     if (!b.conf.access.worker.has_secret)
@@ -254,8 +258,10 @@ int hq_broker_main(int argc, char **argv)
     /* SIGTERM (a batch system or a service manager ending the broker) is, for the
      * workers, a lost server as when it is killed: no STOP, so `--on-server-lost
      * finish-running` workers keep their tasks and wait for a restarted broker. */
-    if (b.stop_signal != SIGTERM)
+    if (b.stop_signal != SIGTERM) {
         hq_workers_stop_all(&b, HQ_BYE_SERVER_STOP);
+        hq_alloc_shutdown(&b);
+    }
     hq_event_t stop = {.type = HQ_EV_SERVER_STOP};
     hq_events_emit(b.events, &stop);
     hq_server_dir_clear_current(b.conf.server_dir, b.conf.run_dir);

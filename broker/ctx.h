@@ -64,6 +64,7 @@ typedef struct hq_broker {
     zactor_t *zap;          /* ZAP handler */
     struct hq_hsmon *hsmon; /* logs of refused handshakes (handshake.c) */
     struct hq_jglue *jr;    /* journal (--journal): NULL when off; see jglue.h */
+    struct hq_alloc *alloc; /* automatic allocation (alloc/alloc.h); NULL in tests */
     bool stopping;          /* leave the loop */
     int stop_signal;        /* the signal that ended the loop (SIGINT, SIGTERM), else 0 */
     int exit_code;          /* hq_broker_main's result */

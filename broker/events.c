@@ -54,11 +54,27 @@ void hq_events_unhook(hq_events_t *e, hq_event_fn *fn, void *arg)
 
 const char *hq_event_name(enum hq_event_type t)
 {
-    static const char *names[HQ_EV_COUNT] = {
-        "server-start",  "server-stop",    "worker-connected", "worker-lost",   "job-created",
-        "job-open",      "job-close",      "job-cancel",       "job-completed", "task-started",
-        "task-finished", "task-failed",    "task-canceled",    "task-aborted",  "task-requeued",
-        "task-notify",   "worker-overview"};
+    static const char *names[HQ_EV_COUNT] = {"server-start",
+                                             "server-stop",
+                                             "worker-connected",
+                                             "worker-lost",
+                                             "job-created",
+                                             "job-open",
+                                             "job-close",
+                                             "job-cancel",
+                                             "job-completed",
+                                             "task-started",
+                                             "task-finished",
+                                             "task-failed",
+                                             "task-canceled",
+                                             "task-aborted",
+                                             "task-requeued",
+                                             "task-notify",
+                                             "worker-overview",
+                                             "autoalloc-queue",
+                                             "autoalloc-queue-state",
+                                             "autoalloc-allocation-queued",
+                                             "autoalloc-allocation-state"};
     return (unsigned)t < HQ_EV_COUNT ? names[t] : "unknown";
 }
 

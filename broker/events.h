@@ -23,22 +23,29 @@ enum hq_event_type {
     HQ_EV_TASK_FAILED,
     HQ_EV_TASK_CANCELED,
     HQ_EV_TASK_ABORTED,
-    HQ_EV_TASK_REQUEUED,   /* internal: back to waiting (not a HyperQueue event) */
-    HQ_EV_TASK_NOTIFY,     /* `hq task notify`: streamed to live readers, never journaled */
-    HQ_EV_WORKER_OVERVIEW, /* a worker's hardware state (text: the hw-state JSON) */
+    HQ_EV_TASK_REQUEUED,     /* internal: back to waiting (not a HyperQueue event) */
+    HQ_EV_TASK_NOTIFY,       /* `hq task notify`: streamed to live readers, never journaled */
+    HQ_EV_WORKER_OVERVIEW,   /* a worker's hardware state (text: the hw-state JSON) */
+    HQ_EV_ALLOC_QUEUE,       /* autoalloc-queue-created (text: the parameters JSON) */
+    HQ_EV_ALLOC_QUEUE_STATE, /* a queue paused (count 1), resumed (0) or removed (2) */
+    HQ_EV_ALLOC_QUEUED,      /* autoalloc-allocation-queued (text: workdir, count: workers) */
+    HQ_EV_ALLOC_STATE,       /* an allocation started / finished / failed (count: state) */
     HQ_EV_COUNT
 };
 
 typedef struct hq_event {
     enum hq_event_type type;
-    uint64_t time_ns;   /* wall time */
-    uint32_t job_id;    /* job events, task events */
-    uint32_t task_id;   /* task events */
-    uint32_t instance;  /* task events */
-    uint32_t worker_id; /* worker events, task-started */
-    const char *text;   /* error (task-failed), reason (worker-lost), uid (server-start),
-                         * message (task-notify) */
-    const void *obj;    /* the hq_job_t / hq_worker_t concerned, or NULL (borrowed) */
+    uint64_t time_ns;     /* wall time */
+    uint32_t job_id;      /* job events, task events */
+    uint32_t task_id;     /* task events */
+    uint32_t instance;    /* task events */
+    uint32_t worker_id;   /* worker events, task-started */
+    const char *text;     /* error (task-failed), reason (worker-lost), uid (server-start),
+                           * message (task-notify) */
+    const void *obj;      /* the hq_job_t / hq_worker_t concerned, or NULL (borrowed) */
+    uint32_t queue_id;    /* autoalloc events: the allocation queue */
+    uint32_t count;       /* autoalloc events: workers (queued) or the new state */
+    const char *alloc_id; /* autoalloc allocation events: the manager's job id */
 } hq_event_t;
 
 typedef void(hq_event_fn)(const hq_event_t *ev, void *arg);

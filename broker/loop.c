@@ -13,6 +13,8 @@
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "alloc/alloc.h"
+#include "allocreq.h"
 #include "debugdump.h"
 #include "dispatch.h"
 #include "mnodes.h"
@@ -67,6 +69,11 @@ static hq_client_fn *const s_client_table[256] = {
     [HQ_MSG_JOURNAL_PRUNE] = hq_h_journal_prune,
     [HQ_MSG_TASK_NOTIFY] = hq_h_task_notify,
     [HQ_MSG_DEBUG_DUMP] = hq_h_debug_dump,
+    [HQ_MSG_ALLOC_ADD] = hq_h_alloc_add,
+    [HQ_MSG_ALLOC_LIST] = hq_h_alloc_list,
+    [HQ_MSG_ALLOC_INFO] = hq_h_alloc_info,
+    [HQ_MSG_ALLOC_CTL] = hq_h_alloc_ctl,
+    [HQ_MSG_ALLOC_LOG] = hq_h_alloc_log,
 };
 
 /* ---- receiving ---- */
@@ -233,6 +240,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         return -1;
     hq_workers_tick(b);
     hq_handshake_tick(b);
+    hq_alloc_tick(b);
     hq_broker_check_waiters(b, true);
     if (b->turn.dirty)
         s_flush(b);

@@ -26,6 +26,7 @@ static const struct {
     {"output", "cli/REFERENCE.md §4-§7 (tables, JSON and quiet output)"},
     {"jobfile", "cli/REFERENCE.md §8 (job definition files)"},
     {"streaming", "cli/REFERENCE.md §3.3, §3.6 (--stream, hq output-log, --follow)"},
+    {"autoalloc", "cli/REFERENCE.md §3.7 (automatic allocation: queues, demand, scripts)"},
     {"journal-format", "broker/JOURNAL.md (the journal's on-disk format)"},
     {"guarantees", "broker/GUARANTEES.md (durability, fault and security guarantees)"},
     {"protocol", "proto/wire/PROTOCOL.md (the wire protocol)"},

@@ -6,6 +6,7 @@
 
 #include "broker.h"
 #include "cli.h"
+#include "hq_util.h"
 #include "worker.h"
 
 /* The name the program was started as, without its directory. */
@@ -20,6 +21,8 @@ static const char *s_program_name(int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *program = s_program_name(argc, argv);
+    if (argc >= 1)
+        hq_set_self_path(argv[0]);
     if (strcmp(program, "hq-broker") == 0)
         return hq_broker_main(argc - 1, argv + 1);
     if (strcmp(program, "hq-worker") == 0)

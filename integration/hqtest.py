@@ -672,3 +672,58 @@ def lost_lines(env):
     """The server's log lines about lost workers."""
     return [line for line in env.server.stderr().splitlines()
             if " lost (" in line and "Worker" in line]
+
+
+# ---------------------------------------------------------------------------------
+# fake batch systems (tools/fakebatch.py): PBS, and SLURM where one slurmd cannot do it
+
+class FakeBatch:
+    """sbatch/scontrol/scancel/qsub/qstat/qdel stand-ins first on the PATH of env's
+    processes (the broker runs them), with their record in <tmp>/fakebatch/log.
+    knobs: FAKEBATCH_* settings (see tools/fakebatch.py) for the broker's commands."""
+
+    NAMES = ("sbatch", "scontrol", "scancel", "qsub", "qstat", "qdel")
+
+    def __init__(self, env, **knobs):
+        self.env = env
+        self.bin = env.tmp / "fakebin"
+        self.dir = env.tmp / "fakebatch"
+        self.bin.mkdir(exist_ok=True)
+        self.dir.mkdir(exist_ok=True)
+        for n in self.NAMES:
+            link = self.bin / n
+            if not link.exists():
+                link.symlink_to(TOOLS / "fakebatch.py")
+        env.env["PATH"] = f"{self.bin}:{env.env.get('PATH', '/usr/bin:/bin')}"
+        env.env["FAKEBATCH_DIR"] = str(self.dir)
+        for k, v in knobs.items():
+            env.env[f"FAKEBATCH_{k.upper()}"] = str(v)
+
+    def records(self, op=None):
+        """The log's records (of one op), in order."""
+        try:
+            lines = (self.dir / "log").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        recs = [json.loads(line) for line in lines if line.strip()]
+        return [r for r in recs if op is None or r["op"] == op]
+
+    def job(self, job_id):
+        return json.loads((self.dir / "jobs" / job_id.replace("/", "_")).read_text())
+
+    def teardown(self):
+        """Kills the process groups of the fake jobs' runners (by PID)."""
+        for f in (self.dir / "jobs").glob("*"):
+            try:
+                pid = json.loads(f.read_text()).get("runner")
+            except (OSError, ValueError):
+                continue
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def alloc_info(env, queue=1):
+    return env.hq_json("alloc", "info", str(queue))

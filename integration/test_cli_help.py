@@ -156,7 +156,7 @@ def test_every_completion_shell_and_an_unknown_one():
 def test_man_pages_are_written_and_render(tmp_path):
     run("generate-man", str(tmp_path), "--completions", check=True)
     pages = sorted(p.name for p in tmp_path.glob("*.1"))
-    assert pages == ["hq-job.1", "hq-journal.1", "hq-output-log.1", "hq-server.1",
+    assert pages == ["hq-alloc.1", "hq-job.1", "hq-journal.1", "hq-output-log.1", "hq-server.1",
                      "hq-submit.1", "hq-task.1", "hq-worker.1", "hq.1"]
     assert (tmp_path / "hq.bash").exists() and (tmp_path / "_hq").exists()
     r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", str(tmp_path / "hq-job.1")],

@@ -159,6 +159,11 @@ static inline void s_sample(uint8_t type, hq_msg_t *m)
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
     case HQ_MSG_TASK_NOTIFY:
+    case HQ_MSG_ALLOC_ADD:
+    case HQ_MSG_ALLOC_LIST:
+    case HQ_MSG_ALLOC_INFO:
+    case HQ_MSG_ALLOC_CTL:
+    case HQ_MSG_ALLOC_LOG:
         m->u.query = (hq_query_t){
             .sel = {type % 3 == 0   ? HQ_SEL_IDS
                     : type % 3 == 1 ? HQ_SEL_LAST
@@ -254,6 +259,8 @@ static const uint8_t s_types[] = {
     HQ_MSG_ASSIGN,       HQ_MSG_CANCEL,        HQ_MSG_STOP,          HQ_MSG_TASK_EXPLAIN,
     HQ_MSG_JOURNAL_READ, HQ_MSG_JOURNAL_FLUSH, HQ_MSG_JOURNAL_PRUNE, HQ_MSG_TASK_NOTIFY,
     HQ_MSG_OVERVIEW,     HQ_MSG_DEBUG_DUMP,    HQ_MSG_RETRACT,       HQ_MSG_NODE_OF,
+    HQ_MSG_ALLOC_ADD,    HQ_MSG_ALLOC_LIST,    HQ_MSG_ALLOC_INFO,    HQ_MSG_ALLOC_CTL,
+    HQ_MSG_ALLOC_LOG,
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
 

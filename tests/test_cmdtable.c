@@ -179,7 +179,7 @@ Test(cmdtable, man_pages_one_per_group_with_examples)
     size_t n = 0;
     while (hq_gen_man_page_at(n))
         n++;
-    cr_assert_eq(n, 8); /* hq, submit, job, task, output-log, server, worker, journal */
+    cr_assert_eq(n, 9); /* hq, submit, job, task, output-log, server, worker, alloc, journal */
     cr_assert_eq(hq_gen_man_page_of(hq_cmd_find("job cat")), hq_cmd_find("job"));
     cr_assert_eq(hq_gen_man_page_of(hq_cmd_find("doc")), hq_cmd_find(""));
     char *m = s_capture(s_man, "job");

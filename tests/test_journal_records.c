@@ -166,6 +166,18 @@ static void s_sample(enum hq_jrec_type t, hq_jrec_t *r, hq_submit_t *sub, hq_reg
         r->u.nodes.n = 3;
         r->u.nodes.workers = s_nodes;
         break;
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        r->u.alloc.queue = 4;
+        r->u.alloc.state = t == HQ_JR_ALLOC_QUEUE_STATE || t == HQ_JR_ALLOC_STATE ? 2 : 0;
+        r->u.alloc.count = t == HQ_JR_ALLOC_QUEUED ? 3 : 0;
+        r->u.alloc.id = t >= HQ_JR_ALLOC_QUEUED ? "4711.pbs" : NULL;
+        r->u.alloc.text = t == HQ_JR_ALLOC_QUEUE    ? "{\"manager\":\"slurm\"}"
+                          : t == HQ_JR_ALLOC_QUEUED ? "/srv/001/autoalloc/4/001"
+                                                    : NULL;
+        break;
     }
 }
 
@@ -279,6 +291,17 @@ static void s_check_same(const hq_jrec_t *a, const hq_jrec_t *b)
             cr_assert_eq(b->u.nodes.workers[k], s_nodes[k]);
         break;
     case HQ_JR_SERVER_STOP:
+        break;
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        cr_assert_eq(b->u.alloc.queue, a->u.alloc.queue);
+        cr_assert_eq(b->u.alloc.state, a->u.alloc.state);
+        cr_assert_eq(b->u.alloc.count, a->u.alloc.count);
+        cr_assert((!a->u.alloc.id && !b->u.alloc.id) || strcmp(a->u.alloc.id, b->u.alloc.id) == 0);
+        cr_assert((!a->u.alloc.text && !b->u.alloc.text) ||
+                  strcmp(a->u.alloc.text, b->u.alloc.text) == 0);
         break;
     }
 }

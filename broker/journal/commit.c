@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "glue_priv.h"
+#include "journal/rebuild.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -464,6 +465,14 @@ void hq_jr_hook(const hq_event_t *ev, void *arg)
         p.c = 0;
         break;
     }
+    case HQ_EV_ALLOC_QUEUE:
+    case HQ_EV_ALLOC_QUEUE_STATE:
+    case HQ_EV_ALLOC_QUEUED:
+    case HQ_EV_ALLOC_STATE:
+        /* Appended without waiting: a lost tail costs at most a re-learned state. */
+        if (hq_jrebuild_alloc_rec(ev, &rec))
+            hq_jr_append(b, &rec, NULL, NULL);
+        return;
     case HQ_EV_WORKER_OVERVIEW:
         /* Statistics only: appended without waiting, nothing depends on it. */
         rec.type = HQ_JR_WORKER_OVERVIEW;

@@ -24,30 +24,33 @@
 
 /* Record types (the u8 at the head of every payload). Never renumber. */
 enum hq_jrec_type {
-    HQ_JR_SERVER_START = 1,     /* server_start{epoch, uid} */
-    HQ_JR_SERVER_STOP = 2,      /* server_stop{} */
-    HQ_JR_JOB_SUBMIT = 3,       /* job_submit{job, SUBMIT frame} */
-    HQ_JR_JOB_OPEN = 4,         /* job_open{job, name, max_fails} */
-    HQ_JR_JOB_CLOSE = 5,        /* job_close{job} */
-    HQ_JR_JOB_CANCEL = 6,       /* job_cancel{job, reason} */
-    HQ_JR_JOB_FORGET = 7,       /* job_forget{job} */
-    HQ_JR_TASK_STARTED = 8,     /* task_started{job, task, instance, worker, epoch} */
-    HQ_JR_TASK_FINISHED = 9,    /* task_finished{job, task, instance} */
-    HQ_JR_TASK_FAILED = 10,     /* task_failed{job, task, instance, error} */
-    HQ_JR_TASKS_CANCELED = 11,  /* tasks_canceled{job, ranges} */
-    HQ_JR_TASKS_ABORTED = 12,   /* tasks_aborted{job, ranges} */
-    HQ_JR_WORKER_UP = 13,       /* worker_up{worker, epoch, REGISTER frame or empty} */
-    HQ_JR_WORKER_LOST = 14,     /* worker_lost{worker, reason code, reason text} */
-    HQ_JR_ID_HIGHWATER = 15,    /* id_highwater{job, worker} */
-    HQ_JR_TASK_STATE = 16,      /* task_state{...}: a task's full state (snapshots) */
-    HQ_JR_SNAP_END = 17,        /* internal: last record of a snapshot{count} */
-    HQ_JR_TASKS_STARTED = 18,   /* tasks_started{job, worker, epoch, [task, instance]...} */
-    HQ_JR_TASKS_FINISHED = 19,  /* tasks_finished{job, [task, instance]...} */
-    HQ_JR_WORKER_OVERVIEW = 20, /* worker_overview{worker, hw-state JSON text} */
-    HQ_JR_TASKS_STARTED_V = 21, /* tasks_started with the resource variant k > 0 */
-    /* 22-25: not used by this build */
-    HQ_JR_TASK_STARTED_MN = 26, /* task_started_mn{job, task, instance, epoch, variant,
-                                   [worker...]}: a multi-node task on its nodes, root first */
+    HQ_JR_SERVER_START = 1,       /* server_start{epoch, uid} */
+    HQ_JR_SERVER_STOP = 2,        /* server_stop{} */
+    HQ_JR_JOB_SUBMIT = 3,         /* job_submit{job, SUBMIT frame} */
+    HQ_JR_JOB_OPEN = 4,           /* job_open{job, name, max_fails} */
+    HQ_JR_JOB_CLOSE = 5,          /* job_close{job} */
+    HQ_JR_JOB_CANCEL = 6,         /* job_cancel{job, reason} */
+    HQ_JR_JOB_FORGET = 7,         /* job_forget{job} */
+    HQ_JR_TASK_STARTED = 8,       /* task_started{job, task, instance, worker, epoch} */
+    HQ_JR_TASK_FINISHED = 9,      /* task_finished{job, task, instance} */
+    HQ_JR_TASK_FAILED = 10,       /* task_failed{job, task, instance, error} */
+    HQ_JR_TASKS_CANCELED = 11,    /* tasks_canceled{job, ranges} */
+    HQ_JR_TASKS_ABORTED = 12,     /* tasks_aborted{job, ranges} */
+    HQ_JR_WORKER_UP = 13,         /* worker_up{worker, epoch, REGISTER frame or empty} */
+    HQ_JR_WORKER_LOST = 14,       /* worker_lost{worker, reason code, reason text} */
+    HQ_JR_ID_HIGHWATER = 15,      /* id_highwater{job, worker} */
+    HQ_JR_TASK_STATE = 16,        /* task_state{...}: a task's full state (snapshots) */
+    HQ_JR_SNAP_END = 17,          /* internal: last record of a snapshot{count} */
+    HQ_JR_TASKS_STARTED = 18,     /* tasks_started{job, worker, epoch, [task, instance]...} */
+    HQ_JR_TASKS_FINISHED = 19,    /* tasks_finished{job, [task, instance]...} */
+    HQ_JR_WORKER_OVERVIEW = 20,   /* worker_overview{worker, hw-state JSON text} */
+    HQ_JR_TASKS_STARTED_V = 21,   /* tasks_started with the resource variant k > 0 */
+    HQ_JR_ALLOC_QUEUE = 22,       /* alloc_queue{queue, parameters JSON text} */
+    HQ_JR_ALLOC_QUEUE_STATE = 23, /* alloc_queue_state{queue, state: 0 active 1 paused 2 removed} */
+    HQ_JR_ALLOC_QUEUED = 24,      /* alloc_queued{queue, allocation id, workdir, worker count} */
+    HQ_JR_ALLOC_STATE = 25,       /* alloc_state{queue, allocation id, state: enum hq_astate} */
+    HQ_JR_TASK_STARTED_MN = 26,   /* task_started_mn{job, task, instance, epoch, variant,
+                                     [worker...]}: a multi-node task on its nodes, root first */
     HQ_JR_TYPE_MAX = 26
 };
 
@@ -150,6 +153,13 @@ typedef struct hq_jrec {
             uint32_t n;                   /* nodes (2..HQ_JMAX_NODES of journal_rec.h) */
             const uint32_t *workers;      /* worker ids, root first */
         } nodes;
+        struct {
+            uint32_t queue;   /* allocation queue id */
+            uint32_t state;   /* alloc_queue_state, alloc_state: the new state */
+            uint32_t count;   /* alloc_queued: workers asked for */
+            const char *id;   /* alloc_queued, alloc_state: the manager's job id */
+            const char *text; /* alloc_queue: parameters JSON; alloc_queued: workdir */
+        } alloc;
     } u;
 } hq_jrec_t;
 

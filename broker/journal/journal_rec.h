@@ -24,7 +24,7 @@
  * tasks started on resource variant k > 0).
  * Minor 4: a worker-up's REGISTER frame may carry the 6th field, which there holds the
  * hash of the session's reconnect secret; task-started-mn records (type 26: a
- * multi-node task and all its nodes).
+ * multi-node task and all its nodes); automatic allocation records (types 22 to 25).
  * This build reads minors 0 to 4; an older one refuses a newer minor instead of
  * misreading its records as a torn tail. */
 #define HQ_JFORMAT_MINOR 4

@@ -130,6 +130,35 @@ uint64_t hq_jline_job_completed(uint32_t job, uint64_t wall_ns, hq_jline_fn *fn,
     return n;
 }
 
+/* The autoalloc-* event of an automatic allocation record (NULL: a queue paused or
+ * resumed, which HyperQueue has no event for). */
+static json_t *s_alloc_ev(const hq_jrec_t *rec)
+{
+    json_int_t q = (json_int_t)rec->u.alloc.queue;
+    switch (rec->type) {
+    case HQ_JR_ALLOC_QUEUE: {
+        json_t *params = json_loads(rec->u.alloc.text, 0, NULL);
+        return json_pack("{s:s,s:I,s:o}", "type", "autoalloc-queue-created", "queue_id", q,
+                         "params", params ? params : json_null());
+    }
+    case HQ_JR_ALLOC_QUEUE_STATE:
+        return rec->u.alloc.state == 2
+                   ? json_pack("{s:s,s:I}", "type", "autoalloc-queue-removed", "queue_id", q)
+                   : NULL;
+    case HQ_JR_ALLOC_QUEUED:
+        return json_pack("{s:s,s:I,s:s,s:I}", "type", "autoalloc-allocation-queued", "queue_id", q,
+                         "allocation_id", rec->u.alloc.id, "worker_count",
+                         (json_int_t)rec->u.alloc.count);
+    default:
+        if (rec->u.alloc.state == 1)
+            return json_pack("{s:s,s:I,s:s}", "type", "autoalloc-allocation-started", "queue_id", q,
+                             "allocation_id", rec->u.alloc.id);
+        return json_pack("{s:s,s:I,s:s,s:s}", "type", "autoalloc-allocation-finished", "queue_id",
+                         q, "allocation_id", rec->u.alloc.id, "status",
+                         rec->u.alloc.state == 3 ? "failed" : "finished");
+    }
+}
+
 uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
 {
     uint64_t n = 0;
@@ -254,6 +283,12 @@ uint64_t hq_jrec_ndjson(const hq_jrec_t *rec, hq_jline_fn *fn, void *arg)
                        (json_int_t)rec->u.overview.worker, "hw-state", hw ? hw : json_null());
         break;
     }
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        ev = s_alloc_ev(rec);
+        break;
     case HQ_JR_TASK_STATE:
         ev = s_task_state_ev(rec);
         if (rec->u.task_state.end_ns)

@@ -160,6 +160,23 @@ uint64_t hq_jrebuild_state(const hq_broker_t *b, uint64_t skip, uint64_t max, hq
     return n;
 }
 
+bool hq_jrebuild_alloc_rec(const hq_event_t *ev, hq_jrec_t *rec)
+{
+    static const enum hq_jrec_type types[] = {HQ_JR_ALLOC_QUEUE, HQ_JR_ALLOC_QUEUE_STATE,
+                                              HQ_JR_ALLOC_QUEUED, HQ_JR_ALLOC_STATE};
+    if (ev->type < HQ_EV_ALLOC_QUEUE || ev->type > HQ_EV_ALLOC_STATE)
+        return false;
+    *rec = (hq_jrec_t){.type = types[ev->type - HQ_EV_ALLOC_QUEUE], .wall_ns = ev->time_ns};
+    rec->u.alloc.queue = ev->queue_id;
+    rec->u.alloc.id = ev->alloc_id;
+    rec->u.alloc.text = ev->text;
+    if (ev->type == HQ_EV_ALLOC_QUEUED)
+        rec->u.alloc.count = ev->count;
+    else
+        rec->u.alloc.state = ev->count;
+    return true;
+}
+
 uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_fn *fn, void *arg)
 {
     (void)b;
@@ -220,6 +237,12 @@ uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_
         break;
     case HQ_EV_JOB_COMPLETED:
         return hq_jline_job_completed(ev->job_id, ev->time_ns, fn, arg);
+    case HQ_EV_ALLOC_QUEUE:
+    case HQ_EV_ALLOC_QUEUE_STATE:
+    case HQ_EV_ALLOC_QUEUED:
+    case HQ_EV_ALLOC_STATE:
+        hq_jrebuild_alloc_rec(ev, &it.rec);
+        return hq_jrec_ndjson(&it.rec, fn, arg);
     case HQ_EV_TASK_STARTED:
         if (!j || !t)
             return 0;

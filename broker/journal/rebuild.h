@@ -16,6 +16,11 @@
 uint64_t hq_jrebuild_state(const hq_broker_t *b, uint64_t skip, uint64_t max, hq_jline_fn *fn,
                            void *arg, bool *more);
 
+/* The record of an automatic allocation event (false for other events); pointers
+ * borrowed from ev. The journal records these as they are, and live readers of a broker
+ * without a journal get their lines from them. */
+bool hq_jrebuild_alloc_rec(const hq_event_t *ev, hq_jrec_t *rec);
+
 /* The NDJSON lines of one broker event (none for internal ones). */
 uint64_t hq_jrebuild_event(const hq_broker_t *b, const hq_event_t *ev, hq_jline_fn *fn, void *arg);
 

@@ -189,6 +189,42 @@ static int s_nodes(s_dec_t *d, hq_jrec_t *r)
     return 0;
 }
 
+/* The automatic allocation records (types 22 to 25). */
+static int s_dalloc(s_dec_t *d, hq_jrec_t *r)
+{
+    if (s_u32(d, "queue", &r->u.alloc.queue) < 0)
+        return -1;
+    switch (r->type) {
+    case HQ_JR_ALLOC_QUEUE:
+        if (s_str(d, "params", &r->u.alloc.text) < 0)
+            return -1;
+        if (!r->u.alloc.text)
+            return hq_err_set(d->err, "%s record: field 'params' is nil", d->tname);
+        return 0;
+    case HQ_JR_ALLOC_QUEUE_STATE:
+        if (s_u32(d, "state", &r->u.alloc.state) < 0)
+            return -1;
+        if (r->u.alloc.state > 2)
+            return hq_err_set(d->err, "%s record: field 'state': %u out of range", d->tname,
+                              r->u.alloc.state);
+        return 0;
+    case HQ_JR_ALLOC_QUEUED:
+        if (s_str(d, "id", &r->u.alloc.id) < 0 || s_str(d, "workdir", &r->u.alloc.text) < 0 ||
+            s_u32(d, "count", &r->u.alloc.count) < 0)
+            return -1;
+        if (!r->u.alloc.id || !r->u.alloc.text)
+            return hq_err_set(d->err, "%s record: field 'id' or 'workdir' is nil", d->tname);
+        return 0;
+    default:
+        if (s_str(d, "id", &r->u.alloc.id) < 0 || s_u32(d, "state", &r->u.alloc.state) < 0)
+            return -1;
+        if (!r->u.alloc.id || r->u.alloc.state > 3)
+            return hq_err_set(d->err, "%s record: field 'id' is nil or 'state' %u is out of range",
+                              d->tname, r->u.alloc.state);
+        return 0;
+    }
+}
+
 static int s_dbody(s_dec_t *d, hq_jrec_t *r)
 {
     switch (r->type) {
@@ -292,6 +328,11 @@ static int s_dbody(s_dec_t *d, hq_jrec_t *r)
     }
     case HQ_JR_SNAP_END:
         return s_u64(d, "count", &r->u.snap_end.count);
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        return s_dalloc(d, r);
     }
     return hq_err_set(d->err, "unknown record type %u", (unsigned)r->type);
 }

@@ -35,18 +35,23 @@ static const char *s_names[] = {
     [HQ_JR_WORKER_OVERVIEW] = "worker-overview",
     [HQ_JR_TASKS_STARTED_V] = "tasks-started-v",
     [HQ_JR_TASK_STARTED_MN] = "task-started-mn",
+    [HQ_JR_ALLOC_QUEUE] = "alloc-queue",
+    [HQ_JR_ALLOC_QUEUE_STATE] = "alloc-queue-state",
+    [HQ_JR_ALLOC_QUEUED] = "alloc-queued",
+    [HQ_JR_ALLOC_STATE] = "alloc-state",
 };
 
 /* Elements of each payload array: type, lsn, wall_ns + the body fields. */
 const uint8_t hq_jrec_nfields_[HQ_JR_TYPE_MAX + 1] = {
-    [HQ_JR_SERVER_START] = 5,    [HQ_JR_SERVER_STOP] = 3,     [HQ_JR_JOB_SUBMIT] = 5,
-    [HQ_JR_JOB_OPEN] = 6,        [HQ_JR_JOB_CLOSE] = 4,       [HQ_JR_JOB_CANCEL] = 5,
-    [HQ_JR_JOB_FORGET] = 4,      [HQ_JR_TASK_STARTED] = 8,    [HQ_JR_TASK_FINISHED] = 6,
-    [HQ_JR_TASK_FAILED] = 7,     [HQ_JR_TASKS_CANCELED] = 5,  [HQ_JR_TASKS_ABORTED] = 5,
-    [HQ_JR_WORKER_UP] = 6,       [HQ_JR_WORKER_LOST] = 6,     [HQ_JR_ID_HIGHWATER] = 5,
-    [HQ_JR_TASK_STATE] = 12,     [HQ_JR_SNAP_END] = 4,        [HQ_JR_TASKS_STARTED] = 7,
-    [HQ_JR_TASKS_FINISHED] = 5,  [HQ_JR_WORKER_OVERVIEW] = 5, [HQ_JR_TASKS_STARTED_V] = 8,
-    [HQ_JR_TASK_STARTED_MN] = 9,
+    [HQ_JR_SERVER_START] = 5,   [HQ_JR_SERVER_STOP] = 3,       [HQ_JR_JOB_SUBMIT] = 5,
+    [HQ_JR_JOB_OPEN] = 6,       [HQ_JR_JOB_CLOSE] = 4,         [HQ_JR_JOB_CANCEL] = 5,
+    [HQ_JR_JOB_FORGET] = 4,     [HQ_JR_TASK_STARTED] = 8,      [HQ_JR_TASK_FINISHED] = 6,
+    [HQ_JR_TASK_FAILED] = 7,    [HQ_JR_TASKS_CANCELED] = 5,    [HQ_JR_TASKS_ABORTED] = 5,
+    [HQ_JR_WORKER_UP] = 6,      [HQ_JR_WORKER_LOST] = 6,       [HQ_JR_ID_HIGHWATER] = 5,
+    [HQ_JR_TASK_STATE] = 12,    [HQ_JR_SNAP_END] = 4,          [HQ_JR_TASKS_STARTED] = 7,
+    [HQ_JR_TASKS_FINISHED] = 5, [HQ_JR_WORKER_OVERVIEW] = 5,   [HQ_JR_TASKS_STARTED_V] = 8,
+    [HQ_JR_ALLOC_QUEUE] = 5,    [HQ_JR_ALLOC_QUEUE_STATE] = 5, [HQ_JR_ALLOC_QUEUED] = 7,
+    [HQ_JR_ALLOC_STATE] = 6,    [HQ_JR_TASK_STARTED_MN] = 9,
 };
 
 const char *hq_jrec_name(uint32_t type)
@@ -210,6 +215,39 @@ static int s_pmsg(s_out_t *o, uint8_t type, const void *body, hq_err_t *err)
     return 0;
 }
 
+/* The automatic allocation records (types 22 to 25). */
+static int s_alloc_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
+{
+    s_pu(o, r->u.alloc.queue);
+    switch (r->type) {
+    case HQ_JR_ALLOC_QUEUE:
+        if (!r->u.alloc.text)
+            return hq_err_set(err, "journal: alloc-queue without parameters");
+        return s_pstr(o, r->u.alloc.text, "params", err);
+    case HQ_JR_ALLOC_QUEUE_STATE:
+        if (r->u.alloc.state > 2)
+            return hq_err_set(err, "journal: queue state %u out of range", r->u.alloc.state);
+        s_pu(o, r->u.alloc.state);
+        return 0;
+    case HQ_JR_ALLOC_QUEUED:
+        if (!r->u.alloc.id || !r->u.alloc.text)
+            return hq_err_set(err, "journal: alloc-queued without id or workdir");
+        if (s_pstr(o, r->u.alloc.id, "id", err) < 0 ||
+            s_pstr(o, r->u.alloc.text, "workdir", err) < 0)
+            return -1;
+        s_pu(o, r->u.alloc.count);
+        return 0;
+    default:
+        if (!r->u.alloc.id || r->u.alloc.state > 3)
+            return hq_err_set(err, "journal: alloc-state without id or with state %u",
+                              r->u.alloc.state);
+        if (s_pstr(o, r->u.alloc.id, "id", err) < 0)
+            return -1;
+        s_pu(o, r->u.alloc.state);
+        return 0;
+    }
+}
+
 static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
 {
     switch (r->type) {
@@ -340,6 +378,11 @@ static int s_body(s_out_t *o, const hq_jrec_t *r, hq_err_t *err)
     case HQ_JR_SNAP_END:
         s_pu(o, r->u.snap_end.count);
         return 0;
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        return s_alloc_body(o, r, err);
     }
     return hq_err_set(err, "journal: unknown record type %u", (unsigned)r->type);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc/alloc.h"
 #include "glue.h"
 #include "hq_log.h"
 #include "hq_util.h"
@@ -318,6 +319,12 @@ int hq_jr_apply_record(hq_jrec_t *rec, bool from_snapshot, void *arg, hq_err_t *
         break;
     case HQ_JR_TASK_STATE:
         s_snapshot_task(s, rec);
+        break;
+    case HQ_JR_ALLOC_QUEUE:
+    case HQ_JR_ALLOC_QUEUE_STATE:
+    case HQ_JR_ALLOC_QUEUED:
+    case HQ_JR_ALLOC_STATE:
+        hq_alloc_restore(b, rec);
         break;
     default:
         break; /* server_stop, snapshot end: nothing to rebuild */

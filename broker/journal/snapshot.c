@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "hq_log.h"
+#include "alloc/alloc.h"
 #include "hq_util.h"
 #include "glue.h"
 
@@ -82,6 +83,19 @@ static int s_job(hq_jsnap_t *s, const hq_job_t *j, uint64_t *n, hq_err_t *err)
     return 0;
 }
 
+/* Where the allocator's records go in a snapshot. */
+typedef struct s_arec {
+    hq_jsnap_t *s;
+    uint64_t *n;
+    hq_err_t *err;
+} s_arec_t;
+
+static int s_alloc_rec(const hq_jrec_t *rec, void *arg)
+{
+    s_arec_t *x = arg;
+    return s_add(x->s, rec, x->n, x->err);
+}
+
 static int s_fill(hq_broker_t *b, hq_jsnap_t *s, bool prune, uint64_t *n, uint32_t *dropped,
                   hq_err_t *err)
 {
@@ -106,6 +120,9 @@ static int s_fill(hq_broker_t *b, hq_jsnap_t *s, bool prune, uint64_t *n, uint32
         if (s_add(s, &r, n, err) != 0)
             return -1;
     }
+    s_arec_t x = {s, n, err};
+    if (hq_alloc_records(b, s_alloc_rec, &x) != 0)
+        return -1;
     for (uint32_t id = 1; id <= b->jobs.max_id; id++) {
         const hq_job_t *j = hq_jobtab_get(&b->jobs, id);
         if (!j)

@@ -1,6 +1,6 @@
-/* The command table's entries for running hq: the `hq server`, `hq worker` and
- * `hq journal` groups (cli/REFERENCE.md §3.1, §3.2, §3.8) and the commands about hq
- * itself (`hq doc`, `hq generate-completion`, the hidden `hq generate-man`). */
+/* The command table's entries for running hq: the `hq server`, `hq worker`,
+ * `hq alloc` and `hq journal` groups (cli/REFERENCE.md §3.1, §3.2, §3.7, §3.8) and the commands
+ * about hq itself (`hq doc`, `hq generate-completion`, the hidden `hq generate-man`). */
 #include "hq_cmds.h"
 
 #define S_VERSION                                                                                  \
@@ -95,6 +95,77 @@ static const hq_opt_t s_generate_man_opts[] = {
     HQ_OPTS_END,
 };
 
+/* --name <VALUE_NAME> with a short form. */
+#define S_SHORT(name, short_name, value_name, def, help)                                           \
+    {                                                                                              \
+        name, short_name, HQ_OPT_VALUE, value_name, help, def, NULL, NULL, false                   \
+    }
+
+/* The queue options shared by `alloc add` and `alloc dry-run`. */
+#define S_QUEUE_OPTS                                                                               \
+    {"time-limit", 't',  HQ_OPT_VALUE, "TIME_LIMIT", "Time limit (walltime) of each allocation",   \
+     NULL,         NULL, NULL,         true},                                                      \
+        S_SHORT("backlog", 'b', "BACKLOG", "1", "How many allocations may be queued at once"),     \
+        S_SHORT("max-workers-per-alloc", 'm', "MAX_WORKERS_PER_ALLOC", "1",                        \
+                "Most workers (nodes) in one allocation"),                                         \
+        HQ_VALUE("max-worker-count", "MAX_WORKER_COUNT", NULL,                                     \
+                 "Most workers of this queue queued or running at once [default: no limit]"),      \
+        S_SHORT("name", 'n', "NAME", NULL, "Name of the queue (allocations are <name>-<n>)"),      \
+        HQ_VALUE("cpus", "CPUS", NULL, "CPUs of each worker, e.g. 8 or 2x8"),                      \
+        HQ_MULTI("resource", "RESOURCE", "Resource of each worker NAME=DEFINITION (repeatable)"),  \
+        HQ_VALUE("group", "GROUP", NULL, "Group of the workers"),                                  \
+        HQ_VALUE("coupling", "COUPLING", NULL, "Coupled resources of the workers"),                \
+        HQ_VALUE("detect-resources", "DETECT_RESOURCES", NULL, "Resources the workers detect"),    \
+        HQ_FLAG("no-hyper-threading", 0, "Workers ignore hyper-threading"),                        \
+        HQ_VALUE("idle-timeout", "IDLE_TIMEOUT", "5m", "Workers stop after being idle this long"), \
+        HQ_VALUE("overview-interval", "OVERVIEW_INTERVAL", NULL,                                   \
+                 "Interval of the workers' hardware overviews"),                                   \
+        HQ_VALUE("min-utilization", "MIN_UTILIZATION", NULL,                                       \
+                 "Submit only allocations whose workers would be used at least this much"),        \
+        HQ_CHOICE("on-server-lost", "ON_SERVER_LOST", "finish-running", "stop, finish-running",    \
+                  "What the workers do with running tasks when the server is lost"),               \
+        HQ_VALUE("worker-start-cmd", "WORKER_START_CMD", NULL,                                     \
+                 "Shell command run before each worker starts"),                                   \
+        HQ_VALUE("worker-stop-cmd", "WORKER_STOP_CMD", NULL, "Shell command run after a worker"),  \
+        HQ_VALUE("worker-wrap-cmd", "WORKER_WRAP_CMD", NULL,                                       \
+                 "Command put in front of the worker's command line"),                             \
+        HQ_VALUE("worker-time-limit", "WORKER_TIME_LIMIT", NULL,                                   \
+                 "Time limit of the workers (at most the allocation's) [default: --time-limit]")
+
+static const hq_opt_t s_alloc_add_opts[] = {
+    S_QUEUE_OPTS,
+    HQ_FLAG("no-dry-run", 0, "Do not submit a trial allocation first"),
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_alloc_dry_run_opts[] = {
+    S_QUEUE_OPTS,
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_alloc_info_opts[] = {
+    HQ_CHOICE("filter", "FILTER", NULL, "queued, running, finished, failed",
+              "Show only allocations in this state"),
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_alloc_remove_opts[] = {
+    HQ_FLAG("force", 0, "Remove the queue even with running allocations (they are canceled)"),
+    HQ_OPTS_END,
+};
+static const hq_opt_t s_alloc_pause_opts[] = {
+    HQ_FLAG("force", 0, "Also cancel the queue's queued allocations"),
+    HQ_OPTS_END,
+};
+static const hq_pos_arg_t s_alloc_extra_args[] = {
+    {"ADDITIONAL_ARGS", "Extra arguments of sbatch/qsub, after --", true, true, NULL},
+    HQ_ARGS_END,
+};
+static const hq_pos_arg_t s_alloc_queue_args[] = {HQ_ARG("QUEUE_ID", "Id of the queue"),
+                                                  HQ_ARGS_END};
+static const hq_pos_arg_t s_alloc_log_args[] = {
+    HQ_ARG("ALLOCATION_ID", "Id of the allocation (the batch system's job id)"),
+    HQ_ARG_CHOICE("CHANNEL", "Which output", "stdout, stderr"),
+    HQ_ARGS_END,
+};
+
 #define S_WORKER_SEL "Worker selector: an id, ids and ranges like 1-3, `last` or `all`"
 static const hq_pos_arg_t s_worker_sel_args[] = {HQ_ARG("SELECTOR", S_WORKER_SEL), HQ_ARGS_END};
 static const hq_pos_arg_t s_worker_id_args[] = {HQ_ARG("WORKER_ID", "Id of the worker"),
@@ -139,6 +210,7 @@ static const hq_pos_arg_t s_dir_args[] = {HQ_ARG("DIR", "Directory to write into
 #define S_REF_SERVER "cli/REFERENCE.md §3.1"
 #define S_REF_WORKER "cli/REFERENCE.md §3.2"
 #define S_REF_JOURNAL "cli/REFERENCE.md §3.8"
+#define S_REF_ALLOC "cli/REFERENCE.md §3.7"
 
 const hq_cmd_spec_t hq_cmds_infra[] = {
     {.path = "server",
@@ -237,6 +309,68 @@ const hq_cmd_spec_t hq_cmds_infra[] = {
      .examples = "$ hq worker deploy-ssh nodes.txt --server-dir /shared/hq --cpus 8\n"
                  "Starts a worker with 8 CPUs on every host of nodes.txt.",
      .reference = S_REF_WORKER},
+    {.path = "alloc",
+     .summary = "Commands for automatic allocation",
+     .description = "The server submits SLURM or PBS allocations that start workers when "
+                    "tasks wait for them, within the limits of each allocation queue.",
+     .examples = "$ hq alloc add slurm --time-limit 1h --backlog 2 -- --partition=cpu\n"
+                 "Creates a queue whose allocations last an hour, at most two queued.\n"
+                 "$ hq alloc info 1\nLists the allocations of queue 1.",
+     .reference = S_REF_ALLOC},
+    {.path = "alloc list", .summary = "Display allocation queues", .reference = S_REF_ALLOC},
+    {.path = "alloc info",
+     .summary = "Display allocations of a queue",
+     .opts = s_alloc_info_opts,
+     .args = s_alloc_queue_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc log",
+     .summary = "Display the stdout or stderr of an allocation",
+     .args = s_alloc_log_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc add",
+     .summary = "Create a new allocation queue",
+     .description = "Submits a trial allocation first (held, canceled at once) unless "
+                    "--no-dry-run is given. Arguments after `--` are passed to sbatch/qsub.",
+     .examples = "$ hq alloc add slurm --time-limit 30m --idle-timeout 1m -- -A project\n"
+                 "Creates a SLURM queue charged to project.",
+     .reference = S_REF_ALLOC},
+    {.path = "alloc add pbs",
+     .summary = "Create a PBS allocation queue",
+     .opts = s_alloc_add_opts,
+     .args = s_alloc_extra_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc add slurm",
+     .summary = "Create a SLURM allocation queue",
+     .opts = s_alloc_add_opts,
+     .args = s_alloc_extra_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc dry-run",
+     .summary = "Try to submit an allocation to test the parameters",
+     .reference = S_REF_ALLOC},
+    {.path = "alloc dry-run pbs",
+     .summary = "Try to submit a PBS allocation",
+     .opts = s_alloc_dry_run_opts,
+     .args = s_alloc_extra_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc dry-run slurm",
+     .summary = "Try to submit a SLURM allocation",
+     .opts = s_alloc_dry_run_opts,
+     .args = s_alloc_extra_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc pause",
+     .summary = "Pause an allocation queue",
+     .opts = s_alloc_pause_opts,
+     .args = s_alloc_queue_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc resume",
+     .summary = "Resume a paused allocation queue",
+     .args = s_alloc_queue_args,
+     .reference = S_REF_ALLOC},
+    {.path = "alloc remove",
+     .summary = "Remove an allocation queue",
+     .opts = s_alloc_remove_opts,
+     .args = s_alloc_queue_args,
+     .reference = S_REF_ALLOC},
     {.path = "journal",
      .summary = "Commands for the event journal",
      .description = "The journal of a server started with --journal records its events.",

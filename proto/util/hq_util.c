@@ -269,3 +269,34 @@ char *hq_utf8_lossy(const char *data, size_t len)
     }
     return b.data;
 }
+
+static char *s_self_path;
+
+void hq_set_self_path(const char *argv0)
+{
+    if (!argv0 || !*argv0 || s_self_path)
+        return;
+    if (argv0[0] == '/') {
+        s_self_path = hq_strdup(argv0);
+    } else if (strchr(argv0, '/')) {
+        char cwd[4096];
+        s_self_path = getcwd(cwd, sizeof cwd) ? hq_asprintf("%s/%s", cwd, argv0) : NULL;
+    } else {
+        const char *path = getenv("PATH");
+        char *copy = hq_strdup(path ? path : "");
+        for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !s_self_path;
+             dir = strtok_r(NULL, ":", &save)) {
+            char *cand = hq_asprintf("%s/%s", dir, argv0);
+            if (access(cand, X_OK) == 0 && cand[0] == '/')
+                s_self_path = cand;
+            else
+                free(cand);
+        }
+        free(copy);
+    }
+}
+
+const char *hq_self_path(void)
+{
+    return s_self_path ? s_self_path : "hq";
+}

@@ -45,4 +45,10 @@ int hq_read_file(const char *path, size_t max, char **data, size_t *len);
 /* Local hostname. Caller frees. */
 char *hq_hostname(void);
 
+/* The path hq was invoked as (argv[0]), made absolute without resolving links: a
+ * relative path with a '/' is joined to the working directory, a bare name is looked
+ * up in PATH. Set once by main; hq_self_path() returns "hq" when unset. */
+void hq_set_self_path(const char *argv0);
+const char *hq_self_path(void);
+
 #endif

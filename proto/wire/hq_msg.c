@@ -64,6 +64,16 @@ const char *hq_msg_type_name(uint8_t type)
         return "TASK_NOTIFY";
     case HQ_MSG_DEBUG_DUMP:
         return "DEBUG_DUMP";
+    case HQ_MSG_ALLOC_ADD:
+        return "ALLOC_ADD";
+    case HQ_MSG_ALLOC_LIST:
+        return "ALLOC_LIST";
+    case HQ_MSG_ALLOC_INFO:
+        return "ALLOC_INFO";
+    case HQ_MSG_ALLOC_CTL:
+        return "ALLOC_CTL";
+    case HQ_MSG_ALLOC_LOG:
+        return "ALLOC_LOG";
     case HQ_MSG_REPLY:
         return "REPLY";
     case HQ_MSG_ERROR:
@@ -145,6 +155,11 @@ enum hq_msg_body hq_msgp_body(uint8_t type)
     case HQ_MSG_TASK_EXPLAIN:
     case HQ_MSG_JOURNAL_READ:
     case HQ_MSG_TASK_NOTIFY:
+    case HQ_MSG_ALLOC_ADD:
+    case HQ_MSG_ALLOC_LIST:
+    case HQ_MSG_ALLOC_INFO:
+    case HQ_MSG_ALLOC_CTL:
+    case HQ_MSG_ALLOC_LOG:
         return HQ_BODY_QUERY;
     case HQ_MSG_REPLY:
         return HQ_BODY_REPLY;

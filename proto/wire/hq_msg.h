@@ -54,6 +54,13 @@ enum hq_msg_type {
     HQ_MSG_TASK_NOTIFY = 25,   /* hq_query_t: selector (one job), tasks (one id), text
                                 * (message), number (instance); from `hq task notify` */
     HQ_MSG_DEBUG_DUMP = 22,    /* no body; the broker's internal state as JSON */
+    HQ_MSG_ALLOC_ADD = 26,     /* hq_query_t: text (queue parameters as JSON), flag (dry run
+                                * only: submit a trial allocation, create no queue) */
+    HQ_MSG_ALLOC_LIST = 27,    /* hq_query_t: nothing used */
+    HQ_MSG_ALLOC_INFO = 28,    /* hq_query_t: number (queue id), states (filter) */
+    HQ_MSG_ALLOC_CTL = 29,     /* hq_query_t: number (queue id), text ("pause", "resume",
+                                * "remove"), flag (--force) */
+    HQ_MSG_ALLOC_LOG = 30,     /* hq_query_t: text (allocation id) */
     /* broker -> client */
     HQ_MSG_REPLY = 40, /* hq_reply_t: JSON document and/or an id */
     HQ_MSG_ERROR = 41, /* hq_error_msg_t */
