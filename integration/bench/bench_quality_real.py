@@ -22,27 +22,10 @@ import sys
 import tempfile
 import time
 
-from bench_scale import stop_procs
+from bench_scale import hq_json, stop_procs, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKERS, CPUS = 2, 8
-
-
-def wait_for(cond, what, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench_quality_real: timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def hq_json(hq, env, *args):
-    r = subprocess.run([hq, "--output-mode", "json", *args], env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL)
-    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 def stamp(text):
