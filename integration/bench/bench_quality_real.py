@@ -16,11 +16,9 @@ import math
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 from bench_scale import hq_json, stop_procs, wait_for
 
