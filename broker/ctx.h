@@ -50,24 +50,25 @@ typedef struct hq_bconf {
 
 /* The broker's context: a list of sub-objects, each owned by one module. */
 typedef struct hq_broker {
-    hq_bconf_t conf;        /* startup configuration */
-    hq_jobtab_t jobs;       /* job table */
-    hq_registry_t reg;      /* worker registry */
-    hq_readyq_t ready;      /* scheduler and the tasks to announce to it */
-    hq_cancels_t cancels;   /* instances to kill */
-    hq_replies_t replies;   /* client socket and reply cache */
-    hq_wlink_t wlink;       /* worker socket */
-    hq_turn_t turn;         /* the loop and per-turn batching */
-    zlistx_t *waiters;      /* hq_waiter_t*: held JOB_WAIT requests */
-    hq_notes_t notes;       /* task notifications for waits with --on-notify */
-    hq_events_t *events;    /* the single event point */
-    zactor_t *zap;          /* ZAP handler */
-    struct hq_hsmon *hsmon; /* logs of refused handshakes (handshake.c) */
-    struct hq_jglue *jr;    /* journal (--journal): NULL when off; see jglue.h */
-    struct hq_alloc *alloc; /* automatic allocation (alloc/alloc.h); NULL in tests */
-    bool stopping;          /* leave the loop */
-    int stop_signal;        /* the signal that ended the loop (SIGINT, SIGTERM), else 0 */
-    int exit_code;          /* hq_broker_main's result */
+    hq_bconf_t conf;                  /* startup configuration */
+    hq_jobtab_t jobs;                 /* job table */
+    hq_registry_t reg;                /* worker registry */
+    hq_readyq_t ready;                /* scheduler and the tasks to announce to it */
+    hq_cancels_t cancels;             /* instances to kill */
+    hq_replies_t replies;             /* client socket and reply cache */
+    hq_wlink_t wlink;                 /* worker socket */
+    hq_turn_t turn;                   /* the loop and per-turn batching */
+    zlistx_t *waiters;                /* hq_waiter_t*: held JOB_WAIT requests */
+    hq_notes_t notes;                 /* task notifications for waits with --on-notify */
+    hq_events_t *events;              /* the single event point */
+    zactor_t *zap;                    /* ZAP handler */
+    struct hq_hsmon *hsmon;           /* logs of refused handshakes (handshake.c) */
+    struct hq_schedwait *sched_waits; /* requests held for the scheduler's state */
+    struct hq_jglue *jr;              /* journal (--journal): NULL when off; see jglue.h */
+    struct hq_alloc *alloc;           /* automatic allocation (alloc/alloc.h); NULL in tests */
+    bool stopping;                    /* leave the loop */
+    int stop_signal;                  /* the signal that ended the loop (SIGINT, SIGTERM), else 0 */
+    int exit_code;                    /* hq_broker_main's result */
 } hq_broker_t;
 
 /* Makes the in-memory context (no sockets, no loop: the loop adds them). */

@@ -12,17 +12,7 @@
 #include "journal/glue.h"
 #include "journal/journal.h"
 #include "registry.h"
-
-/* A DEBUG_DUMP waiting for the scheduler. */
-typedef struct s_held {
-    hq_broker_t *b;
-    uint8_t rid[HQ_RID_MAX];
-    size_t rid_len;
-    uint64_t request_id;
-    struct s_held *next;
-} s_held_t;
-
-static s_held_t *s_waiting;
+#include "schedwait.h"
 
 static const char *s_tstate_name(uint8_t st)
 {
@@ -196,55 +186,14 @@ static json_t *s_document(const hq_broker_t *b, const char *sched_text)
 }
 
 static void s_answer(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
-                     const char *sched_text)
+                     void *data, const char *sched_text)
 {
+    (void)data;
     hq_client_reply_held_json(&b->replies, rid, rid_len, request_id, s_document(b, sched_text));
 }
 
 int hq_h_debug_dump(hq_broker_t *b, hq_creq_t *req)
 {
-    if (!b->ready.sched) { /* no scheduler thread (tests): the core's part only */
-        s_answer(b, req->rid, req->rid_len, req->msg->hdr.request_id, NULL);
-        return 0;
-    }
-    s_held_t *h = hq_calloc(1, sizeof *h);
-    h->b = b;
-    memcpy(h->rid, req->rid, req->rid_len);
-    h->rid_len = req->rid_len;
-    h->request_id = req->msg->hdr.request_id;
-    h->next = s_waiting;
-    s_waiting = h;
-    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_DUMP);
-    if (hq_sched_send(b->ready.sched, &cmd) != 0)
-        hq_debug_dump_on_sched(b, NULL);
+    hq_schedwait_hold(b, req, s_answer, NULL, NULL);
     return 0;
-}
-
-void hq_debug_dump_on_sched(hq_broker_t *b, const hq_sched_cmd_t *cmd)
-{
-    s_held_t **pp = &s_waiting;
-    while (*pp) {
-        s_held_t *h = *pp;
-        if (h->b != b) {
-            pp = &h->next;
-            continue;
-        }
-        s_answer(b, h->rid, h->rid_len, h->request_id, cmd ? cmd->text : NULL);
-        *pp = h->next;
-        free(h);
-    }
-}
-
-void hq_debug_dump_close(hq_broker_t *b)
-{
-    s_held_t **pp = &s_waiting;
-    while (*pp) {
-        s_held_t *h = *pp;
-        if (h->b != b) {
-            pp = &h->next;
-            continue;
-        }
-        *pp = h->next;
-        free(h);
-    }
 }

@@ -6,13 +6,8 @@
 #define HQ_BROKER_DEBUGDUMP_H
 
 #include "ctx.h"
-#include "sched/actor.h"
 
-/* DEBUG_DUMP: asks the scheduler for its state and holds the request. */
+/* DEBUG_DUMP: holds the request until the scheduler's state arrives (schedwait.h). */
 int hq_h_debug_dump(hq_broker_t *b, hq_creq_t *req);
-/* The scheduler's HQ_SCHED_DUMPED: answers every held DEBUG_DUMP. */
-void hq_debug_dump_on_sched(hq_broker_t *b, const hq_sched_cmd_t *cmd);
-/* Drops held requests (server stopping). */
-void hq_debug_dump_close(hq_broker_t *b);
 
 #endif

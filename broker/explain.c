@@ -11,20 +11,13 @@
 #include "explain.h"
 #include "hq_duration.h"
 #include "hq_util.h"
-#include "sched/actor.h"
+#include "schedwait.h"
 
-/* An explanation waiting for the scheduler's state. */
-typedef struct s_held {
-    hq_broker_t *b;
-    uint8_t rid[HQ_RID_MAX];
-    size_t rid_len;
-    uint64_t request_id;
+/* An explanation waiting for the scheduler's state (schedwait.h). */
+typedef struct {
     uint32_t job; /* the task's job */
     json_t *res;  /* the reply's result, "waits" still to add */
-    struct s_held *next;
 } s_held_t;
-
-static s_held_t *s_waiting;
 
 /* One check as JSON: {"kind", "ok", "provides", "request"}. */
 static json_t *s_check(const char *kind, bool ok, char *provides, char *request)
@@ -106,6 +99,10 @@ static json_t *s_variant(hq_broker_t *b, const hq_worker_t *w, const hq_rvariant
     return checks;
 }
 
+static void s_answer(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                     void *data, const char *sched_text);
+static void s_drop(void *data);
+
 int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
 {
     const hq_query_t *q = &req->msg->u.query;
@@ -158,17 +155,9 @@ int hq_h_task_explain(hq_broker_t *b, hq_creq_t *req)
         return 0;
     }
     s_held_t *h = hq_calloc(1, sizeof *h);
-    h->b = b;
-    memcpy(h->rid, req->rid, req->rid_len);
-    h->rid_len = req->rid_len;
-    h->request_id = req->msg->hdr.request_id;
     h->job = j->id;
     h->res = res;
-    h->next = s_waiting;
-    s_waiting = h;
-    hq_sched_cmd_t *cmd = hq_sched_cmd_new(HQ_SCHED_DUMP);
-    if (hq_sched_send(b->ready.sched, &cmd) != 0)
-        hq_explain_on_sched(b, NULL);
+    hq_schedwait_hold(b, req, s_answer, s_drop, h);
     return 0;
 }
 
@@ -214,36 +203,21 @@ static void s_add_waits(hq_broker_t *b, s_held_t *h, const json_t *sched)
     json_object_set_new(expl, "waits", waits);
 }
 
-/* Unlinks and returns the first held request of broker b, or NULL. */
-static s_held_t *s_take(hq_broker_t *b)
+/* The scheduler's state arrived (NULL: it cannot come): adds the waits, answers. */
+static void s_answer(hq_broker_t *b, const uint8_t *rid, size_t rid_len, uint64_t request_id,
+                     void *data, const char *sched_text)
 {
-    for (s_held_t **pp = &s_waiting; *pp; pp = &(*pp)->next) {
-        if ((*pp)->b == b) {
-            s_held_t *h = *pp;
-            *pp = h->next;
-            return h;
-        }
-    }
-    return NULL;
-}
-
-void hq_explain_on_sched(hq_broker_t *b, const hq_sched_cmd_t *cmd)
-{
-    json_t *sched = cmd && cmd->text ? json_loads(cmd->text, 0, NULL) : NULL;
-    s_held_t *h;
-    while ((h = s_take(b))) {
-        s_add_waits(b, h, sched);
-        hq_client_reply_held_json(&b->replies, h->rid, h->rid_len, h->request_id, h->res);
-        free(h);
-    }
+    s_held_t *h = data;
+    json_t *sched = sched_text ? json_loads(sched_text, 0, NULL) : NULL;
+    s_add_waits(b, h, sched);
     json_decref(sched);
+    hq_client_reply_held_json(&b->replies, rid, rid_len, request_id, h->res);
+    free(h);
 }
 
-void hq_explain_close(hq_broker_t *b)
+static void s_drop(void *data)
 {
-    s_held_t *h;
-    while ((h = s_take(b))) {
-        json_decref(h->res);
-        free(h);
-    }
+    s_held_t *h = data;
+    json_decref(h->res);
+    free(h);
 }

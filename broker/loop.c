@@ -20,6 +20,7 @@
 #include "mnodes.h"
 #include "prefetch.h"
 #include "explain.h"
+#include "schedwait.h"
 #include "handshake.h"
 #include "journal/stream.h"
 #include "query.h"
@@ -205,10 +206,9 @@ static int s_on_sched(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         if (cmd->type == HQ_SCHED_ASSIGNED)
             hq_workers_on_assigned(b, cmd);
-        else if (cmd->type == HQ_SCHED_DUMPED) {
-            hq_debug_dump_on_sched(b, cmd);
-            hq_explain_on_sched(b, cmd);
-        } else if (cmd->type == HQ_SCHED_RETRACT)
+        else if (cmd->type == HQ_SCHED_DUMPED)
+            hq_schedwait_on_dumped(b, cmd);
+        else if (cmd->type == HQ_SCHED_RETRACT)
             hq_prefetch_on_retract(b, cmd);
         else if (cmd->type == HQ_SCHED_MN_RESERVED)
             hq_mn_on_reserved(b, cmd);
@@ -389,8 +389,7 @@ void hq_loop_run(hq_broker_t *b)
 
 void hq_loop_stop(hq_broker_t *b)
 {
-    hq_debug_dump_close(b);
-    hq_explain_close(b);
+    hq_schedwait_close(b);
     hq_handshake_stop(b);
     zloop_destroy(&b->turn.loop);
     hq_sched_destroy(&b->ready.sched);
