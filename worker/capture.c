@@ -6,7 +6,10 @@
  * little and exit, and their pipes are read once, when they have ended.
  * When the process has exited, what is left in the pipes is read, the stream of the
  * instance is closed with an end chunk and the writer's buffer is written, so the
- * task's end is reported only once its output is in the file. */
+ * task's end is reported only once its output is in the file.
+ * Capture decides when the writer's buffers are written (full, a task's end, and a
+ * WK_STREAM_FLUSH_MS timer armed by the first chunk buffered) and, when a write fails,
+ * which tasks lost output; the writer below it knows nothing of tasks. */
 #include "wk.h"
 
 #include <errno.h>
@@ -20,9 +23,10 @@
 
 #define WK_PIPE_READ (64 * 1024)
 #define WK_CAPTURE_MS 20
+#define WK_STREAM_FLUSH_MS 50
 
 /* The stream's buffer is written; a failure fails the tasks with data in it. */
-void wk_tasks_stream_flush(wk_t *w, wk_stream_t *s)
+static void s_flush(wk_t *w, wk_stream_t *s)
 {
     uint64_t gen = wk_stream_gen(s);
     char *error = NULL;
@@ -37,16 +41,30 @@ void wk_tasks_stream_flush(wk_t *w, wk_stream_t *s)
     free(error);
 }
 
+/* The flush timer: what the buffers hold is written (`--follow` sees it). */
+static int s_on_flush(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    wk_t *w = arg;
+    w->stream_timer = -1;
+    for (wk_stream_t *s = wk_stream_next_pending(w, NULL); s; s = wk_stream_next_pending(w, s))
+        s_flush(w, s);
+    return 0;
+}
+
 static void s_put(wk_t *w, wk_task_t *t, enum hq_sf_kind kind, const void *data, uint32_t len)
 {
     if (t->stream_error)
         return; /* its stream already lost data: it fails, nothing more is written */
     if (wk_stream_full(t->stream, len))
-        wk_tasks_stream_flush(w, t->stream);
+        s_flush(w, t->stream);
     if (t->stream_error)
         return;
-    wk_stream_append(w, t->stream, kind, t->info, data, len);
+    wk_stream_append(t->stream, kind, t->info, data, len);
     t->stream_gen = wk_stream_gen(t->stream);
+    if (w->loop && w->stream_timer < 0)
+        w->stream_timer = zloop_timer(w->loop, WK_STREAM_FLUSH_MS, 1, s_on_flush, w);
 }
 
 /* Reads what the pipe of channel ch holds now: 0 at its end (EOF or an error), 1 when it
@@ -205,11 +223,21 @@ char *wk_capture_end(wk_t *w, wk_task_t *t, bool close_stream)
         s_put(w, t, HQ_SF_END, NULL, 0);
     /* Written now: the end is reported only after the output is in the file. */
     if (!t->stream_error)
-        wk_tasks_stream_flush(w, t->stream);
+        s_flush(w, t->stream);
     if (close_stream && !t->stream_error)
         wk_stream_task_ended(w);
     t->stream = NULL;
     char *error = t->stream_error;
     t->stream_error = NULL;
     return error;
+}
+
+void wk_capture_close_all(wk_t *w)
+{
+    if (w->stream_timer >= 0 && w->loop)
+        zloop_timer_end(w->loop, w->stream_timer);
+    if (w->capture_timer >= 0 && w->loop)
+        zloop_timer_end(w->loop, w->capture_timer);
+    w->stream_timer = w->capture_timer = -1;
+    wk_stream_close_all(w);
 }

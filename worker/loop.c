@@ -488,7 +488,7 @@ int wk_loop_run(wk_t *w)
     if (w->exit_code < 0)
         w->exit_code = 1;
     wk_tasks_kill_all(w);
-    wk_stream_close_all(w); /* what the killed tasks wrote is kept and synced */
+    wk_capture_close_all(w); /* what the killed tasks wrote is kept and synced */
     wk_link_events_clear(w);
     return w->exit_code;
 }

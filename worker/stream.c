@@ -1,13 +1,14 @@
 /* Stream writers (`--stream DIR`): one append-only file per worker session and stream
  * directory, in the format of proto/wire/hq_streamfmt.h. Chunks are buffered in memory
- * and written when the buffer fills, when a task ends (before its end is reported) and
- * on a short timer (so `--follow` sees output while tasks run). Files that tasks ended
- * in are fdatasync'd in batches: at most once per WK_STREAM_SYNC_MS, on a timer that the
- * first task end arms (an fdatasync takes milliseconds; one per task end would stall
- * the loop that starts the tasks), and when the worker stops. No two workers share a
- * file, so no locking is needed. A failed write truncates the file back to its last
- * whole chunk, so a full disk costs the chunks that were in the buffer and nothing
- * after them. */
+ * and written when the caller (capture.c) flushes: when the buffer fills, when a task
+ * ends (before its end is reported) and on its short timer (so `--follow` sees output
+ * while tasks run). The writer knows nothing of tasks: a failed write is returned to the
+ * caller, which decides whom it concerns. Files that tasks ended in are fdatasync'd in
+ * batches: at most once per WK_STREAM_SYNC_MS, on a timer that the first task end arms
+ * (an fdatasync takes milliseconds; one per task end would stall the loop that starts
+ * the tasks), and when the worker stops. No two workers share a file, so no locking is
+ * needed. A failed write truncates the file back to its last whole chunk, so a full disk
+ * costs the chunks that were in the buffer and nothing after them. */
 #include "wk.h"
 
 #include <errno.h>
@@ -24,7 +25,6 @@
 #include "hq_util.h"
 
 #define WK_STREAM_BUF (256 * 1024)
-#define WK_STREAM_FLUSH_MS 50
 #define WK_STREAM_SYNC_MS 200
 
 struct wk_stream {
@@ -165,19 +165,15 @@ uint64_t wk_stream_gen(const wk_stream_t *s)
     return s->gen;
 }
 
-static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
+wk_stream_t *wk_stream_next_pending(wk_t *w, wk_stream_t *after)
 {
-    (void)loop;
-    (void)timer_id;
-    wk_t *w = arg;
-    w->stream_timer = -1;
-    for (wk_stream_t *s = w->streams; s; s = s->next)
-        if (s->len > 0)
-            wk_tasks_stream_flush(w, s);
-    return 0;
+    wk_stream_t *s = after ? after->next : w->streams;
+    while (s && s->len == 0)
+        s = s->next;
+    return s;
 }
 
-void wk_stream_append(wk_t *w, wk_stream_t *s, enum hq_sf_kind kind, const hq_assign_task_t *t,
+void wk_stream_append(wk_stream_t *s, enum hq_sf_kind kind, const hq_assign_task_t *t,
                       const void *data, uint32_t len)
 {
     hq_sf_chunk_t c = {.kind = (uint8_t)kind,
@@ -195,8 +191,6 @@ void wk_stream_append(wk_t *w, wk_stream_t *s, enum hq_sf_kind kind, const hq_as
     if (len)
         memcpy(s->buf + s->len + HQ_SF_CHUNK_SIZE, data, len);
     s->len += HQ_SF_CHUNK_SIZE + len;
-    if (w->loop && w->stream_timer < 0)
-        w->stream_timer = zloop_timer(w->loop, WK_STREAM_FLUSH_MS, 1, s_on_timer, w);
 }
 
 bool wk_stream_full(const wk_stream_t *s, uint32_t more)
@@ -259,13 +253,9 @@ void wk_stream_task_ended(wk_t *w)
 
 void wk_stream_close_all(wk_t *w)
 {
-    if (w->stream_timer >= 0 && w->loop)
-        zloop_timer_end(w->loop, w->stream_timer);
     if (w->sync_timer >= 0 && w->loop)
         zloop_timer_end(w->loop, w->sync_timer);
-    if (w->capture_timer >= 0 && w->loop)
-        zloop_timer_end(w->loop, w->capture_timer);
-    w->stream_timer = w->sync_timer = w->capture_timer = -1;
+    w->sync_timer = -1;
     while (w->streams) {
         wk_stream_t *s = w->streams;
         w->streams = s->next;

@@ -223,7 +223,7 @@ struct wk {
     wk_task_t *running;       /* started */
     wk_task_t *reaped;        /* exited, their end not handled yet */
     wk_stream_t *streams;     /* stream writers (stream.c) */
-    int stream_timer;         /* zloop timer writing the stream buffers, -1 */
+    int stream_timer;         /* zloop timer writing the stream buffers (capture.c), -1 */
     int sync_timer;           /* zloop timer syncing the stream files, -1 */
     int capture_timer;        /* zloop timer reading the pipes of new tasks, -1 */
     uint32_t n_captured;      /* running tasks whose output is captured */
@@ -317,13 +317,15 @@ char *wk_stream_error_text(const char *reason);
 /* The writer of dir, opening its file (and creating dir) on first use. NULL with *error
  * ("Cannot create stream directory <dir>: <reason>" or a Streaming error). */
 wk_stream_t *wk_stream_get(wk_t *w, const char *dir, char **error);
-/* Appends a chunk to the buffer (written later by wk_stream_flush or the timer). */
-void wk_stream_append(wk_t *w, wk_stream_t *s, enum hq_sf_kind kind, const hq_assign_task_t *t,
+/* Appends a chunk to the buffer (written by the caller's wk_stream_flush). */
+void wk_stream_append(wk_stream_t *s, enum hq_sf_kind kind, const hq_assign_task_t *t,
                       const void *data, uint32_t len);
 /* Whether a chunk of more data bytes would overfill the buffer. */
 bool wk_stream_full(const wk_stream_t *s, uint32_t more);
 /* Generation of the buffer (+ 1 at every write). */
 uint64_t wk_stream_gen(const wk_stream_t *s);
+/* The first stream after `after` (NULL: from the first) with chunks not written, or NULL. */
+wk_stream_t *wk_stream_next_pending(wk_t *w, wk_stream_t *after);
 /* Writes the buffer. 0, or -1 with *error (the buffer's chunks are lost). */
 int wk_stream_flush(wk_t *w, wk_stream_t *s, char **error);
 /* A task's end chunk is written: its file is fdatasync'd with the next batch. */
@@ -342,8 +344,9 @@ void wk_capture_start(wk_t *w, wk_task_t *t, int write_fds[2]);
 /* The process ended: reads the rest, closes the instance's stream when close_stream,
  * writes the buffer. Returns the Streaming error if its output was lost (caller frees). */
 char *wk_capture_end(wk_t *w, wk_task_t *t, bool close_stream);
-/* Writes a stream's buffer; a failure marks the running and reaped tasks with data in it. */
-void wk_tasks_stream_flush(wk_t *w, wk_stream_t *s);
+/* The worker stops: ends the capture's timers, then writes, syncs and closes every
+ * stream file (wk_stream_close_all). */
+void wk_capture_close_all(wk_t *w);
 
 /* ---- config.c: `hq worker start` flags ---- */
 
