@@ -1,60 +1,22 @@
-/* The allocator's queues, its answers to the `hq alloc` requests and its view of the
- * broker's events (alloc.h). The life of each allocation is in life.c. */
+/* The automatic allocator's entry (alloc.h), the top of broker/alloc/: called by the
+ * broker, it starts and stops the allocator, turns the tick and the broker's events
+ * into calls of life.c, and answers the `hq alloc` requests. The life of each
+ * allocation is in life.c, the journal records in record.c, the state in astate.c. */
 #define HQ_LOG_MODULE "hq::server::autoalloc"
 #include "alloc.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "alloc_priv.h"
+#include "astate.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
+#include "life.h"
+#include "record.h"
 #include "registry.h"
 #include "script.h"
-
-static const char S_TRIAL_OK[] = "A trial allocation was submitted successfully. It was "
-                                 "immediately canceled to avoid wasting resources.";
-
-int hq_alloc_mkdirs(const char *path)
-{
-    char *p = hq_strdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
-
-int hq_alloc_write(const char *path, const char *text, int mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return close(fd);
-}
 
 static uint64_t s_env_dur(const char *name, uint64_t def)
 {
@@ -71,13 +33,12 @@ static uint64_t s_env_dur(const char *name, uint64_t def)
 }
 
 static void s_on_event(const hq_event_t *ev, void *arg);
-static void s_trial_free(hq_trial_t *t);
 
 /* A manager command still running when the allocator ends: frees its held request. */
 static void s_drop_job(const hq_pjob_t *job)
 {
     if (job->held)
-        s_trial_free(job->held);
+        hq_alife_trial_free(job->held);
 }
 
 hq_alloc_t *hq_alloc_new(hq_broker_t *b)
@@ -106,61 +67,6 @@ void hq_alloc_destroy(hq_alloc_t **ap)
     *ap = NULL;
 }
 
-const char *hq_alloc_root(hq_alloc_t *a)
-{
-    if (!a->root)
-        a->root = hq_asprintf("%s/autoalloc", a->b->conf.run_dir ? a->b->conf.run_dir : ".");
-    return a->root;
-}
-
-void hq_alloc_insert(hq_alloc_t *a, hq_aqueue_t *q)
-{
-    if (a->n_queues == a->cap_queues) {
-        a->cap_queues = a->cap_queues ? a->cap_queues * 2 : 4;
-        a->queues = hq_realloc(a->queues, a->cap_queues * sizeof *a->queues);
-    }
-    a->queues[a->n_queues++] = q;
-    if (q->id > a->max_queue_id)
-        a->max_queue_id = q->id;
-}
-
-void hq_alloc_remove_queue(hq_alloc_t *a, hq_aqueue_t *q)
-{
-    for (uint32_t i = 0; i < a->n_queues; i++)
-        if (a->queues[i] == q) {
-            memmove(&a->queues[i], &a->queues[i + 1], (a->n_queues - i - 1) * sizeof *a->queues);
-            a->n_queues--;
-            break;
-        }
-    hq_aqueue_destroy(&q);
-}
-
-hq_aqueue_t *hq_alloc_queue(hq_alloc_t *a, uint32_t id)
-{
-    for (uint32_t i = 0; a && i < a->n_queues; i++)
-        if (a->queues[i]->id == id)
-            return a->queues[i];
-    return NULL;
-}
-
-/* The queue and allocation a worker of this manager and job id belongs to. */
-static hq_allocation_t *s_find(hq_alloc_t *a, enum hq_manager m, const char *job_id,
-                               hq_aqueue_t **qp)
-{
-    if (m == HQ_MANAGER_NONE || !job_id || !*job_id)
-        return NULL;
-    enum hq_amgr want = m == HQ_MANAGER_PBS ? HQ_AMGR_PBS : HQ_AMGR_SLURM;
-    for (uint32_t i = 0; i < a->n_queues; i++) {
-        hq_aqueue_t *q = a->queues[i];
-        hq_allocation_t *al = q->p.mgr == want ? hq_aqueue_find(q, job_id) : NULL;
-        if (al) {
-            *qp = q;
-            return al;
-        }
-    }
-    return NULL;
-}
-
 static void s_on_event(const hq_event_t *ev, void *arg)
 {
     hq_alloc_t *a = arg;
@@ -170,7 +76,7 @@ static void s_on_event(const hq_event_t *ev, void *arg)
     if (!w || !w->conf)
         return;
     hq_aqueue_t *q = NULL;
-    hq_allocation_t *al = s_find(a, w->conf->manager, w->conf->manager_job_id, &q);
+    hq_allocation_t *al = hq_alloc_find(a, w->conf->manager, w->conf->manager_job_id, &q);
     if (!al)
         return;
     if (ev->type == HQ_EV_WORKER_CONNECTED)
@@ -217,59 +123,6 @@ void hq_alloc_shutdown(hq_broker_t *b)
     }
 }
 
-/* ---- queues ---- */
-
-static hq_aqueue_t *s_create(hq_alloc_t *a, hq_trial_t *t)
-{
-    hq_aqueue_t *q = hq_calloc(1, sizeof *q);
-    q->id = ++a->max_queue_id;
-    q->p = t->p;
-    memset(&t->p, 0, sizeof t->p);
-    q->params_text = hq_strdup(t->params_text);
-    q->has_known = hq_aparams_predict(&q->p, &q->known);
-    hq_alloc_insert(a, q);
-    hq_info("Allocation queue %u successfully created", q->id);
-    hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE, 0);
-    return q;
-}
-
-static void s_trial_free(hq_trial_t *t)
-{
-    hq_aparams_clear(&t->p);
-    free(t->params_text);
-    free(t->job_id);
-    free(t);
-}
-
-/* Answers a held request: error (NULL = success) or the log lines of success. */
-static void s_trial_answer(hq_alloc_t *a, hq_trial_t *t, const char *error)
-{
-    if (error) {
-        hq_client_send_error(&a->b->replies, t->rid, t->rid_len, t->request_id, HQ_ERR_INVALID,
-                             error);
-        s_trial_free(t);
-        return;
-    }
-    char *lines[2];
-    uint32_t n = 0;
-    if (t->trial)
-        lines[n++] = hq_asprintf("INFO\t%s", S_TRIAL_OK);
-    if (t->create) {
-        hq_aqueue_t *q = s_create(a, t);
-        lines[n++] = hq_asprintf("INFO\tAllocation queue %u successfully created", q->id);
-    }
-    hq_reply_t reply = {.json = "{\"result\":{},\"meta\":{}}", .n_log = n, .log = lines};
-    hq_client_reply(&a->b->replies, t->rid, t->rid_len, t->request_id, &reply);
-    for (uint32_t i = 0; i < n; i++)
-        free(lines[i]);
-    s_trial_free(t);
-}
-
-void hq_alloc_trial_ended(hq_alloc_t *a, hq_trial_t *t, const char *error)
-{
-    s_trial_answer(a, t, error);
-}
-
 void hq_alloc_add(hq_broker_t *b, hq_creq_t *req, const char *params, bool dry_run_only)
 {
     hq_alloc_t *a = b->alloc;
@@ -278,7 +131,7 @@ void hq_alloc_add(hq_broker_t *b, hq_creq_t *req, const char *params, bool dry_r
     if (!a || hq_aparams_from_json(params, &t->p, &err) != 0) {
         hq_client_error(&b->replies, req, HQ_ERR_INVALID, "%s",
                         a ? err.text : "Automatic allocation is not available");
-        s_trial_free(t);
+        hq_alife_trial_free(t);
         return;
     }
     memcpy(t->rid, req->rid, req->rid_len);
@@ -291,7 +144,7 @@ void hq_alloc_add(hq_broker_t *b, hq_creq_t *req, const char *params, bool dry_r
     t->trial = dry_run_only || !json_is_false(json_object_get(doc, "dry_run"));
     json_decref(doc);
     if (!t->trial) {
-        s_trial_answer(a, t, NULL);
+        hq_alife_trial_ended(a, t, NULL);
         return;
     }
     hq_alife_trial(a, t);

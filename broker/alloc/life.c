@@ -1,4 +1,4 @@
-/* The life of allocations (alloc_priv.h): deciding to submit from the queue's demand,
+/* The life of allocations (life.h): deciding to submit from the queue's demand,
  * writing the script and running sbatch/qsub, learning the state from the workers and
  * from polling scontrol/qstat at a bounded rate, cancelling what is not needed, and
  * the failure counts that back off and pause a queue. */
@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_priv.h"
+#include "life.h"
 #include "demand.h"
 #include "hq_duration.h"
 #include "hq_log.h"
 #include "hq_util.h"
 #include "mgr.h"
+#include "record.h"
 #include "registry.h"
 #include "script.h"
 
@@ -74,7 +75,7 @@ void hq_alife_trial(hq_alloc_t *a, hq_trial_t *t)
     free(name);
     if (!text) {
         free(dir);
-        hq_alloc_trial_ended(a, t, "Could not submit allocation: cannot write the submit script");
+        hq_alife_trial_ended(a, t, "Could not submit allocation: cannot write the submit script");
         return;
     }
     free(text);
@@ -92,14 +93,14 @@ static void s_trial_done(hq_alloc_t *a, hq_pdone_t *d)
     if (d->job.kind == HQ_AK_TRIAL_CANCEL) {
         if (d->exit_code != 0)
             hq_warn("Cancelling the trial allocation %s failed: %s", t->job_id, d->err);
-        hq_alloc_trial_ended(a, t, NULL);
+        hq_alife_trial_ended(a, t, NULL);
         return;
     }
     char *id = d->exit_code == 0 ? hq_mgr_parse_submit(t->p.mgr, d->out) : NULL;
     if (!id) {
         char *e = hq_alife_submit_error(d, prog);
         hq_warn("%s", e);
-        hq_alloc_trial_ended(a, t, e);
+        hq_alife_trial_ended(a, t, e);
         free(e);
         return;
     }
@@ -469,4 +470,54 @@ void hq_alife_tick(hq_alloc_t *a)
         a->last_poll = now;
         s_poll(a);
     }
+}
+
+/* ---- held `alloc add` / `alloc dry-run` requests ---- */
+
+static const char S_TRIAL_OK[] = "A trial allocation was submitted successfully. It was "
+                                 "immediately canceled to avoid wasting resources.";
+
+static hq_aqueue_t *s_create(hq_alloc_t *a, hq_trial_t *t)
+{
+    hq_aqueue_t *q = hq_calloc(1, sizeof *q);
+    q->id = ++a->max_queue_id;
+    q->p = t->p;
+    memset(&t->p, 0, sizeof t->p);
+    q->params_text = hq_strdup(t->params_text);
+    q->has_known = hq_aparams_predict(&q->p, &q->known);
+    hq_alloc_insert(a, q);
+    hq_info("Allocation queue %u successfully created", q->id);
+    hq_alloc_emit_queue(a, q, HQ_EV_ALLOC_QUEUE, 0);
+    return q;
+}
+
+void hq_alife_trial_free(hq_trial_t *t)
+{
+    hq_aparams_clear(&t->p);
+    free(t->params_text);
+    free(t->job_id);
+    free(t);
+}
+
+void hq_alife_trial_ended(hq_alloc_t *a, hq_trial_t *t, const char *error)
+{
+    if (error) {
+        hq_client_send_error(&a->b->replies, t->rid, t->rid_len, t->request_id, HQ_ERR_INVALID,
+                             error);
+        hq_alife_trial_free(t);
+        return;
+    }
+    char *lines[2];
+    uint32_t n = 0;
+    if (t->trial)
+        lines[n++] = hq_asprintf("INFO\t%s", S_TRIAL_OK);
+    if (t->create) {
+        hq_aqueue_t *q = s_create(a, t);
+        lines[n++] = hq_asprintf("INFO\tAllocation queue %u successfully created", q->id);
+    }
+    hq_reply_t reply = {.json = "{\"result\":{},\"meta\":{}}", .n_log = n, .log = lines};
+    hq_client_reply(&a->b->replies, t->rid, t->rid_len, t->request_id, &reply);
+    for (uint32_t i = 0; i < n; i++)
+        free(lines[i]);
+    hq_alife_trial_free(t);
 }

@@ -1,4 +1,4 @@
-/* What the allocator records and how it comes back (alloc.h, alloc_priv.h): its
+/* What the allocator records and how it comes back (alloc.h, record.h): its
  * events (queue created, paused, resumed, removed; allocation queued, started,
  * finished, failed), which the journal keeps as records 22 to 25; the replay of those
  * records into queues and allocations after a restart; the records a snapshot needs to
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc_priv.h"
+#include "record.h"
 #include "hq_access.h"
 #include "hq_log.h"
 #include "hq_util.h"

@@ -1,8 +1,10 @@
-/* The allocator's state, shared by alloc.c (queues, requests, events) and life.c
- * (the life of allocations: submit, poll, cancel, failures). Private to
- * broker/alloc/. */
-#ifndef HQ_ALLOC_PRIV_H
-#define HQ_ALLOC_PRIV_H
+/* The automatic allocator's state, the bottom of broker/alloc/: its constants, the
+ * kinds of manager commands, the held trial requests, the allocator (its queues by id,
+ * its running manager commands, its directory) and the lookup, insertion and removal
+ * of queues and allocations, plus the file helpers its allocation directories need.
+ * Calls nothing above it (alloc.c, life.c, record.c). Private to broker/alloc/. */
+#ifndef HQ_ALLOC_ASTATE_H
+#define HQ_ALLOC_ASTATE_H
 
 #include "alloc.h"
 #include "aqueue.h"
@@ -47,43 +49,20 @@ struct hq_alloc {
     bool stopping;         /* the server stops: what gets submitted now is canceled */
 };
 
+/* The queue with this id, or NULL (a may be NULL). */
 hq_aqueue_t *hq_alloc_queue(hq_alloc_t *a, uint32_t id);
 /* Adds a queue (ids stay ascending) / removes and frees one. */
 void hq_alloc_insert(hq_alloc_t *a, hq_aqueue_t *q);
 void hq_alloc_remove_queue(hq_alloc_t *a, hq_aqueue_t *q);
+/* The allocation (and its queue in *qp) that a worker of manager m with this manager
+ * job id belongs to, or NULL. */
+hq_allocation_t *hq_alloc_find(hq_alloc_t *a, enum hq_manager m, const char *job_id,
+                               hq_aqueue_t **qp);
 /* <run dir>/autoalloc (the run dir is known once the broker started). */
 const char *hq_alloc_root(hq_alloc_t *a);
-
-/* record.c: the allocator's events (the journal records them). state: 0 active,
- * 1 paused, 2 removed for HQ_EV_ALLOC_QUEUE_STATE. */
-void hq_alloc_emit_queue(hq_alloc_t *a, const hq_aqueue_t *q, enum hq_event_type type,
-                         uint32_t state);
-/* HQ_EV_ALLOC_QUEUED or HQ_EV_ALLOC_STATE (its present state) of an allocation. */
-void hq_alloc_emit_alloc(hq_alloc_t *a, const hq_aqueue_t *q, const hq_allocation_t *al,
-                         enum hq_event_type type);
 /* Makes a directory and its parents (0700). 0 or -1. */
 int hq_alloc_mkdirs(const char *path);
 /* Writes text to path (mode). 0 or -1. */
 int hq_alloc_write(const char *path, const char *text, int mode);
-
-/* Answers a held `alloc add` / `dry-run` (error NULL: the trial succeeded; the queue
- * is created when asked for) and frees it. */
-void hq_alloc_trial_ended(hq_alloc_t *a, hq_trial_t *t, const char *error);
-
-/* life.c */
-/* Submits, cancels unneeded allocations and polls (the tick's work). */
-void hq_alife_tick(hq_alloc_t *a);
-/* Handles an ended manager command. */
-void hq_alife_done(hq_alloc_t *a, hq_pdone_t *d);
-/* Runs the trial allocation of a held request in a new directory. */
-void hq_alife_trial(hq_alloc_t *a, hq_trial_t *t);
-/* Cancels an allocation (scancel/qdel) and records it as ended. */
-void hq_alife_cancel(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al);
-/* A worker of an allocation connected / left. */
-void hq_alife_worker_up(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al,
-                        const hq_worker_conf_t *conf);
-void hq_alife_worker_down(hq_alloc_t *a, hq_aqueue_t *q, hq_allocation_t *al);
-/* "Could not submit allocation: ..." from an ended submit command (caller frees). */
-char *hq_alife_submit_error(const hq_pdone_t *d, const char *prog);
 
 #endif
