@@ -132,14 +132,6 @@ static void s_accepted(struct hq_hsmon *m, uint32_t fd)
 static void s_log(struct hq_hsmon *m, const char *name, uint16_t event, uint32_t value,
                   const char *peer)
 {
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && value != EAGAIN && value != ETIMEDOUT) {
-        /* The peer left before its handshake was done: the broker refused nothing.
-         * `hq`'s own TCP probe (cli/client.c) does this before every command, so
-         * only the debug log says it. */
-        hq_debug("A peer left the %s socket during the handshake (%s): %s", name,
-                 peer ? peer : "an unknown address", value ? strerror((int)value) : "no detail");
-        return;
-    }
     uint64_t held = 0;
     if (!hq_ratelog_allow(&m->rate, hq_mono_ns(), &held))
         return;

